@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets up dependencies and builds whale into build/ (Release). Usage: scripts/build.sh [cmake args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+jobs=$(nproc)
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+cmake --build build -j"$jobs"

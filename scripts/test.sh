@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test: the CTest suite, then a short run of each libFuzzer target
+# (set FUZZ_SECONDS, default 20; 0 skips fuzzing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build.sh
+jobs=$(nproc)
+ctest --test-dir build --output-on-failure -j"$jobs"
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"

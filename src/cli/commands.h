@@ -1,0 +1,12 @@
+// The `whale` subcommands: each file adds one subcommand to the CLI11 app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace whale::cli {
+
+void add_init_command(CLI::App& app);
+void add_info_command(CLI::App& app);
+void add_chat_command(CLI::App& app);
+
+}  // namespace whale::cli

@@ -1,0 +1,141 @@
+// Placeholder tokenizer files: a byte-level BPE with no merges is a complete, valid tokenizer
+// (every string encodes, one token per byte), so random checkpoints are loadable end to end.
+#include "formats/tokenizer_files.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/error.h"
+
+namespace whale::formats {
+namespace {
+
+std::string utf8(char32_t c) {
+  std::string s;
+  if (c < 0x80) {
+    s += static_cast<char>(c);
+  } else if (c < 0x800) {
+    s += static_cast<char>(0xC0 | (c >> 6));
+    s += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    s += static_cast<char>(0xE0 | (c >> 12));
+    s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (c & 0x3F));
+  }
+  return s;
+}
+
+// The DeepSeek chat template in short: BOS, system text, then <｜User｜>/<｜Assistant｜> turns,
+// earlier assistant turns without their reasoning, and R1's "<think>\n" after the last
+// <｜Assistant｜> of a generation prompt.
+constexpr const char* kChatTemplate =
+    "{{ bos_token }}{%- for message in messages -%}"
+    "{%- if message['role'] == 'system' -%}{{ message['content'] }}"
+    "{%- elif message['role'] == 'user' -%}{{ '<｜User｜>' + message['content'] }}"
+    "{%- elif message['role'] == 'assistant' -%}"
+    "{%- set content = message['content'] -%}"
+    "{%- if '</think>' in content -%}{%- set content = content.split('</think>')[-1] -%}{%- endif -%}"
+    "{{ '<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>' }}"
+    "{%- endif -%}{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<｜Assistant｜><think>\\n' }}{%- endif -%}";
+
+}  // namespace
+
+std::u32string byte_level_alphabet() {
+  std::u32string map(256, 0);
+  std::set<int> direct;
+  for (int b = '!'; b <= '~'; ++b) direct.insert(b);
+  for (int b = 0xA1; b <= 0xAC; ++b) direct.insert(b);
+  for (int b = 0xAE; b <= 0xFF; ++b) direct.insert(b);
+  int next = 0;
+  for (int b = 0; b < 256; ++b) {
+    map[static_cast<size_t>(b)] = direct.count(b) ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + next++);
+  }
+  return map;
+}
+
+std::vector<SpecialToken> deepseek_special_tokens(int64_t bos_id, int64_t eos_id) {
+  std::vector<SpecialToken> out = {{"<｜begin▁of▁sentence｜>", bos_id}, {"<｜end▁of▁sentence｜>", eos_id}};
+  const char* rest[] = {"<｜User｜>", "<｜Assistant｜>", "<think>", "</think>", "<｜▁pad▁｜>"};
+  std::set<int64_t> taken = {bos_id, eos_id};
+  int64_t id = 256;
+  for (const char* t : rest) {
+    while (taken.count(id)) ++id;
+    taken.insert(id);
+    out.push_back({t, id++});
+  }
+  return out;
+}
+
+std::string byte_level_tokenizer_json(const std::vector<SpecialToken>& specials) {
+  using nlohmann::ordered_json;
+  std::set<int64_t> taken;
+  for (const auto& s : specials) {
+    if (!taken.insert(s.id).second) fail(ErrorKind::kInvalidArgument, "special token id ", s.id, " used twice");
+  }
+  const std::u32string alphabet = byte_level_alphabet();
+  ordered_json vocab = ordered_json::object();
+  int64_t id = 0;
+  for (int b = 0; b < 256; ++b) {
+    while (taken.count(id)) ++id;
+    vocab[utf8(alphabet[static_cast<size_t>(b)])] = id++;
+  }
+  ordered_json added = ordered_json::array();
+  for (const auto& s : specials) {
+    added.push_back({{"id", s.id}, {"content", s.content}, {"single_word", false}, {"lstrip", false},
+                     {"rstrip", false}, {"normalized", false}, {"special", true}});
+  }
+  ordered_json j;
+  j["version"] = "1.0";
+  j["truncation"] = nullptr;
+  j["padding"] = nullptr;
+  j["added_tokens"] = added;
+  j["normalizer"] = nullptr;
+  j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+  j["post_processor"] = nullptr;
+  j["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
+  j["model"] = {{"type", "BPE"},           {"dropout", nullptr},
+                {"unk_token", nullptr},    {"continuing_subword_prefix", nullptr},
+                {"end_of_word_suffix", nullptr}, {"fuse_unk", false},
+                {"byte_fallback", false},  {"vocab", vocab},
+                {"merges", ordered_json::array()}};
+  return j.dump(1) + "\n";
+}
+
+std::string deepseek_tokenizer_config_json(const std::vector<SpecialToken>& specials, int64_t bos_id,
+                                           int64_t eos_id, int64_t model_max_length) {
+  std::string bos, eos;
+  for (const auto& s : specials) {
+    if (s.id == bos_id) bos = s.content;
+    if (s.id == eos_id) eos = s.content;
+  }
+  nlohmann::ordered_json j;
+  j["add_bos_token"] = true;
+  j["add_eos_token"] = false;
+  j["bos_token"] = bos;
+  j["eos_token"] = eos;
+  j["pad_token"] = eos;
+  j["clean_up_tokenization_spaces"] = false;
+  j["model_max_length"] = model_max_length;
+  j["tokenizer_class"] = "LlamaTokenizerFast";
+  j["chat_template"] = kChatTemplate;
+  return j.dump(2) + "\n";
+}
+
+std::string generation_config_json(int64_t bos_id, const std::vector<int64_t>& eos_ids) {
+  nlohmann::ordered_json j;
+  j["_from_model_config"] = true;
+  j["bos_token_id"] = bos_id;
+  if (eos_ids.size() == 1) {
+    j["eos_token_id"] = eos_ids[0];
+  } else {
+    j["eos_token_id"] = eos_ids;
+  }
+  j["do_sample"] = true;
+  j["temperature"] = 0.6;
+  j["top_p"] = 0.95;
+  return j.dump(2) + "\n";
+}
+
+}  // namespace whale::formats

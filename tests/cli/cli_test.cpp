@@ -1,0 +1,153 @@
+// The `whale` binary end to end: init -> info for every tiny preset, the full-size presets as
+// config-only checkpoints, and clean failures (message, exit code 1, no crash) on bad input,
+// including every file of the broken-file corpus.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CmdResult {
+  int status;  // exit code, or 128 + signal
+  std::string out;
+};
+
+CmdResult whale(const std::string& args) {
+  const std::string cmd = std::string(WHALE_BINARY) + " " + args + " 2>&1";
+  std::FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), out};
+}
+
+std::string temp_dir(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() / ("whale_cli_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  return p.string();
+}
+
+TEST(Cli, ListPresetsOnePerLineNameFirst) {
+  const CmdResult r = whale("init --list-presets");
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::vector<std::string> names;
+  size_t pos = 0;
+  while (pos < r.out.size()) {
+    const size_t eol = r.out.find('\n', pos);
+    const std::string line = r.out.substr(pos, eol - pos);
+    names.push_back(line.substr(0, line.find(' ')));
+    pos = eol == std::string::npos ? r.out.size() : eol + 1;
+  }
+  const std::vector<std::string> expected = {"deepseek-v3", "deepseek-v2", "deepseek-v2-lite", "r1-distill-qwen-1.5b",
+                                             "r1-distill-llama-8b", "tiny-deepseek-v3", "tiny-deepseek-v2",
+                                             "tiny-deepseek-v2-lite", "tiny-qwen2", "tiny-llama"};
+  EXPECT_EQ(names, expected) << r.out;
+}
+
+TEST(Cli, InitThenInfoEveryTinyPreset) {
+  for (const char* preset : {"tiny-deepseek-v3", "tiny-deepseek-v2", "tiny-deepseek-v2-lite", "tiny-qwen2", "tiny-llama"}) {
+    const std::string dir = temp_dir(preset);
+    const CmdResult init = whale(std::string("init --preset ") + preset + " --out " + dir);
+    ASSERT_EQ(init.status, 0) << init.out;
+    const CmdResult info = whale("info " + dir);
+    ASSERT_EQ(info.status, 0) << info.out;
+    EXPECT_NE(info.out.find("0 missing, 0 misshaped"), std::string::npos) << info.out;
+    EXPECT_NE(info.out.find("parameters:"), std::string::npos);
+    EXPECT_NE(info.out.find("kv cache:"), std::string::npos);
+    const CmdResult verbose = whale("info --verbose " + dir);
+    EXPECT_NE(verbose.out.find("model.layers.0.input_layernorm.weight"), std::string::npos);
+    fs::remove_all(dir);
+  }
+}
+
+TEST(Cli, FullSizePresetsReportPublishedCounts) {
+  const std::string dir = temp_dir("v3");
+  ASSERT_EQ(whale("init --preset deepseek-v3 --config-only --out " + dir).status, 0);
+  const CmdResult v3 = whale("info " + dir);
+  EXPECT_NE(v3.out.find("671B total"), std::string::npos) << v3.out;
+  EXPECT_NE(v3.out.find("36.6B active"), std::string::npos) << v3.out;
+  EXPECT_NE(v3.out.find("(71.1x)"), std::string::npos) << v3.out;
+  ASSERT_EQ(whale("init --preset deepseek-v2-lite --config-only --out " + dir).status, 0);
+  const CmdResult lite = whale("info " + dir);
+  EXPECT_NE(lite.out.find("15.7B total, 2.45B active"), std::string::npos) << lite.out;
+  fs::remove_all(dir);
+}
+
+TEST(Cli, BadFlagsAndPathsFailCleanly) {
+  const CmdResult unknown = whale("init --preset gpt-5 --out /tmp/x");
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_NE(unknown.out.find("unknown preset \"gpt-5\""), std::string::npos) << unknown.out;
+  EXPECT_NE(whale("init --preset tiny-qwen2 --out /tmp/x --dtype fp8").out.find("only DeepSeek"), std::string::npos);
+  EXPECT_NE(whale("init --preset tiny-qwen2 --layers 0 --out /tmp/x").status, 0);
+  EXPECT_NE(whale("init --bogus").status, 0);
+  const CmdResult missing = whale("info /nonexistent/model");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.out.find("no such file"), std::string::npos);
+  const CmdResult noarg = whale("info");
+  EXPECT_NE(noarg.status, 0);
+  EXPECT_LT(noarg.status, 128);
+}
+
+TEST(Cli, BrokenCheckpointsFailWithTheirName) {
+  const std::string dir = temp_dir("broken");
+  ASSERT_EQ(whale("init --preset tiny-llama --out " + dir).status, 0);
+  // Truncate the weights: info must name the file and fail, not crash.
+  const fs::path st = fs::path(dir) / "model.safetensors";
+  fs::resize_file(st, fs::file_size(st) / 2);
+  const CmdResult r = whale("info " + dir);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("model.safetensors"), std::string::npos) << r.out;
+  // A config that is not JSON.
+  { std::FILE* f = std::fopen((fs::path(dir) / "config.json").c_str(), "w"); std::fputs("{\"model_type\": ", f); std::fclose(f); }
+  const CmdResult c = whale("info " + dir);
+  EXPECT_EQ(c.status, 1);
+  EXPECT_NE(c.out.find("config.json: not valid JSON"), std::string::npos) << c.out;
+  fs::remove_all(dir);
+}
+
+TEST(Cli, EveryCorpusFileFailsCleanly) {
+  const fs::path corpus = fs::path(WHALE_TEST_DATA) / "broken";
+  int files = 0;
+  for (const auto& sub : {"gguf", "safetensors"}) {
+    if (!fs::exists(corpus / sub)) continue;
+    for (const auto& e : fs::directory_iterator(corpus / sub)) {
+      ++files;
+      std::string path = e.path().string();
+      if (std::string(sub) == "safetensors") {
+        // Present it as a model directory: a valid config beside the broken weights.
+        const std::string dir = temp_dir("corpus");
+        fs::create_directories(dir);
+        ASSERT_EQ(whale("init --preset tiny-llama --config-only --out " + dir).status, 0);
+        fs::copy_file(e.path(), fs::path(dir) / "model.safetensors");
+        path = dir;
+        const CmdResult r = whale("info " + path);
+        EXPECT_EQ(r.status, 1) << e.path() << ": " << r.out;
+        EXPECT_NE(r.out.find("error"), std::string::npos) << r.out;
+        fs::remove_all(dir);
+        continue;
+      }
+      const CmdResult r = whale("info " + path);
+      EXPECT_EQ(r.status, 1) << e.path() << ": " << r.out;
+      EXPECT_NE(r.out.find("error"), std::string::npos) << r.out;
+    }
+  }
+  EXPECT_GT(files, 10);
+}
+
+TEST(Cli, ChatWithoutModelExplainsWhatIsMissing) {
+  const CmdResult r = whale("chat /nonexistent/model");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("whale init"), std::string::npos) << r.out;
+}
+
+}  // namespace

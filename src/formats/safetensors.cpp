@@ -308,7 +308,8 @@ SafetensorsFile SafetensorsFile::parse(std::span<const std::byte> bytes, std::sh
     }
   }
   std::sort(out.entries_.begin(), out.entries_.end(), [](const SafetensorsEntry& a, const SafetensorsEntry& b) {
-    return a.offset != b.offset ? a.offset < b.offset : a.nbytes < b.nbytes;
+    if (a.offset != b.offset) return a.offset < b.offset;
+    return a.nbytes != b.nbytes ? a.nbytes < b.nbytes : a.name < b.name;  // deterministic for empty tensors
   });
   check_tiling(out.entries_, data_begin, data_len, file);
   for (size_t i = 0; i < out.entries_.size(); ++i) out.index_.emplace(out.entries_[i].name, i);

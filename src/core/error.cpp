@@ -10,6 +10,7 @@ const char* error_kind_name(ErrorKind kind) {
     case ErrorKind::kIo: return "i/o error";
     case ErrorKind::kFormat: return "format error";
     case ErrorKind::kUnsupported: return "unsupported";
+    case ErrorKind::kOutOfRange: return "out of range";
     case ErrorKind::kInternal: return "internal error";
   }
   return "error";

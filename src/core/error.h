@@ -15,6 +15,7 @@ enum class ErrorKind {
   kIo,               // the OS refused a read, write, map or rename
   kFormat,           // a file's bytes do not follow its format
   kUnsupported,      // valid, but not something whale implements
+  kOutOfRange,       // a position, index or length past a limit (context full, bad token id)
   kInternal,         // a bug in whale
 };
 

@@ -192,6 +192,7 @@ void CheckpointWriter::write(const std::function<void(uint64_t, uint64_t)>& on_p
   std::set<std::string> written;
   Json weight_map = Json::object();
   uint64_t done = 0;
+  if (on_progress) on_progress(0, total);  // lets a progress bar start its clock before the first tensor
   for (size_t i = 0; i < shards.size(); ++i) {
     const std::string file = shards.size() == 1 ? kSafetensorsSingleName : shard_name(i, shards.size());
     SafetensorsWriter w;

@@ -129,7 +129,7 @@ TEST_F(CheckpointTest, ShardsAtSmallLimitWithIndex) {
       "model.norm.empty": "model-00004-of-00004.safetensors"
     }})");
   EXPECT_EQ(index, expected);
-  const std::vector<std::pair<uint64_t, uint64_t>> want = {{40, 218}, {80, 218}, {110, 218},
+  const std::vector<std::pair<uint64_t, uint64_t>> want = {{0, 218}, {40, 218}, {80, 218}, {110, 218},
                                                           {210, 218}, {218, 218}, {218, 218}};
   EXPECT_EQ(progress, want);
 

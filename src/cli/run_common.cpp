@@ -1,0 +1,43 @@
+// Token-id list parsing and argmax for `whale run` and `whale logits`.
+#include "run_common.h"
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "core/error.h"
+
+namespace whale::cli {
+
+std::vector<int32_t> parse_token_ids(const std::string& text) {
+  std::vector<int32_t> ids;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(pos, comma - pos);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) {
+      char* end = nullptr;
+      errno = 0;
+      const long long v = std::strtoll(item.c_str(), &end, 10);
+      if (*end != '\0' || errno != 0 || v < 0 || v > INT32_MAX) {
+        fail(ErrorKind::kInvalidArgument, "--prompt-ids: \"", item, "\" is not a token id");
+      }
+      ids.push_back(static_cast<int32_t>(v));
+    }
+    pos = comma + 1;
+  }
+  if (ids.empty()) fail(ErrorKind::kInvalidArgument, "--prompt-ids: no token ids given");
+  return ids;
+}
+
+int32_t argmax(const float* x, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i) {
+    if (x[i] > x[best]) best = i;
+  }
+  return static_cast<int32_t>(best);
+}
+
+}  // namespace whale::cli

@@ -1,0 +1,16 @@
+// Small helpers shared by the commands that run a model from token ids.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace whale::cli {
+
+// "1,2, 3" -> {1, 2, 3}; throws whale::Error naming the bad entry.
+std::vector<int32_t> parse_token_ids(const std::string& text);
+
+// Index of the largest value (lowest index on ties).
+int32_t argmax(const float* x, int64_t n);
+
+}  // namespace whale::cli

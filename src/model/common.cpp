@@ -1,0 +1,81 @@
+// Shared forward-pass building blocks; each calls named kernels and holds no math of its own.
+#include "model/common.h"
+
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/linear.h"
+#include "kernels/ops.h"
+
+namespace whale::model {
+
+float* ensure(std::vector<float>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+void linear_rows(const WeightView& w, const float* x, int64_t T, float* y, core::ThreadPool& pool) {
+  kernels::linear(w, {.x = x, .T = T, .x_stride = w.cols(), .y = y, .y_stride = w.rows()}, &pool);
+}
+
+void embed_tokens(const WeightView& table, const std::vector<int32_t>& tokens, float* x) {
+  const int64_t D = table.cols();
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    if (tokens[t] < 0 || tokens[t] >= table.rows()) {
+      fail(ErrorKind::kOutOfRange, "token id ", tokens[t], " is outside the vocabulary [0, ", table.rows(), ")");
+    }
+    kernels::dequantize_weight_row(table, tokens[t], x + static_cast<int64_t>(t) * D);
+  }
+}
+
+void rms_norm_rows(const float* x, int64_t T, int64_t n, const std::vector<float>& weight, float eps, float* out) {
+  for (int64_t t = 0; t < T; ++t) kernels::rms_norm(x + t * n, weight.data(), n, eps, out + t * n);
+}
+
+void mlp_forward(const MlpWeights& m, const float* x, int64_t T, int64_t D, float* out, Scratch& s,
+                 core::ThreadPool& pool) {
+  const int64_t W = m.gate.rows();
+  float* gate = ensure(s.mlp_gate, T * W);
+  float* up = ensure(s.mlp_up, T * W);
+  linear_rows(m.gate, x, T, gate, pool);  // gate: [T, W]
+  linear_rows(m.up, x, T, up, pool);      // up: [T, W]
+  kernels::silu_mul(gate, up, gate, T * W);
+  linear_rows(m.down, gate, T, out, pool);  // out: [T, D]
+  (void)D;
+}
+
+void output_logits(const WeightView& head, const std::vector<float>& norm, float eps, const float* x, int64_t T,
+                   int64_t D, std::vector<float>& logits, Scratch& s, core::ThreadPool& pool) {
+  float* xn = ensure(s.head_in, T * D);
+  rms_norm_rows(x, T, D, norm, eps, xn);
+  logits.resize(static_cast<size_t>(T * head.rows()));
+  linear_rows(head, xn, T, logits.data(), pool);
+}
+
+kernels::RopeTable rope_table(const formats::ModelArgs& a, int64_t dim, kernels::RopePairing pairing) {
+  kernels::RopeTable t;
+  t.pairing = pairing;
+  const formats::RopeScaling& rs = a.rope_scaling;
+  if (rs.type == "yarn") {
+    t.inv_freq = kernels::rope_yarn_freqs(
+        dim, a.rope_theta, {rs.factor, rs.original_max_position_embeddings, rs.beta_fast, rs.beta_slow});
+    t.scale = static_cast<float>(kernels::yarn_mscale(rs.factor, rs.mscale) /
+                                 kernels::yarn_mscale(rs.factor, rs.mscale_all_dim));
+  } else if (rs.type == "llama3") {
+    t.inv_freq = kernels::rope_llama3_freqs(
+        dim, a.rope_theta, {rs.factor, rs.low_freq_factor, rs.high_freq_factor, rs.original_max_position_embeddings});
+  } else {
+    t.inv_freq = kernels::rope_default_freqs(dim, a.rope_theta);
+    if (rs.type == "linear") {
+      for (float& f : t.inv_freq) f = static_cast<float>(f / rs.factor);
+    }
+  }
+  return t;
+}
+
+void gather_rows(KvCache& cache, int64_t layer, int64_t seq, int64_t n, std::vector<const float*>& rows) {
+  rows.resize(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) rows[static_cast<size_t>(j)] = cache.row(layer, seq, j);
+}
+
+}  // namespace whale::model

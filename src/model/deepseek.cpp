@@ -1,0 +1,282 @@
+// The DeepSeek-V2/V3/R1 forward pass, in the order of the papers: multi-head latent attention,
+// the MoE gate, the MoE layer, the dense MLP (common.cpp), the decoder block, the MTP module, the
+// whole model. Shapes use T = tokens in the batch, D = hidden_size, H = heads, r = kv_lora_rank.
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/attention.h"
+#include "kernels/linear.h"
+#include "kernels/ops.h"
+#include "model/common.h"
+#include "model/forward.h"
+#include "model/moe_gate.h"
+
+namespace whale::model {
+namespace {
+
+struct Ctx {
+  const Weights& w;
+  const formats::ModelArgs& a;
+  const Batch& batch;
+  KvCache& cache;
+  const ForwardOptions& opt;
+  Scratch& s;
+  core::ThreadPool& pool;
+  kernels::RopeTable rope;
+  float softmax_scale;
+};
+
+// Softmax scale (d_nope + d_rope)^-1/2, times YaRN's mscale(factor, mscale_all_dim)² as Hugging
+// Face applies it whenever rope_scaling says yarn.
+float mla_softmax_scale(const formats::ModelArgs& a) {
+  double scale = 1.0 / std::sqrt(static_cast<double>(a.qk_head_dim()));
+  if (a.rope_scaling.type == "yarn" && a.rope_scaling.mscale_all_dim != 0.0) {
+    const double m = kernels::yarn_mscale(a.rope_scaling.factor, a.rope_scaling.mscale_all_dim);
+    scale *= m * m;
+  }
+  return static_cast<float>(scale);
+}
+
+// Positions of the cached rows a sequence's tokens in this batch can see: 0 .. max position.
+int64_t seq_extent(const Batch& b, int32_t seq) {
+  int64_t n = 0;
+  for (int64_t t = 0; t < b.size(); ++t) {
+    if (b.seq_ids[static_cast<size_t>(t)] == seq) n = std::max<int64_t>(n, b.positions[static_cast<size_t>(t)] + 1);
+  }
+  return n;
+}
+
+// Naive MLA attention: decompress k_nope and v for every head from each cached latent, then plain
+// attention with the shared rope key. attn: [T, H*d_v].
+void mla_attend_naive(Ctx& c, int64_t layer, const float* q, float* attn) {
+  const auto& a = c.a;
+  const int64_t H = a.num_attention_heads, nope = a.qk_nope_head_dim, rope = a.qk_rope_head_dim;
+  const int64_t dv = a.v_head_dim, r = a.kv_lora_rank, qd = nope + rope, width = r + rope;
+  const int64_t kvb = nope + dv;  // kv_b_proj rows per head
+  std::vector<int32_t> seqs(c.batch.seq_ids.begin(), c.batch.seq_ids.end());
+  std::sort(seqs.begin(), seqs.end());
+  seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
+  std::vector<const float*> rows;
+  for (int32_t seq : seqs) {
+    const int64_t n = seq_extent(c.batch, seq);
+    gather_rows(c.cache, layer, seq, n, rows);
+    // c_kv of the sequence: [n, r]; decompressed: [n, H*(nope+v)]
+    std::vector<float> latent(static_cast<size_t>(n * r)), full(static_cast<size_t>(n * H * kvb));
+    for (int64_t j = 0; j < n; ++j) std::copy(rows[j], rows[j] + r, latent.begin() + j * r);
+    kernels::linear(c.w.layers[layer].mla.kv_b, {.x = latent.data(), .T = n, .x_stride = r, .y = full.data(), .y_stride = H * kvb}, &c.pool);
+    // Per head and position: [k_nope | k_pe | v] so one attention call sees K and V.
+    std::vector<float> kv(static_cast<size_t>(n * H * (qd + dv)));
+    std::vector<const float*> head_rows(static_cast<size_t>(H * n));
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t h = 0; h < H; ++h) {
+        float* dst = kv.data() + (j * H + h) * (qd + dv);
+        const float* src = full.data() + j * H * kvb + h * kvb;
+        std::copy(src, src + nope, dst);                       // k_nope
+        std::copy(rows[j] + r, rows[j] + width, dst + nope);   // k_pe, shared by all heads
+        std::copy(src + nope, src + kvb, dst + qd);            // v
+        head_rows[static_cast<size_t>(h * n + j)] = dst;
+      }
+    }
+    std::vector<int64_t> tokens;
+    for (int64_t t = 0; t < c.batch.size(); ++t) {
+      if (c.batch.seq_ids[static_cast<size_t>(t)] == seq) tokens.push_back(t);
+    }
+    c.pool.parallel_for(static_cast<int64_t>(tokens.size()) * H, [&](int64_t b, int64_t e, int) {
+      std::vector<float> scores(static_cast<size_t>(n));
+      for (int64_t i = b; i < e; ++i) {
+        const int64_t t = tokens[static_cast<size_t>(i / H)], h = i % H;
+        kernels::attend_head({.q = q + t * H * qd + h * qd, .d = qd, .rows = head_rows.data() + h * n,
+                              .n = c.batch.positions[static_cast<size_t>(t)] + 1, .k_offset = 0, .v_offset = qd,
+                              .dv = dv, .scale = c.softmax_scale, .out = attn + t * H * dv + h * dv,
+                              .scratch = scores.data()});
+      }
+    });
+  }
+}
+
+// Absorbed MLA attention: q_lat = W_ukᵀ q_nope per head, attend over the cached latents directly
+// (an MQA with key dim r + d_rope and value dim r), then o_h = W_uv · o_lat. attn: [T, H*d_v].
+void mla_attend_absorbed(Ctx& c, int64_t layer, const float* q, float* attn) {
+  const auto& a = c.a;
+  const int64_t H = a.num_attention_heads, nope = a.qk_nope_head_dim, rope = a.qk_rope_head_dim;
+  const int64_t dv = a.v_head_dim, r = a.kv_lora_rank, qd = nope + rope, kvb = nope + dv;
+  const WeightView& kv_b = c.w.layers[layer].mla.kv_b;
+  std::vector<std::vector<const float*>> rows(static_cast<size_t>(c.batch.size()));
+  for (int64_t t = 0; t < c.batch.size(); ++t) {
+    gather_rows(c.cache, layer, c.batch.seq_ids[static_cast<size_t>(t)], c.batch.positions[static_cast<size_t>(t)] + 1,
+                rows[static_cast<size_t>(t)]);
+  }
+  c.pool.parallel_for(c.batch.size() * H, [&](int64_t b, int64_t e, int) {
+    std::vector<float> q_lat(static_cast<size_t>(r)), o_lat(static_cast<size_t>(r));
+    std::vector<float> scores;
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t t = i / H, h = i % H;
+      const auto& rt = rows[static_cast<size_t>(t)];
+      scores.resize(rt.size());
+      const float* qh = q + t * H * qd + h * qd;
+      kernels::linear_transposed(kv_b, h * kvb, h * kvb + nope, qh, q_lat.data());  // q_lat: [r]
+      kernels::attend_latent({.q_lat = q_lat.data(), .q_pe = qh + nope, .r = r, .d_rope = rope, .rows = rt.data(),
+                              .n = static_cast<int64_t>(rt.size()), .scale = c.softmax_scale, .out_lat = o_lat.data(),
+                              .scratch = scores.data()});
+      kernels::linear(kv_b, {.x = o_lat.data(), .T = 1, .x_stride = r, .y = attn + t * H * dv + h * dv, .y_stride = dv,
+                             .row0 = h * kvb + nope, .row1 = h * kvb + kvb},
+                      nullptr);  // o_h: [d_v]
+    }
+  });
+}
+
+// Multi-head latent attention for the batch; writes each token's [c_kv | k_pe] row to the cache.
+void mla_forward(Ctx& c, int64_t layer, const float* h, float* out) {
+  const auto& a = c.a;
+  const MlaWeights& m = c.w.layers[static_cast<size_t>(layer)].mla;
+  const int64_t T = c.batch.size(), H = a.num_attention_heads, nope = a.qk_nope_head_dim;
+  const int64_t rope = a.qk_rope_head_dim, r = a.kv_lora_rank, qd = nope + rope;
+  float* q = ensure(c.s.q, T * H * qd);  // q: [T, H*(nope+rope)]
+  if (a.q_lora_rank > 0) {
+    float* cq = ensure(c.s.lat, T * a.q_lora_rank);  // c_q: [T, q_lora_rank]
+    linear_rows(m.q_a, h, T, cq, c.pool);
+    rms_norm_rows(cq, T, a.q_lora_rank, m.q_a_norm, static_cast<float>(a.rms_norm_eps), cq);
+    linear_rows(m.q_b, cq, T, q, c.pool);
+  } else {
+    linear_rows(m.q, h, T, q, c.pool);
+  }
+  float* kv = ensure(c.s.kv, T * (r + rope));  // [c_kv | k_pe]: [T, r + rope]
+  linear_rows(m.kv_a, h, T, kv, c.pool);
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t pos = c.batch.positions[static_cast<size_t>(t)];
+    float* row = kv + t * (r + rope);
+    kernels::rms_norm(row, m.kv_a_norm.data(), r, static_cast<float>(a.rms_norm_eps), row);  // c_kv
+    kernels::rope_apply(c.rope, pos, row + r);                                                  // k_pe
+    for (int64_t hh = 0; hh < H; ++hh) kernels::rope_apply(c.rope, pos, q + t * H * qd + hh * qd + nope);  // q_pe
+    std::copy(row, row + r + rope, c.cache.row(layer, c.batch.seq_ids[static_cast<size_t>(t)], pos));
+  }
+  float* attn = ensure(c.s.attn, T * H * a.v_head_dim);  // attn: [T, H*d_v]
+  if (c.opt.mla == MlaMode::kAbsorbed) {
+    mla_attend_absorbed(c, layer, q, attn);
+  } else {
+    mla_attend_naive(c, layer, q, attn);
+  }
+  linear_rows(m.o, attn, T, out, c.pool);  // out: [T, D]
+}
+
+// The router: logits for every token, then each token's experts and weights (moe_gate.cpp).
+// idx, weight: [T, k].
+void gate_forward(Ctx& c, int64_t layer, const float* h, std::vector<int32_t>& idx, std::vector<float>& weight) {
+  const auto& a = c.a;
+  const MoeWeights& m = c.w.layers[static_cast<size_t>(layer)].moe;
+  const int64_t T = c.batch.size(), E = a.n_routed_experts, k = a.num_experts_per_tok;
+  float* logits = ensure(c.s.router, T * E);  // [T, E]
+  linear_rows(m.router, h, T, logits, c.pool);
+  idx.resize(static_cast<size_t>(T * k));
+  weight.resize(static_cast<size_t>(T * k));
+  Routing r;
+  for (int64_t t = 0; t < T; ++t) {
+    route_token(a, logits + t * E, m.router_bias.empty() ? nullptr : m.router_bias.data(), r);
+    std::copy(r.experts.begin(), r.experts.end(), idx.begin() + t * k);
+    std::copy(r.weights.begin(), r.weights.end(), weight.begin() + t * k);
+  }
+}
+
+// DeepSeekMoE: shared experts on every token plus Σ g_i · expert_i over the chosen experts. Tokens
+// are grouped by expert so each expert's weights are read once per batch, and only chosen experts
+// are touched.
+void moe_forward(Ctx& c, int64_t layer, const float* h, float* out, ForwardOutput& fo) {
+  const auto& a = c.a;
+  const MoeWeights& m = c.w.layers[static_cast<size_t>(layer)].moe;
+  const int64_t T = c.batch.size(), D = a.hidden_size, k = a.num_experts_per_tok;
+  std::vector<int32_t> idx;
+  std::vector<float> weight;
+  gate_forward(c, layer, h, idx, weight);
+  if (layer < a.num_hidden_layers) fo.routing[static_cast<size_t>(layer)] = idx;
+  if (m.has_shared) {
+    mlp_forward(m.shared, h, T, D, out, c.s, c.pool);
+  } else {
+    std::fill(out, out + T * D, 0.0f);
+  }
+  std::vector<std::vector<std::pair<int64_t, float>>> by_expert(static_cast<size_t>(a.n_routed_experts));
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t j = 0; j < k; ++j) by_expert[idx[t * k + j]].push_back({t, weight[t * k + j]});
+  }
+  for (int64_t e = 0; e < a.n_routed_experts; ++e) {
+    const auto& toks = by_expert[static_cast<size_t>(e)];
+    if (toks.empty()) continue;
+    const int64_t n = static_cast<int64_t>(toks.size());
+    float* xin = ensure(c.s.moe_in, n * D);  // this expert's tokens: [n, D]
+    for (int64_t i = 0; i < n; ++i) std::copy(h + toks[i].first * D, h + toks[i].first * D + D, xin + i * D);
+    float* y = ensure(c.s.moe_out, n * D);
+    mlp_forward(m.experts[static_cast<size_t>(e)], xin, n, D, y, c.s, c.pool);
+    for (int64_t i = 0; i < n; ++i) kernels::axpy(toks[i].second, y + i * D, out + toks[i].first * D, D);
+  }
+}
+
+// Pre-norm residual block: x += MLA(norm(x)); x += MoE-or-MLP(norm(x)).
+void block_forward(Ctx& c, int64_t layer, float* x, ForwardOutput& fo) {
+  const auto& a = c.a;
+  const LayerWeights& L = c.w.layers[static_cast<size_t>(layer)];
+  const int64_t T = c.batch.size(), D = a.hidden_size;
+  const float eps = static_cast<float>(a.rms_norm_eps);
+  float* h = ensure(c.s.h, T * D);
+  float* out = ensure(c.s.out, T * D);
+  rms_norm_rows(x, T, D, L.attn_norm, eps, h);
+  mla_forward(c, layer, h, out);
+  kernels::axpy(1.0f, out, x, T * D);
+  rms_norm_rows(x, T, D, L.ffn_norm, eps, h);
+  if (L.is_moe) {
+    moe_forward(c, layer, h, out, fo);
+  } else {
+    mlp_forward(L.mlp, h, T, D, out, c.s, c.pool);
+  }
+  kernels::axpy(1.0f, out, x, T * D);
+}
+
+Ctx make_ctx(const Weights& w, const Batch& b, KvCache& cache, const ForwardOptions& opt, Scratch& s,
+             core::ThreadPool& pool) {
+  return Ctx{w, w.args, b, cache, opt, s, pool,
+             rope_table(w.args, w.args.qk_rope_head_dim, kernels::RopePairing::kAdjacent), mla_softmax_scale(w.args)};
+}
+
+}  // namespace
+
+// MTP module k: h' = eh_proj([enorm(emb(t+1)); hnorm(h_t)]) (embedding first, as the released
+// weights expect), one full block at the same positions, then the module's own norm and head.
+void mtp_forward(const Weights& w, const Batch& next, const std::vector<float>& hidden, int64_t k, KvCache& cache,
+                 const ForwardOptions& opt, Scratch& s, core::ThreadPool& pool, std::vector<float>& logits) {
+  const auto& a = w.args;
+  if (!a.is_deepseek() || k < 0 || k >= a.num_nextn_predict_layers) {
+    fail(ErrorKind::kInvalidArgument, "model has ", a.num_nextn_predict_layers, " MTP modules; asked for module ", k);
+  }
+  const int64_t layer = a.num_hidden_layers + k, T = next.size(), D = a.hidden_size;
+  if (static_cast<int64_t>(hidden.size()) < T * D) fail(ErrorKind::kInternal, "mtp_forward: hidden states too short");
+  const MtpWeights& m = w.layers[static_cast<size_t>(layer)].mtp;
+  const float eps = static_cast<float>(a.rms_norm_eps);
+  Ctx c = make_ctx(w, next, cache, opt, s, pool);
+  std::vector<float> cat(static_cast<size_t>(T * 2 * D));  // [T, 2D]
+  std::vector<float> emb(static_cast<size_t>(T * D));
+  embed_tokens(m.embed, next.tokens, emb.data());
+  for (int64_t t = 0; t < T; ++t) {
+    kernels::rms_norm(emb.data() + t * D, m.enorm.data(), D, eps, cat.data() + t * 2 * D);
+    kernels::rms_norm(hidden.data() + t * D, m.hnorm.data(), D, eps, cat.data() + t * 2 * D + D);
+  }
+  float* x = ensure(s.x, T * D);
+  linear_rows(m.eh_proj, cat.data(), T, x, pool);  // x: [T, D]
+  ForwardOutput unused;
+  unused.routing.resize(static_cast<size_t>(a.num_hidden_layers));
+  block_forward(c, layer, x, unused);
+  output_logits(m.head, m.head_norm, eps, x, T, D, logits, s, pool);
+}
+
+void deepseek_forward(const Weights& w, const Batch& batch, KvCache& cache, const ForwardOptions& opt, Scratch& s,
+                      core::ThreadPool& pool, ForwardOutput& out) {
+  const auto& a = w.args;
+  const int64_t T = batch.size(), D = a.hidden_size;
+  Ctx c = make_ctx(w, batch, cache, opt, s, pool);
+  float* x = ensure(s.x, T * D);  // residual stream: [T, D]
+  embed_tokens(w.embed, batch.tokens, x);
+  out.routing.assign(static_cast<size_t>(a.num_hidden_layers), {});
+  for (int64_t layer = 0; layer < a.num_hidden_layers; ++layer) block_forward(c, layer, x, out);
+  if (opt.want_hidden) out.hidden.assign(x, x + T * D);
+  output_logits(w.lm_head, w.final_norm, static_cast<float>(a.rms_norm_eps), x, T, D, out.logits, s, pool);
+}
+
+}  // namespace whale::model

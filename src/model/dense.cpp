@@ -1,0 +1,116 @@
+// The dense families the R1-Distill students use: Qwen2 (GQA, q/k/v bias, half-split RoPE pairs)
+// and Llama (GQA, Llama-3 RoPE scaling). T = tokens, D = hidden, H = heads, KV = KV heads, d = head dim.
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/attention.h"
+#include "kernels/ops.h"
+#include "model/common.h"
+#include "model/forward.h"
+
+namespace whale::model {
+namespace {
+
+void add_bias(float* y, int64_t T, const std::vector<float>& bias) {
+  if (bias.empty()) return;
+  const int64_t n = static_cast<int64_t>(bias.size());
+  for (int64_t t = 0; t < T; ++t) kernels::axpy(1.0f, bias.data(), y + t * n, n);
+}
+
+// Grouped-query attention; each token's K and V go to its cache row [K (KV*d) | V (KV*d)].
+void gqa_forward(const Weights& w, int64_t layer, const Batch& batch, KvCache& cache, const kernels::RopeTable& rope,
+                 const float* h, float* out, Scratch& s, core::ThreadPool& pool) {
+  const auto& a = w.args;
+  const GqaWeights& g = w.layers[static_cast<size_t>(layer)].gqa;
+  const int64_t T = batch.size(), H = a.num_attention_heads, KV = a.num_key_value_heads, d = a.head_dim;
+  float* q = ensure(s.q, T * H * d);       // q: [T, H*d]
+  float* kv = ensure(s.kv, T * 2 * KV * d);  // [k | v]: [T, 2*KV*d]
+  float* k = ensure(s.lat, T * KV * d);
+  float* v = ensure(s.moe_in, T * KV * d);
+  linear_rows(g.q, h, T, q, pool);
+  linear_rows(g.k, h, T, k, pool);
+  linear_rows(g.v, h, T, v, pool);
+  add_bias(q, T, g.q_bias);
+  add_bias(k, T, g.k_bias);
+  add_bias(v, T, g.v_bias);
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t pos = batch.positions[static_cast<size_t>(t)];
+    for (int64_t hh = 0; hh < H; ++hh) kernels::rope_apply(rope, pos, q + t * H * d + hh * d);
+    for (int64_t hh = 0; hh < KV; ++hh) kernels::rope_apply(rope, pos, k + t * KV * d + hh * d);
+    float* row = cache.row(layer, batch.seq_ids[static_cast<size_t>(t)], pos);
+    std::copy(k + t * KV * d, k + (t + 1) * KV * d, row);
+    std::copy(v + t * KV * d, v + (t + 1) * KV * d, row + KV * d);
+  }
+  (void)kv;
+  float* attn = ensure(s.attn, T * H * d);  // attn: [T, H*d]
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  std::vector<std::vector<const float*>> rows(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) {
+    gather_rows(cache, layer, batch.seq_ids[static_cast<size_t>(t)], batch.positions[static_cast<size_t>(t)] + 1,
+                rows[static_cast<size_t>(t)]);
+  }
+  const int64_t group = H / KV;
+  pool.parallel_for(T * H, [&](int64_t b, int64_t e, int) {
+    std::vector<float> scores;
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t t = i / H, hh = i % H, kvh = hh / group;
+      const auto& rt = rows[static_cast<size_t>(t)];
+      scores.resize(rt.size());
+      kernels::attend_head({.q = q + t * H * d + hh * d, .d = d, .rows = rt.data(), .n = static_cast<int64_t>(rt.size()),
+                            .k_offset = kvh * d, .v_offset = KV * d + kvh * d, .dv = d, .scale = scale,
+                            .out = attn + t * H * d + hh * d, .scratch = scores.data()});
+    }
+  });
+  linear_rows(g.o, attn, T, out, pool);  // out: [T, D]
+}
+
+}  // namespace
+
+void dense_forward(const Weights& w, const Batch& batch, KvCache& cache, const ForwardOptions& opt, Scratch& s,
+                   core::ThreadPool& pool, ForwardOutput& out) {
+  const auto& a = w.args;
+  const int64_t T = batch.size(), D = a.hidden_size;
+  const float eps = static_cast<float>(a.rms_norm_eps);
+  const kernels::RopeTable rope = rope_table(a, a.head_dim, kernels::RopePairing::kHalf);
+  float* x = ensure(s.x, T * D);  // residual stream: [T, D]
+  embed_tokens(w.embed, batch.tokens, x);
+  for (int64_t layer = 0; layer < a.num_hidden_layers; ++layer) {
+    const LayerWeights& L = w.layers[static_cast<size_t>(layer)];
+    float* h = ensure(s.h, T * D);
+    float* o = ensure(s.out, T * D);
+    rms_norm_rows(x, T, D, L.attn_norm, eps, h);
+    gqa_forward(w, layer, batch, cache, rope, h, o, s, pool);
+    kernels::axpy(1.0f, o, x, T * D);
+    rms_norm_rows(x, T, D, L.ffn_norm, eps, h);
+    mlp_forward(L.mlp, h, T, D, o, s, pool);
+    kernels::axpy(1.0f, o, x, T * D);
+  }
+  out.routing.clear();
+  if (opt.want_hidden) out.hidden.assign(x, x + T * D);
+  output_logits(w.lm_head, w.final_norm, eps, x, T, D, out.logits, s, pool);
+}
+
+void forward(const Weights& w, const Batch& batch, KvCache& cache, const ForwardOptions& opt, Scratch& s,
+             core::ThreadPool& pool, ForwardOutput& out) {
+  if (batch.size() == 0) {
+    out.logits.clear();
+    return;
+  }
+  if (batch.positions.size() != batch.tokens.size() || batch.seq_ids.size() != batch.tokens.size()) {
+    fail(ErrorKind::kInvalidArgument, "batch has ", batch.tokens.size(), " tokens but ", batch.positions.size(),
+         " positions and ", batch.seq_ids.size(), " sequence ids");
+  }
+  for (int32_t p : batch.positions) {
+    if (p < 0 || p >= cache.max_positions()) {
+      fail(ErrorKind::kOutOfRange, "position ", p, " is past the context of ", cache.max_positions(), " tokens");
+    }
+  }
+  if (w.args.is_deepseek()) {
+    deepseek_forward(w, batch, cache, opt, s, pool, out);
+  } else {
+    dense_forward(w, batch, cache, opt, s, pool, out);
+  }
+}
+
+}  // namespace whale::model

@@ -1,0 +1,156 @@
+// Forward-pass self-consistency on tiny random checkpoints of every family: naive MLA = absorbed
+// MLA; token-by-token decode through the cache = one full prefill; two sequences batched = each
+// alone; causality; clear errors for bad token ids and positions past the cache. (Agreement with
+// the independent libtorch implementation is tested in tests/train.)
+#include "model/forward.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.h"
+#include "model/presets.h"
+#include "model/random_checkpoint.h"
+
+namespace whale::model {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ForwardTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    dir_ = (fs::temp_directory_path() / ("whale_fwd_" + GetParam() + "_" + std::to_string(::getpid()))).string();
+    RandomCheckpointOptions o;
+    o.progress = false;
+    o.weight_std = 0.08f;  // larger than default so routing and attention patterns are not flat
+    write_random_checkpoint(find_preset(GetParam()).args, dir_, o);
+    w_ = load_weights(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::vector<float> run(const std::vector<int32_t>& tokens, MlaMode mode, bool step_by_step) {
+    ContiguousKvCache cache(w_.args, 1, 64);
+    ForwardOutput out;
+    std::vector<float> logits;
+    if (!step_by_step) {
+      Batch b;
+      for (size_t i = 0; i < tokens.size(); ++i) b.add(tokens[i], static_cast<int32_t>(i), 0);
+      forward(w_, b, cache, {.mla = mode}, scratch_, pool_, out);
+      return out.logits;
+    }
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      Batch b;
+      b.add(tokens[i], static_cast<int32_t>(i), 0);
+      forward(w_, b, cache, {.mla = mode}, scratch_, pool_, out);
+      logits.insert(logits.end(), out.logits.begin(), out.logits.end());
+    }
+    return logits;
+  }
+
+  static double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+    EXPECT_EQ(a.size(), b.size());
+    double m = 0;
+    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
+    return m;
+  }
+
+  std::string dir_;
+  Weights w_;
+  Scratch scratch_;
+  core::ThreadPool pool_{2};
+  const std::vector<int32_t> tokens_ = {256, 72, 101, 108, 108, 111, 44, 32, 119, 111, 114, 108, 100};
+};
+
+TEST_P(ForwardTest, DecodeThroughCacheEqualsPrefill) {
+  const std::vector<float> full = run(tokens_, MlaMode::kNaive, false);
+  ASSERT_EQ(full.size(), tokens_.size() * w_.args.vocab_size);
+  double spread = 0;
+  for (float v : full) spread = std::max(spread, std::fabs(double(v)));
+  EXPECT_GT(spread, 1e-3);  // the logits are not trivially zero
+  EXPECT_LT(max_diff(full, run(tokens_, MlaMode::kNaive, true)), 1e-5);
+  if (w_.args.is_deepseek()) {
+    EXPECT_LT(max_diff(full, run(tokens_, MlaMode::kAbsorbed, false)), 1e-5);
+    EXPECT_LT(max_diff(full, run(tokens_, MlaMode::kAbsorbed, true)), 1e-5);
+  }
+}
+
+TEST_P(ForwardTest, BatchedSequencesEqualEachAlone) {
+  const std::vector<int32_t> other = {256, 50, 60, 70};
+  ContiguousKvCache cache(w_.args, 2, 64);
+  Batch b;
+  for (size_t i = 0; i < tokens_.size(); ++i) b.add(tokens_[i], static_cast<int32_t>(i), 0);
+  for (size_t i = 0; i < other.size(); ++i) b.add(other[i], static_cast<int32_t>(i), 1);
+  ForwardOutput out;
+  forward(w_, b, cache, {}, scratch_, pool_, out);
+  const int64_t V = w_.args.vocab_size;
+  const std::vector<float> a_alone = run(tokens_, MlaMode::kNaive, false);
+  const std::vector<float> b_alone = run(other, MlaMode::kNaive, false);
+  std::vector<float> a_batched(out.logits.begin(), out.logits.begin() + tokens_.size() * V);
+  std::vector<float> b_batched(out.logits.begin() + tokens_.size() * V, out.logits.end());
+  EXPECT_LT(max_diff(a_alone, a_batched), 1e-5);
+  EXPECT_LT(max_diff(b_alone, b_batched), 1e-5);
+}
+
+TEST_P(ForwardTest, Causal) {
+  std::vector<int32_t> changed = tokens_;
+  changed.back() = 33;
+  const int64_t V = w_.args.vocab_size;
+  const std::vector<float> a = run(tokens_, MlaMode::kNaive, false), b = run(changed, MlaMode::kNaive, false);
+  const size_t prefix = (tokens_.size() - 1) * V;
+  EXPECT_LT(max_diff({a.begin(), a.begin() + prefix}, {b.begin(), b.begin() + prefix}), 1e-6);
+  EXPECT_GT(max_diff({a.begin() + prefix, a.end()}, {b.begin() + prefix, b.end()}), 1e-4);
+}
+
+TEST_P(ForwardTest, BadInputIsAnError) {
+  ContiguousKvCache cache(w_.args, 1, 4);
+  ForwardOutput out;
+  Batch bad_token;
+  bad_token.add(static_cast<int32_t>(w_.args.vocab_size), 0, 0);
+  EXPECT_THROW(forward(w_, bad_token, cache, {}, scratch_, pool_, out), Error);
+  Batch past_end;
+  past_end.add(1, 4, 0);
+  EXPECT_THROW(forward(w_, past_end, cache, {}, scratch_, pool_, out), Error);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, ForwardTest,
+                         ::testing::Values("tiny-deepseek-v3", "tiny-deepseek-v2", "tiny-deepseek-v2-lite",
+                                           "tiny-qwen2", "tiny-llama"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return n;
+                         });
+
+TEST(Mtp, DraftLogitsAreDeterministicAndUseTheModule) {
+  const std::string dir = (fs::temp_directory_path() / ("whale_mtp_" + std::to_string(::getpid()))).string();
+  RandomCheckpointOptions o;
+  o.progress = false;
+  write_random_checkpoint(find_preset("tiny-deepseek-v3").args, dir, o);
+  const Weights w = load_weights(dir);
+  core::ThreadPool pool(2);
+  Scratch s;
+  ContiguousKvCache cache(w.args, 1, 16);
+  Batch b;
+  const std::vector<int32_t> toks = {256, 10, 20, 30};
+  for (size_t i = 0; i < 3; ++i) b.add(toks[i], static_cast<int32_t>(i), 0);
+  ForwardOutput out;
+  forward(w, b, cache, {.want_hidden = true}, s, pool, out);
+  ASSERT_EQ(out.hidden.size(), 3u * w.args.hidden_size);
+  Batch next;
+  for (size_t i = 0; i < 3; ++i) next.add(toks[i + 1], static_cast<int32_t>(i), 0);
+  std::vector<float> draft, draft_absorbed;
+  mtp_forward(w, next, out.hidden, 0, cache, {}, s, pool, draft);
+  ASSERT_EQ(draft.size(), 3u * w.args.vocab_size);
+  mtp_forward(w, next, out.hidden, 0, cache, {.mla = MlaMode::kAbsorbed}, s, pool, draft_absorbed);
+  double m = 0;
+  for (size_t i = 0; i < draft.size(); ++i) m = std::max(m, std::fabs(double(draft[i]) - draft_absorbed[i]));
+  EXPECT_LT(m, 1e-5);
+  EXPECT_THROW(mtp_forward(w, next, out.hidden, 1, cache, {}, s, pool, draft), Error);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace whale::model

@@ -56,9 +56,16 @@ std::u32string byte_level_alphabet() {
 }
 
 std::vector<SpecialToken> deepseek_special_tokens(int64_t bos_id, int64_t eos_id) {
-  std::vector<SpecialToken> out = {{"<｜begin▁of▁sentence｜>", bos_id}, {"<｜end▁of▁sentence｜>", eos_id}};
-  const char* rest[] = {"<｜User｜>", "<｜Assistant｜>", "<think>", "</think>", "<｜▁pad▁｜>"};
-  std::set<int64_t> taken = {bos_id, eos_id};
+  // Some configs give BOS and EOS one id (R1-Distill-Qwen's config.json says 151643 for both while
+  // its tokenizer's BOS is another token): then EOS keeps the id and BOS takes the next free one.
+  std::vector<SpecialToken> out = {{"<｜end▁of▁sentence｜>", eos_id}};
+  std::set<int64_t> taken = {eos_id};
+  if (bos_id != eos_id) {
+    out.insert(out.begin(), {"<｜begin▁of▁sentence｜>", bos_id});
+    taken.insert(bos_id);
+  }
+  std::vector<const char*> rest = {"<｜User｜>", "<｜Assistant｜>", "<think>", "</think>", "<｜▁pad▁｜>"};
+  if (bos_id == eos_id) rest.insert(rest.begin(), "<｜begin▁of▁sentence｜>");
   int64_t id = 256;
   for (const char* t : rest) {
     while (taken.count(id)) ++id;

@@ -15,7 +15,7 @@ struct SpecialToken {
 };
 
 // DeepSeek-R1's special tokens with ids for a vocabulary whose BOS/EOS ids are given; the rest
-// follow the 256 byte tokens.
+// take the lowest free ids from 256 on.
 std::vector<SpecialToken> deepseek_special_tokens(int64_t bos_id, int64_t eos_id);
 
 // tokenizer.json: 256 byte tokens (GPT-2 byte-to-unicode alphabet) at the lowest ids not taken by

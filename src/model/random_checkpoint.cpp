@@ -137,8 +137,12 @@ void write_random_checkpoint(const formats::ModelArgs& args, const std::string& 
   core::write_file_atomic(path("config.json"), formats::model_args_to_json(args));
   core::write_file_atomic(path("generation_config.json"), formats::generation_config_json(bos, args.eos_token_ids));
   core::write_file_atomic(path("tokenizer.json"), formats::byte_level_tokenizer_json(specials));
+  int64_t bos_token = bos;
+  for (const auto& s : specials) {
+    if (s.content == "<｜begin▁of▁sentence｜>") bos_token = s.id;
+  }
   core::write_file_atomic(path("tokenizer_config.json"),
-                          formats::deepseek_tokenizer_config_json(specials, bos, eos, args.max_position_embeddings));
+                          formats::deepseek_tokenizer_config_json(specials, bos_token, eos, args.max_position_embeddings));
   if (options.config_only) return;
 
   core::ThreadPool pool(options.threads);

@@ -5,15 +5,25 @@
 #include "core/error.h"
 #include "formats/checkpoint.h"
 #include "formats/tensor_table.h"
+#include "model/quantize.h"
 
 namespace whale::model {
 namespace {
 
 class Binder {
  public:
-  Binder(const formats::ModelArgs& a, std::shared_ptr<formats::CheckpointReader> ckpt) : a_(a), ckpt_(std::move(ckpt)) {}
+  Binder(const formats::ModelArgs& a, std::shared_ptr<formats::CheckpointReader> ckpt, const LoadOptions& opt)
+      : a_(a), ckpt_(std::move(ckpt)), opt_(opt), pool_(opt.threads) {}
 
-  WeightView matrix(const std::string& name) const {
+  // A weight matrix, re-quantized when the options ask for it.
+  WeightView matrix(const std::string& name) {
+    WeightView w = stored(name);
+    if (!opt_.quant || w.w.dtype() == *opt_.quant) return w;
+    std::optional<WeightView> q = quantize_weight(w, *opt_.quant, pool_);
+    return q ? *q : w;
+  }
+
+  WeightView stored(const std::string& name) const {
     WeightView w;
     w.w = ckpt_->view(name);
     if (w.w.dtype() == core::DType::kF8E4M3) {
@@ -27,19 +37,21 @@ class Binder {
   }
 
   std::vector<float> vec(const std::string& name) const {
-    WeightView w = matrix(name);
+    WeightView w = stored(name);
     std::vector<float> out(static_cast<size_t>(w.w.numel()));
     kernels::dequantize_weight(w, out.data());
     return out;
   }
 
-  MlpWeights mlp(const std::string& p) const {
+  MlpWeights mlp(const std::string& p) {
     return {matrix(p + "gate_proj.weight"), matrix(p + "up_proj.weight"), matrix(p + "down_proj.weight")};
   }
 
  private:
   const formats::ModelArgs& a_;
   std::shared_ptr<formats::CheckpointReader> ckpt_;
+  const LoadOptions& opt_;
+  core::ThreadPool pool_;
 };
 
 void check_against_table(const formats::ModelArgs& a, const formats::CheckpointReader& ckpt) {
@@ -63,14 +75,14 @@ void check_against_table(const formats::ModelArgs& a, const formats::CheckpointR
 
 }  // namespace
 
-Weights load_weights(const std::string& dir) {
+Weights load_weights(const std::string& dir, const LoadOptions& options) {
   Weights w;
   w.args = formats::load_model_args(dir);
   const formats::ModelArgs& a = w.args;
   auto ckpt = std::make_shared<formats::CheckpointReader>(formats::CheckpointReader::open(dir));
   check_against_table(a, *ckpt);
   w.storage = ckpt;
-  Binder b(a, ckpt);
+  Binder b(a, ckpt, options);
 
   w.embed = b.matrix("model.embed_tokens.weight");
   w.final_norm = b.vec("model.norm.weight");
@@ -108,7 +120,7 @@ Weights load_weights(const std::string& dir) {
     }
     L.is_moe = a.is_moe_layer(i);
     if (L.is_moe) {
-      L.moe.router = b.matrix(p + "mlp.gate.weight");
+      L.moe.router = b.stored(p + "mlp.gate.weight");  // routing decisions stay at stored precision
       if (a.topk_method == "noaux_tc") L.moe.router_bias = b.vec(p + "mlp.gate.e_score_correction_bias");
       for (int64_t e = 0; e < a.n_routed_experts; ++e) {
         L.moe.experts.push_back(b.mlp(p + "mlp.experts." + std::to_string(e) + "."));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,11 +59,18 @@ struct Weights {
   WeightView embed, lm_head;
   std::vector<float> final_norm;
   std::vector<LayerWeights> layers;  // main stack, then MTP modules
-  std::shared_ptr<const void> storage;  // keeps the mapped files alive
+  std::shared_ptr<const void> storage;  // keeps the mapped files alive (re-quantized copies own themselves)
+};
+
+struct LoadOptions {
+  // Re-encode every weight matrix (embeddings, projections, experts, head) in this dtype at load
+  // time; norms, biases and the router stay as stored. Empty: keep the stored dtypes.
+  std::optional<core::DType> quant;
+  int threads = 0;
 };
 
 // Loads a Hugging Face directory: checks every tensor the config implies is present with its
 // shape (whale::Error naming the first missing or mis-shaped tensor), then binds views.
-Weights load_weights(const std::string& dir);
+Weights load_weights(const std::string& dir, const LoadOptions& options = {});
 
 }  // namespace whale::model

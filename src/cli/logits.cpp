@@ -21,6 +21,7 @@ void add_logits_command(CLI::App& app) {
     std::string model, prompt_ids, out;
     int top = 5;
     int threads = 0;
+    std::string quant = "keep";
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("logits", "Write the logits of every prompt position to a file");
@@ -28,10 +29,12 @@ void add_logits_command(CLI::App& app) {
   cmd->add_option("--prompt-ids", o->prompt_ids, "Comma-separated prompt token ids")->required();
   cmd->add_option("--out", o->out, "Output file: raw little-endian f32, [positions, vocab]");
   cmd->add_option("--top", o->top, "Print the top K token ids and logits per position")->check(CLI::Range(0, 100));
+  cmd->add_option("--quant", o->quant, "Re-encode weight matrices at load time: keep, bf16, q8_0, q4_0, q4_k, q6_k")
+      ->check(CLI::IsMember({"keep", "bf16", "f16", "f32", "q8_0", "q4_0", "q4_k", "q6_k"}));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   cmd->callback([o] {
     const std::vector<int32_t> prompt = parse_token_ids(o->prompt_ids);
-    const model::Weights w = model::load_weights(o->model);
+    const model::Weights w = model::load_weights(o->model, load_options(o->quant, o->threads));
     core::ThreadPool pool(o->threads);
     model::ContiguousKvCache cache(w.args, 1, static_cast<int64_t>(prompt.size()));
     model::Scratch scratch;

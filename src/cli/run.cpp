@@ -22,6 +22,7 @@ void add_run_command(CLI::App& app) {
     int64_t n = 16;
     bool greedy = true;
     int threads = 0;
+    std::string quant = "keep";
     std::string mla = "absorbed";
   };
   auto o = std::make_shared<Opts>();
@@ -30,12 +31,14 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--prompt-ids", o->prompt_ids, "Comma-separated prompt token ids")->required();
   cmd->add_option("-n,--n-predict", o->n, "Tokens to generate")->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
   cmd->add_flag("--greedy", o->greedy, "Greedy decoding (the only mode until the sampler lands)");
+  cmd->add_option("--quant", o->quant, "Re-encode weight matrices at load time: keep, bf16, q8_0, q4_0, q4_k, q6_k")
+      ->check(CLI::IsMember({"keep", "bf16", "f16", "f32", "q8_0", "q4_0", "q4_k", "q6_k"}));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   cmd->add_option("--mla", o->mla, "MLA decode path: absorbed or naive")->check(CLI::IsMember({"absorbed", "naive"}));
   cmd->callback([o] {
     const std::vector<int32_t> prompt = parse_token_ids(o->prompt_ids);
     const auto t0 = std::chrono::steady_clock::now();
-    const model::Weights w = model::load_weights(o->model);
+    const model::Weights w = model::load_weights(o->model, load_options(o->quant, o->threads));
     const auto t1 = std::chrono::steady_clock::now();
     core::ThreadPool pool(o->threads);
     const int64_t total = static_cast<int64_t>(prompt.size()) + o->n;

@@ -32,6 +32,17 @@ std::vector<int32_t> parse_token_ids(const std::string& text) {
   return ids;
 }
 
+model::LoadOptions load_options(const std::string& quant, int threads) {
+  model::LoadOptions o;
+  o.threads = threads;
+  if (quant != "keep") {
+    const auto dt = core::dtype_from_name(quant);
+    if (!dt) fail(ErrorKind::kInvalidArgument, "--quant: unknown dtype \"", quant, "\"");
+    o.quant = *dt;
+  }
+  return o;
+}
+
 int32_t argmax(const float* x, int64_t n) {
   int64_t best = 0;
   for (int64_t i = 1; i < n; ++i) {

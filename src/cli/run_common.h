@@ -5,10 +5,15 @@
 #include <string>
 #include <vector>
 
+#include "model/weights.h"
+
 namespace whale::cli {
 
 // "1,2, 3" -> {1, 2, 3}; throws whale::Error naming the bad entry.
 std::vector<int32_t> parse_token_ids(const std::string& text);
+
+// LoadOptions from --quant ("keep" or a dtype name) and --threads.
+model::LoadOptions load_options(const std::string& quant, int threads);
 
 // Index of the largest value (lowest index on ties).
 int32_t argmax(const float* x, int64_t n);

@@ -75,6 +75,7 @@ void Progress::draw(bool final) {
   const int percent = total_ > 0 ? static_cast<int>(100.0 * static_cast<double>(done_) / static_cast<double>(total_)) : 100;
   if (!final) {
     if (tty_ && since_draw < opt_.redraw_seconds) return;
+    if (!tty_ && percent >= 100) return;  // the final line reports completion once
     if (!tty_) {
       const int step = std::max(1, opt_.line_percent_step);
       const bool percent_due = percent / step > last_percent_line_ / step || last_percent_line_ < 0;

@@ -1,0 +1,127 @@
+// Processors and the draw. Candidate sorting works on a reused index buffer, so a step allocates
+// nothing once the buffers have grown to the vocabulary size.
+#include "sampler/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "core/error.h"
+
+namespace whale::sampler {
+
+void validate(const SamplingParams& p, int64_t vocab) {
+  if (!(p.temperature >= 0.0f) || p.temperature > 100.0f) fail(ErrorKind::kInvalidArgument, "temperature must be in [0, 100], got ", p.temperature);
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) fail(ErrorKind::kInvalidArgument, "top_p must be in (0, 1], got ", p.top_p);
+  if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) fail(ErrorKind::kInvalidArgument, "min_p must be in [0, 1], got ", p.min_p);
+  if (p.top_k < 0) fail(ErrorKind::kInvalidArgument, "top_k must be >= 0, got ", p.top_k);
+  if (!(p.repetition_penalty > 0.0f)) fail(ErrorKind::kInvalidArgument, "repetition_penalty must be > 0, got ", p.repetition_penalty);
+  if (!(std::fabs(p.presence_penalty) <= 2.0f)) fail(ErrorKind::kInvalidArgument, "presence_penalty must be in [-2, 2], got ", p.presence_penalty);
+  if (!(std::fabs(p.frequency_penalty) <= 2.0f)) fail(ErrorKind::kInvalidArgument, "frequency_penalty must be in [-2, 2], got ", p.frequency_penalty);
+  for (const auto& [tok, bias] : p.logit_bias) {
+    if (tok < 0 || tok >= vocab) fail(ErrorKind::kInvalidArgument, "logit_bias token ", tok, " is outside the vocabulary [0, ", vocab, ")");
+    if (!std::isfinite(bias)) fail(ErrorKind::kInvalidArgument, "logit_bias for token ", tok, " must be finite");
+  }
+}
+
+Sampler::Sampler(SamplingParams params) : params_(std::move(params)), rng_(params_.seed) {}
+
+void Sampler::set_prompt(const std::vector<int32_t>& prompt) {
+  for (int32_t t : prompt) {
+    if (t < 0) continue;
+    if (static_cast<size_t>(t) >= seen_.size()) seen_.resize(static_cast<size_t>(t) + 1, 0);
+    seen_[static_cast<size_t>(t)] = 1;
+  }
+}
+
+void Sampler::accept(int32_t token) {
+  ++output_counts_[token];
+  if (token >= 0) {
+    if (static_cast<size_t>(token) >= seen_.size()) seen_.resize(static_cast<size_t>(token) + 1, 0);
+    seen_[static_cast<size_t>(token)] = 1;
+  }
+}
+
+void Sampler::apply_penalties(float* logits, int64_t vocab) const {
+  if (params_.repetition_penalty != 1.0f) {
+    const float p = params_.repetition_penalty;
+    const int64_t n = std::min<int64_t>(vocab, static_cast<int64_t>(seen_.size()));
+    for (int64_t t = 0; t < n; ++t) {
+      if (seen_[static_cast<size_t>(t)]) logits[t] = logits[t] > 0 ? logits[t] / p : logits[t] * p;
+    }
+  }
+  if (params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) {
+    for (const auto& [tok, count] : output_counts_) {
+      if (tok < 0 || tok >= vocab) continue;
+      logits[tok] -= params_.presence_penalty + params_.frequency_penalty * static_cast<float>(count);
+    }
+  }
+}
+
+int32_t Sampler::sample(float* logits, int64_t vocab) {
+  for (const auto& [tok, bias] : params_.logit_bias) {
+    if (tok >= 0 && tok < vocab) logits[tok] += bias;
+  }
+  apply_penalties(logits, vocab);
+  int32_t chosen = 0;
+  if (params_.temperature == 0.0f) {
+    chosen = static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
+    accept(chosen);
+    return chosen;
+  }
+  // Candidates sorted by logit, best first; top-k cuts the list before any softmax.
+  order_.resize(static_cast<size_t>(vocab));
+  std::iota(order_.begin(), order_.end(), 0);
+  int64_t n = vocab;
+  const auto by_logit = [logits](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  if (params_.top_k > 0 && params_.top_k < vocab) {
+    n = params_.top_k;
+    std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), by_logit);
+  } else {
+    std::sort(order_.begin(), order_.end(), by_logit);
+  }
+  // Softmax at the temperature over the candidates.
+  probs_.resize(static_cast<size_t>(n));
+  const float inv_t = 1.0f / params_.temperature;
+  const float mx = logits[order_[0]] * inv_t;
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    probs_[static_cast<size_t>(i)] = std::exp(logits[order_[static_cast<size_t>(i)]] * inv_t - mx);
+    sum += probs_[static_cast<size_t>(i)];
+  }
+  for (int64_t i = 0; i < n; ++i) probs_[static_cast<size_t>(i)] = static_cast<float>(probs_[static_cast<size_t>(i)] / sum);
+  // top-p: the smallest prefix whose mass reaches top_p (the token that crosses is kept).
+  if (params_.top_p < 1.0f) {
+    double mass = 0;
+    int64_t keep = 0;
+    while (keep < n) {
+      mass += probs_[static_cast<size_t>(keep++)];
+      if (mass >= params_.top_p) break;
+    }
+    n = keep;
+  }
+  // min-p: drop candidates below min_p times the best one.
+  if (params_.min_p > 0.0f) {
+    const float floor = params_.min_p * probs_[0];
+    int64_t keep = 1;
+    while (keep < n && probs_[static_cast<size_t>(keep)] >= floor) ++keep;
+    n = keep;
+  }
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) total += probs_[static_cast<size_t>(i)];
+  const double u = std::uniform_real_distribution<double>(0.0, total)(rng_);
+  double acc = 0;
+  chosen = order_[static_cast<size_t>(n - 1)];
+  for (int64_t i = 0; i < n; ++i) {
+    acc += probs_[static_cast<size_t>(i)];
+    if (u < acc) {
+      chosen = order_[static_cast<size_t>(i)];
+      break;
+    }
+  }
+  accept(chosen);
+  return chosen;
+}
+
+}  // namespace whale::sampler

@@ -1,0 +1,131 @@
+// Sampling against hand-computed distributions: frequencies over many seeded draws match the
+// expected probabilities after temperature, top-k, top-p and min-p; penalties and bias by hand.
+#include "sampler/sampler.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace whale::sampler {
+namespace {
+
+// Frequencies of each token over n draws from fixed logits.
+std::vector<double> frequencies(const SamplingParams& p, const std::vector<float>& logits, int n) {
+  Sampler s(p);
+  std::vector<double> f(logits.size(), 0.0);
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> l = logits;
+    f[static_cast<size_t>(s.sample(l.data(), static_cast<int64_t>(l.size())))] += 1.0 / n;
+  }
+  return f;
+}
+
+const std::vector<float> kLogits = {std::log(0.5f), std::log(0.3f), std::log(0.15f), std::log(0.05f)};
+
+TEST(Sampler, TemperatureOneFollowsSoftmax) {
+  SamplingParams p;
+  p.temperature = 1.0f;
+  const auto f = frequencies(p, kLogits, 40000);
+  EXPECT_NEAR(f[0], 0.5, 0.01);
+  EXPECT_NEAR(f[1], 0.3, 0.01);
+  EXPECT_NEAR(f[2], 0.15, 0.01);
+  EXPECT_NEAR(f[3], 0.05, 0.006);
+}
+
+TEST(Sampler, TemperatureTwoFlattens) {
+  SamplingParams p;
+  p.temperature = 2.0f;  // probabilities ∝ sqrt(p)
+  const double z = std::sqrt(0.5) + std::sqrt(0.3) + std::sqrt(0.15) + std::sqrt(0.05);
+  const auto f = frequencies(p, kLogits, 40000);
+  EXPECT_NEAR(f[0], std::sqrt(0.5) / z, 0.01);
+  EXPECT_NEAR(f[3], std::sqrt(0.05) / z, 0.01);
+}
+
+TEST(Sampler, TopKTopPMinP) {
+  SamplingParams p;
+  p.temperature = 1.0f;
+  p.top_k = 2;  // renormalised 0.5 : 0.3
+  auto f = frequencies(p, kLogits, 40000);
+  EXPECT_NEAR(f[0], 0.625, 0.01);
+  EXPECT_EQ(f[2] + f[3], 0.0);
+  p.top_k = 0;
+  p.top_p = 0.7f;  // 0.5 < 0.7 <= 0.8: keeps the first two
+  f = frequencies(p, kLogits, 40000);
+  EXPECT_NEAR(f[1], 0.375, 0.01);
+  EXPECT_EQ(f[2] + f[3], 0.0);
+  p.top_p = 0.85f;  // 0.8 < 0.85 <= 0.95: three
+  f = frequencies(p, kLogits, 40000);
+  EXPECT_NEAR(f[2], 0.15 / 0.95, 0.01);
+  EXPECT_EQ(f[3], 0.0);
+  p.top_p = 1.0f;
+  p.min_p = 0.5f;  // floor 0.25: keeps 0.5 and 0.3
+  f = frequencies(p, kLogits, 40000);
+  EXPECT_NEAR(f[0], 0.625, 0.01);
+  EXPECT_EQ(f[2] + f[3], 0.0);
+}
+
+TEST(Sampler, GreedySeedsAndDeterminism) {
+  SamplingParams p;
+  p.temperature = 0.0f;
+  EXPECT_NEAR(frequencies(p, kLogits, 10)[0], 1.0, 1e-12);
+  p.temperature = 1.0f;
+  p.seed = 42;
+  Sampler a(p), b(p);
+  p.seed = 43;
+  Sampler c(p);
+  int same = 0, differ = 0;
+  for (int i = 0; i < 200; ++i) {
+    std::vector<float> la = kLogits, lb = kLogits, lc = kLogits;
+    const int32_t ta = a.sample(la.data(), 4), tb = b.sample(lb.data(), 4), tc = c.sample(lc.data(), 4);
+    same += ta == tb;
+    differ += ta != tc;
+  }
+  EXPECT_EQ(same, 200);
+  EXPECT_GT(differ, 20);
+}
+
+TEST(Sampler, PenaltiesAndBiasByHand) {
+  SamplingParams p;
+  p.temperature = 0.0f;
+  p.repetition_penalty = 2.0f;
+  p.presence_penalty = 0.5f;
+  p.frequency_penalty = 0.25f;
+  Sampler s(p);
+  s.set_prompt({0});
+  s.accept(1);
+  s.accept(1);
+  std::vector<float> l = {4.0f, -1.0f, 1.0f, 0.0f};
+  s.sample(l.data(), 4);  // picks argmax after processing, then records it
+  EXPECT_FLOAT_EQ(l[0], 2.0f);                         // prompt token: 4 / 2
+  EXPECT_FLOAT_EQ(l[1], -1.0f * 2 - 0.5f - 0.25f * 2);  // output twice: -2 - 0.5 - 0.5
+  EXPECT_FLOAT_EQ(l[2], 1.0f);
+  SamplingParams q;
+  q.temperature = 0.0f;
+  q.logit_bias = {{0, -100.0f}, {3, 5.0f}};
+  Sampler b(q);
+  std::vector<float> m = {4.0f, 1.0f, 1.0f, 0.0f};
+  EXPECT_EQ(b.sample(m.data(), 4), 3);
+}
+
+TEST(Sampler, ValidationNamesTheParameter) {
+  SamplingParams p;
+  p.top_p = 0.0f;
+  try {
+    validate(p, 10);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("top_p"), std::string::npos);
+  }
+  p = {};
+  p.logit_bias = {{10, 1.0f}};
+  EXPECT_THROW(validate(p, 10), Error);
+  p = {};
+  p.temperature = -1;
+  EXPECT_THROW(validate(p, 10), Error);
+  EXPECT_NO_THROW(validate(SamplingParams{}, 10));
+}
+
+}  // namespace
+}  // namespace whale::sampler

@@ -8,6 +8,8 @@ namespace whale::cli {
 void add_init_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
+void add_tokenizer_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
 

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   whale::cli::add_init_command(app);
   whale::cli::add_info_command(app);
   whale::cli::add_chat_command(app);
+  whale::cli::add_tokenize_command(app);
+  whale::cli::add_tokenizer_command(app);
   whale::cli::add_run_command(app);
   whale::cli::add_logits_command(app);
   try {

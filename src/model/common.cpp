@@ -45,11 +45,17 @@ void mlp_forward(const MlpWeights& m, const float* x, int64_t T, int64_t D, floa
 }
 
 void output_logits(const WeightView& head, const std::vector<float>& norm, float eps, const float* x, int64_t T,
-                   int64_t D, std::vector<float>& logits, Scratch& s, core::ThreadPool& pool) {
-  float* xn = ensure(s.head_in, T * D);
-  rms_norm_rows(x, T, D, norm, eps, xn);
-  logits.resize(static_cast<size_t>(T * head.rows()));
-  linear_rows(head, xn, T, logits.data(), pool);
+                   int64_t D, std::vector<float>& logits, Scratch& s, core::ThreadPool& pool,
+                   const std::vector<int32_t>& rows) {
+  const int64_t n = rows.empty() ? T : static_cast<int64_t>(rows.size());
+  float* xn = ensure(s.head_in, n * D);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t t = rows.empty() ? i : rows[static_cast<size_t>(i)];
+    if (t < 0 || t >= T) fail(ErrorKind::kInvalidArgument, "logit row ", t, " outside a batch of ", T);
+    kernels::rms_norm(x + t * D, norm.data(), D, eps, xn + i * D);
+  }
+  logits.resize(static_cast<size_t>(n * head.rows()));
+  linear_rows(head, xn, n, logits.data(), pool);
 }
 
 kernels::RopeTable rope_table(const formats::ModelArgs& a, int64_t dim, kernels::RopePairing pairing) {

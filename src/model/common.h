@@ -28,9 +28,10 @@ void rms_norm_rows(const float* x, int64_t T, int64_t n, const std::vector<float
 void mlp_forward(const MlpWeights& m, const float* x, int64_t T, int64_t D, float* out, Scratch& s,
                  core::ThreadPool& pool);
 
-// logits[T, V] = head(norm(x)).
+// logits[T, V] = head(norm(x)); with `rows` non-empty, only those rows of x ([rows, V]).
 void output_logits(const WeightView& head, const std::vector<float>& norm, float eps, const float* x, int64_t T,
-                   int64_t D, std::vector<float>& logits, Scratch& s, core::ThreadPool& pool);
+                   int64_t D, std::vector<float>& logits, Scratch& s, core::ThreadPool& pool,
+                   const std::vector<int32_t>& rows = {});
 
 // The RoPE table this config implies for a rotary dimension `dim` (YaRN, Llama-3 or plain).
 kernels::RopeTable rope_table(const formats::ModelArgs& a, int64_t dim, kernels::RopePairing pairing);

@@ -276,7 +276,8 @@ void deepseek_forward(const Weights& w, const Batch& batch, KvCache& cache, cons
   out.routing.assign(static_cast<size_t>(a.num_hidden_layers), {});
   for (int64_t layer = 0; layer < a.num_hidden_layers; ++layer) block_forward(c, layer, x, out);
   if (opt.want_hidden) out.hidden.assign(x, x + T * D);
-  output_logits(w.lm_head, w.final_norm, static_cast<float>(a.rms_norm_eps), x, T, D, out.logits, s, pool);
+  output_logits(w.lm_head, w.final_norm, static_cast<float>(a.rms_norm_eps), x, T, D, out.logits, s, pool,
+                opt.logit_rows);
 }
 
 }  // namespace whale::model

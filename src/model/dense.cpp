@@ -88,7 +88,7 @@ void dense_forward(const Weights& w, const Batch& batch, KvCache& cache, const F
   }
   out.routing.clear();
   if (opt.want_hidden) out.hidden.assign(x, x + T * D);
-  output_logits(w.lm_head, w.final_norm, eps, x, T, D, out.logits, s, pool);
+  output_logits(w.lm_head, w.final_norm, eps, x, T, D, out.logits, s, pool, opt.logit_rows);
 }
 
 void forward(const Weights& w, const Batch& batch, KvCache& cache, const ForwardOptions& opt, Scratch& s,

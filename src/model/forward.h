@@ -32,10 +32,13 @@ enum class MlaMode {
 struct ForwardOptions {
   MlaMode mla = MlaMode::kNaive;
   bool want_hidden = false;  // keep the final hidden states (pre-norm), e.g. for MTP drafting
+  // Batch rows to compute logits for (the head is a vocab-sized matmul: prefill needs only each
+  // sequence's last row). Empty: every row.
+  std::vector<int32_t> logit_rows;
 };
 
 struct ForwardOutput {
-  std::vector<float> logits;  // [T, vocab]
+  std::vector<float> logits;  // [T, vocab], or [logit_rows.size(), vocab] when rows were chosen
   std::vector<float> hidden;  // [T, hidden] before the final norm, when want_hidden
   // Routed experts chosen per MoE layer: routing[layer][t * k + j] (for tests and load statistics).
   std::vector<std::vector<int32_t>> routing;

@@ -47,7 +47,9 @@ TEST(Linear, EveryDtypeMatchesDequantizedProduct) {
     const WeightView w = make_weight(c.dt, rows, c.cols, wf, 128);
     std::vector<float> deq(static_cast<size_t>(rows * c.cols));
     for (int64_t r = 0; r < rows; ++r) dequantize_weight_row(w, r, deq.data() + r * c.cols);
-    if (c.dt == core::DType::kF32) EXPECT_EQ(deq, wf);
+    if (c.dt == core::DType::kF32) {
+      EXPECT_EQ(deq, wf);
+    }
     // rows [5, 131): output column i is W row 5 + i.
     std::vector<float> y(static_cast<size_t>(T * 126));
     linear(w, {.x = x.data(), .T = T, .x_stride = c.cols, .y = y.data(), .y_stride = 126, .row0 = 5, .row1 = 131}, &pool);

@@ -67,8 +67,12 @@ TEST(Rope, Llama3Bands) {
   EXPECT_FLOAT_EQ(f[63], static_cast<float>(base[63] / 8.0));
   for (int i = 0; i < 64; ++i) {
     const double wl = 2 * M_PI / base[i];
-    if (wl < 2048) EXPECT_FLOAT_EQ(f[i], base[i]);
-    if (wl > 8192) EXPECT_FLOAT_EQ(f[i], static_cast<float>(base[i] / 8.0));
+    if (wl < 2048) {
+      EXPECT_FLOAT_EQ(f[i], base[i]);
+    }
+    if (wl > 8192) {
+      EXPECT_FLOAT_EQ(f[i], static_cast<float>(base[i] / 8.0));
+    }
     if (wl >= 2048 && wl <= 8192) {
       const double smooth = (8192 / wl - 1) / 3;
       EXPECT_NEAR(f[i], (1 - smooth) * base[i] / 8 + smooth * base[i], 1e-9);

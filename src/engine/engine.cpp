@@ -1,0 +1,206 @@
+// The step loop and the per-token post-processing.
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "core/error.h"
+
+namespace whale::engine {
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kCancelled: return "cancelled";
+  }
+  return "stop";
+}
+
+namespace {
+
+int64_t context_of(const model::Weights& w, const EngineConfig& c) {
+  return c.max_context > 0 ? c.max_context : std::min<int64_t>(w.args.max_position_embeddings, 4096);
+}
+
+int32_t blocks_of(const model::Weights& w, const EngineConfig& c) {
+  if (c.kv_blocks > 0) return c.kv_blocks;
+  return static_cast<int32_t>(c.max_seqs * ((context_of(w, c) + c.block_size - 1) / c.block_size));
+}
+
+}  // namespace
+
+Engine::Engine(const model::Weights& weights, const tokenizer::Tokenizer* tokenizer, EngineConfig config)
+    : w_(weights),
+      tok_(tokenizer),
+      cfg_(config),
+      max_context_(context_of(weights, config)),
+      pool_(config.threads),
+      blocks_(blocks_of(weights, config), config.block_size),
+      cache_(weights.args, blocks_of(weights, config), config.block_size, config.max_seqs, max_context_),
+      scheduler_(blocks_, cache_, config.max_seqs, config.max_batch_tokens) {
+  if (max_context_ > w_.args.max_position_embeddings) {
+    fail(ErrorKind::kInvalidArgument, "context ", max_context_, " exceeds the model's ", w_.args.max_position_embeddings);
+  }
+  if (static_cast<int64_t>(blocks_.n_blocks()) * cfg_.block_size < max_context_) {
+    fail(ErrorKind::kInvalidArgument, "the KV cache (", blocks_.n_blocks(), " blocks of ", cfg_.block_size,
+         ") cannot hold one full context of ", max_context_);
+  }
+  for (int64_t e : w_.args.eos_token_ids) eos_ids_.push_back(static_cast<int32_t>(e));
+  if (tok_) {
+    if (auto e = tok_->eos_id()) eos_ids_.push_back(*e);
+    close_reasoning_ = tok_->encode("\n</think>\n\n", {.add_special = false});
+  }
+}
+
+Engine::~Engine() = default;
+
+uint64_t Engine::add(Request request) {
+  if (request.prompt.empty()) fail(ErrorKind::kInvalidArgument, "empty prompt");
+  const int64_t n = static_cast<int64_t>(request.prompt.size());
+  if (n >= max_context_) {
+    fail(ErrorKind::kOutOfRange, "the prompt has ", n, " tokens but the context holds ", max_context_,
+         " (prompt plus at least one generated token)");
+  }
+  for (int32_t t : request.prompt) {
+    if (t < 0 || t >= w_.args.vocab_size) {
+      fail(ErrorKind::kOutOfRange, "prompt token ", t, " is outside the vocabulary [0, ", w_.args.vocab_size, ")");
+    }
+  }
+  if (request.max_tokens <= 0) fail(ErrorKind::kInvalidArgument, "max_tokens must be positive");
+  sampler::validate(request.sampling, w_.args.vocab_size);
+  const uint64_t id = next_id_++;
+  auto seq = std::make_unique<Sequence>(id, std::move(request), tok_);
+  scheduler_.add(seq.get());
+  stats_.prompt_tokens += n;
+  sequences_.emplace(id, std::move(seq));
+  return id;
+}
+
+void Engine::cancel(uint64_t id) {
+  auto it = sequences_.find(id);
+  if (it != sequences_.end()) it->second->cancelled = true;
+}
+
+bool Engine::step() {
+  for (auto it = sequences_.begin(); it != sequences_.end();) {
+    Sequence& s = *(it++)->second;
+    if (s.cancelled) finish(s, FinishReason::kCancelled);
+  }
+  const std::vector<Chunk> chunks = scheduler_.schedule();
+  if (chunks.empty()) return false;
+  model::Batch batch;
+  model::ForwardOptions opt;
+  std::vector<Sequence*> with_logits;
+  bool all_decode = true;
+  for (const Chunk& c : chunks) {
+    all_decode &= c.n == 1;
+    for (int64_t p = c.start; p < c.start + c.n; ++p) {
+      batch.add(c.seq->tokens[static_cast<size_t>(p)], static_cast<int32_t>(p), c.seq->slot);
+    }
+    if (c.start + c.n == static_cast<int64_t>(c.seq->tokens.size())) {
+      opt.logit_rows.push_back(static_cast<int32_t>(batch.size() - 1));
+      with_logits.push_back(c.seq);
+    }
+  }
+  // Absorbed MLA reads the latent cache directly (best for decode); naive decompresses each
+  // sequence's cache once per step (best when prefill chunks dominate). Both are exact.
+  opt.mla = all_decode ? model::MlaMode::kAbsorbed : model::MlaMode::kNaive;
+  model::forward(w_, batch, cache_, opt, scratch_, pool_, out_);
+  ++stats_.steps;
+  for (const Chunk& c : chunks) {
+    c.seq->n_computed = c.start + c.n;
+    scheduler_.register_full_blocks(c.seq);
+  }
+  const int64_t V = w_.args.vocab_size;
+  for (size_t i = 0; i < with_logits.size(); ++i) post_process(*with_logits[i], out_.logits.data() + static_cast<int64_t>(i) * V);
+  return true;
+}
+
+void Engine::emit_text(Sequence& seq, const std::string& text, bool flush, bool& stopped) {
+  std::string safe = seq.stop.feed(text, stopped);
+  if (flush && !stopped) safe += seq.stop.finish();
+  ReasoningSplitter::Piece piece = seq.splitter.feed(safe);
+  if (flush || stopped) {
+    ReasoningSplitter::Piece rest = seq.splitter.finish();
+    piece.reasoning += rest.reasoning;
+    piece.answer += rest.answer;
+  }
+  if (!seq.req.on_event) return;
+  if (!piece.reasoning.empty()) seq.req.on_event({.kind = Event::Kind::kReasoning, .request_id = seq.id, .text = piece.reasoning});
+  if (!piece.answer.empty()) seq.req.on_event({.kind = Event::Kind::kAnswer, .request_id = seq.id, .text = piece.answer});
+}
+
+void Engine::append(Sequence& seq, int32_t token) {
+  seq.tokens.push_back(token);
+  ++seq.usage.completion_tokens;
+  ++stats_.generated_tokens;
+  const bool was_reasoning = seq.splitter.in_reasoning();
+  bool stopped = false;
+  if (seq.detok) {
+    emit_text(seq, seq.detok->push(token), false, stopped);
+  } else if (seq.req.on_event) {
+    seq.req.on_event({.kind = Event::Kind::kAnswer, .request_id = seq.id, .tokens = {token}});
+  }
+  if (was_reasoning || seq.splitter.in_reasoning()) ++seq.usage.reasoning_tokens;
+  if (stopped) finish(seq, FinishReason::kStop);
+}
+
+void Engine::post_process(Sequence& seq, const float* logits) {
+  std::vector<float> l(logits, logits + w_.args.vocab_size);
+  // Rows past the tokenizer's vocabulary are padding (checkpoints round vocab_size up): never pick them.
+  if (tok_ && static_cast<int64_t>(tok_->vocab_size()) < w_.args.vocab_size) {
+    std::fill(l.begin() + static_cast<int64_t>(tok_->vocab_size()), l.end(), -std::numeric_limits<float>::infinity());
+  }
+  const int32_t token = seq.sampler.sample(l.data(), w_.args.vocab_size);
+  const bool eos = !seq.req.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
+  if (eos) {
+    ++seq.usage.completion_tokens;
+    ++stats_.generated_tokens;
+    finish(seq, FinishReason::kStop);
+    return;
+  }
+  const uint64_t id = seq.id;
+  append(seq, token);
+  if (!sequences_.count(id)) return;  // a stop string ended it
+  // Thinking budget: past it, force the closing tag; the model continues with the answer.
+  if (seq.req.think_budget >= 0 && !seq.budget_closed && seq.splitter.in_reasoning() &&
+      seq.usage.reasoning_tokens >= seq.req.think_budget && !close_reasoning_.empty()) {
+    seq.budget_closed = true;
+    for (int32_t t : close_reasoning_) {
+      append(seq, t);
+      seq.sampler.accept(t);
+      if (!sequences_.count(id)) return;
+    }
+  }
+  if (seq.generated() >= seq.req.max_tokens) {
+    finish(seq, FinishReason::kLength);
+  } else if (static_cast<int64_t>(seq.tokens.size()) >= max_context_) {
+    finish(seq, FinishReason::kLength, /*context_full=*/true);
+  }
+}
+
+void Engine::finish(Sequence& seq, FinishReason reason, bool context_full) {
+  bool stopped = false;
+  if (seq.detok && reason != FinishReason::kStop) {
+    emit_text(seq, seq.detok->flush(), true, stopped);
+  } else if (seq.detok) {
+    emit_text(seq, "", true, stopped);
+  }
+  scheduler_.remove(&seq);
+  stats_.cached_prompt_tokens += seq.usage.cached_prompt_tokens;
+  if (seq.req.on_event) {
+    seq.req.on_event({.kind = Event::Kind::kFinished, .request_id = seq.id, .finish = reason,
+                      .context_full = context_full, .usage = seq.usage});
+  }
+  sequences_.erase(seq.id);
+}
+
+EngineStats Engine::stats() const {
+  EngineStats s = stats_;
+  s.running = scheduler_.n_running();
+  s.waiting = scheduler_.n_waiting();
+  return s;
+}
+
+}  // namespace whale::engine

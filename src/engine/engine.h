@@ -1,0 +1,83 @@
+// Engine: requests in, streamed events out. step() = schedule, run the model on one batch,
+// post-process each sequence that got logits (sample, detokenize, split reasoning, stop). Not
+// thread-safe: one thread drives it (the server wraps it in a loop with a request queue).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+
+#include "core/thread_pool.h"
+#include "engine/block_manager.h"
+#include "engine/paged_kv_cache.h"
+#include "engine/request.h"
+#include "engine/scheduler.h"
+#include "engine/sequence.h"
+#include "model/forward.h"
+#include "model/weights.h"
+#include "tokenizer/tokenizer.h"
+
+namespace whale::engine {
+
+struct EngineConfig {
+  int32_t max_seqs = 8;            // sequences decoding together
+  int64_t max_batch_tokens = 256;  // tokens per step (prefill chunks + decodes)
+  int32_t block_size = 16;         // positions per KV block
+  int64_t max_context = 0;         // per sequence; 0: min(max_position_embeddings, 4096)
+  int32_t kv_blocks = 0;           // 0: enough for max_seqs full contexts
+  int threads = 0;
+};
+
+struct EngineStats {
+  int64_t running = 0, waiting = 0;
+  int64_t prompt_tokens = 0, cached_prompt_tokens = 0, generated_tokens = 0;
+  int64_t steps = 0;
+};
+
+class Engine {
+ public:
+  // `tokenizer` may be null: then events carry token ids only (no text, stop strings, reasoning).
+  Engine(const model::Weights& weights, const tokenizer::Tokenizer* tokenizer, EngineConfig config);
+  ~Engine();
+
+  // Queues a request; throws whale::Error for a prompt that does not fit the context or bad
+  // sampling parameters. Returns its id.
+  uint64_t add(Request request);
+  // Stops a request at the next step; its finish event says kCancelled. Unknown ids are ignored.
+  void cancel(uint64_t id);
+  // One step; false when there was nothing to do.
+  bool step();
+  bool idle() const { return sequences_.empty(); }
+  void run_until_idle() {
+    while (step()) {
+    }
+  }
+
+  int64_t max_context() const { return max_context_; }
+  EngineStats stats() const;
+  const model::Weights& weights() const { return w_; }
+
+ private:
+  void post_process(Sequence& seq, const float* logits);
+  void append(Sequence& seq, int32_t token);
+  void finish(Sequence& seq, FinishReason reason, bool context_full = false);
+  void emit_text(Sequence& seq, const std::string& text, bool flush, bool& stopped);
+
+  const model::Weights& w_;
+  const tokenizer::Tokenizer* tok_;
+  EngineConfig cfg_;
+  int64_t max_context_;
+  core::ThreadPool pool_;
+  BlockManager blocks_;
+  PagedKvCache cache_;
+  Scheduler scheduler_;
+  model::Scratch scratch_;
+  model::ForwardOutput out_;
+  std::map<uint64_t, std::unique_ptr<Sequence>> sequences_;
+  std::vector<int32_t> eos_ids_;
+  std::vector<int32_t> close_reasoning_;  // tokens of "\n</think>\n\n" for the thinking budget
+  uint64_t next_id_ = 1;
+  EngineStats stats_;
+};
+
+}  // namespace whale::engine

@@ -1,0 +1,51 @@
+// What a caller asks the engine for, and what it hears back: a stream of events per request
+// (reasoning text, answer text, then one finish event with usage).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/reasoning_splitter.h"
+#include "sampler/sampler.h"
+
+namespace whale::engine {
+
+enum class FinishReason {
+  kStop,       // EOS or a stop string
+  kLength,     // max_tokens reached, or the context is full
+  kCancelled,  // the caller cancelled
+};
+const char* finish_reason_name(FinishReason r);  // "stop", "length", "cancelled"
+
+struct Usage {
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;  // prompt tokens whose KV came from the prefix cache
+  int64_t completion_tokens = 0;
+  int64_t reasoning_tokens = 0;      // completion tokens inside the reasoning
+};
+
+struct Event {
+  enum class Kind { kReasoning, kAnswer, kFinished };
+  Kind kind;
+  uint64_t request_id;
+  std::string text;                 // kReasoning / kAnswer
+  std::vector<int32_t> tokens;      // the tokens this text came from (kReasoning / kAnswer)
+  FinishReason finish = FinishReason::kStop;  // kFinished
+  bool context_full = false;        // kFinished with kLength because the context filled up
+  Usage usage;                      // kFinished
+};
+
+struct Request {
+  std::vector<int32_t> prompt;
+  sampler::SamplingParams sampling;
+  int64_t max_tokens = 512;
+  std::vector<std::string> stop;  // stop strings (not included in the output)
+  bool ignore_eos = false;
+  ReasoningSplitter::Options reasoning;  // enabled, and whether the prompt opened <think>
+  int64_t think_budget = -1;      // >= 0: close the reasoning after this many tokens
+  std::function<void(const Event&)> on_event;
+};
+
+}  // namespace whale::engine

@@ -1,0 +1,135 @@
+// Admission, block allocation and preemption. Decode tokens go first so running sequences keep
+// streaming while long prompts are prefilled in chunks beside them.
+#include "engine/scheduler.h"
+
+#include <algorithm>
+
+namespace whale::engine {
+
+Scheduler::Scheduler(BlockManager& blocks, PagedKvCache& cache, int32_t max_seqs, int64_t max_batch_tokens)
+    : blocks_(blocks), cache_(cache), max_batch_tokens_(max_batch_tokens) {
+  for (int32_t s = max_seqs - 1; s >= 0; --s) free_slots_.push_back(s);
+}
+
+bool Scheduler::ensure_blocks(Sequence* seq, int64_t positions) {
+  auto& table = cache_.block_table(seq->slot);
+  const int64_t need = (positions + blocks_.block_size() - 1) / blocks_.block_size();
+  while (static_cast<int64_t>(table.size()) < need) {
+    const auto b = blocks_.allocate();
+    if (!b) return false;
+    table.push_back(*b);
+  }
+  return true;
+}
+
+bool Scheduler::admit(Sequence* seq) {
+  if (free_slots_.empty()) return false;
+  seq->slot = free_slots_.back();
+  free_slots_.pop_back();
+  // Reuse cached blocks for the prompt's prefix; keep at least one token to compute for logits.
+  const std::span<const int32_t> prefix(seq->tokens.data(), seq->tokens.size() - 1);
+  auto& table = cache_.block_table(seq->slot);
+  table = blocks_.match_prefix(prefix);
+  seq->n_computed = static_cast<int64_t>(table.size()) * blocks_.block_size();
+  seq->n_registered = static_cast<int64_t>(table.size());
+  seq->last_hash = 0;
+  for (int64_t i = 0; i < seq->n_registered; ++i) {
+    seq->last_hash = BlockManager::chain_hash(
+        seq->last_hash, prefix.subspan(static_cast<size_t>(i * blocks_.block_size()), static_cast<size_t>(blocks_.block_size())));
+  }
+  if (seq->usage.completion_tokens == 0) seq->usage.cached_prompt_tokens = std::min(seq->n_computed, seq->n_prompt);
+  running_.push_back(seq);
+  return true;
+}
+
+void Scheduler::release(Sequence* seq) {
+  if (seq->slot < 0) return;
+  auto& table = cache_.block_table(seq->slot);
+  for (int32_t b : table) blocks_.release(b);
+  table.clear();
+  free_slots_.push_back(seq->slot);
+  seq->slot = -1;
+}
+
+void Scheduler::preempt(Sequence* seq) {
+  release(seq);
+  seq->n_computed = 0;
+  running_.erase(std::find(running_.begin(), running_.end(), seq));
+  waiting_.push_front(seq);
+}
+
+void Scheduler::remove(Sequence* seq) {
+  release(seq);
+  running_.erase(std::remove(running_.begin(), running_.end(), seq), running_.end());
+  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), seq), waiting_.end());
+}
+
+void Scheduler::register_full_blocks(Sequence* seq) {
+  if (seq->slot < 0) return;
+  const auto& table = cache_.block_table(seq->slot);
+  const int64_t bs = blocks_.block_size();
+  while (seq->n_registered < seq->n_computed / bs && seq->n_registered < static_cast<int64_t>(table.size())) {
+    const std::span<const int32_t> toks(seq->tokens.data() + seq->n_registered * bs, static_cast<size_t>(bs));
+    seq->last_hash = BlockManager::chain_hash(seq->last_hash, toks);
+    blocks_.register_full(table[static_cast<size_t>(seq->n_registered)], seq->last_hash);
+    ++seq->n_registered;
+  }
+}
+
+std::vector<Chunk> Scheduler::schedule() {
+  std::vector<Chunk> chunks;
+  int64_t budget = max_batch_tokens_;
+  // 1. Decode: every running sequence with exactly one token to compute.
+  for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
+    Sequence* seq = running_[i];
+    if (seq->uncomputed() != 1) continue;
+    while (!ensure_blocks(seq, seq->n_computed + 1)) {
+      Sequence* victim = running_.back();
+      if (victim == seq) break;
+      preempt(victim);
+    }
+    if (seq->slot < 0 || !ensure_blocks(seq, seq->n_computed + 1)) continue;
+    chunks.push_back({seq, seq->n_computed, 1});
+    --budget;
+  }
+  // 2. Prefill chunks: admitted sequences still prefilling, then waiting ones in order.
+  auto prefill = [&](Sequence* seq) -> bool {
+    const int64_t n = std::min(seq->uncomputed(), budget);
+    if (n <= 0) return false;
+    // Leave decode-ready sequences (one token) to step 1 of the next round.
+    if (!ensure_blocks(seq, seq->n_computed + n)) {
+      // Take what fits in the blocks we could get.
+      const int64_t have = static_cast<int64_t>(cache_.block_table(seq->slot).size()) * blocks_.block_size() - seq->n_computed;
+      if (have <= 0) return false;
+      chunks.push_back({seq, seq->n_computed, std::min(n, have)});
+      budget -= std::min(n, have);
+      return false;
+    }
+    chunks.push_back({seq, seq->n_computed, n});
+    budget -= n;
+    return true;
+  };
+  for (Sequence* seq : std::vector<Sequence*>(running_)) {
+    if (budget <= 0) break;
+    if (seq->slot >= 0 && seq->uncomputed() > 1) prefill(seq);
+  }
+  while (budget > 0 && !waiting_.empty()) {
+    Sequence* seq = waiting_.front();
+    // Admit only when the whole prompt's blocks could be found, so admission does not thrash.
+    const int64_t need = (static_cast<int64_t>(seq->tokens.size()) + blocks_.block_size() - 1) / blocks_.block_size();
+    if (blocks_.available() < need && !running_.empty()) break;
+    if (!admit(seq)) break;
+    waiting_.pop_front();
+    if (seq->uncomputed() == 1) {  // the prefix cache covered all but the last token
+      if (ensure_blocks(seq, seq->n_computed + 1)) {
+        chunks.push_back({seq, seq->n_computed, 1});
+        --budget;
+      }
+      continue;
+    }
+    if (!prefill(seq)) break;
+  }
+  return chunks;
+}
+
+}  // namespace whale::engine

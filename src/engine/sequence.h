@@ -1,0 +1,52 @@
+// Sequence: one request's state inside the engine: its tokens (prompt, then generated), how many
+// have their KV computed, its cache slot and blocks, its sampler, and the text pipeline
+// (detokenizer -> stop strings -> reasoning splitter) that turns tokens into events.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "engine/reasoning_splitter.h"
+#include "engine/request.h"
+#include "engine/stop_matcher.h"
+#include "sampler/sampler.h"
+#include "tokenizer/stream_decoder.h"
+
+namespace whale::engine {
+
+struct Sequence {
+  Sequence(uint64_t id_, Request r, const tokenizer::Tokenizer* tok)
+      : id(id_),
+        req(std::move(r)),
+        tokens(req.prompt),
+        n_prompt(static_cast<int64_t>(req.prompt.size())),
+        sampler(req.sampling),
+        stop(req.stop),
+        splitter(tok ? req.reasoning : ReasoningSplitter::Options{.enabled = false}) {
+    if (tok) detok.emplace(*tok);
+    sampler.set_prompt(req.prompt);
+    usage.prompt_tokens = n_prompt;
+  }
+
+  int64_t generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
+  int64_t uncomputed() const { return static_cast<int64_t>(tokens.size()) - n_computed; }
+
+  uint64_t id;
+  Request req;
+  std::vector<int32_t> tokens;
+  int64_t n_prompt;
+  int64_t n_computed = 0;   // positions [0, n_computed) have KV in the cache
+  int32_t slot = -1;        // cache slot while admitted
+  int64_t n_registered = 0;  // full blocks offered to the prefix cache
+  uint64_t last_hash = 0;    // chain hash of the last registered block
+  bool budget_closed = false;  // the thinking budget already forced the closing tag
+  bool cancelled = false;
+  sampler::Sampler sampler;
+  std::optional<tokenizer::StreamDecoder> detok;
+  StopMatcher stop;
+  ReasoningSplitter splitter;
+  Usage usage;
+};
+
+}  // namespace whale::engine

@@ -1,28 +1,221 @@
-// `whale chat`: the conversation front end. The engine and the shipped default model arrive with
-// later work; until then it says exactly what is missing and how to make a model.
+// `whale chat [MODEL]`: a terminal conversation. The thinking streams dimmed under "thinking…",
+// then "thought for 3.2 s" and the answer. /think on|off, /clear, /save FILE, /exit; Ctrl-C stops
+// the current answer, not the program; piped stdin works line by line (for scripts and tests).
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/mapped_file.h"
+#include "engine/chat_session.h"
+#include "engine/engine.h"
+#include "formats/generation_config.h"
+#include "model/weights.h"
+#include "run_common.h"
+#include "tokenizer/tokenizer.h"
 
 namespace whale::cli {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+void on_sigint(int) { g_interrupted = true; }
+
+// The model `whale chat` runs without an argument: $WHALE_MODEL, else models/default under the
+// current directory or beside the binary's build directory.
+std::string default_model_path() {
+  if (const char* env = std::getenv("WHALE_MODEL")) return env;
+  namespace fs = std::filesystem;
+  if (fs::exists("models/default")) return "models/default";
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (const fs::path& p : {exe.parent_path() / "../models/default", exe.parent_path() / "models/default"}) {
+      if (fs::exists(p)) return fs::weakly_canonical(p).string();
+    }
+  }
+  return "models/default";
+}
+
+struct Style {
+  bool tty;
+  const char* dim() const { return tty ? "\033[2m" : ""; }
+  const char* bold() const { return tty ? "\033[1m" : ""; }
+  const char* reset() const { return tty ? "\033[0m" : ""; }
+};
+
+struct Opts {
+  std::string model;
+  float temperature = -1, top_p = -1;
+  int32_t top_k = -1;
+  uint64_t seed = 0;
+  int64_t max_tokens = 2048, think_budget = -1, ctx = 4096;
+  bool no_think = false;
+  int threads = 0;
+  std::string quant = "keep";
+  std::string system;
+};
+
+void run_chat(const Opts& o) {
+  const std::string path = o.model.empty() ? default_model_path() : o.model;
+  if (!std::filesystem::exists(path)) {
+    fail(ErrorKind::kNotFound, "no model at ", path,
+         ". The default model is trained by `whale train` (not shipped yet); to try the tools, make a "
+         "random-weight model:\n  whale init --preset tiny-deepseek-v3 --out /tmp/tiny && whale chat /tmp/tiny");
+  }
+  const Style style{::isatty(::fileno(stdout)) == 1};
+  const bool interactive = ::isatty(::fileno(stdin)) == 1;
+  const model::Weights weights = model::load_weights(path, load_options(o.quant, o.threads));
+  const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_dir(path);
+  sampler::SamplingParams sp;
+  const formats::GenerationConfig gen = formats::load_generation_config(path);
+  sp.temperature = o.temperature >= 0 ? o.temperature : gen.temperature.value_or(0.6f);
+  sp.top_p = o.top_p > 0 ? o.top_p : gen.top_p.value_or(0.95f);
+  sp.top_k = o.top_k >= 0 ? o.top_k : gen.top_k.value_or(0);
+  sp.seed = o.seed;
+  engine::Engine eng(weights, &tok,
+                     {.max_seqs = 1, .max_batch_tokens = 256,
+                      .max_context = std::min<int64_t>(o.ctx, weights.args.max_position_embeddings), .threads = o.threads});
+  engine::ChatSession chat(tok, sp);
+  if (!o.system.empty()) chat.set_system(o.system);
+  bool thinking = !o.no_think;
+
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigaction(SIGINT, &sa, nullptr);  // no SA_RESTART: a Ctrl-C at the prompt interrupts the read
+
+  if (interactive) {
+    std::printf("%swhale chat%s: %s (%s). /think on|off, /clear, /save FILE, /exit. Ctrl-C stops an answer.\n",
+                style.bold(), style.reset(), path.c_str(), weights.args.model_type.c_str());
+  }
+  std::string line;
+  for (;;) {
+    if (interactive) {
+      std::printf("\n%s>%s ", style.bold(), style.reset());
+      std::fflush(stdout);
+    }
+    g_interrupted = false;
+    if (!std::getline(std::cin, line)) {
+      if (g_interrupted && interactive) {  // Ctrl-C at the prompt
+        std::cin.clear();
+        std::printf("\n(Ctrl-D or /exit to quit)");
+        continue;
+      }
+      break;
+    }
+    if (line.empty()) continue;
+    if (line == "/exit" || line == "/quit") break;
+    if (line == "/clear") {
+      chat.clear();
+      if (!o.system.empty()) chat.set_system(o.system);
+      std::printf("(conversation cleared)\n");
+      continue;
+    }
+    if (line == "/think on" || line == "/think off") {
+      thinking = line == "/think on";
+      std::printf("(thinking %s)\n", thinking ? "on" : "off");
+      continue;
+    }
+    if (line.rfind("/save ", 0) == 0) {
+      nlohmann::json j = nlohmann::json::array();
+      for (const auto& m : chat.messages()) {
+        nlohmann::json e = {{"role", m.role}, {"content", m.content}};
+        if (m.reasoning_content) e["reasoning_content"] = *m.reasoning_content;
+        j.push_back(e);
+      }
+      const std::string file = line.substr(6);
+      core::write_file_atomic(file, j.dump(2) + "\n");
+      std::printf("(saved %zu messages to %s)\n", chat.messages().size(), file.c_str());
+      continue;
+    }
+    if (line[0] == '/') {
+      std::printf("(unknown command %s: /think on|off, /clear, /save FILE, /exit)\n", line.c_str());
+      continue;
+    }
+    engine::Request req = chat.user_turn(line, {.thinking = thinking, .think_budget = o.think_budget, .max_tokens = o.max_tokens});
+    std::string reasoning, answer;
+    bool in_thought = false, done = false, context_full = false;
+    engine::FinishReason reason = engine::FinishReason::kStop;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto end_thought = [&] {
+      if (!in_thought) return;
+      in_thought = false;
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("%s\n[thought for %.1f s]%s\n", style.dim(), s, style.reset());
+    };
+    req.on_event = [&](const engine::Event& e) {
+      if (e.kind == engine::Event::Kind::kReasoning) {
+        if (!in_thought && reasoning.empty()) std::printf("%s[thinking…]\n", style.dim());
+        in_thought = true;
+        reasoning += e.text;
+        std::printf("%s%s%s", style.dim(), e.text.c_str(), style.reset());
+      } else if (e.kind == engine::Event::Kind::kAnswer) {
+        end_thought();
+        answer += e.text;
+        std::printf("%s", e.text.c_str());
+      } else {
+        end_thought();
+        done = true;
+        reason = e.finish;
+        context_full = e.context_full;
+      }
+      std::fflush(stdout);
+    };
+    uint64_t id;
+    try {
+      id = eng.add(std::move(req));
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kOutOfRange) throw;
+      chat.drop_last_user();
+      std::printf("(the conversation no longer fits the context of %lld tokens: %s; /clear to start over)\n",
+                  static_cast<long long>(eng.max_context()), e.what());
+      continue;
+    }
+    while (!done) {
+      if (g_interrupted) {
+        eng.cancel(id);
+        g_interrupted = false;
+      }
+      eng.step();
+    }
+    std::printf("\n");
+    if (reason == engine::FinishReason::kCancelled) {
+      std::printf("(stopped)\n");
+    } else if (context_full) {
+      std::printf("(the context of %lld tokens is full; /clear to start over)\n", static_cast<long long>(eng.max_context()));
+    } else if (reason == engine::FinishReason::kLength) {
+      std::printf("(answer cut at --max-tokens %lld)\n", static_cast<long long>(o.max_tokens));
+    }
+    chat.assistant_turn(answer, reasoning);
+  }
+}
+
+}  // namespace
 
 void add_chat_command(CLI::App& app) {
-  auto model = std::make_shared<std::string>();
-  CLI::App* cmd = app.add_subcommand("chat", "Chat with a model (default: the model shipped under models/)");
-  cmd->add_option("model", *model, "Model directory (Hugging Face layout) or .gguf file");
-  cmd->callback([model] {
-    const std::string path = model->empty() ? std::string("models/whale-default") : *model;
-    if (!std::filesystem::exists(path)) {
-      fail(ErrorKind::kNotFound, "no model at ", path,
-           ". The default model has not been trained yet. Make a random-weight model to try the tools:\n"
-           "  whale init --preset tiny-deepseek-v3 --out /tmp/tiny && whale info /tmp/tiny");
-    }
-    fail(ErrorKind::kUnsupported, "chat needs the generation engine, which is not built yet; ",
-         "`whale info ", path, "` shows what the model is");
-  });
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand("chat", "Chat with a model (default: the model under models/default)");
+  cmd->add_option("model", o->model, "Model directory (Hugging Face layout)");
+  cmd->add_option("--temperature", o->temperature, "Sampling temperature (default: generation_config.json, else 0.6)");
+  cmd->add_option("--top-p", o->top_p, "Nucleus sampling (default: generation_config.json, else 0.95)");
+  cmd->add_option("--top-k", o->top_k, "Top-k sampling (default: off)");
+  cmd->add_option("--seed", o->seed, "Random seed");
+  cmd->add_option("--max-tokens", o->max_tokens, "Most tokens per answer")->check(CLI::PositiveNumber);
+  cmd->add_option("--think-budget", o->think_budget, "Close the reasoning after this many tokens");
+  cmd->add_flag("--no-think", o->no_think, "Start with thinking off (/think on turns it back on)");
+  cmd->add_option("--system", o->system, "System prompt (R1's advice: none)");
+  cmd->add_option("-c,--ctx", o->ctx, "Context length in tokens")->check(CLI::Range(int64_t{16}, int64_t{1} << 20));
+  cmd->add_option("--quant", o->quant, "Re-encode weights at load time: keep, bf16, q8_0, q4_0, q4_k, q6_k")
+      ->check(CLI::IsMember({"keep", "bf16", "f16", "f32", "q8_0", "q4_0", "q4_k", "q6_k"}));
+  cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
+  cmd->callback([o] { run_chat(*o); });
 }
 
 }  // namespace whale::cli

@@ -31,6 +31,17 @@ CmdResult whale(const std::string& args) {
   return {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), out};
 }
 
+std::string whale_read(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return "";
+  std::string s;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+  std::fclose(f);
+  return s;
+}
+
 std::string temp_dir(const std::string& name) {
   const fs::path p = fs::temp_directory_path() / ("whale_cli_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(p);
@@ -142,6 +153,24 @@ TEST(Cli, EveryCorpusFileFailsCleanly) {
     }
   }
   EXPECT_GT(files, 10);
+}
+
+TEST(Cli, ChatThroughPipedStdin) {
+  const std::string dir = temp_dir("chat");
+  ASSERT_EQ(whale("init --preset tiny-deepseek-v3 --out " + dir).status, 0);
+  const std::string saved = dir + "/conversation.json";
+  const CmdResult r = whale("chat " + dir + " --max-tokens 8 --seed 3 -t 1 < /dev/stdin <<'EOF'\n"
+                            "What is 2+3?\n/think off\nhello\n/bogus\n/save " + saved + "\n/exit\nnever read\nEOF");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("[thinking…]"), std::string::npos) << r.out;  // R1 template: reasoning first
+  EXPECT_NE(r.out.find("(thinking off)"), std::string::npos);
+  EXPECT_NE(r.out.find("(unknown command /bogus"), std::string::npos);
+  EXPECT_NE(r.out.find("(answer cut at --max-tokens 8)"), std::string::npos);
+  const std::string json = whale_read(saved);
+  EXPECT_NE(json.find("\"What is 2+3?\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"hello\""), std::string::npos);
+  EXPECT_EQ(json.find("never read"), std::string::npos);
+  fs::remove_all(dir);
 }
 
 TEST(Cli, ChatWithoutModelExplainsWhatIsMissing) {

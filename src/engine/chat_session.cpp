@@ -1,0 +1,45 @@
+// Rendering and tokenizing a turn. The template's own text contains the special tokens, so the
+// rendered prompt is tokenized with special-token parsing on and no extra BOS.
+#include "engine/chat_session.h"
+
+namespace whale::engine {
+
+ChatSession::ChatSession(const tokenizer::Tokenizer& tokenizer, sampler::SamplingParams defaults)
+    : tok_(tokenizer), sampling_(std::move(defaults)) {}
+
+void ChatSession::set_system(const std::string& text) {
+  if (!messages_.empty() && messages_.front().role == "system") {
+    messages_.front().content = text;
+  } else {
+    messages_.insert(messages_.begin(), {"system", text, std::nullopt});
+  }
+}
+
+Request ChatSession::user_turn(const std::string& text, const ChatTurnOptions& options) {
+  messages_.push_back({"user", text, std::nullopt});
+  const tokenizer::ChatOptions chat{.add_generation_prompt = true, .enable_thinking = options.thinking};
+  const std::string prompt = tok_.chat_template().render(messages_, chat);
+  Request r;
+  r.prompt = tok_.encode(prompt, {.add_special = false, .parse_special = true});
+  r.sampling = sampling_;
+  r.max_tokens = options.max_tokens;
+  r.think_budget = options.think_budget;
+  // When the template itself opened the reasoning (R1's "<think>\n"), the model writes only its end.
+  const std::string open = "<think>";
+  const size_t last = prompt.rfind(open);
+  const bool opened = last != std::string::npos && prompt.find("</think>", last) == std::string::npos &&
+                      prompt.find_first_not_of(" \r\n", last + open.size()) == std::string::npos;
+  r.reasoning.enabled = options.thinking || opened;
+  r.reasoning.starts_in_reasoning = opened;
+  return r;
+}
+
+void ChatSession::assistant_turn(const std::string& answer, const std::string& reasoning) {
+  messages_.push_back({"assistant", answer, reasoning.empty() ? std::nullopt : std::optional<std::string>(reasoning)});
+}
+
+void ChatSession::drop_last_user() {
+  if (!messages_.empty() && messages_.back().role == "user") messages_.pop_back();
+}
+
+}  // namespace whale::engine

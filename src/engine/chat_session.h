@@ -1,0 +1,43 @@
+// ChatSession: a conversation with one model: the message history, the chat template rendering
+// (earlier reasoning dropped as the template says, thinking on or off), and the Request for the
+// next answer, with R1's advice or the checkpoint's generation_config as sampling defaults.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/request.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace whale::engine {
+
+struct ChatTurnOptions {
+  bool thinking = true;
+  int64_t think_budget = -1;
+  int64_t max_tokens = 2048;
+};
+
+class ChatSession {
+ public:
+  ChatSession(const tokenizer::Tokenizer& tokenizer, sampler::SamplingParams defaults);
+
+  // Adds the user's message and returns the request for the model's answer (on_event unset).
+  Request user_turn(const std::string& text, const ChatTurnOptions& options);
+  // Records the model's answer (its reasoning is kept separately; templates drop it from history).
+  void assistant_turn(const std::string& answer, const std::string& reasoning);
+  // Removes the last user message (e.g. when its answer was cancelled).
+  void drop_last_user();
+  void clear() { messages_.clear(); }
+  void set_system(const std::string& text);
+
+  const std::vector<tokenizer::ChatMessage>& messages() const { return messages_; }
+  sampler::SamplingParams& sampling() { return sampling_; }
+
+ private:
+  const tokenizer::Tokenizer& tok_;
+  sampler::SamplingParams sampling_;
+  std::vector<tokenizer::ChatMessage> messages_;
+};
+
+}  // namespace whale::engine

@@ -1,80 +1,152 @@
-// `whale run MODEL --prompt-ids 1,2,3 -n 16 --greedy`: load, prefill, decode greedily, print the
-// generated token ids (text arrives with the tokenizer). Timing goes to stderr.
-#include <algorithm>
+// `whale run MODEL -p "text"` (chat-templated one-shot, streamed; --raw sends the text as is; --json
+// prints one machine-readable result) and `whale run MODEL --prompt-ids 1,2,3 -n 16 --greedy`
+// (token ids in, token ids out). Load, prefill and decode timings go to stderr.
 #include <chrono>
 #include <cstdio>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "commands.h"
 #include "core/error.h"
-#include "core/thread_pool.h"
-#include "model/forward.h"
+#include "engine/chat_session.h"
+#include "engine/engine.h"
+#include "formats/generation_config.h"
 #include "model/weights.h"
 #include "run_common.h"
+#include "tokenizer/tokenizer.h"
 
 namespace whale::cli {
+namespace {
+
+struct Opts {
+  std::string model, prompt, prompt_ids, quant = "keep";
+  int64_t n = 256;
+  bool greedy = false, raw = false, json = false, no_think = false;
+  float temperature = -1, top_p = -1;
+  int32_t top_k = -1;
+  uint64_t seed = 0;
+  int64_t think_budget = -1;
+  int threads = 0;
+};
+
+void run(const Opts& o) {
+  if (o.prompt.empty() == o.prompt_ids.empty()) {
+    fail(ErrorKind::kInvalidArgument, "give exactly one of -p/--prompt TEXT or --prompt-ids 1,2,3");
+  }
+  const auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
+  const auto t0 = std::chrono::steady_clock::now();
+  const model::Weights w = model::load_weights(o.model, load_options(o.quant, o.threads));
+  std::optional<tokenizer::Tokenizer> tok;
+  if (!o.prompt.empty()) tok.emplace(tokenizer::Tokenizer::from_dir(o.model));
+  const auto t1 = std::chrono::steady_clock::now();
+
+  sampler::SamplingParams sp;
+  const formats::GenerationConfig gen = formats::load_generation_config(o.model);
+  sp.temperature = o.greedy ? 0.0f : (o.temperature >= 0 ? o.temperature : gen.temperature.value_or(0.6f));
+  sp.top_p = o.top_p > 0 ? o.top_p : gen.top_p.value_or(0.95f);
+  sp.top_k = o.top_k >= 0 ? o.top_k : gen.top_k.value_or(0);
+  sp.seed = o.seed;
+
+  engine::Request req;
+  if (tok) {
+    if (o.raw) {
+      req.prompt = tok->encode(o.prompt);
+      req.reasoning.enabled = !o.no_think;
+    } else {
+      engine::ChatSession chat(*tok, sp);
+      req = chat.user_turn(o.prompt, {.thinking = !o.no_think, .think_budget = o.think_budget, .max_tokens = o.n});
+    }
+  } else {
+    req.prompt = parse_token_ids(o.prompt_ids);
+    req.reasoning.enabled = false;
+  }
+  req.sampling = sp;
+  req.max_tokens = o.n;
+  req.think_budget = o.think_budget;
+  const int64_t ctx = std::min<int64_t>(w.args.max_position_embeddings,
+                                        std::max<int64_t>(4096, static_cast<int64_t>(req.prompt.size()) + o.n + 1));
+  engine::Engine eng(w, tok ? &*tok : nullptr,
+                     {.max_seqs = 1, .max_batch_tokens = 512, .max_context = ctx, .threads = o.threads});
+
+  std::string reasoning, answer;
+  std::vector<int32_t> ids;
+  engine::Event finished{};
+  bool first = true, in_reasoning = false;
+  std::chrono::steady_clock::time_point t_first{};
+  req.on_event = [&](const engine::Event& e) {
+    if (e.kind == engine::Event::Kind::kFinished) {
+      finished = e;
+      return;
+    }
+    if (first) {
+      t_first = std::chrono::steady_clock::now();
+      first = false;
+    }
+    if (!tok) {
+      for (int32_t t : e.tokens) std::printf("%s%d", ids.empty() ? "" : " ", t), ids.push_back(t);
+    } else if (e.kind == engine::Event::Kind::kReasoning) {
+      reasoning += e.text;
+      if (!o.json) std::printf("%s%s", in_reasoning ? "" : "<think>\n", e.text.c_str());
+      in_reasoning = true;
+    } else {
+      answer += e.text;
+      if (!o.json) std::printf("%s%s", in_reasoning ? "\n</think>\n\n" : "", e.text.c_str());
+      in_reasoning = false;
+    }
+    if (!o.json) std::fflush(stdout);
+  };
+  eng.add(std::move(req));
+  eng.run_until_idle();
+  const auto t2 = std::chrono::steady_clock::now();
+  const engine::Usage& u = finished.usage;
+  if (o.json) {
+    nlohmann::json j = {{"content", answer},
+                        {"reasoning_content", reasoning},
+                        {"finish_reason", engine::finish_reason_name(finished.finish)},
+                        {"usage",
+                         {{"prompt_tokens", u.prompt_tokens},
+                          {"completion_tokens", u.completion_tokens},
+                          {"reasoning_tokens", u.reasoning_tokens}}}};
+    if (!tok) j["tokens"] = ids;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("\n");
+  }
+  const double prefill = first ? secs(t1, t2) : secs(t1, t_first);
+  const double decode = first ? 0.0 : secs(t_first, t2);
+  std::fprintf(stderr,
+               "load %.2f s; prompt %lld tokens in %.2f s (%.1f tok/s); generated %lld tokens in %.2f s (%.2f tok/s); "
+               "finish %s\n",
+               secs(t0, t1), static_cast<long long>(u.prompt_tokens), prefill,
+               static_cast<double>(u.prompt_tokens) / std::max(prefill, 1e-9), static_cast<long long>(u.completion_tokens),
+               decode, u.completion_tokens > 1 ? static_cast<double>(u.completion_tokens - 1) / std::max(decode, 1e-9) : 0.0,
+               engine::finish_reason_name(finished.finish));
+}
+
+}  // namespace
 
 void add_run_command(CLI::App& app) {
-  struct Opts {
-    std::string model;
-    std::string prompt_ids;
-    int64_t n = 16;
-    bool greedy = true;
-    int threads = 0;
-    std::string quant = "keep";
-    std::string mla = "absorbed";
-  };
   auto o = std::make_shared<Opts>();
-  CLI::App* cmd = app.add_subcommand("run", "Generate from a prompt of token ids (greedy)");
+  CLI::App* cmd = app.add_subcommand("run", "Generate once from a prompt (text through the chat template, or token ids)");
   cmd->add_option("model", o->model, "Model directory (Hugging Face layout)")->required();
-  cmd->add_option("--prompt-ids", o->prompt_ids, "Comma-separated prompt token ids")->required();
-  cmd->add_option("-n,--n-predict", o->n, "Tokens to generate")->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
-  cmd->add_flag("--greedy", o->greedy, "Greedy decoding (the only mode until the sampler lands)");
+  cmd->add_option("-p,--prompt", o->prompt, "Prompt text (sent through the chat template unless --raw)");
+  cmd->add_option("--prompt-ids", o->prompt_ids, "Comma-separated prompt token ids (prints generated ids)");
+  cmd->add_option("-n,--n-predict", o->n, "Most tokens to generate")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_flag("--greedy", o->greedy, "Greedy decoding (temperature 0)");
+  cmd->add_flag("--raw", o->raw, "Send the prompt text as is, without the chat template");
+  cmd->add_flag("--json", o->json, "Print one JSON object: content, reasoning_content, finish_reason, usage");
+  cmd->add_flag("--no-think", o->no_think, "Render the template's thinking-off form");
+  cmd->add_option("--think-budget", o->think_budget, "Close the reasoning after this many tokens");
+  cmd->add_option("--temperature", o->temperature, "Sampling temperature (default: generation_config.json, else 0.6)");
+  cmd->add_option("--top-p", o->top_p, "Nucleus sampling (default: generation_config.json, else 0.95)");
+  cmd->add_option("--top-k", o->top_k, "Top-k sampling");
+  cmd->add_option("--seed", o->seed, "Random seed");
   cmd->add_option("--quant", o->quant, "Re-encode weight matrices at load time: keep, bf16, q8_0, q4_0, q4_k, q6_k")
       ->check(CLI::IsMember({"keep", "bf16", "f16", "f32", "q8_0", "q4_0", "q4_k", "q6_k"}));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
-  cmd->add_option("--mla", o->mla, "MLA decode path: absorbed or naive")->check(CLI::IsMember({"absorbed", "naive"}));
-  cmd->callback([o] {
-    const std::vector<int32_t> prompt = parse_token_ids(o->prompt_ids);
-    const auto t0 = std::chrono::steady_clock::now();
-    const model::Weights w = model::load_weights(o->model, load_options(o->quant, o->threads));
-    const auto t1 = std::chrono::steady_clock::now();
-    core::ThreadPool pool(o->threads);
-    const int64_t total = static_cast<int64_t>(prompt.size()) + o->n;
-    if (total > w.args.max_position_embeddings) {
-      fail(ErrorKind::kOutOfRange, "prompt (", prompt.size(), ") + n (", o->n, ") exceeds the context of ",
-           w.args.max_position_embeddings, " tokens");
-    }
-    model::ContiguousKvCache cache(w.args, 1, std::max<int64_t>(total, 1));
-    model::Scratch scratch;
-    model::ForwardOutput out;
-    model::Batch batch;
-    for (size_t i = 0; i < prompt.size(); ++i) batch.add(prompt[i], static_cast<int32_t>(i), 0);
-    model::forward(w, batch, cache, {.mla = model::MlaMode::kNaive}, scratch, pool, out);
-    const auto t2 = std::chrono::steady_clock::now();
-    const int64_t V = w.args.vocab_size;
-    std::vector<int32_t> generated;
-    int32_t next = argmax(out.logits.data() + (batch.size() - 1) * V, V);
-    const model::ForwardOptions decode{.mla = o->mla == "naive" ? model::MlaMode::kNaive : model::MlaMode::kAbsorbed};
-    for (int64_t i = 0; i < o->n; ++i) {
-      generated.push_back(next);
-      std::printf("%s%d", i ? " " : "", next);
-      std::fflush(stdout);
-      if (i + 1 == o->n) break;
-      batch = {};
-      batch.add(next, static_cast<int32_t>(prompt.size() + i), 0);
-      model::forward(w, batch, cache, decode, scratch, pool, out);
-      next = argmax(out.logits.data(), V);
-    }
-    std::printf("\n");
-    const auto t3 = std::chrono::steady_clock::now();
-    const auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
-    std::fprintf(stderr, "load %.2f s; prefill %zu tokens %.2f s (%.1f tok/s); decode %lld tokens %.2f s (%.2f tok/s); %d threads\n",
-                 secs(t0, t1), prompt.size(), secs(t1, t2), static_cast<double>(prompt.size()) / secs(t1, t2),
-                 static_cast<long long>(o->n > 0 ? o->n - 1 : 0), secs(t2, t3),
-                 o->n > 1 ? static_cast<double>(o->n - 1) / secs(t2, t3) : 0.0, pool.size());
-  });
+  cmd->callback([o] { run(*o); });
 }
 
 }  // namespace whale::cli

@@ -24,7 +24,7 @@ struct Sequence {
         sampler(req.sampling),
         stop(req.stop),
         splitter(tok ? req.reasoning : ReasoningSplitter::Options{.enabled = false}) {
-    if (tok) detok.emplace(*tok);
+    if (tok) detok.emplace(*tok, /*skip_special=*/true);  // BOS/EOS text never reaches the user
     sampler.set_prompt(req.prompt);
     usage.prompt_tokens = n_prompt;
   }

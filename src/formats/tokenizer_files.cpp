@@ -90,8 +90,12 @@ std::string byte_level_tokenizer_json(const std::vector<SpecialToken>& specials)
   }
   ordered_json added = ordered_json::array();
   for (const auto& s : specials) {
+    // As in DeepSeek-V3's tokenizer.json only BOS, EOS and padding are special; the chat and
+    // reasoning tags are plain added tokens, so decoding with special tokens skipped keeps them.
+    const bool special = s.content == "<｜begin▁of▁sentence｜>" || s.content == "<｜end▁of▁sentence｜>" ||
+                         s.content == "<｜▁pad▁｜>";
     added.push_back({{"id", s.id}, {"content", s.content}, {"single_word", false}, {"lstrip", false},
-                     {"rstrip", false}, {"normalized", false}, {"special", true}});
+                     {"rstrip", false}, {"normalized", false}, {"special", special}});
   }
   ordered_json j;
   j["version"] = "1.0";

@@ -2,6 +2,8 @@
 // across tokens come out whole; plus the UTF-8 repair rule itself against known answers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <random>
 
 #include "core/error.h"
@@ -98,7 +100,10 @@ TEST(PlaceholderTokenizer, LoadsAndRoundTrips) {
   const auto ids = tok.encode(text);
   EXPECT_EQ(ids.front(), 0);  // BOS: add_bos_token with LlamaTokenizerFast
   EXPECT_EQ(tok.decode(ids), "<｜begin▁of▁sentence｜>" + text);
-  EXPECT_EQ(tok.decode(ids, /*skip_special=*/true), "Hello, 世界! hi");
+  // Like DeepSeek-V3's tokenizer, only BOS/EOS/pad are special: <｜User｜> is one added token that
+  // skip_special keeps, and BOS is dropped.
+  EXPECT_EQ(tok.decode(ids, /*skip_special=*/true), text);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), *tok.token_id("<｜User｜>")), 1);
   EXPECT_EQ(tok.encode("ab", {.add_special = false}).size(), 2u);
   EXPECT_EQ(tok.chat_template().family(), ChatFamily::kDeepSeekR1);
 }

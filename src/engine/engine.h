@@ -75,7 +75,8 @@ class Engine {
   model::ForwardOutput out_;
   std::map<uint64_t, std::unique_ptr<Sequence>> sequences_;
   std::vector<int32_t> eos_ids_;
-  std::vector<int32_t> close_reasoning_;  // tokens of "\n</think>\n\n" for the thinking budget
+  std::vector<int32_t> close_reasoning_;
+  std::vector<int32_t> no_token_ids_;  // model outputs that name no token (padding rows, vocab gaps)  // tokens of "\n</think>\n\n" for the thinking budget
   uint64_t next_id_ = 1;
   EngineStats stats_;
 };

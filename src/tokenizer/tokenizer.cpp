@@ -184,6 +184,10 @@ bool Tokenizer::is_special(int32_t id) const {
   return impl_->id_special[static_cast<size_t>(id)] != 0;
 }
 
+bool Tokenizer::contains(int32_t id) const {
+  return id >= 0 && static_cast<size_t>(id) < impl_->id_bytes.size() && impl_->id_present[static_cast<size_t>(id)];
+}
+
 size_t Tokenizer::vocab_size() const { return impl_->id_bytes.size(); }
 std::optional<int32_t> Tokenizer::bos_id() const { return impl_->bos; }
 std::optional<int32_t> Tokenizer::eos_id() const { return impl_->eos; }

@@ -57,6 +57,8 @@ class Tokenizer {
   const std::string& token_text(int32_t id) const;
   std::optional<int32_t> token_id(std::string_view token_text) const;
   bool is_special(int32_t id) const;
+  // Whether the id names a token (vocabularies may have gaps, e.g. below the added tokens' ids).
+  bool contains(int32_t id) const;
   // One more than the largest id.
   size_t vocab_size() const;
   std::optional<int32_t> bos_id() const;

@@ -49,16 +49,6 @@ DType default_type(const formats::ModelArgs& a) {
   return a.fp8 ? DType::kBF16 : formats::dtype_for_torch(a.torch_dtype);
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::string replace_once(std::string s, const std::string& from, const std::string& to) {
-  const size_t at = s.find(from);
-  if (at != std::string::npos) s.replace(at, from.size(), to);
-  return s;
-}
-
 std::vector<Job> plan_jobs(const formats::ModelArgs& a, const ConvertOptions& o) {
   const DType target = o.type.value_or(default_type(a));
   if (!is_plain(target) && !core::dtype_info(target).is_block_quant) {
@@ -84,17 +74,17 @@ std::vector<Job> plan_jobs(const formats::ModelArgs& a, const ConvertOptions& o)
       jobs[it->second].sources.push_back(s.name);
       return;
     }
-    if (a.is_deepseek() && ends_with(s.name, "self_attn.kv_b_proj.weight")) {
+    if (a.is_deepseek() && s.name.ends_with("self_attn.kv_b_proj.weight")) {
       const int64_t r = a.kv_lora_rank, nope = a.qk_nope_head_dim, v = a.v_head_dim;
-      jobs.push_back({{replace_once(s.gguf_name, "attn_kv_b", "attn_k_b"), Shape{H, r, nope}, gguf_matrix_dtype(target, nope)},
+      jobs.push_back({{split_kv_b_name(s.gguf_name, "attn_k_b"), Shape{H, r, nope}, gguf_matrix_dtype(target, nope)},
                       JobKind::kKB, {s.name}, H});
-      jobs.push_back({{replace_once(s.gguf_name, "attn_kv_b", "attn_v_b"), Shape{H, v, r}, gguf_matrix_dtype(target, r)},
+      jobs.push_back({{split_kv_b_name(s.gguf_name, "attn_v_b"), Shape{H, v, r}, gguf_matrix_dtype(target, r)},
                       JobKind::kVB, {s.name}, H});
       return;
     }
     if (a.family == formats::Family::kLlama) {
-      const bool q = ends_with(s.name, "q_proj.weight") || ends_with(s.name, "q_proj.bias");
-      const bool k = ends_with(s.name, "k_proj.weight") || ends_with(s.name, "k_proj.bias");
+      const bool q = s.name.ends_with("q_proj.weight") || s.name.ends_with("q_proj.bias");
+      const bool k = s.name.ends_with("k_proj.weight") || s.name.ends_with("k_proj.bias");
       if (q || k) {
         jobs.push_back({{s.gguf_name, s.shape, dtype}, JobKind::kPermute, {s.name}, q ? H : a.num_key_value_heads});
         return;

@@ -12,6 +12,13 @@
 
 namespace whale::model {
 
+// llama.cpp's name for half of a split kv_b_proj: "blk.3.attn_kv_b.weight" -> "blk.3.attn_k_b.weight".
+inline std::string split_kv_b_name(std::string kv_b_gguf_name, const char* part) {
+  const size_t at = kv_b_gguf_name.find("attn_kv_b");
+  if (at != std::string::npos) kv_b_gguf_name.replace(at, 9, part);
+  return kv_b_gguf_name;
+}
+
 struct ConvertOptions {
   // The dtype of weight matrices: f32, f16, bf16, q8_0, q4_0, q4_k or q6_k. Empty: as stored,
   // with FP8 checkpoints written as bf16.

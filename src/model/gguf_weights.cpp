@@ -11,6 +11,7 @@
 #include "formats/gguf.h"
 #include "formats/gguf_model_args.h"
 #include "formats/tensor_table.h"
+#include "model/gguf_convert.h"
 #include "model/quantize.h"
 #include "model/tensor_source.h"
 
@@ -21,16 +22,6 @@ using core::DType;
 using core::Shape;
 using formats::TensorKind;
 using formats::TensorSpec;
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::string replace_once(std::string s, const std::string& from, const std::string& to) {
-  const size_t at = s.find(from);
-  if (at != std::string::npos) s.replace(at, from.size(), to);
-  return s;
-}
 
 bool computable(DType t) {
   switch (t) {
@@ -66,8 +57,8 @@ class GgufBinder final : public TensorSource {
       }
       if (split_kv_b(s)) {
         const int64_t H = a_.num_attention_heads, r = a_.kv_lora_rank;
-        expect(replace_once(s.gguf_name, "attn_kv_b", "attn_k_b"), Shape{H, r, a_.qk_nope_head_dim});
-        expect(replace_once(s.gguf_name, "attn_kv_b", "attn_v_b"), Shape{H, a_.v_head_dim, r});
+        expect(split_kv_b_name(s.gguf_name, "attn_k_b"), Shape{H, r, a_.qk_nope_head_dim});
+        expect(split_kv_b_name(s.gguf_name, "attn_v_b"), Shape{H, a_.v_head_dim, r});
         continue;
       }
       expect(s.gguf_name, s.shape);
@@ -121,13 +112,13 @@ class GgufBinder final : public TensorSource {
 
   // llama.cpp's MLA files carry attn_k_b/attn_v_b instead of kv_b_proj (older ones keep attn_kv_b).
   bool split_kv_b(const TensorSpec& s) const {
-    return a_.is_deepseek() && ends_with(s.name, "self_attn.kv_b_proj.weight") && !f_->find_tensor(s.gguf_name);
+    return a_.is_deepseek() && s.name.ends_with("self_attn.kv_b_proj.weight") && !f_->find_tensor(s.gguf_name);
   }
 
   bool permuted(const TensorSpec& s) const {
     return a_.family == formats::Family::kLlama &&
-           (ends_with(s.name, "q_proj.weight") || ends_with(s.name, "q_proj.bias") ||
-            ends_with(s.name, "k_proj.weight") || ends_with(s.name, "k_proj.bias"));
+           (s.name.ends_with("q_proj.weight") || s.name.ends_with("q_proj.bias") ||
+            s.name.ends_with("k_proj.weight") || s.name.ends_with("k_proj.bias"));
   }
 
   WeightView requant(const WeightView& w) {
@@ -153,8 +144,8 @@ class GgufBinder final : public TensorSource {
   // kv_b_proj [H*(nope+v), r] from attn_k_b [H, r, nope] (W_uk^T per head) and attn_v_b [H, v, r].
   WeightView rebuild_kv_b(const TensorSpec& s, bool& plain) {
     const int64_t H = a_.num_attention_heads, r = a_.kv_lora_rank, nope = a_.qk_nope_head_dim, v = a_.v_head_dim;
-    const core::Tensor kt = f_->view(replace_once(s.gguf_name, "attn_kv_b", "attn_k_b"));
-    const core::Tensor vt = f_->view(replace_once(s.gguf_name, "attn_kv_b", "attn_v_b"));
+    const core::Tensor kt = f_->view(split_kv_b_name(s.gguf_name, "attn_k_b"));
+    const core::Tensor vt = f_->view(split_kv_b_name(s.gguf_name, "attn_v_b"));
     plain = kt.dtype() == vt.dtype() && is_plain(kt.dtype());
     const DType dt = plain ? kt.dtype() : DType::kF32;  // a plain dtype holds its own values exactly
     WeightView kb, vb, out;

@@ -2,6 +2,7 @@
 // libtorch implementation): same logits from f32 files of every tiny family, the same quantized
 // logits as load-time quantization, llama.cpp's layout written out by hand, clean errors.
 #include "model/gguf_weights.h"
+#include "wide_models.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -166,28 +167,8 @@ TEST_F(GgufTest, Fp8CheckpointConvertsThroughItsScales) {
   EXPECT_EQ(GgufFile::open(convert(dir, std::nullopt)).find_tensor("blk.0.attn_q_a.weight")->dtype, DType::kBF16);
 }
 
-// As tests/model/quantized_forward_test.cpp: every matrix row a multiple of 256.
-formats::ModelArgs wide_deepseek() {
-  formats::ModelArgs a = find_preset("tiny-deepseek-v3").args;
-  a.hidden_size = 256;
-  a.intermediate_size = 256;
-  a.moe_intermediate_size = 256;
-  a.q_lora_rank = 256;
-  a.kv_lora_rank = 256;
-  a.qk_nope_head_dim = 32;
-  a.qk_rope_head_dim = 16;
-  a.v_head_dim = 64;
-  a.num_hidden_layers = 2;
-  return a;
-}
-
-formats::ModelArgs wide_llama() {
-  formats::ModelArgs a = find_preset("tiny-llama").args;
-  a.hidden_size = 256;
-  a.intermediate_size = 512;
-  a.head_dim = 64;
-  return a;
-}
+using testing::wide_deepseek;
+using testing::wide_llama;
 
 // Each value round-tripped through `t` in rows of n (what a GGUF block encoder keeps of it).
 std::vector<float> through(DType t, const std::vector<float>& x, int64_t n) {

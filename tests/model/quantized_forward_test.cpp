@@ -10,26 +10,15 @@
 #include "model/forward.h"
 #include "model/presets.h"
 #include "model/random_checkpoint.h"
+#include "wide_models.h"
 
 namespace whale::model {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A DeepSeek-V3-shaped model whose every matrix has rows of a multiple of 256 (the K-quant block).
-formats::ModelArgs wide_deepseek() {
-  formats::ModelArgs a = find_preset("tiny-deepseek-v3").args;
-  a.hidden_size = 256;
-  a.intermediate_size = 256;
-  a.moe_intermediate_size = 256;
-  a.q_lora_rank = 256;
-  a.kv_lora_rank = 256;
-  a.qk_nope_head_dim = 32;
-  a.qk_rope_head_dim = 16;
-  a.v_head_dim = 64;  // o_proj rows: 4 heads * 64 = 256
-  a.num_hidden_layers = 2;
-  return a;
-}
+using testing::wide_deepseek;
+using testing::wide_llama;
 
 std::vector<float> logits_of(const std::string& dir, const LoadOptions& opt) {
   const Weights w = load_weights(dir, opt);
@@ -92,10 +81,7 @@ TEST_F(QuantizedForward, DeepseekStoredAndLoadTimeDtypesStayCloseToF32) {
 // The dense families (no routing): Llama-shaped at width 256. Measured: bf16 0.0043, q8_0 0.0121,
 // q6_k 0.045, q4_k 0.186, q4_0 0.185; bounds 1.5x.
 TEST_F(QuantizedForward, DenseLoadTimeDtypesStayCloseToF32) {
-  formats::ModelArgs a = find_preset("tiny-llama").args;
-  a.hidden_size = 256;
-  a.intermediate_size = 512;
-  a.head_dim = 64;  // 4 heads * 64 = 256
+  formats::ModelArgs a = wide_llama();
   const std::string f32 = write(a, "dense_f32");
   a.torch_dtype = "bfloat16";
   const std::string bf16 = write(a, "dense_bf16");

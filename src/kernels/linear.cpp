@@ -1,34 +1,123 @@
-// Reference-speed matmuls: decode a weight row to f32 once, dot it with every token. Quantized
-// SIMD kernels (VNNI/AVX2) replace the inner loop later; this one is the oracle they must match.
+// linear(): activations prepared once per call (int8 blocks for quantized weights), then rows split
+// across the pool in cache-sized chunks, each chunk swept by groups of up to 4 tokens so prefill
+// reads a weight row from memory once and from cache for the rest. Kernels: matmul_kernels.h.
 #include "kernels/linear.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/activation_quant.h"
+#include "kernels/cpu_features.h"
+#include "kernels/linear_ref.h"
+#include "kernels/matmul_kernels.h"
 
 namespace whale::kernels {
+namespace {
+
+using MatmulFn = bool (*)(const simd::MatArgs&);
+using AxpyFn = void (*)(float, const float*, float*, int64_t);
+
+MatmulFn matmul_for(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kAvx512: return simd::matmul_avx512;
+    case SimdLevel::kAvx2: return simd::matmul_avx2;
+    default: return simd::matmul_scalar;
+  }
+}
+
+AxpyFn axpy_for(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kAvx512: return simd::axpy_avx512;
+    case SimdLevel::kAvx2: return simd::axpy_avx2;
+    default: return simd::axpy_scalar;
+  }
+}
+
+bool has_kernel(core::DType t) {
+  return simd::uses_int8_activations(t) || t == core::DType::kF32 || t == core::DType::kF16 ||
+         t == core::DType::kBF16 || t == core::DType::kF8E4M3;
+}
+
+// Grow-only per-thread buffers, so steady-state calls allocate nothing.
+struct Scratch {
+  std::vector<ActBlock> act;
+  std::vector<float> row;
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+void check_fp8_scales(const WeightView& w) {
+  const int64_t br = (w.rows() + w.block - 1) / w.block, bc = (w.cols() + w.block - 1) / w.block;
+  if (!w.scale_inv.defined() || w.scale_inv.ndim() != 2 || w.scale_inv.dtype() != core::DType::kF32 ||
+      w.scale_inv.dim(0) < br || w.scale_inv.dim(1) < bc) {
+    fail(ErrorKind::kInvalidArgument, "f8_e4m3 weight [", w.rows(), ", ", w.cols(),
+         "] needs an f32 scale_inv of at least [", br, ", ", bc, "]");
+  }
+}
+
+}  // namespace
 
 void linear(const WeightView& w, const LinearArgs& a, core::ThreadPool* pool) {
   const int64_t row1 = a.row1 < 0 ? w.rows() : a.row1;
   if (a.row0 < 0 || row1 > w.rows() || a.row0 > row1) {
     fail(ErrorKind::kInternal, "linear: rows [", a.row0, ", ", row1, ") of a ", w.rows(), "-row weight");
   }
-  const int64_t cols = w.cols();
-  const int64_t n_rows = row1 - a.row0;
-  // Small problems run inline: waking threads costs more than the work.
+  const core::DType dt = w.w.dtype();
+  if (!has_kernel(dt)) return linear_ref(w, a);
+  const int64_t cols = w.cols(), n_rows = row1 - a.row0;
+  if (n_rows == 0 || a.T <= 0) return;
+  const int64_t row_bytes = core::dtype_bytes(dt, cols);
+
+  simd::MatArgs base{.dtype = dt,
+                     .w = static_cast<const uint8_t*>(w.w.raw()) + a.row0 * row_bytes,
+                     .row_bytes = row_bytes,
+                     .rows = 0,
+                     .cols = cols,
+                     .x = a.x,
+                     .x_stride = a.x_stride,
+                     .nt = 0,
+                     .y = a.y,
+                     .y_stride = a.y_stride};
+  if (dt == core::DType::kF8E4M3) {
+    check_fp8_scales(w);
+    base.scale_inv = w.scale_inv.data<float>();
+    base.scale_cols = w.scale_inv.dim(1);
+    base.block = w.block;
+    base.row0 = a.row0;
+  }
+  // x -> int8 blocks once per token, shared by every row and thread.
+  const bool int8 = simd::uses_int8_activations(dt);
+  const int64_t nb = cols / 32;
+  if (int8) {
+    std::vector<ActBlock>& act = scratch().act;
+    if (act.size() < static_cast<size_t>(a.T * nb)) act.resize(static_cast<size_t>(a.T * nb));
+    for (int64_t t = 0; t < a.T; ++t) quantize_activation_row(a.x + t * a.x_stride, cols, act.data() + t * nb);
+    base.x = act.data();
+    base.x_stride = nb;
+  }
+
+  const MatmulFn fn = matmul_for(simd_level());
+  // A chunk of rows (~32 KiB of weights) stays in L1/L2 while every token group passes over it.
+  const int64_t chunk = std::clamp<int64_t>(32768 / std::max<int64_t>(row_bytes, 1), 1, 64);
   auto body = [&](int64_t b, int64_t e, int) {
-    std::vector<float> row(static_cast<size_t>(cols));
-    for (int64_t i = b; i < e; ++i) {
-      const int64_t r = a.row0 + i;
-      dequantize_weight_row(w, r, row.data());
-      for (int64_t t = 0; t < a.T; ++t) {
-        const float* x = a.x + t * a.x_stride;
-        float acc = 0.0f;
-        for (int64_t c = 0; c < cols; ++c) acc += x[c] * row[static_cast<size_t>(c)];
-        a.y[t * a.y_stride + i] = acc;
+    for (int64_t r = b; r < e; r += chunk) {
+      simd::MatArgs m = base;
+      m.w = base.w + r * row_bytes;
+      m.rows = std::min(e, r + chunk) - r;
+      m.row0 = base.row0 + r;
+      for (int64_t t0 = 0; t0 < a.T; t0 += simd::kMaxTokens) {
+        m.nt = static_cast<int>(std::min<int64_t>(simd::kMaxTokens, a.T - t0));
+        m.x = int8 ? static_cast<const void*>(static_cast<const ActBlock*>(base.x) + t0 * base.x_stride)
+                   : static_cast<const void*>(a.x + t0 * a.x_stride);
+        m.y = a.y + t0 * a.y_stride + r;
+        fn(m);
       }
     }
   };
+  // Small problems run inline: waking threads costs more than the work.
   if (pool == nullptr || n_rows * cols * a.T < 32768) {
     body(0, n_rows, 0);
   } else {
@@ -38,12 +127,13 @@ void linear(const WeightView& w, const LinearArgs& a, core::ThreadPool* pool) {
 
 void linear_transposed(const WeightView& w, int64_t row0, int64_t row1, const float* x, float* y) {
   const int64_t cols = w.cols();
-  std::vector<float> row(static_cast<size_t>(cols));
+  std::vector<float>& row = scratch().row;
+  if (row.size() < static_cast<size_t>(cols)) row.resize(static_cast<size_t>(cols));
+  const AxpyFn axpy = axpy_for(simd_level());
   for (int64_t c = 0; c < cols; ++c) y[c] = 0.0f;
   for (int64_t r = row0; r < row1; ++r) {
     dequantize_weight_row(w, r, row.data());
-    const float xr = x[r - row0];
-    for (int64_t c = 0; c < cols; ++c) y[c] += xr * row[static_cast<size_t>(c)];
+    axpy(x[r - row0], row.data(), y, cols);
   }
 }
 

@@ -53,8 +53,8 @@ class QuantizedForward : public ::testing::Test {
   }
 };
 
-// Measured on this model (seed 0): bf16 0.0041, fp8 0.055, q8_0 0.0126, q6_k 0.048, q4_k 0.21,
-// q4_0 0.22. Errors compound over the ~10 matrices a token passes through (about 2.5x the
+// Measured on this model (seed 0): bf16 0.0041, fp8 0.055, q8_0 0.0166, q6_k 0.049, q4_k 0.21,
+// q4_0 0.22 (block types multiply int8-quantized activations, as llama.cpp does). Errors compound over the ~10 matrices a token passes through (about 2.5x the
 // per-weight relative error) and MoE routing flips add more; bounds are 1.5x the measurements.
 TEST_F(QuantizedForward, DeepseekStoredAndLoadTimeDtypesStayCloseToF32) {
   formats::ModelArgs a = wide_deepseek();
@@ -66,7 +66,7 @@ TEST_F(QuantizedForward, DeepseekStoredAndLoadTimeDtypesStayCloseToF32) {
   const std::vector<float> ref = logits_of(f32, {});
   const struct { const char* what; std::string dir; std::optional<core::DType> quant; double bound; } cases[] = {
       {"stored bf16", bf16, std::nullopt, 0.0062}, {"stored fp8", fp8, std::nullopt, 0.083},
-      {"q8_0", f32, core::DType::kQ8_0, 0.019},    {"q6_k", f32, core::DType::kQ6_K, 0.072},
+      {"q8_0", f32, core::DType::kQ8_0, 0.025},    {"q6_k", f32, core::DType::kQ6_K, 0.072},
       {"q4_k", f32, core::DType::kQ4_K, 0.32},     {"q4_0", f32, core::DType::kQ4_0, 0.33},
   };
   for (const auto& c : cases) {
@@ -78,7 +78,7 @@ TEST_F(QuantizedForward, DeepseekStoredAndLoadTimeDtypesStayCloseToF32) {
   for (const auto& d : {f32, bf16, fp8}) fs::remove_all(d);
 }
 
-// The dense families (no routing): Llama-shaped at width 256. Measured: bf16 0.0043, q8_0 0.0121,
+// The dense families (no routing): Llama-shaped at width 256. Measured: bf16 0.0043, q8_0 0.0145,
 // q6_k 0.045, q4_k 0.186, q4_0 0.185; bounds 1.5x.
 TEST_F(QuantizedForward, DenseLoadTimeDtypesStayCloseToF32) {
   formats::ModelArgs a = wide_llama();
@@ -87,7 +87,7 @@ TEST_F(QuantizedForward, DenseLoadTimeDtypesStayCloseToF32) {
   const std::string bf16 = write(a, "dense_bf16");
   const std::vector<float> ref = logits_of(f32, {});
   const struct { const char* what; std::string dir; std::optional<core::DType> quant; double bound; } cases[] = {
-      {"stored bf16", bf16, std::nullopt, 0.0065}, {"q8_0", f32, core::DType::kQ8_0, 0.018},
+      {"stored bf16", bf16, std::nullopt, 0.0065}, {"q8_0", f32, core::DType::kQ8_0, 0.022},
       {"q6_k", f32, core::DType::kQ6_K, 0.067},     {"q4_k", f32, core::DType::kQ4_K, 0.28},
       {"q4_0", f32, core::DType::kQ4_0, 0.28},
   };

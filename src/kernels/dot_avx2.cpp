@@ -1,0 +1,63 @@
+// AVX2 + FMA + F16C kernels: 8-wide f32 FMA for float weights, int8 products via maddubs/madd.
+// Compiled for that target by pragma so the rest of whale stays portable (see cpu_features.h).
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "core/quant.h"
+#include "kernels/matmul_kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#include "kernels/dot_simd.h"
+
+namespace whale::kernels::simd {
+namespace {
+
+struct IsaAvx2 {
+  using F = __m256;
+  static constexpr int64_t kW = 8;
+  static F zero() { return _mm256_setzero_ps(); }
+  static F set1(float v) { return _mm256_set1_ps(v); }
+  static F loadf(const float* p) { return _mm256_loadu_ps(p); }
+  static void storef(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static float hsum(F v) { return hsum256(v); }
+  template <DType K>
+  static F load(const uint8_t* row, int64_t c) {
+    if constexpr (K == DType::kF32) {
+      return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + c);
+    } else if constexpr (K == DType::kF16) {
+      return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * c)));
+    } else if constexpr (K == DType::kBF16) {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * c));
+      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    } else {
+      const __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + c)));
+      return _mm256_cvtph_ps(fp8_to_f16_bits(b));
+    }
+  }
+  // u8 x s8 pairs -> int16 (cannot saturate: |u| <= 128, |s| <= 127) -> int32 lanes of 4.
+  static __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+  }
+};
+
+}  // namespace
+
+bool matmul_avx2(const MatArgs& a) { return matmul_impl<IsaAvx2>(a); }
+void axpy_avx2(float s, const float* x, float* y, int64_t n) { axpy_impl<IsaAvx2>(s, x, y, n); }
+
+}  // namespace whale::kernels::simd
+#pragma GCC pop_options
+
+#else  // not x86-64 GCC/clang: never selected (max_simd_level() is scalar), but must link
+
+namespace whale::kernels::simd {
+bool matmul_avx2(const MatArgs&) { return false; }
+void axpy_avx2(float s, const float* x, float* y, int64_t n) { axpy_scalar(s, x, y, n); }
+}  // namespace whale::kernels::simd
+
+#endif

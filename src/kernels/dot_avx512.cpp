@@ -1,0 +1,65 @@
+// AVX-512 kernels (F/BW/VL/VNNI): 16-wide f32 FMA for float weights, int8 products with vpdpbusd.
+// Compiled for that target by pragma so the rest of whale stays portable (see cpu_features.h).
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "core/quant.h"
+#include "kernels/matmul_kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
+// GCC 12 flags the deliberately undefined pass-through operand inside its own AVX-512 intrinsics.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "kernels/dot_simd.h"
+
+namespace whale::kernels::simd {
+namespace {
+
+struct IsaAvx512 {
+  using F = __m512;
+  static constexpr int64_t kW = 16;
+  static F zero() { return _mm512_setzero_ps(); }
+  static F set1(float v) { return _mm512_set1_ps(v); }
+  static F loadf(const float* p) { return _mm512_loadu_ps(p); }
+  static void storef(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static float hsum(F v) {
+    return hsum256(_mm256_add_ps(_mm512_castps512_ps256(v),
+                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+  }
+  template <DType K>
+  static F load(const uint8_t* row, int64_t c) {
+    if constexpr (K == DType::kF32) {
+      return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + c);
+    } else if constexpr (K == DType::kF16) {
+      return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * c)));
+    } else if constexpr (K == DType::kBF16) {
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * c));
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    } else {
+      const __m256i b = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c)));
+      return _mm512_cvtph_ps(fp8_to_f16_bits(b));
+    }
+  }
+  static __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
+};
+
+}  // namespace
+
+bool matmul_avx512(const MatArgs& a) { return matmul_impl<IsaAvx512>(a); }
+void axpy_avx512(float s, const float* x, float* y, int64_t n) { axpy_impl<IsaAvx512>(s, x, y, n); }
+
+}  // namespace whale::kernels::simd
+#pragma GCC pop_options
+
+#else  // not x86-64 GCC/clang: never selected (max_simd_level() is scalar), but must link
+
+namespace whale::kernels::simd {
+bool matmul_avx512(const MatArgs&) { return false; }
+void axpy_avx512(float s, const float* x, float* y, int64_t n) { axpy_scalar(s, x, y, n); }
+}  // namespace whale::kernels::simd
+
+#endif

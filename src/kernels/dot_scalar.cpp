@@ -1,0 +1,145 @@
+// Portable kernels for CPUs without AVX2 (and the oracle the SIMD kernels are tested against):
+// float weights are decoded to f32 once per row; block-quantized rows are decoded to int8 with a
+// scale per 16 elements (and a min per 32 for q4_k), then dotted exactly in int32 per block.
+#include <cstdint>
+#include <vector>
+
+#include "core/convert.h"
+#include "core/quant.h"
+#include "kernels/matmul_kernels.h"
+
+namespace whale::kernels::simd {
+namespace {
+
+using core::DType;
+
+struct RowScratch {
+  std::vector<float> f;
+  std::vector<int8_t> q;
+  std::vector<float> scale16, min32;
+};
+
+void decode_float_row(const MatArgs& a, const uint8_t* wr, int64_t row, float* out) {
+  if (a.dtype == DType::kF8E4M3) {
+    const float* s = a.scale_inv + ((a.row0 + row) / a.block) * a.scale_cols;
+    for (int64_t c0 = 0; c0 < a.cols; c0 += a.block) {
+      const int64_t c1 = c0 + a.block < a.cols ? c0 + a.block : a.cols;
+      for (int64_t c = c0; c < c1; ++c) out[c] = core::f8e4m3_to_f32(wr[c]) * s[c0 / a.block];
+    }
+    return;
+  }
+  core::convert_row(a.dtype, wr, DType::kF32, out, a.cols);
+}
+
+// value[j] = q[j] * scale16[j / 16] - min32[j / 32]
+void decode_int_row(DType dt, const uint8_t* wr, int64_t cols, RowScratch& s) {
+  int8_t* q = s.q.data();
+  float* sc = s.scale16.data();
+  float* mn = s.min32.data();
+  for (int64_t b = 0; b < cols / 32; ++b) mn[b] = 0.0f;
+  if (dt == DType::kQ8_0 || dt == DType::kQ4_0) {
+    for (int64_t b = 0; b < cols / 32; ++b) {
+      float d;
+      if (dt == DType::kQ8_0) {
+        const auto& blk = reinterpret_cast<const core::BlockQ8_0*>(wr)[b];
+        d = core::f16_to_f32(blk.d);
+        for (int j = 0; j < 32; ++j) q[32 * b + j] = blk.qs[j];
+      } else {
+        const auto& blk = reinterpret_cast<const core::BlockQ4_0*>(wr)[b];
+        d = core::f16_to_f32(blk.d);
+        for (int j = 0; j < 16; ++j) {
+          q[32 * b + j] = static_cast<int8_t>((blk.qs[j] & 15) - 8);
+          q[32 * b + j + 16] = static_cast<int8_t>((blk.qs[j] >> 4) - 8);
+        }
+      }
+      sc[2 * b] = sc[2 * b + 1] = d;
+    }
+  } else if (dt == DType::kQ4_K) {
+    for (int64_t bk = 0; bk < cols / 256; ++bk) {
+      const auto& blk = reinterpret_cast<const core::BlockQ4_K*>(wr)[bk];
+      const float d = core::f16_to_f32(blk.d), dmin = core::f16_to_f32(blk.dmin);
+      for (int s = 0; s < 8; ++s) {
+        uint8_t scale, m;
+        core::q4_k_scale_min(s, blk.scales, &scale, &m);
+        const int64_t b = 8 * bk + s;
+        sc[2 * b] = sc[2 * b + 1] = d * scale;
+        mn[b] = dmin * m;
+        const uint8_t* qs = blk.qs + 32 * (s / 2);
+        for (int j = 0; j < 32; ++j) q[32 * b + j] = static_cast<int8_t>(s % 2 == 0 ? qs[j] & 15 : qs[j] >> 4);
+      }
+    }
+  } else {  // q6_k
+    for (int64_t bk = 0; bk < cols / 256; ++bk) {
+      const auto& blk = reinterpret_cast<const core::BlockQ6_K*>(wr)[bk];
+      const float d = core::f16_to_f32(blk.d);
+      for (int i = 0; i < 16; ++i) sc[16 * bk + i] = d * blk.scales[i];
+      // Element e of the half lives in group k = e / 32 (see dot_simd.h); scales are already in
+      // element order (scale i covers elements 16i..16i+15).
+      for (int h = 0; h < 2; ++h) {
+        const uint8_t* ql = blk.ql + 64 * h;
+        const uint8_t* qh = blk.qh + 32 * h;
+        int8_t* out = q + 256 * bk + 128 * h;
+        for (int l = 0; l < 32; ++l) {
+          out[l] = static_cast<int8_t>(((ql[l] & 15) | ((qh[l] & 3) << 4)) - 32);
+          out[l + 32] = static_cast<int8_t>(((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32);
+          out[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+          out[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
+      }
+    }
+  }
+}
+
+float dot_int_row(const RowScratch& s, const ActBlock* x, int64_t cols) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    const int8_t* q = s.q.data() + 32 * b;
+    int32_t lo = 0, hi = 0;
+    for (int j = 0; j < 16; ++j) lo += q[j] * x[b].qs[j];
+    for (int j = 16; j < 32; ++j) hi += q[j] * x[b].qs[j];
+    acc += x[b].d * (s.scale16[2 * b] * static_cast<float>(lo) + s.scale16[2 * b + 1] * static_cast<float>(hi) -
+                     s.min32[b] * static_cast<float>(x[b].sum));
+  }
+  return acc;
+}
+
+}  // namespace
+
+bool matmul_scalar(const MatArgs& a) {
+  thread_local RowScratch s;
+  const bool int8 = uses_int8_activations(a.dtype);
+  if (!int8 && a.dtype != DType::kF32 && a.dtype != DType::kF16 && a.dtype != DType::kBF16 &&
+      a.dtype != DType::kF8E4M3) {
+    return false;
+  }
+  const size_t cols = static_cast<size_t>(a.cols);
+  if (int8) {
+    if (s.q.size() < cols) s.q.resize(cols), s.scale16.resize(cols / 16), s.min32.resize(cols / 32);
+  } else if (s.f.size() < cols) {
+    s.f.resize(cols);
+  }
+  for (int64_t i = 0; i < a.rows; ++i) {
+    const uint8_t* wr = a.w + i * a.row_bytes;
+    if (int8) {
+      decode_int_row(a.dtype, wr, a.cols, s);
+      for (int t = 0; t < a.nt; ++t) {
+        a.y[t * a.y_stride + i] = dot_int_row(s, static_cast<const ActBlock*>(a.x) + t * a.x_stride, a.cols);
+      }
+    } else {
+      decode_float_row(a, wr, i, s.f.data());
+      for (int t = 0; t < a.nt; ++t) {
+        const float* x = static_cast<const float*>(a.x) + t * a.x_stride;
+        float acc = 0.0f;
+        for (int64_t c = 0; c < a.cols; ++c) acc += x[c] * s.f[static_cast<size_t>(c)];
+        a.y[t * a.y_stride + i] = acc;
+      }
+    }
+  }
+  return true;
+}
+
+void axpy_scalar(float s, const float* x, float* y, int64_t n) {
+  for (int64_t c = 0; c < n; ++c) y[c] += s * x[c];
+}
+
+}  // namespace whale::kernels::simd

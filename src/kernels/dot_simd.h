@@ -1,0 +1,298 @@
+// Kernel bodies shared by dot_avx2.cpp and dot_avx512.cpp, written once over an `Isa` traits type
+// (float vector width, int8 dot product). Include only after `#pragma GCC target`: everything here
+// is a template on the TU-local Isa, so no inline function compiled for one ISA leaks to another.
+// Every kernel runs the same per-token operation sequence for any token count NT, so a token's
+// result does not depend on which other tokens share its batch.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "core/quant.h"
+#include "kernels/matmul_kernels.h"
+
+namespace whale::kernels::simd {
+namespace {  // one copy per ISA translation unit, compiled with that unit's target
+
+using core::DType;
+
+// Loops over the tokens of a call (and the sub-blocks of a k-quant block) must unroll so that the
+// per-token accumulators live in registers; GCC's -O2 does not do that on its own.
+#define WHALE_UNROLL _Pragma("GCC unroll 8")
+
+inline float hsum256(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline __m256i loadu256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// e4m3 byte b as the f16 with bits ((b & 0x7F) << 7) | ((b & 0x80) << 8): exactly b's value / 256
+// for normals and subnormals alike (bias 15 vs 7), so F16C converts it. Works on 16-bit lanes.
+template <class V>
+inline V fp8_to_f16_bits(V v);
+template <>
+inline __m128i fp8_to_f16_bits(__m128i v) {
+  return _mm_or_si128(_mm_slli_epi16(_mm_and_si128(v, _mm_set1_epi16(0x7F)), 7),
+                      _mm_slli_epi16(_mm_and_si128(v, _mm_set1_epi16(0x80)), 8));
+}
+template <>
+inline __m256i fp8_to_f16_bits(__m256i v) {
+  return _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x7F)), 7),
+                         _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8));
+}
+
+// One weight element as f32 (fp8: value / 256, like the vector loads), for column tails.
+template <DType K>
+inline float weight_scalar(const uint8_t* row, int64_t c) {
+  if constexpr (K == DType::kF32) {
+    float v;
+    __builtin_memcpy(&v, row + 4 * c, 4);
+    return v;
+  } else if constexpr (K == DType::kF16) {
+    uint16_t h;
+    __builtin_memcpy(&h, row + 2 * c, 2);
+    return _cvtsh_ss(h);
+  } else if constexpr (K == DType::kBF16) {
+    uint16_t h;
+    __builtin_memcpy(&h, row + 2 * c, 2);
+    const uint32_t bits = static_cast<uint32_t>(h) << 16;
+    float v;
+    __builtin_memcpy(&v, &bits, 4);
+    return v;
+  } else {
+    const uint32_t b = row[c];
+    return _cvtsh_ss(static_cast<unsigned short>(((b & 0x7F) << 7) | ((b & 0x80) << 8)));
+  }
+}
+
+// Float weights (f32, f16, bf16, fp8) times f32 activations: FMA with two accumulators per token.
+// fp8 sums each column block separately and scales it by 256 * scale_inv.
+template <class Isa, DType K, int NT>
+void rows_float(const MatArgs& a) {
+  using F = typename Isa::F;
+  constexpr int64_t W = Isa::kW;
+  const float* x[NT];
+  WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = static_cast<const float*>(a.x) + t * a.x_stride;
+  const int64_t bw = K == DType::kF8E4M3 ? a.block : a.cols;
+  for (int64_t i = 0; i < a.rows; ++i) {
+    const uint8_t* wr = a.w + i * a.row_bytes;
+    const float* srow = nullptr;
+    if constexpr (K == DType::kF8E4M3) srow = a.scale_inv + ((a.row0 + i) / a.block) * a.scale_cols;
+    F tot[NT];
+    float tail[NT];
+    WHALE_UNROLL for (int t = 0; t < NT; ++t) tot[t] = Isa::zero(), tail[t] = 0.0f;
+    for (int64_t c0 = 0; c0 < a.cols; c0 += bw) {
+      const int64_t c1 = c0 + bw < a.cols ? c0 + bw : a.cols;
+      F acc0[NT], acc1[NT];
+      float ts[NT];
+      WHALE_UNROLL for (int t = 0; t < NT; ++t) acc0[t] = Isa::zero(), acc1[t] = Isa::zero(), ts[t] = 0.0f;
+      int64_t c = c0;
+      for (; c + 2 * W <= c1; c += 2 * W) {
+        const F w0 = Isa::template load<K>(wr, c), w1 = Isa::template load<K>(wr, c + W);
+        WHALE_UNROLL for (int t = 0; t < NT; ++t) {
+          acc0[t] = Isa::fma(w0, Isa::loadf(x[t] + c), acc0[t]);
+          acc1[t] = Isa::fma(w1, Isa::loadf(x[t] + c + W), acc1[t]);
+        }
+      }
+      if (c + W <= c1) {
+        const F w0 = Isa::template load<K>(wr, c);
+        WHALE_UNROLL for (int t = 0; t < NT; ++t) acc0[t] = Isa::fma(w0, Isa::loadf(x[t] + c), acc0[t]);
+        c += W;
+      }
+      for (; c < c1; ++c) {
+        const float wv = weight_scalar<K>(wr, c);
+        WHALE_UNROLL for (int t = 0; t < NT; ++t) ts[t] += wv * x[t][c];
+      }
+      if constexpr (K == DType::kF8E4M3) {
+        const float s = srow[c0 / bw] * 256.0f;
+        WHALE_UNROLL for (int t = 0; t < NT; ++t) {
+          tot[t] = Isa::fma(Isa::add(acc0[t], acc1[t]), Isa::set1(s), tot[t]);
+          tail[t] += ts[t] * s;
+        }
+      } else {
+        WHALE_UNROLL for (int t = 0; t < NT; ++t) tot[t] = Isa::add(acc0[t], acc1[t]), tail[t] = ts[t];
+      }
+    }
+    WHALE_UNROLL for (int t = 0; t < NT; ++t) a.y[t * a.y_stride + i] = Isa::hsum(tot[t]) + tail[t];
+  }
+}
+
+// Σ over 32 int8 pairs into 8 int32 lanes (lane k = elements 4k..4k+3) of |w| and sign(x, w).
+template <class Isa>
+inline __m256i signed_dot(__m256i aw, __m256i ws, __m256i xq) {
+  return Isa::dot_u8s8(_mm256_setzero_si256(), aw, _mm256_sign_epi8(xq, ws));
+}
+
+// 32-element blocks (q8_0, q4_0): the weight as signed int8 plus its scale.
+struct UnpackQ8_0 {
+  static __m256i weights(const uint8_t* row, int64_t b, float* d) {
+    const auto* blk = reinterpret_cast<const core::BlockQ8_0*>(row) + b;
+    *d = _cvtsh_ss(blk->d);
+    return loadu256(blk->qs);
+  }
+};
+struct UnpackQ4_0 {
+  static __m256i weights(const uint8_t* row, int64_t b, float* d) {
+    const auto* blk = reinterpret_cast<const core::BlockQ4_0*>(row) + b;
+    *d = _cvtsh_ss(blk->d);
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs));
+    const __m128i m = _mm_set1_epi8(0x0F);
+    const __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+    return _mm256_sub_epi8(u, _mm256_set1_epi8(8));
+  }
+};
+
+template <class Isa, class Unpack, int NT>
+void rows_q32(const MatArgs& a) {
+  const int64_t nb = a.cols / 32;
+  const ActBlock* x[NT];
+  WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = static_cast<const ActBlock*>(a.x) + t * a.x_stride;
+  for (int64_t i = 0; i < a.rows; ++i) {
+    const uint8_t* wr = a.w + i * a.row_bytes;
+    __m256 acc[NT][2];
+    WHALE_UNROLL for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    auto block = [&](int64_t b, int k) {
+      float dw;
+      const __m256i ws = Unpack::weights(wr, b, &dw);
+      const __m256i aw = _mm256_sign_epi8(ws, ws);
+      WHALE_UNROLL for (int t = 0; t < NT; ++t) {
+        const __m256i p = signed_dot<Isa>(aw, ws, loadu256(x[t][b].qs));
+        acc[t][k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * x[t][b].d), acc[t][k]);
+      }
+    };
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) block(b, 0), block(b + 1, 1);
+    if (b < nb) block(b, 0);
+    WHALE_UNROLL for (int t = 0; t < NT; ++t) a.y[t * a.y_stride + i] = hsum256(_mm256_add_ps(acc[t][0], acc[t][1]));
+  }
+}
+
+// q4_k: value = d*sc*q - dmin*m per 32-element sub-block, which lines up with one ActBlock, so
+// Σ w x = Σ_s dx_s (d sc_s Σ q xq - dmin m_s Σ xq), the second term from the block sums.
+template <class Isa, int NT>
+void rows_q4_k(const MatArgs& a) {
+  const int64_t nbk = a.cols / core::kQK_K;
+  const ActBlock* x[NT];
+  WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = static_cast<const ActBlock*>(a.x) + t * a.x_stride;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int64_t i = 0; i < a.rows; ++i) {
+    const auto* w = reinterpret_cast<const core::BlockQ4_K*>(a.w + i * a.row_bytes);
+    __m256 acc[NT][2];
+    float mins[NT];
+    WHALE_UNROLL for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps(), mins[t] = 0.0f;
+    for (int64_t bk = 0; bk < nbk; ++bk) {
+      const float d = _cvtsh_ss(w[bk].d), dmin = _cvtsh_ss(w[bk].dmin);
+      const uint8_t* s = w[bk].scales;
+      float sc[8], mn[8];
+      for (int j = 0; j < 4; ++j) {
+        sc[j] = d * static_cast<float>(s[j] & 63);
+        mn[j] = dmin * static_cast<float>(s[j + 4] & 63);
+        sc[j + 4] = d * static_cast<float>((s[j + 8] & 0xF) | ((s[j] >> 6) << 4));
+        mn[j + 4] = dmin * static_cast<float>((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
+      }
+      WHALE_UNROLL for (int k = 0; k < 4; ++k) {
+        const __m256i q = loadu256(w[bk].qs + 32 * k);
+        const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        WHALE_UNROLL for (int t = 0; t < NT; ++t) {
+          const ActBlock& xa = x[t][8 * bk + 2 * k];
+          const ActBlock& xb = x[t][8 * bk + 2 * k + 1];
+          const __m256i pa = Isa::dot_u8s8(_mm256_setzero_si256(), lo, loadu256(xa.qs));
+          const __m256i pb = Isa::dot_u8s8(_mm256_setzero_si256(), hi, loadu256(xb.qs));
+          acc[t][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pa), _mm256_set1_ps(sc[2 * k] * xa.d), acc[t][0]);
+          acc[t][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pb), _mm256_set1_ps(sc[2 * k + 1] * xb.d), acc[t][1]);
+          mins[t] += mn[2 * k] * xa.d * static_cast<float>(xa.sum) + mn[2 * k + 1] * xb.d * static_cast<float>(xb.sum);
+        }
+      }
+    }
+    WHALE_UNROLL for (int t = 0; t < NT; ++t) a.y[t * a.y_stride + i] = hsum256(_mm256_add_ps(acc[t][0], acc[t][1])) - mins[t];
+  }
+}
+
+// q6_k: per half of 128, group k (elements 32k..32k+31 of the half) takes its low 4 bits from
+// ql (k even: low nibbles, odd: of ql+32; k >= 2: high nibbles) and 2 high bits from qh at shift
+// 2k; its first 16 elements use scale 2k, the last 16 scale 2k+1, i.e. int32 lanes 0-3 and 4-7.
+template <class Isa, int NT>
+void rows_q6_k(const MatArgs& a) {
+  const int64_t nbk = a.cols / core::kQK_K;
+  const ActBlock* x[NT];
+  WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = static_cast<const ActBlock*>(a.x) + t * a.x_stride;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
+  for (int64_t i = 0; i < a.rows; ++i) {
+    const auto* w = reinterpret_cast<const core::BlockQ6_K*>(a.w + i * a.row_bytes);
+    __m256 acc[NT][2];
+    WHALE_UNROLL for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    for (int64_t bk = 0; bk < nbk; ++bk) {
+      const float d = _cvtsh_ss(w[bk].d);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i qa = loadu256(w[bk].ql + 64 * h), qb = loadu256(w[bk].ql + 64 * h + 32);
+        const __m256i qh = loadu256(w[bk].qh + 32 * h);
+        const __m128i sc8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(w[bk].scales + 8 * h));
+        const __m256 scv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8)), _mm256_set1_ps(d));
+        __m256i g[4];
+        g[0] = _mm256_or_si256(_mm256_and_si256(qa, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+        g[1] = _mm256_or_si256(_mm256_and_si256(qb, m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+        g[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qa, 4), m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+        g[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+        WHALE_UNROLL for (int k = 0; k < 4; ++k) {
+          const __m256i ws = _mm256_sub_epi8(g[k], k32);
+          const __m256i aw = _mm256_sign_epi8(ws, ws);
+          const __m256i idx = _mm256_setr_epi32(2 * k, 2 * k, 2 * k, 2 * k, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1);
+          const __m256 sk = _mm256_permutevar8x32_ps(scv, idx);
+          WHALE_UNROLL for (int t = 0; t < NT; ++t) {
+            const ActBlock& xb = x[t][8 * bk + 4 * h + k];
+            const __m256i p = signed_dot<Isa>(aw, ws, loadu256(xb.qs));
+            acc[t][k & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(sk, _mm256_set1_ps(xb.d)), acc[t][k & 1]);
+          }
+        }
+      }
+    }
+    WHALE_UNROLL for (int t = 0; t < NT; ++t) a.y[t * a.y_stride + i] = hsum256(_mm256_add_ps(acc[t][0], acc[t][1]));
+  }
+}
+
+template <class Isa, int NT>
+bool matmul_nt(const MatArgs& a) {
+  switch (a.dtype) {
+    case DType::kF32: rows_float<Isa, DType::kF32, NT>(a); return true;
+    case DType::kF16: rows_float<Isa, DType::kF16, NT>(a); return true;
+    case DType::kBF16: rows_float<Isa, DType::kBF16, NT>(a); return true;
+    case DType::kF8E4M3: rows_float<Isa, DType::kF8E4M3, NT>(a); return true;
+    case DType::kQ8_0: rows_q32<Isa, UnpackQ8_0, NT>(a); return true;
+    case DType::kQ4_0: rows_q32<Isa, UnpackQ4_0, NT>(a); return true;
+    case DType::kQ4_K: rows_q4_k<Isa, NT>(a); return true;
+    case DType::kQ6_K: rows_q6_k<Isa, NT>(a); return true;
+    default: return false;
+  }
+}
+
+template <class Isa>
+bool matmul_impl(const MatArgs& a) {
+  switch (a.nt) {
+    case 1: return matmul_nt<Isa, 1>(a);
+    case 2: return matmul_nt<Isa, 2>(a);
+    case 3: return matmul_nt<Isa, 3>(a);
+    case 4: return matmul_nt<Isa, 4>(a);
+    default: return false;
+  }
+}
+
+template <class Isa>
+void axpy_impl(float s, const float* x, float* y, int64_t n) {
+  constexpr int64_t W = Isa::kW;
+  const typename Isa::F sv = Isa::set1(s);
+  int64_t c = 0;
+  for (; c + W <= n; c += W) Isa::storef(y + c, Isa::fma(sv, Isa::loadf(x + c), Isa::loadf(y + c)));
+  for (; c < n; ++c) y[c] += s * x[c];
+}
+
+#undef WHALE_UNROLL
+
+}  // namespace
+}  // namespace whale::kernels::simd

@@ -1,0 +1,225 @@
+// The fast linear() on every SIMD level this CPU has, against the f32 reference (linear_ref) and
+// against the portable int8 kernel, over sweeps of shapes, token counts and row ranges; plus the
+// activation quantizer, the fp8 decode of every byte, batch invariance and the level switch.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/convert.h"
+#include "core/quant.h"
+#include "core/random.h"
+#include "kernels/activation_quant.h"
+#include "kernels/cpu_features.h"
+#include "kernels/linear.h"
+#include "kernels/linear_ref.h"
+
+namespace whale::kernels {
+namespace {
+
+using core::DType;
+
+std::vector<float> randn(int64_t n, uint64_t seed) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = core::normal01(seed, static_cast<uint64_t>(i));
+  return v;
+}
+
+WeightView make_weight(DType dt, int64_t rows, int64_t cols, const std::vector<float>& w) {
+  WeightView v;
+  v.w = core::Tensor::empty(dt, core::Shape{rows, cols});
+  if (dt == DType::kF8E4M3) {
+    v.scale_inv = core::Tensor::empty(DType::kF32, core::Shape{(rows + 127) / 128, (cols + 127) / 128});
+    core::quantize_fp8_blocks(w.data(), rows, cols, v.w.data<uint8_t>(), v.scale_inv.data<float>(), 128);
+  } else {
+    for (int64_t r = 0; r < rows; ++r) {
+      core::convert_row(DType::kF32, w.data() + r * cols, dt,
+                        static_cast<char*>(v.w.raw()) + core::dtype_bytes(dt, r * cols), cols);
+    }
+  }
+  return v;
+}
+
+std::vector<SimdLevel> levels() {
+  std::vector<SimdLevel> l;
+  for (int i = 0; i <= static_cast<int>(max_simd_level()); ++i) l.push_back(static_cast<SimdLevel>(i));
+  return l;
+}
+
+// Restores the machine's level when a test ends, whatever it set.
+struct LevelGuard {
+  ~LevelGuard() { set_simd_level(max_simd_level()); }
+};
+
+bool int8_path(DType t) {
+  return t == DType::kQ8_0 || t == DType::kQ4_0 || t == DType::kQ4_K || t == DType::kQ6_K;
+}
+
+struct Case {
+  DType dt;
+  std::vector<int64_t> cols;
+};
+
+const std::vector<Case>& cases() {
+  static const std::vector<Case> c = {
+      {DType::kF32, {1, 15, 16, 17, 37, 64, 300}},  {DType::kF16, {1, 17, 37, 64, 300}},
+      {DType::kBF16, {1, 17, 37, 64, 300}},          {DType::kF8E4M3, {1, 17, 130, 300, 512}},
+      {DType::kQ8_0, {32, 96, 160, 1024}},           {DType::kQ4_0, {32, 96, 160, 1024}},
+      {DType::kQ4_K, {256, 512}},                    {DType::kQ6_K, {256, 768}}};
+  return c;
+}
+
+// Error bounds. Float weights: only the summation order differs, so 1e-5 of Σ|x||w|. Int8 paths:
+// x is rounded to d/2 per element (d = block max / 127), so |y - ref| <= Σ_c |w_c| d_c / 2 (plus
+// the float term); on Gaussian data that is well under 1% of Σ|x||w|, which is asserted too.
+TEST(MatmulKernels, EveryLevelAndDtypeMatchesReference) {
+  LevelGuard guard;
+  core::ThreadPool pool(2);
+  uint64_t seed = 10;
+  for (const Case& c : cases()) {
+    for (int64_t cols : c.cols) {
+      const int64_t rows = 37, T = 17;
+      const std::vector<float> wf = randn(rows * cols, ++seed), x = randn(T * cols, ++seed);
+      const WeightView w = make_weight(c.dt, rows, cols, wf);
+      std::vector<float> deq(static_cast<size_t>(rows * cols));
+      dequantize_weight(w, deq.data());
+      std::vector<float> ref(static_cast<size_t>(T * rows));
+      linear_ref(w, {.x = x.data(), .T = T, .x_stride = cols, .y = ref.data(), .y_stride = rows});
+      std::vector<ActBlock> act(static_cast<size_t>(T * (cols / 32)));
+      if (int8_path(c.dt)) {
+        for (int64_t t = 0; t < T; ++t) quantize_activation_row(x.data() + t * cols, cols, act.data() + t * (cols / 32));
+      }
+      std::vector<float> scalar_y;
+      for (SimdLevel level : levels()) {
+        set_simd_level(level);
+        for (int64_t nt : {int64_t{1}, int64_t{2}, int64_t{5}, T}) {
+          std::vector<float> y(static_cast<size_t>(nt * rows), -1.0f);
+          linear(w, {.x = x.data(), .T = nt, .x_stride = cols, .y = y.data(), .y_stride = rows}, &pool);
+          double worst_rel = 0;
+          for (int64_t t = 0; t < nt; ++t) {
+            for (int64_t r = 0; r < rows; ++r) {
+              double mag = 0, qbound = 0;
+              for (int64_t k = 0; k < cols; ++k) {
+                const double wk = std::fabs(deq[r * cols + k]);
+                mag += wk * std::fabs(x[t * cols + k]);
+                if (int8_path(c.dt)) qbound += wk * act[t * (cols / 32) + k / 32].d / 2;
+              }
+              const double err = std::fabs(y[t * rows + r] - ref[t * rows + r]);
+              ASSERT_LE(err, qbound * 1.0001 + 1e-5 * mag + 1e-30)
+                  << core::dtype_name(c.dt) << " cols " << cols << " level " << simd_level_name(level) << " t " << t << " r " << r;
+              worst_rel = std::max(worst_rel, err / mag);
+            }
+          }
+          if (int8_path(c.dt)) {
+            EXPECT_LT(worst_rel, 0.01) << core::dtype_name(c.dt);
+          }
+          // SIMD kernels against the portable kernel (same int8 activations): summation order only.
+          if (nt == T && level == SimdLevel::kScalar) scalar_y = y;
+          if (nt == T && level != SimdLevel::kScalar) {
+            for (int64_t i = 0; i < T * rows; ++i) {
+              double mag = 0;
+              for (int64_t k = 0; k < cols; ++k) mag += std::fabs(deq[(i % rows) * cols + k] * x[(i / rows) * cols + k]);
+              ASSERT_NEAR(y[i], scalar_y[i], 1e-5 * mag + 1e-30) << core::dtype_name(c.dt) << " cols " << cols;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(MatmulKernels, TokenResultsDoNotDependOnTheBatchOrThePool) {
+  LevelGuard guard;
+  core::ThreadPool pool(2);
+  for (SimdLevel level : levels()) {
+    set_simd_level(level);
+    for (const Case& c : cases()) {
+      const int64_t cols = c.cols.back(), rows = 70, T = 7;
+      const WeightView w = make_weight(c.dt, rows, cols, randn(rows * cols, 3));
+      const std::vector<float> x = randn(T * cols, 4);
+      // Rows [3, 70) of the weight into a y with a wider stride.
+      std::vector<float> all(static_cast<size_t>(T * 80)), one(static_cast<size_t>(80));
+      linear(w, {.x = x.data(), .T = T, .x_stride = cols, .y = all.data(), .y_stride = 80, .row0 = 3, .row1 = 70}, &pool);
+      for (int64_t t = 0; t < T; ++t) {
+        linear(w, {.x = x.data() + t * cols, .T = 1, .x_stride = cols, .y = one.data(), .y_stride = 80, .row0 = 3, .row1 = 70},
+               nullptr);
+        for (int64_t i = 0; i < 67; ++i) {
+          ASSERT_EQ(all[t * 80 + i], one[i]) << core::dtype_name(c.dt) << " " << simd_level_name(level) << " t " << t;
+        }
+      }
+    }
+  }
+}
+
+TEST(MatmulKernels, Fp8DecodesEveryByte) {
+  // One row holding every finite e4m3 byte (NaNs 0x7F/0xFF replaced by 0), scale 0.5 on the
+  // first 128 columns and 4 on the rest; one-hot tokens read single weights back exactly.
+  LevelGuard guard;
+  WeightView w;
+  w.w = core::Tensor::empty(DType::kF8E4M3, core::Shape{1, 256});
+  w.scale_inv = core::Tensor::empty(DType::kF32, core::Shape{1, 2});
+  w.scale_inv.data<float>()[0] = 0.5f;
+  w.scale_inv.data<float>()[1] = 4.0f;
+  for (int b = 0; b < 256; ++b) w.w.data<uint8_t>()[b] = (b & 0x7F) == 0x7F ? 0 : static_cast<uint8_t>(b);
+  std::vector<float> x(256 * 256, 0.0f), y(256);
+  for (int t = 0; t < 256; ++t) x[t * 256 + t] = 1.0f;
+  for (SimdLevel level : levels()) {
+    set_simd_level(level);
+    linear(w, {.x = x.data(), .T = 256, .x_stride = 256, .y = y.data(), .y_stride = 1}, nullptr);
+    for (int b = 0; b < 256; ++b) {
+      const float want = core::f8e4m3_to_f32(w.w.data<uint8_t>()[b]) * (b < 128 ? 0.5f : 4.0f);
+      ASSERT_EQ(y[b], want) << "byte " << b << " " << simd_level_name(level);
+    }
+  }
+}
+
+TEST(MatmulKernels, TransposedMatchesReferenceOnEveryLevel) {
+  LevelGuard guard;
+  for (SimdLevel level : levels()) {
+    set_simd_level(level);
+    for (const Case& c : cases()) {
+      const int64_t cols = c.cols.back(), rows = 20;
+      const WeightView w = make_weight(c.dt, rows, cols, randn(rows * cols, 5));
+      const std::vector<float> x = randn(12, 6);
+      std::vector<float> y(static_cast<size_t>(cols)), ref(static_cast<size_t>(cols));
+      linear_transposed(w, 4, 16, x.data(), y.data());
+      linear_transposed_ref(w, 4, 16, x.data(), ref.data());
+      for (int64_t k = 0; k < cols; ++k) ASSERT_NEAR(y[k], ref[k], 1e-5 * (1 + std::fabs(ref[k])));
+    }
+  }
+}
+
+TEST(ActivationQuant, RoundsToTheBlockScale) {
+  std::vector<float> x(64, 0.0f);
+  x[0] = -127.0f;  // block max: d = 1
+  x[1] = 50.25f;   // 50
+  x[2] = 2.5f;     // 3 (ties away from zero)
+  x[3] = -0.5f;    // -1
+  ActBlock b[2];
+  quantize_activation_row(x.data(), 64, b);
+  EXPECT_EQ(b[0].d, 1.0f);
+  EXPECT_EQ(b[0].qs[0], -127);
+  EXPECT_EQ(b[0].qs[1], 50);
+  EXPECT_EQ(b[0].qs[2], 3);
+  EXPECT_EQ(b[0].qs[3], -1);
+  EXPECT_EQ(b[0].sum, -127 + 50 + 3 - 1);
+  EXPECT_EQ(b[1].d, 0.0f);  // an all-zero block quantizes to zeros, not NaN
+  EXPECT_EQ(b[1].qs[5], 0);
+  EXPECT_EQ(b[1].sum, 0);
+}
+
+TEST(CpuFeatures, LevelIsClampedToTheMachine) {
+  LevelGuard guard;
+  EXPECT_EQ(set_simd_level(SimdLevel::kAvx512), max_simd_level());
+  EXPECT_EQ(simd_level(), max_simd_level());
+  EXPECT_EQ(set_simd_level(SimdLevel::kScalar), SimdLevel::kScalar);
+  EXPECT_EQ(simd_level(), SimdLevel::kScalar);
+  const CpuFeatures& f = cpu_features();
+  if (max_simd_level() == SimdLevel::kAvx512) {
+    EXPECT_TRUE(f.avx512vnni && f.avx2);
+  }
+  EXPECT_EQ(simd_level_name(SimdLevel::kAvx2), "avx2");
+}
+
+}  // namespace
+}  // namespace whale::kernels

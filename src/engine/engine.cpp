@@ -150,7 +150,8 @@ void Engine::append(Sequence& seq, int32_t token) {
 }
 
 void Engine::post_process(Sequence& seq, const float* logits) {
-  std::vector<float> l(logits, logits + w_.args.vocab_size);
+  std::vector<float>& l = logits_buf_;  // reused: no allocation per token
+  l.assign(logits, logits + w_.args.vocab_size);
   // Outputs that name no token (checkpoints round vocab_size up past the tokenizer): never pick them.
   for (int32_t id : no_token_ids_) l[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
   const int32_t token = seq.sampler.sample(l.data(), w_.args.vocab_size);

@@ -73,6 +73,7 @@ class Engine {
   Scheduler scheduler_;
   model::Scratch scratch_;
   model::ForwardOutput out_;
+  std::vector<float> logits_buf_;
   std::map<uint64_t, std::unique_ptr<Sequence>> sequences_;
   std::vector<int32_t> eos_ids_;
   std::vector<int32_t> close_reasoning_;

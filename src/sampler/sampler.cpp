@@ -70,27 +70,62 @@ int32_t Sampler::sample(float* logits, int64_t vocab) {
     accept(chosen);
     return chosen;
   }
-  // Candidates sorted by logit, best first; top-k cuts the list before any softmax.
+  const float inv_t = 1.0f / params_.temperature;
+  const auto by_logit = [logits](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  const bool truncate = params_.top_k > 0 || params_.top_p < 1.0f || params_.min_p > 0.0f;
+  if (!truncate) {
+    // Plain temperature sampling: one pass for the normaliser, one for the draw; no sorting.
+    const float mx = *std::max_element(logits, logits + vocab) * inv_t;
+    double z = 0;
+    for (int64_t i = 0; i < vocab; ++i) z += std::exp(logits[i] * inv_t - mx);
+    const double u = std::uniform_real_distribution<double>(0.0, z)(rng_);
+    double acc = 0;
+    chosen = static_cast<int32_t>(vocab - 1);
+    for (int64_t i = 0; i < vocab; ++i) {
+      acc += std::exp(logits[i] * inv_t - mx);
+      if (u < acc) {
+        chosen = static_cast<int32_t>(i);
+        break;
+      }
+    }
+    accept(chosen);
+    return chosen;
+  }
+  // Candidates sorted by logit, best first. top-k cuts the list before any softmax; otherwise the
+  // best kShortlist are sorted and the full sort happens only if top-p or min-p reach past them.
+  constexpr int64_t kShortlist = 256;
   order_.resize(static_cast<size_t>(vocab));
   std::iota(order_.begin(), order_.end(), 0);
   int64_t n = vocab;
-  const auto by_logit = [logits](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  double z = 0;  // softmax normaliser over the candidates
+  const float mx = *std::max_element(logits, logits + vocab) * inv_t;
   if (params_.top_k > 0 && params_.top_k < vocab) {
     n = params_.top_k;
     std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), by_logit);
+    for (int64_t i = 0; i < n; ++i) z += std::exp(logits[order_[static_cast<size_t>(i)]] * inv_t - mx);
   } else {
-    std::sort(order_.begin(), order_.end(), by_logit);
+    for (int64_t i = 0; i < vocab; ++i) z += std::exp(logits[i] * inv_t - mx);
+    bool sorted_all = vocab <= kShortlist;
+    if (sorted_all) {
+      std::sort(order_.begin(), order_.end(), by_logit);
+    } else {
+      std::partial_sort(order_.begin(), order_.begin() + kShortlist, order_.end(), by_logit);
+      double mass = 0;
+      for (int64_t i = 0; i < kShortlist; ++i) mass += std::exp(logits[order_[static_cast<size_t>(i)]] * inv_t - mx);
+      const double last = std::exp(logits[order_[static_cast<size_t>(kShortlist - 1)]] * inv_t - mx);
+      const bool top_p_inside = params_.top_p < 1.0f && mass / z >= params_.top_p;
+      const bool min_p_inside = params_.min_p > 0.0f && last < params_.min_p;  // p_max = 1 before dividing by z
+      if (top_p_inside || (params_.top_p >= 1.0f && min_p_inside)) {
+        n = kShortlist;  // everything the filters keep is among the shortlist
+      } else {
+        std::sort(order_.begin(), order_.end(), by_logit);
+      }
+    }
   }
-  // Softmax at the temperature over the candidates.
   probs_.resize(static_cast<size_t>(n));
-  const float inv_t = 1.0f / params_.temperature;
-  const float mx = logits[order_[0]] * inv_t;
-  double sum = 0;
   for (int64_t i = 0; i < n; ++i) {
-    probs_[static_cast<size_t>(i)] = std::exp(logits[order_[static_cast<size_t>(i)]] * inv_t - mx);
-    sum += probs_[static_cast<size_t>(i)];
+    probs_[static_cast<size_t>(i)] = static_cast<float>(std::exp(logits[order_[static_cast<size_t>(i)]] * inv_t - mx) / z);
   }
-  for (int64_t i = 0; i < n; ++i) probs_[static_cast<size_t>(i)] = static_cast<float>(probs_[static_cast<size_t>(i)] / sum);
   // top-p: the smallest prefix whose mass reaches top_p (the token that crosses is kept).
   if (params_.top_p < 1.0f) {
     double mass = 0;

@@ -66,6 +66,47 @@ TEST(Sampler, TopKTopPMinP) {
   EXPECT_EQ(f[2] + f[3], 0.0);
 }
 
+TEST(Sampler, LargeVocabulariesShortlistOrSortFully) {
+  // 1000 tokens: 10 strong ones hold ~99% of the mass, so top-p 0.9 stays in the shortlist of 256.
+  std::vector<float> peaked(1000, 0.0f);
+  for (int i = 0; i < 10; ++i) peaked[static_cast<size_t>(i)] = 10.0f - 0.1f * static_cast<float>(i);
+  SamplingParams p;
+  p.temperature = 1.0f;
+  p.top_p = 0.9f;
+  auto f = frequencies(p, peaked, 20000);
+  double z = 0;
+  for (int i = 0; i < 10; ++i) z += std::exp(10.0 - 0.1 * i);
+  z += 990;
+  // Kept: the smallest prefix reaching 0.9 of the full softmax; renormalised among those.
+  double mass = 0;
+  int keep = 0;
+  while (mass < 0.9) mass += std::exp(10.0 - 0.1 * keep++) / z;
+  EXPECT_NEAR(f[0], std::exp(10.0) / z / mass, 0.012);
+  for (int i = keep; i < 1000; ++i) ASSERT_EQ(f[static_cast<size_t>(i)], 0.0) << i;
+  // Flat: top-p 0.9 keeps 900 equal tokens (ties by index), beyond the shortlist: a full sort.
+  const std::vector<float> flat(1000, 0.0f);
+  f = frequencies(p, flat, 45000);
+  double kept = 0;
+  for (int i = 0; i < 900; ++i) kept += f[static_cast<size_t>(i)];
+  EXPECT_NEAR(kept, 1.0, 1e-9);
+  EXPECT_NEAR(f[450], 1.0 / 900, 0.0006);
+  // min-p alone: tokens within a factor 0.5 of the best, among 300 equal ones plus 700 weak ones.
+  std::vector<float> two(1000, -5.0f);
+  for (int i = 0; i < 300; ++i) two[static_cast<size_t>(i)] = 0.0f;
+  p.top_p = 1.0f;
+  p.min_p = 0.5f;
+  f = frequencies(p, two, 30000);
+  double strong = 0;
+  for (int i = 0; i < 300; ++i) strong += f[static_cast<size_t>(i)];
+  EXPECT_NEAR(strong, 1.0, 1e-9);
+  // Plain temperature sampling (no truncation) covers the whole vocabulary without sorting.
+  p.min_p = 0.0f;
+  f = frequencies(p, two, 30000);
+  strong = 0;
+  for (int i = 0; i < 300; ++i) strong += f[static_cast<size_t>(i)];
+  EXPECT_NEAR(strong, 300.0 / (300 + 700 * std::exp(-5.0)), 0.01);
+}
+
 TEST(Sampler, GreedySeedsAndDeterminism) {
   SamplingParams p;
   p.temperature = 0.0f;

@@ -20,6 +20,7 @@ install() {  # dir, extra npm ci flags
   cp "$dir/package-lock.json" "$stamp"
 }
 install "$root/tests/tokenizer/npm"
+install "$root/tests/server/npm"
 # Only the linux-x64 CPU binaries (the CUDA/Vulkan builds are optional dependencies worth 600 MB);
 # no install scripts: the prebuilt binaries need no build step.
 install "$root/bench/llamacpp" --omit=optional --ignore-scripts

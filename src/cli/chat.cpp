@@ -28,22 +28,6 @@ namespace {
 std::atomic<bool> g_interrupted{false};
 void on_sigint(int) { g_interrupted = true; }
 
-// The model `whale chat` runs without an argument: $WHALE_MODEL, else models/default under the
-// current directory or beside the binary's build directory.
-std::string default_model_path() {
-  if (const char* env = std::getenv("WHALE_MODEL")) return env;
-  namespace fs = std::filesystem;
-  if (fs::exists("models/default")) return "models/default";
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    for (const fs::path& p : {exe.parent_path() / "../models/default", exe.parent_path() / "models/default"}) {
-      if (fs::exists(p)) return fs::weakly_canonical(p).string();
-    }
-  }
-  return "models/default";
-}
-
 struct Style {
   bool tty;
   const char* dim() const { return tty ? "\033[2m" : ""; }

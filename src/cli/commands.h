@@ -15,5 +15,6 @@ void add_logits_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+void add_serve_command(CLI::App&);
 
 }  // namespace whale::cli

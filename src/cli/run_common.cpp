@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 
 #include "core/error.h"
 
@@ -41,6 +42,20 @@ model::LoadOptions load_options(const std::string& quant, int threads) {
     o.quant = *dt;
   }
   return o;
+}
+
+std::string default_model_path() {
+  if (const char* env = std::getenv("WHALE_MODEL")) return env;
+  namespace fs = std::filesystem;
+  if (fs::exists("models/default")) return "models/default";
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (const fs::path& p : {exe.parent_path() / "../models/default", exe.parent_path() / "models/default"}) {
+      if (fs::exists(p)) return fs::weakly_canonical(p).string();
+    }
+  }
+  return "models/default";
 }
 
 int32_t argmax(const float* x, int64_t n) {

@@ -15,6 +15,10 @@ std::vector<int32_t> parse_token_ids(const std::string& text);
 // LoadOptions from --quant ("keep" or a dtype name) and --threads.
 model::LoadOptions load_options(const std::string& quant, int threads);
 
+// The model `whale chat` and `whale serve` run without an argument: $WHALE_MODEL, else
+// models/default under the current directory or beside the binary's build directory.
+std::string default_model_path();
+
 // Index of the largest value (lowest index on ties).
 int32_t argmax(const float* x, int64_t n);
 

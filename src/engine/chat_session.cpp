@@ -15,22 +15,26 @@ void ChatSession::set_system(const std::string& text) {
   }
 }
 
-Request ChatSession::user_turn(const std::string& text, const ChatTurnOptions& options) {
-  messages_.push_back({"user", text, std::nullopt});
-  const tokenizer::ChatOptions chat{.add_generation_prompt = true, .enable_thinking = options.thinking};
-  const std::string prompt = tok_.chat_template().render(messages_, chat);
-  Request r;
-  r.prompt = tok_.encode(prompt, {.add_special = false, .parse_special = true});
-  r.sampling = sampling_;
-  r.max_tokens = options.max_tokens;
-  r.think_budget = options.think_budget;
-  // When the template itself opened the reasoning (R1's "<think>\n"), the model writes only its end.
+void prepare_chat_prompt(const tokenizer::Tokenizer& tok, std::span<const tokenizer::ChatMessage> messages,
+                         bool thinking, Request& r) {
+  const tokenizer::ChatOptions chat{.add_generation_prompt = true, .enable_thinking = thinking};
+  const std::string prompt = tok.chat_template().render(messages, chat);
+  r.prompt = tok.encode(prompt, {.add_special = false, .parse_special = true});
   const std::string open = "<think>";
   const size_t last = prompt.rfind(open);
   const bool opened = last != std::string::npos && prompt.find("</think>", last) == std::string::npos &&
                       prompt.find_first_not_of(" \r\n", last + open.size()) == std::string::npos;
-  r.reasoning.enabled = options.thinking || opened;
+  r.reasoning.enabled = thinking || opened;
   r.reasoning.starts_in_reasoning = opened;
+}
+
+Request ChatSession::user_turn(const std::string& text, const ChatTurnOptions& options) {
+  messages_.push_back({"user", text, std::nullopt});
+  Request r;
+  prepare_chat_prompt(tok_, messages_, options.thinking, r);
+  r.sampling = sampling_;
+  r.max_tokens = options.max_tokens;
+  r.think_budget = options.think_budget;
   return r;
 }
 

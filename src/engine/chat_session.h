@@ -3,6 +3,7 @@
 // next answer, with R1's advice or the checkpoint's generation_config as sampling defaults.
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,12 @@ struct ChatTurnOptions {
   int64_t think_budget = -1;
   int64_t max_tokens = 2048;
 };
+
+// Renders `messages` with the tokenizer's chat template (generation prompt, thinking on or off),
+// tokenizes the result into r.prompt and sets r.reasoning: when the template itself opened the
+// reasoning (R1's "<think>\n"), the model writes only its end.
+void prepare_chat_prompt(const tokenizer::Tokenizer& tok, std::span<const tokenizer::ChatMessage> messages,
+                         bool thinking, Request& r);
 
 class ChatSession {
  public:

@@ -202,6 +202,8 @@ EngineStats Engine::stats() const {
   EngineStats s = stats_;
   s.running = scheduler_.n_running();
   s.waiting = scheduler_.n_waiting();
+  s.kv_blocks_total = blocks_.n_blocks();
+  s.kv_blocks_free = blocks_.available();
   return s;
 }
 

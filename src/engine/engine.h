@@ -32,6 +32,7 @@ struct EngineStats {
   int64_t running = 0, waiting = 0;
   int64_t prompt_tokens = 0, cached_prompt_tokens = 0, generated_tokens = 0;
   int64_t steps = 0;
+  int64_t kv_blocks_total = 0, kv_blocks_free = 0;  // free includes cached blocks no sequence holds
 };
 
 class Engine {

@@ -1,0 +1,122 @@
+// `whale serve [MODEL]`: the OpenAI/DeepSeek-compatible HTTP API (and the page at /) over one
+// shared engine. Loopback by default; Ctrl-C or SIGTERM ends every stream and exits cleanly.
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <thread>
+
+#include "commands.h"
+#include "core/error.h"
+#include "engine/engine.h"
+#include "engine/engine_loop.h"
+#include "formats/generation_config.h"
+#include "model/weights.h"
+#include "run_common.h"
+#include "server/server.h"
+#include "tokenizer/tokenizer.h"
+
+namespace whale::cli {
+namespace {
+
+struct Opts {
+  std::string model, model_name;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string api_key;
+  int64_t ctx = 4096;
+  int32_t max_seqs = 8;
+  int64_t queue = 64;
+  int64_t max_batch_tokens = 256;
+  std::string quant = "keep";
+  int threads = 0;
+};
+
+void run_serve(const Opts& o) {
+  const std::string path = o.model.empty() ? default_model_path() : o.model;
+  if (!std::filesystem::exists(path)) {
+    fail(ErrorKind::kNotFound, "no model at ", path,
+         ". To try the server, make a random-weight model:\n  whale init --preset tiny-deepseek-v3 --out /tmp/tiny && "
+         "whale serve /tmp/tiny");
+  }
+  // Signals go to one waiting thread (blocked everywhere else, including threads made later).
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a client that went away is a failed write, not a dead server
+
+  const model::Weights weights = model::load_weights(path, load_options(o.quant, o.threads));
+  const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_dir(std::filesystem::is_directory(path) ? path
+                                                                   : std::filesystem::path(path).parent_path().string());
+  const formats::GenerationConfig gen = formats::load_generation_config(
+      std::filesystem::is_directory(path) ? path : std::filesystem::path(path).parent_path().string());
+  engine::Engine eng(weights, &tok,
+                     {.max_seqs = o.max_seqs, .max_batch_tokens = o.max_batch_tokens,
+                      .max_context = std::min<int64_t>(o.ctx, weights.args.max_position_embeddings),
+                      .threads = o.threads});
+  engine::EngineLoop loop(eng, {.max_pending = o.queue});
+
+  server::ServedModel served;
+  std::string name = o.model_name;
+  if (name.empty()) name = std::filesystem::path(path).lexically_normal().filename().string();
+  if (name.empty()) name = std::filesystem::path(path).lexically_normal().parent_path().filename().string();
+  served.id = name.empty() ? "whale" : name;
+  served.tokenizer = &tok;
+  served.defaults.temperature = gen.temperature.value_or(0.6f);
+  served.defaults.top_p = gen.top_p.value_or(0.95f);
+  served.defaults.top_k = gen.top_k.value_or(0);
+  served.max_context = eng.max_context();
+  served.vocab_size = weights.args.vocab_size;
+  served.created = static_cast<int64_t>(std::time(nullptr));
+  std::string key = o.api_key;
+  if (key.empty()) {
+    if (const char* env = std::getenv("WHALE_API_KEY")) key = env;
+  }
+  server::Server srv(loop, served, {.host = o.host, .port = o.port, .api_key = key, .max_pending = o.queue});
+  const int port = srv.bind();
+  std::printf("whale serve: http://%s:%d  model %s (%s, context %lld, %d sequences, queue %lld)%s\n", o.host.c_str(), port,
+              served.id.c_str(), weights.args.model_type.c_str(), static_cast<long long>(served.max_context), o.max_seqs,
+              static_cast<long long>(o.queue), key.empty() ? "" : ", API key required");
+  std::fflush(stdout);
+
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    std::fprintf(stderr, "whale serve: stopping\n");
+    loop.shutdown();  // every stream gets its end; new requests get 503
+    srv.stop();
+  });
+  srv.run();
+  // run() also returns if listening failed; wake the waiter so it can be joined.
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand("serve", "OpenAI/DeepSeek-compatible HTTP server (default: models/default)");
+  cmd->add_option("model", o->model, "Model directory (Hugging Face layout) or .gguf file");
+  cmd->add_option("--host", o->host, "Address to listen on (default: loopback only)");
+  cmd->add_option("--port", o->port, "Port (0: any free port)")->check(CLI::Range(0, 65535));
+  cmd->add_option("--api-key", o->api_key, "Require \"Authorization: Bearer KEY\" (default: $WHALE_API_KEY, else none)");
+  cmd->add_option("--model-name", o->model_name, "Name /v1/models lists (default: the model directory's name)");
+  cmd->add_option("-c,--ctx", o->ctx, "Context length per sequence")->check(CLI::Range(int64_t{16}, int64_t{1} << 20));
+  cmd->add_option("--max-seqs", o->max_seqs, "Sequences decoded together (continuous batching)")->check(CLI::Range(1, 1024));
+  cmd->add_option("--queue", o->queue, "Requests queued or running before 429")->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  cmd->add_option("--batch-tokens", o->max_batch_tokens, "Tokens per engine step (prefill chunks + decodes)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--quant", o->quant, "Re-encode weights at load time: keep, bf16, q8_0, q4_0, q4_k, q6_k")
+      ->check(CLI::IsMember({"keep", "bf16", "f16", "f32", "q8_0", "q4_0", "q4_k", "q6_k"}));
+  cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
+  cmd->callback([o] { run_serve(*o); });
+}
+
+}  // namespace whale::cli

@@ -1,0 +1,274 @@
+// Field-by-field parsing of chat and completion bodies. Unknown fields are ignored (clients send
+// metadata such as `user`), except those whose meaning whale cannot honour (tools, logprobs, n>1):
+// those are a 400 rather than a silently different answer.
+#include "server/openai_request.h"
+
+#include "engine/chat_session.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+
+#include "server/api_error.h"
+
+namespace whale::server {
+namespace {
+
+using nlohmann::json;
+
+json parse_body(std::string_view body) {
+  if (body.empty()) bad_request("", "the request body is empty; expected a JSON object");
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) bad_request("", "the request body is not valid JSON");
+  if (!j.is_object()) bad_request("", "the request body must be a JSON object");
+  return j;
+}
+
+// Present and not null.
+const json* field(const json& j, const char* name) {
+  auto it = j.find(name);
+  return it == j.end() || it->is_null() ? nullptr : &*it;
+}
+
+std::optional<double> number(const json& j, const char* name) {
+  const json* v = field(j, name);
+  if (!v) return std::nullopt;
+  if (!v->is_number()) bad_request(name, std::string("`") + name + "` must be a number");
+  return v->get<double>();
+}
+
+std::optional<int64_t> integer(const json& j, const char* name) {
+  const json* v = field(j, name);
+  if (!v) return std::nullopt;
+  if (!v->is_number_integer()) bad_request(name, std::string("`") + name + "` must be an integer");
+  return v->get<int64_t>();
+}
+
+std::optional<bool> boolean(const json& j, const char* name) {
+  const json* v = field(j, name);
+  if (!v) return std::nullopt;
+  if (!v->is_boolean()) bad_request(name, std::string("`") + name + "` must be true or false");
+  return v->get<bool>();
+}
+
+// Resolves the model name; returns the thinking default it implies.
+bool resolve_model(const json& j, const ServedModel& m, std::string& name) {
+  const json* v = field(j, "model");
+  if (!v) {
+    name = m.id;
+    return true;
+  }
+  if (!v->is_string()) bad_request("model", "`model` must be a string");
+  name = v->get<std::string>();
+  if (name == kChatAlias) return false;
+  if (name == kReasonerAlias || name == m.id) return true;
+  throw ApiError(404, "invalid_request_error",
+                 "The model `" + name + "` does not exist. This server runs `" + m.id + "` (also reachable as `" +
+                     kChatAlias + "` with thinking off and `" + kReasonerAlias + "` with thinking on).",
+                 "model", "model_not_found");
+}
+
+void reject_unsupported(const json& j) {
+  if (auto n = integer(j, "n"); n && *n != 1) bad_request("n", "only n=1 is supported");
+  if (auto n = integer(j, "best_of"); n && *n != 1) bad_request("best_of", "only best_of=1 is supported");
+  if (boolean(j, "logprobs").value_or(false) || field(j, "top_logprobs")) {
+    bad_request(j.contains("top_logprobs") ? "top_logprobs" : "logprobs", "logprobs are not supported");
+  }
+  if (const json* t = field(j, "tools"); t && !(t->is_array() && t->empty())) bad_request("tools", "tools are not supported");
+  if (field(j, "functions")) bad_request("functions", "functions are not supported");
+  if (const json* rf = field(j, "response_format")) {
+    if (!rf->is_object() || rf->value("type", "text") != "text") {
+      bad_request("response_format", "only response_format {\"type\": \"text\"} is supported");
+    }
+  }
+  if (boolean(j, "echo").value_or(false)) bad_request("echo", "echo is not supported");
+  if (field(j, "suffix")) bad_request("suffix", "suffix is not supported");
+}
+
+// Sampling fields, stream flags, max_tokens and stop: shared by both endpoints.
+void parse_common(const json& j, const ServedModel& m, GenerationRequest& g) {
+  reject_unsupported(j);
+  engine::Request& r = g.request;
+  r.sampling = m.defaults;
+  if (auto t = number(j, "temperature")) r.sampling.temperature = static_cast<float>(*t);
+  if (auto p = number(j, "top_p")) r.sampling.top_p = static_cast<float>(*p);
+  if (auto k = integer(j, "top_k")) r.sampling.top_k = static_cast<int32_t>(*k);
+  if (auto p = number(j, "min_p")) r.sampling.min_p = static_cast<float>(*p);
+  if (auto p = number(j, "presence_penalty")) r.sampling.presence_penalty = static_cast<float>(*p);
+  if (auto p = number(j, "frequency_penalty")) r.sampling.frequency_penalty = static_cast<float>(*p);
+  if (auto p = number(j, "repetition_penalty")) r.sampling.repetition_penalty = static_cast<float>(*p);
+  if (const json* s = field(j, "seed")) {
+    if (!s->is_number_integer()) bad_request("seed", "`seed` must be an integer");
+    r.sampling.seed = s->is_number_unsigned() ? s->get<uint64_t>() : static_cast<uint64_t>(s->get<int64_t>());
+  } else {
+    r.sampling.seed = std::random_device{}() | (static_cast<uint64_t>(std::random_device{}()) << 32);
+  }
+  if (const json* lb = field(j, "logit_bias")) {
+    if (!lb->is_object()) bad_request("logit_bias", "`logit_bias` must be an object of token id -> bias");
+    for (const auto& [key, value] : lb->items()) {
+      size_t used = 0;
+      long long id = -1;
+      try {
+        id = std::stoll(key, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != key.size() || id < 0 || id >= m.vocab_size) {
+        bad_request("logit_bias", "`logit_bias` key \"" + key + "\" is not a token id in [0, " + std::to_string(m.vocab_size) + ")");
+      }
+      if (!value.is_number() || value.get<double>() < -100 || value.get<double>() > 100) {
+        bad_request("logit_bias", "`logit_bias` values must be numbers in [-100, 100]");
+      }
+      r.sampling.logit_bias.emplace_back(static_cast<int32_t>(id), value.get<float>());
+    }
+  }
+  r.ignore_eos = boolean(j, "ignore_eos").value_or(false);  // vLLM's extension (benchmarks, tests)
+  g.stream = boolean(j, "stream").value_or(false);
+  if (const json* so = field(j, "stream_options")) {
+    if (!so->is_object()) bad_request("stream_options", "`stream_options` must be an object");
+    g.include_usage = boolean(*so, "include_usage").value_or(false);
+  }
+  std::optional<int64_t> max_tokens = integer(j, "max_completion_tokens");
+  if (!max_tokens) max_tokens = integer(j, "max_tokens");
+  if (max_tokens && *max_tokens <= 0) bad_request("max_tokens", "`max_tokens` must be at least 1");
+  // Without a limit the answer may run until the context is full (finish_reason "length").
+  r.max_tokens = max_tokens.value_or(m.max_context);
+  if (const json* s = field(j, "stop")) {
+    if (s->is_string()) {
+      r.stop.push_back(s->get<std::string>());
+    } else if (s->is_array() && s->size() <= 16) {
+      for (const json& e : *s) {
+        if (!e.is_string()) bad_request("stop", "`stop` must be a string or an array of strings");
+        r.stop.push_back(e.get<std::string>());
+      }
+    } else {
+      bad_request("stop", "`stop` must be a string or an array of at most 16 strings");
+    }
+    for (const std::string& s2 : r.stop) {
+      if (s2.empty()) bad_request("stop", "`stop` strings must not be empty");
+    }
+  }
+  try {
+    sampler::validate(r.sampling, m.vocab_size);
+  } catch (const Error& e) {
+    bad_request("", e.what());
+  }
+}
+
+// The thinking switch: DeepSeek-style `thinking: {"type": ...}`, vLLM/Qwen-style `enable_thinking`
+// or `chat_template_kwargs.enable_thinking`; else the model name's default.
+bool parse_thinking(const json& j, bool by_model, int64_t& budget) {
+  bool on = by_model;
+  if (const json* t = field(j, "thinking")) {
+    if (!t->is_object() || !t->contains("type") || !(*t)["type"].is_string()) {
+      bad_request("thinking", "`thinking` must be an object {\"type\": \"enabled\" | \"disabled\"}");
+    }
+    const std::string type = (*t)["type"].get<std::string>();
+    if (type != "enabled" && type != "disabled") bad_request("thinking", "`thinking.type` must be \"enabled\" or \"disabled\"");
+    on = type == "enabled";
+    if (auto b = integer(*t, "budget_tokens")) budget = *b;
+  }
+  if (const json* kw = field(j, "chat_template_kwargs")) {
+    if (!kw->is_object()) bad_request("chat_template_kwargs", "`chat_template_kwargs` must be an object");
+    if (auto e = boolean(*kw, "enable_thinking")) on = *e;
+  }
+  if (auto e = boolean(j, "enable_thinking")) on = *e;
+  if (auto b = integer(j, "thinking_budget")) budget = *b;
+  if (budget < -1 || (budget == -1 && field(j, "thinking_budget"))) {
+    bad_request("thinking_budget", "`thinking_budget` must be >= 0");
+  }
+  return on;
+}
+
+// A message's content: a string, or OpenAI's array of parts of which only text is supported.
+std::string content_text(const json& msg, size_t i) {
+  const std::string param = "messages[" + std::to_string(i) + "].content";
+  const json* c = field(msg, "content");
+  if (!c) return {};
+  if (c->is_string()) return c->get<std::string>();
+  if (!c->is_array()) bad_request(param, "`" + param + "` must be a string or an array of text parts");
+  std::string text;
+  for (const json& part : *c) {
+    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
+      bad_request(param, "`" + param + "`: only parts {\"type\": \"text\", \"text\": ...} are supported");
+    }
+    text += part["text"].get<std::string>();
+  }
+  return text;
+}
+
+std::vector<tokenizer::ChatMessage> parse_messages(const json& j) {
+  const json* ms = field(j, "messages");
+  if (!ms) bad_request("messages", "`messages` is required");
+  if (!ms->is_array() || ms->empty()) bad_request("messages", "`messages` must be a non-empty array");
+  std::vector<tokenizer::ChatMessage> out;
+  for (size_t i = 0; i < ms->size(); ++i) {
+    const json& m = (*ms)[i];
+    const std::string at = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object()) bad_request(at, "`" + at + "` must be an object");
+    const json* role = field(m, "role");
+    if (!role || !role->is_string()) bad_request(at + ".role", "`" + at + ".role` must be a string");
+    std::string r = role->get<std::string>();
+    if (r == "developer") r = "system";
+    if (r != "system" && r != "user" && r != "assistant" && r != "tool") {
+      bad_request(at + ".role", "`" + at + ".role` \"" + r + "\" is not one of system, user, assistant, tool");
+    }
+    // DeepSeek's API refuses earlier reasoning sent back: the template drops it anyway.
+    if (m.contains("reasoning_content")) {
+      bad_request(at + ".reasoning_content",
+                  "`" + at + ".reasoning_content` must not be sent back in input messages; send only `content`");
+    }
+    out.push_back({r, content_text(m, i), std::nullopt});
+  }
+  return out;
+}
+
+}  // namespace
+
+GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m) {
+  const json j = parse_body(body);
+  GenerationRequest g;
+  const bool by_model = resolve_model(j, m, g.model);
+  std::vector<tokenizer::ChatMessage> messages = parse_messages(j);
+  parse_common(j, m, g);
+  engine::Request& r = g.request;
+  const bool thinking = parse_thinking(j, by_model, r.think_budget);
+  // The template's own special tokens must become single tokens, so special parsing is on (as
+  // `whale chat` and the reference tokenizers do).
+  try {
+    engine::prepare_chat_prompt(*m.tokenizer, messages, thinking, r);
+  } catch (const Error& e) {
+    bad_request("messages", e.what());
+  }
+  g.thinking = r.reasoning.enabled;
+  return g;
+}
+
+GenerationRequest parse_completion_request(std::string_view body, const ServedModel& m) {
+  const json j = parse_body(body);
+  GenerationRequest g;
+  resolve_model(j, m, g.model);
+  parse_common(j, m, g);
+  engine::Request& r = g.request;
+  const json* p = field(j, "prompt");
+  if (!p) bad_request("prompt", "`prompt` is required");
+  if (p->is_array() && p->size() == 1 && (*p)[0].is_string()) p = &(*p)[0];
+  if (p->is_string()) {
+    // Raw text from a client: special-token text stays text.
+    r.prompt = m.tokenizer->encode(p->get<std::string>(), {.add_special = true, .parse_special = false});
+  } else if (p->is_array() && !p->empty() && std::all_of(p->begin(), p->end(), [](const json& e) { return e.is_number_integer(); })) {
+    for (const json& e : *p) {
+      const int64_t id = e.get<int64_t>();
+      if (id < 0 || id >= m.vocab_size) bad_request("prompt", "`prompt` token " + std::to_string(id) + " is outside the vocabulary");
+      r.prompt.push_back(static_cast<int32_t>(id));
+    }
+  } else {
+    bad_request("prompt", "`prompt` must be a string, a one-string array or an array of token ids");
+  }
+  r.reasoning.enabled = false;
+  g.thinking = false;
+  return g;
+}
+
+}  // namespace whale::server

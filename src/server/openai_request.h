@@ -1,0 +1,45 @@
+// OpenAI/DeepSeek request bodies -> engine requests: model names and aliases, messages through the
+// chat template, sampling fields, the thinking switch and budget. Every problem is an ApiError
+// naming the field.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/request.h"
+#include "sampler/sampler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace whale::server {
+
+// The one model a server runs, and what requests need to know about it.
+struct ServedModel {
+  std::string id;  // the name /v1/models lists (besides the aliases)
+  const tokenizer::Tokenizer* tokenizer = nullptr;
+  sampler::SamplingParams defaults;  // generation_config.json's, else R1's advice
+  int64_t max_context = 0;
+  int64_t vocab_size = 0;
+  int64_t created = 0;  // unix seconds (when the server started)
+};
+
+// The aliases DeepSeek's API uses; both name the loaded model. deepseek-chat turns thinking off
+// by default, deepseek-reasoner on.
+inline constexpr const char* kChatAlias = "deepseek-chat";
+inline constexpr const char* kReasonerAlias = "deepseek-reasoner";
+
+struct GenerationRequest {
+  std::string model;  // as the client named it (echoed in replies)
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  bool thinking = false;       // the reply has reasoning_content
+  engine::Request request;     // prompt tokens, sampling, limits, stop strings
+};
+
+// POST /v1/chat/completions.
+GenerationRequest parse_chat_request(std::string_view body, const ServedModel& model);
+// POST /v1/completions (a prompt string or token ids; no chat template, no reasoning split).
+GenerationRequest parse_completion_request(std::string_view body, const ServedModel& model);
+
+}  // namespace whale::server

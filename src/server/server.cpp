@@ -1,0 +1,198 @@
+// Routing and everything around the completion endpoints: the API key check, OpenAI-shaped errors
+// for unknown routes (404), wrong methods (405) and oversized bodies (413), the small GET routes,
+// and request counting for /metrics.
+#include "server/server.h"
+
+#include <sys/socket.h>
+
+#include <nlohmann/json.hpp>
+
+#include "server/api_error.h"
+#include "server/server_impl.h"
+#include "server/web_ui.h"
+
+namespace whale::server {
+namespace {
+
+using nlohmann::json;
+
+// Each path the server answers, and its method. DeepSeek's API answers both with and without the
+// /v1 prefix; so does whale.
+struct Route {
+  const char* path;
+  const char* method;
+};
+constexpr Route kRoutes[] = {
+    {"/", "GET"},
+    {"/health", "GET"},
+    {"/metrics", "GET"},
+    {"/v1/models", "GET"},
+    {"/models", "GET"},
+    {"/v1/chat/completions", "POST"},
+    {"/chat/completions", "POST"},
+    {"/v1/completions", "POST"},
+    {"/completions", "POST"},
+};
+
+const Route* find_route(const std::string& path) {
+  for (const Route& r : kRoutes) {
+    if (path == r.path) return &r;
+  }
+  if (path.rfind("/v1/models/", 0) == 0 || path.rfind("/models/", 0) == 0) return &kRoutes[3];
+  return nullptr;
+}
+
+// Needs no key: the page (it asks for one itself) and the liveness probe.
+bool is_public(const std::string& path) { return path == "/" || path == "/health"; }
+
+// Compares in time independent of where the first difference is.
+bool same_key(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+json model_entry(const std::string& id, int64_t created, const std::string& root) {
+  return {{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "whale"}, {"root", root}};
+}
+
+}  // namespace
+
+void send_error(httplib::Response& res, const ApiError& e) {
+  res.status = e.status();
+  res.set_content(error_body(e), "application/json");
+}
+
+Server::Server(engine::EngineLoop& loop, ServedModel model, ServerConfig config)
+    : impl_(new Impl{loop, std::move(model), std::move(config), {}, {}, 0}) {
+  Impl& s = *impl_;
+  const int threads = s.config.http_threads > 0 ? s.config.http_threads : static_cast<int>(s.config.max_pending) + 16;
+  s.http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  s.http.set_payload_max_length(s.config.max_body_bytes);
+  s.http.set_keep_alive_timeout(5);
+  // SO_REUSEADDR only: httplib's default SO_REUSEPORT would let a second server bind the same port
+  // silently. Remember the socket to widen its listen backlog after bind (httplib listens with 5,
+  // which drops connections when many clients arrive at once).
+  s.http.set_socket_options([&s](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    s.listen_socket = sock;
+  });
+
+  s.http.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
+    const Route* route = find_route(req.path);
+    if (route && req.method != route->method && !(req.method == "HEAD" && std::string(route->method) == "GET")) {
+      res.set_header("Allow", route->method);
+      send_error(res, ApiError(405, "invalid_request_error",
+                               req.method + " is not allowed on " + req.path + "; use " + route->method));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (!s.config.api_key.empty() && !is_public(req.path)) {
+      const std::string auth = req.get_header_value("Authorization");
+      const std::string prefix = "Bearer ";
+      const bool ok = auth.rfind(prefix, 0) == 0 && same_key(auth.substr(prefix.size()), s.config.api_key);
+      if (!ok) {
+        send_error(res, ApiError(401, "invalid_request_error",
+                                 auth.empty() ? "Missing API key: send the header \"Authorization: Bearer KEY\"."
+                                              : "Incorrect API key provided.",
+                                 {}, "invalid_api_key"));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  // Statuses httplib sets itself (no route, body too large, unreadable request) get an OpenAI body.
+  s.http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (res.status == 404) {
+      send_error(res, ApiError(404, "invalid_request_error", "Unknown route " + req.method + " " + req.path, {}, "unknown_url"));
+    } else if (res.status == 413) {
+      send_error(res, ApiError(413, "invalid_request_error", "The request body is too large", {}, "request_too_large"));
+    } else {
+      send_error(res, ApiError(res.status, res.status >= 500 ? "server_error" : "invalid_request_error",
+                               "HTTP error " + std::to_string(res.status)));
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+
+  s.http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    try {
+      std::rethrow_exception(ep);
+    } catch (const ApiError& e) {
+      send_error(res, e);
+    } catch (const Error& e) {
+      send_error(res, to_api_error(e));
+    } catch (const std::exception& e) {
+      send_error(res, ApiError(500, "server_error", std::string("internal error: ") + e.what()));
+    }
+  });
+
+  s.http.set_logger([&s](const httplib::Request& req, const httplib::Response& res) {
+    s.metrics.count_request(find_route(req.path) ? find_route(req.path)->path : "other", res.status);
+  });
+
+  s.http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(index_html()), "text/html; charset=utf-8");
+  });
+  s.http.Get("/health", [&s](const httplib::Request&, httplib::Response& res) {
+    const engine::LoopStats st = s.loop.stats();
+    res.set_content(json{{"status", s.stopping ? "stopping" : "ok"}, {"model", s.model.id}, {"running", st.running},
+                         {"queued", st.waiting}}.dump(),
+                    "application/json");
+  });
+  s.http.Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
+    res.set_content(s.metrics.render(s.loop.stats()), "text/plain; version=0.0.4");
+  });
+  const auto models = [&s](const httplib::Request&, httplib::Response& res) {
+    json data = json::array();
+    for (const std::string& id : {s.model.id, std::string(kChatAlias), std::string(kReasonerAlias)}) {
+      data.push_back(model_entry(id, s.model.created, s.model.id));
+    }
+    res.set_content(json{{"object", "list"}, {"data", data}}.dump(), "application/json");
+  };
+  s.http.Get("/v1/models", models);
+  s.http.Get("/models", models);
+  const auto one_model = [&s](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1];
+    if (id != s.model.id && id != kChatAlias && id != kReasonerAlias) {
+      throw ApiError(404, "invalid_request_error", "The model `" + id + "` does not exist", "model", "model_not_found");
+    }
+    res.set_content(model_entry(id, s.model.created, s.model.id).dump(), "application/json");
+  };
+  s.http.Get(R"(/v1/models/(.+))", one_model);
+  s.http.Get(R"(/models/(.+))", one_model);
+  for (const char* path : {"/v1/chat/completions", "/chat/completions"}) {
+    s.http.Post(path, [&s](const httplib::Request& req, httplib::Response& res) { handle_generation(s, req, res, true); });
+  }
+  for (const char* path : {"/v1/completions", "/completions"}) {
+    s.http.Post(path, [&s](const httplib::Request& req, httplib::Response& res) { handle_generation(s, req, res, false); });
+  }
+}
+
+Server::~Server() { stop(); }
+
+int Server::bind() {
+  Impl& s = *impl_;
+  if (s.config.port == 0) {
+    s.port = s.http.bind_to_any_port(s.config.host);
+    if (s.port < 0) fail(ErrorKind::kIo, "cannot listen on ", s.config.host, " (any port)");
+  } else {
+    if (!s.http.bind_to_port(s.config.host, s.config.port)) {
+      fail(ErrorKind::kIo, "cannot listen on ", s.config.host, ":", s.config.port, " (in use, or not an address of this machine)");
+    }
+    s.port = s.config.port;
+  }
+  if (s.listen_socket >= 0) ::listen(s.listen_socket, SOMAXCONN);
+  return s.port;
+}
+
+void Server::run() { impl_->http.listen_after_bind(); }
+
+void Server::stop() {
+  impl_->stopping = true;
+  impl_->http.stop();
+}
+
+}  // namespace whale::server

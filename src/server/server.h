@@ -1,0 +1,42 @@
+// Server: whale's OpenAI/DeepSeek-compatible HTTP API over one shared EngineLoop: chat and text
+// completions (streamed as SSE or whole), models, health, Prometheus metrics, optional API key,
+// and the page at "/" (a placeholder until the web UI is embedded).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "engine/engine_loop.h"
+#include "server/openai_request.h"
+
+namespace whale::server {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";  // loopback unless asked otherwise
+  int port = 8080;                 // 0: any free port (see Server::bind)
+  std::string api_key;             // non-empty: every /v1 and /metrics request needs "Bearer KEY"
+  size_t max_body_bytes = 4u << 20;  // larger bodies are a 413
+  int http_threads = 0;            // 0: enough for the loop's queue plus a few idle connections
+  int64_t max_pending = 64;        // what the loop was built with (sizes the thread pool)
+};
+
+class Server {
+ public:
+  // `loop` and `model.tokenizer` must outlive the server.
+  Server(engine::EngineLoop& loop, ServedModel model, ServerConfig config);
+  ~Server();
+
+  // Binds the socket; returns the port (the chosen one when config.port is 0). Throws whale::Error.
+  int bind();
+  // Serves until stop() (from another thread or a signal handler's helper thread).
+  void run();
+  void stop();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace whale::server

@@ -1,0 +1,30 @@
+// The server's state shared by its route files (server.cpp: routing, auth, errors, small routes;
+// generation.cpp: the completion endpoints). Private to src/server: it includes httplib.h.
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+
+#include "server/metrics.h"
+#include "server/server.h"
+
+namespace whale::server {
+
+struct Server::Impl {
+  engine::EngineLoop& loop;
+  ServedModel model;
+  ServerConfig config;
+  Metrics metrics;
+  httplib::Server http;
+  int port = 0;
+  int listen_socket = -1;
+  std::atomic<bool> stopping{false};  // streams and waits end their requests
+};
+
+// Replies with an OpenAI error body.
+void send_error(httplib::Response& res, const class ApiError& e);
+// POST /v1/chat/completions and /v1/completions.
+void handle_generation(Server::Impl& s, const httplib::Request& req, httplib::Response& res, bool chat);
+
+}  // namespace whale::server

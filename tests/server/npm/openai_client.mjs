@@ -1,0 +1,101 @@
+// The official `openai` npm client against a live whale server: streaming and not, reasoning and
+// answer arriving separately, usage adding up, the thinking switch, and errors as typed exceptions.
+// Usage: node openai_client.mjs BASE_URL PROMPT_TOKENS_THINKING PROMPT_TOKENS_NO_THINKING
+// Exits non-zero with a message on the first failed check.
+import OpenAI from 'openai';
+import assert from 'node:assert/strict';
+
+const [baseURL, promptThinking, promptPlain] = process.argv.slice(2);
+const client = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0 });
+const messages = [{ role: 'user', content: 'Hello there, how are you?' }];
+
+function checkUsage(u, prompt, completion) {
+  assert.equal(u.prompt_tokens, prompt, 'prompt_tokens = whale tokenization of the rendered prompt');
+  assert.equal(u.completion_tokens, completion, 'completion_tokens = generated tokens');
+  assert.equal(u.total_tokens, prompt + completion);
+  assert.ok(u.completion_tokens_details.reasoning_tokens <= u.completion_tokens);
+  assert.equal(u.prompt_cache_hit_tokens + u.prompt_cache_miss_tokens, u.prompt_tokens);
+  assert.equal(u.prompt_tokens_details.cached_tokens, u.prompt_cache_hit_tokens);
+}
+
+// Whole reply, thinking on.
+{
+  const r = await client.chat.completions.create({
+    model: 'deepseek-reasoner', messages, max_tokens: 20, ignore_eos: true, seed: 1,
+  });
+  assert.equal(r.object, 'chat.completion');
+  assert.equal(r.choices[0].finish_reason, 'length');
+  assert.equal(typeof r.choices[0].message.content, 'string');
+  assert.ok(r.choices[0].message.reasoning_content.length > 0, 'reasoning_content is filled');
+  checkUsage(r.usage, Number(promptThinking), 20);
+}
+
+// Streamed, thinking on with a budget so both reasoning and answer appear.
+{
+  const stream = await client.chat.completions.create({
+    model: 'deepseek-reasoner', messages, max_tokens: 40, ignore_eos: true, seed: 2, thinking_budget: 5,
+    stream: true, stream_options: { include_usage: true },
+  });
+  let reasoning = '', answer = '', first = true, finish = null, usage = null, answerStarted = false;
+  for await (const chunk of stream) {
+    assert.equal(chunk.object, 'chat.completion.chunk');
+    if (chunk.usage) {
+      assert.equal(chunk.choices.length, 0, 'the usage chunk has no choices');
+      usage = chunk.usage;
+      continue;
+    }
+    const d = chunk.choices[0].delta;
+    if (first) assert.equal(d.role, 'assistant', 'the first chunk names the role');
+    first = false;
+    const hasReasoning = typeof d.reasoning_content === 'string' && d.reasoning_content.length > 0;
+    const hasAnswer = typeof d.content === 'string' && d.content.length > 0;
+    assert.ok(!(hasReasoning && hasAnswer), 'reasoning and answer never share a chunk');
+    if (hasReasoning) {
+      assert.ok(!answerStarted, 'no reasoning after the answer began');
+      reasoning += d.reasoning_content;
+    }
+    if (hasAnswer) {
+      answerStarted = true;
+      answer += d.content;
+    }
+    if (chunk.choices[0].finish_reason) finish = chunk.choices[0].finish_reason;
+  }
+  assert.ok(reasoning.length > 0, 'reasoning streamed');
+  assert.ok(answer.length > 0, 'answer streamed');
+  assert.equal(finish, 'length');
+  assert.ok(usage, 'include_usage sends a usage chunk');
+  checkUsage(usage, Number(promptThinking), 40);
+  assert.ok(usage.completion_tokens_details.reasoning_tokens >= 5);
+}
+
+// Thinking off: deepseek-chat, streamed and whole.
+{
+  const stream = await client.chat.completions.create({
+    model: 'deepseek-chat', messages, max_tokens: 12, ignore_eos: true, stream: true,
+    stream_options: { include_usage: true },
+  });
+  let usage = null;
+  for await (const chunk of stream) {
+    if (chunk.usage) usage = chunk.usage;
+    for (const c of chunk.choices) assert.equal(c.delta.reasoning_content, undefined, 'no reasoning with thinking off');
+  }
+  checkUsage(usage, Number(promptPlain), 12);
+  assert.equal(usage.completion_tokens_details.reasoning_tokens, 0);
+  const r = await client.chat.completions.create({ model: 'deepseek-chat', messages, max_tokens: 3, ignore_eos: true });
+  assert.equal(r.choices[0].message.reasoning_content, undefined);
+}
+
+// Models and errors.
+{
+  const ids = [];
+  for await (const m of client.models.list()) ids.push(m.id);
+  assert.ok(ids.includes('deepseek-chat') && ids.includes('deepseek-reasoner'));
+  await assert.rejects(client.chat.completions.create({ model: 'gpt-4o', messages }),
+    (e) => e instanceof OpenAI.NotFoundError && e.status === 404);
+  await assert.rejects(client.chat.completions.create({
+    model: 'deepseek-reasoner',
+    messages: [...messages, { role: 'assistant', content: 'a', reasoning_content: 'r' }, { role: 'user', content: 'b' }],
+  }), (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && /reasoning_content/.test(e.message));
+}
+
+console.log('openai client: all checks passed');

@@ -52,12 +52,16 @@ std::shared_ptr<RequestHandle> EngineLoop::submit(Request request) {
   auto handle = std::make_shared<RequestHandle>();
   request.on_event = [this, handle](const Event& e) {
     // Runs on the loop thread, inside step(), with engine_m_ held.
-    handle->push(e);
+    // Release the request's place before the caller can see its finish event, so a caller that
+    // has its last event never finds the request still counted.
     if (e.kind == Event::Kind::kFinished) {
       live_.erase(e.request_id);
+      const EngineStats counts = engine_.stats();  // the sequence has already left the scheduler
       std::lock_guard lk(stats_m_);
       --pending_;
+      copy_counts(counts);
     }
+    handle->push(e);
   };
   ++submitters_;
   std::unique_lock lk(engine_m_);
@@ -105,10 +109,11 @@ LoopStats EngineLoop::stats() const {
 }
 
 void EngineLoop::shutdown() {
+  stopping_ = true;  // a busy loop sees it before its next step and cancels everything
   {
+    // An idle loop waits on work_cv_ under engine_m_: taking the lock orders the flag before its
+    // next check, so the notification cannot be lost. A busy loop releases it within a step.
     std::lock_guard lk(engine_m_);
-    if (stopping_ && !thread_.joinable()) return;
-    stopping_ = true;
   }
   work_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -138,10 +143,7 @@ void EngineLoop::run() {
   }
 }
 
-void EngineLoop::publish_stats(double step_seconds) {
-  const EngineStats e = engine_.stats();
-  std::lock_guard lk(stats_m_);
-  const int64_t new_tokens = e.generated_tokens - stats_.generated_tokens;
+void EngineLoop::copy_counts(const EngineStats& e) {
   stats_.running = e.running;
   stats_.waiting = e.waiting;
   stats_.prompt_tokens = e.prompt_tokens;
@@ -150,6 +152,14 @@ void EngineLoop::publish_stats(double step_seconds) {
   stats_.steps = e.steps;
   stats_.kv_blocks_total = e.kv_blocks_total;
   stats_.kv_blocks_free = e.kv_blocks_free;
+}
+
+void EngineLoop::publish_stats(double step_seconds) {
+  const EngineStats e = engine_.stats();
+  std::lock_guard lk(stats_m_);
+  const int64_t new_tokens = e.generated_tokens - rate_tokens_;
+  rate_tokens_ = e.generated_tokens;
+  copy_counts(e);
   stats_.busy_seconds += step_seconds;
   const auto now = std::chrono::steady_clock::now();
   recent_.push_back({now, step_seconds, new_tokens});

@@ -85,6 +85,7 @@ class EngineLoop {
  private:
   void run();
   void publish_stats(double step_seconds);
+  void copy_counts(const EngineStats& e);  // with stats_m_ held
 
   Engine& engine_;
   const Options opt_;
@@ -93,7 +94,8 @@ class EngineLoop {
   std::mutex engine_m_;  // held by the loop during step(), by submit() during Engine::add
   std::condition_variable work_cv_;
   std::atomic<int64_t> submitters_{0};  // submit() calls waiting for engine_m_ (let in first)
-  bool stopping_ = false;                // guarded by engine_m_
+  // Set without engine_m_, which the loop holds while it has work: shutdown must not wait for idle.
+  std::atomic<bool> stopping_{false};
   std::set<uint64_t> live_;              // ids not finished yet; guarded by engine_m_
 
   std::mutex cancel_m_;
@@ -102,6 +104,7 @@ class EngineLoop {
   mutable std::mutex stats_m_;
   LoopStats stats_;
   int64_t pending_ = 0;  // guarded by stats_m_
+  int64_t rate_tokens_ = 0;  // generated tokens at the last publish (for the rate window)
   struct StepRecord {
     std::chrono::steady_clock::time_point end;
     double seconds = 0;

@@ -158,10 +158,15 @@ TEST_F(EngineLoopTest, ShutdownEndsEveryRequest) {
   std::vector<std::shared_ptr<RequestHandle>> hs;
   for (int i = 0; i < 6; ++i) hs.push_back(loop.submit(greedy(40 + i, 250)));
   loop.shutdown();
+  int cancelled = 0;
   for (auto& h : hs) {
     ASSERT_TRUE(h->finished());
-    EXPECT_EQ(drain(*h).finish, FinishReason::kCancelled);
+    // A request may have run to its length before shutdown began; every other one is cancelled.
+    const FinishReason f = drain(*h).finish;
+    EXPECT_TRUE(f == FinishReason::kCancelled || f == FinishReason::kLength);
+    cancelled += f == FinishReason::kCancelled;
   }
+  EXPECT_GT(cancelled, 0);  // 6 requests of 250 tokens cannot all be done when shutdown() returns
   EXPECT_THROW(loop.submit(greedy(1, 2)), ShuttingDownError);
   EXPECT_TRUE(e.idle());
   loop.shutdown();  // again: nothing happens

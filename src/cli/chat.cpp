@@ -57,7 +57,7 @@ void run_chat(const Opts& o) {
   const Style style{::isatty(::fileno(stdout)) == 1};
   const bool interactive = ::isatty(::fileno(stdin)) == 1;
   const model::Weights weights = model::load_weights(path, load_options(o.quant, o.threads));
-  const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_dir(path);
+  const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(path);
   sampler::SamplingParams sp;
   const formats::GenerationConfig gen = formats::load_generation_config(path);
   sp.temperature = o.temperature >= 0 ? o.temperature : gen.temperature.value_or(0.6f);

@@ -19,6 +19,8 @@ void add_init_command(CLI::App& app) {
     std::optional<int64_t> layers;
     std::optional<int64_t> mtp_layers;
     std::string dtype;
+    std::string tokenizer;
+    bool placeholder_tokenizer = false;
     uint64_t seed = 0;
     bool config_only = false;
     bool list = false;
@@ -32,6 +34,13 @@ void add_init_command(CLI::App& app) {
   cmd->add_option("--mtp-layers", opts->mtp_layers, "Number of MTP modules (default: the preset's)")->check(CLI::Range(0, 16));
   cmd->add_option("--dtype", opts->dtype, "Weight dtype: f32, bf16 or fp8 (default: the preset's)")
       ->check(CLI::IsMember({"f32", "bf16", "f16", "fp8"}));
+  cmd->add_option("--tokenizer", opts->tokenizer,
+                  "Copy tokenizer.json + tokenizer_config.json from this directory (e.g. a real model's); "
+                  "BOS/EOS ids follow it")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_flag("--placeholder-tokenizer", opts->placeholder_tokenizer,
+                "One token per byte instead of the trained small vocabulary")
+      ->excludes("--tokenizer");
   cmd->add_option("--seed", opts->seed, "Random seed");
   cmd->add_option("-t,--threads", opts->threads, "Threads (default: all)");
   cmd->add_flag("--config-only", opts->config_only, "Write only config and tokenizer files");
@@ -69,7 +78,14 @@ void add_init_command(CLI::App& app) {
     ro.seed = opts->seed;
     ro.config_only = opts->config_only;
     ro.threads = opts->threads;
-    model::write_random_checkpoint(args, opts->out, ro);
+    ro.tokenizer_dir = opts->tokenizer;
+    ro.placeholder_tokenizer = opts->placeholder_tokenizer;
+    const formats::ModelArgs written = model::write_random_checkpoint(args, opts->out, ro);
+    if (written.bos_token_id != args.bos_token_id || written.eos_token_ids != args.eos_token_ids) {
+      std::printf("note: bos/eos token ids set from the tokenizer: bos %lld, eos %lld\n",
+                  static_cast<long long>(written.bos_token_id),
+                  static_cast<long long>(written.eos_token_ids.empty() ? -1 : written.eos_token_ids[0]));
+    }
     const auto s = model::summarize(args);
     std::printf("wrote %s: %s (%lld layers), %s parameters%s\n", opts->out.c_str(), opts->preset.c_str(),
                 static_cast<long long>(args.num_hidden_layers), model::format_count(s.total_params).c_str(),

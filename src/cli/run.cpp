@@ -39,7 +39,7 @@ void run(const Opts& o) {
   const auto t0 = std::chrono::steady_clock::now();
   const model::Weights w = model::load_weights(o.model, load_options(o.quant, o.threads));
   std::optional<tokenizer::Tokenizer> tok;
-  if (!o.prompt.empty()) tok.emplace(tokenizer::Tokenizer::from_dir(o.model));
+  if (!o.prompt.empty()) tok.emplace(tokenizer::load_tokenizer(o.model));
   const auto t1 = std::chrono::steady_clock::now();
 
   sampler::SamplingParams sp;

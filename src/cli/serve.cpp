@@ -52,8 +52,7 @@ void run_serve(const Opts& o) {
   signal(SIGPIPE, SIG_IGN);  // a client that went away is a failed write, not a dead server
 
   const model::Weights weights = model::load_weights(path, load_options(o.quant, o.threads));
-  const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_dir(std::filesystem::is_directory(path) ? path
-                                                                   : std::filesystem::path(path).parent_path().string());
+  const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(path);  // a directory, or a .gguf's own metadata
   const formats::GenerationConfig gen = formats::load_generation_config(
       std::filesystem::is_directory(path) ? path : std::filesystem::path(path).parent_path().string());
   engine::Engine eng(weights, &tok,

@@ -70,7 +70,7 @@ void add_tokenize_command(CLI::App& app) {
   cmd->add_flag("--no-generation-prompt", opts->no_generation_prompt, "With --template: no generation prompt");
   cmd->add_flag("--no-thinking", opts->no_thinking, "With --template: render thinking off (Qwen3, R1)");
   cmd->callback([opts] {
-    const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_dir(opts->model);
+    const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(opts->model);
     std::string text = opts->text;
     tokenizer::EncodeOptions enc{.add_special = !opts->no_special, .parse_special = !opts->literal_special};
     if (!opts->chat_file.empty()) {

@@ -2,6 +2,7 @@
 // per-128x128-block scales) and streams it through the checkpoint writer, one tensor in memory.
 #include "model/random_checkpoint.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -17,7 +18,9 @@
 #include "core/random.h"
 #include "core/thread_pool.h"
 #include "formats/checkpoint.h"
+#include "formats/gguf_model_args.h"
 #include "formats/tensor_table.h"
+#include "formats/tiny_tokenizer.h"
 #include "formats/tokenizer_files.h"
 
 namespace whale::model {
@@ -109,14 +112,75 @@ struct Generator {
   }
 };
 
+// DeepSeek's special tokens around the preset's BOS/EOS ids, with the trained tiny vocabulary when
+// it fits (placeholder: one token per byte).
+void write_tokenizer(const formats::ModelArgs& args, const std::string& dir, bool placeholder) {
+  const int64_t bos = args.bos_token_id >= 0 ? args.bos_token_id : 0;
+  const int64_t eos = args.eos_token_ids.empty() ? 1 : args.eos_token_ids[0];
+  const auto specials = formats::deepseek_special_tokens(bos, eos);
+  for (const auto& s : specials) {
+    if (s.id >= args.vocab_size) {
+      fail(ErrorKind::kInvalidArgument, "vocab_size ", args.vocab_size, " is too small for token ", s.content, " (id ", s.id, ")");
+    }
+  }
+  const auto path = [&](const char* f) { return (std::filesystem::path(dir) / f).string(); };
+  core::write_file_atomic(path("tokenizer.json"),
+                          !placeholder && formats::tiny_tokenizer_fits(specials, args.vocab_size)
+                              ? formats::tiny_tokenizer_json(specials, args.vocab_size, formats::gguf_tokenizer_pre(args.family))
+                              : formats::byte_level_tokenizer_json(specials));
+  int64_t bos_token = bos;
+  for (const auto& s : specials) {
+    if (s.content == "<｜begin▁of▁sentence｜>") bos_token = s.id;
+  }
+  core::write_file_atomic(path("tokenizer_config.json"),
+                          formats::deepseek_tokenizer_config_json(specials, bos_token, eos, args.max_position_embeddings));
+}
+
+// Copies a real tokenizer's files after checking that every token id fits the model's vocabulary;
+// returns the args with BOS/EOS ids taken from the tokenizer where it names them.
+formats::ModelArgs copy_tokenizer(const formats::ModelArgs& args, const std::string& from, const std::string& dir) {
+  namespace fs = std::filesystem;
+  const fs::path tj = fs::path(from) / "tokenizer.json";
+  const fs::path cj = fs::path(from) / "tokenizer_config.json";
+  if (!fs::exists(tj)) fail(ErrorKind::kNotFound, tj.string(), ": no tokenizer.json in the --tokenizer directory");
+  const std::string tokenizer_json = core::read_file(tj.string());
+  const std::string config_json = fs::exists(cj) ? core::read_file(cj.string()) : std::string();
+  // tokenizer_to_gguf checks every id (vocabulary and added tokens) against vocab_size and finds
+  // the ids of the config's bos/eos token strings.
+  formats::GgufMetadata meta;
+  try {
+    meta = formats::tokenizer_to_gguf(tokenizer_json, config_json, args.vocab_size, "", from);
+  } catch (const Error& e) {
+    fail(e.kind(), e.what(), " (the model's vocab_size is ", args.vocab_size, ")");
+  }
+  formats::ModelArgs out = args;
+  for (const auto& [key, value] : meta) {
+    if (key == "tokenizer.ggml.bos_token_id") out.bos_token_id = value.as_i64();
+    if (key == "tokenizer.ggml.eos_token_id") {
+      const int64_t eos = value.as_i64();
+      if (std::find(out.eos_token_ids.begin(), out.eos_token_ids.end(), eos) == out.eos_token_ids.end()) {
+        out.eos_token_ids = {eos};
+      }
+    }
+  }
+  formats::validate_model_args(out, from);
+  fs::copy_file(tj, fs::path(dir) / "tokenizer.json", fs::copy_options::overwrite_existing);
+  if (fs::exists(cj)) {
+    fs::copy_file(cj, fs::path(dir) / "tokenizer_config.json", fs::copy_options::overwrite_existing);
+  } else {
+    fs::remove(fs::path(dir) / "tokenizer_config.json");
+  }
+  return out;
+}
+
 }  // namespace
 
 float random_weight_value(uint64_t seed, const std::string& name, int64_t index, float std) {
   return std * core::normal01(core::hash_seed(seed, name), static_cast<uint64_t>(index));
 }
 
-void write_random_checkpoint(const formats::ModelArgs& args, const std::string& dir,
-                             const RandomCheckpointOptions& options) {
+formats::ModelArgs write_random_checkpoint(const formats::ModelArgs& args, const std::string& dir,
+                                           const RandomCheckpointOptions& options) {
   formats::validate_model_args(args, "preset");
   if (args.fp8 && args.fp8_block_rows != args.fp8_block_cols) {
     fail(ErrorKind::kUnsupported, "random FP8 checkpoints use square scale blocks");
@@ -126,24 +190,17 @@ void write_random_checkpoint(const formats::ModelArgs& args, const std::string& 
   if (ec) fail(ErrorKind::kIo, dir, ": cannot create directory: ", ec.message());
   const auto path = [&](const char* f) { return (std::filesystem::path(dir) / f).string(); };
 
-  const int64_t bos = args.bos_token_id >= 0 ? args.bos_token_id : 0;
-  const int64_t eos = args.eos_token_ids.empty() ? 1 : args.eos_token_ids[0];
-  const auto specials = formats::deepseek_special_tokens(bos, eos);
-  for (const auto& s : specials) {
-    if (s.id >= args.vocab_size) {
-      fail(ErrorKind::kInvalidArgument, "vocab_size ", args.vocab_size, " is too small for token ", s.content, " (id ", s.id, ")");
-    }
+  formats::ModelArgs written = args;
+  if (!options.tokenizer_dir.empty()) {
+    written = copy_tokenizer(args, options.tokenizer_dir, dir);
+  } else {
+    write_tokenizer(args, dir, options.placeholder_tokenizer);
   }
-  core::write_file_atomic(path("config.json"), formats::model_args_to_json(args));
-  core::write_file_atomic(path("generation_config.json"), formats::generation_config_json(bos, args.eos_token_ids));
-  core::write_file_atomic(path("tokenizer.json"), formats::byte_level_tokenizer_json(specials));
-  int64_t bos_token = bos;
-  for (const auto& s : specials) {
-    if (s.content == "<｜begin▁of▁sentence｜>") bos_token = s.id;
-  }
-  core::write_file_atomic(path("tokenizer_config.json"),
-                          formats::deepseek_tokenizer_config_json(specials, bos_token, eos, args.max_position_embeddings));
-  if (options.config_only) return;
+  core::write_file_atomic(path("config.json"), formats::model_args_to_json(written));
+  core::write_file_atomic(path("generation_config.json"),
+                          formats::generation_config_json(written.bos_token_id >= 0 ? written.bos_token_id : 0,
+                                                          written.eos_token_ids));
+  if (options.config_only) return written;
 
   core::ThreadPool pool(options.threads);
   auto gen = std::make_shared<Generator>(options, pool);
@@ -169,6 +226,7 @@ void write_random_checkpoint(const formats::ModelArgs& args, const std::string& 
     bar->set(static_cast<int64_t>(done));
   });
   if (bar) bar->finish();
+  return written;
 }
 
 }  // namespace whale::model

@@ -13,6 +13,10 @@
 
 #include "tokenizer/chat_template.h"
 
+namespace whale::formats {
+class GgufFile;
+}
+
 namespace whale::tokenizer {
 
 struct AddedToken {
@@ -40,6 +44,10 @@ class Tokenizer {
   // From the two files' text; `context` names where they came from in error messages.
   static Tokenizer from_json(std::string_view tokenizer_json, std::string_view config_json,
                              const std::string& context);
+  // From a GGUF file's tokenizer.ggml.* metadata (model "gpt2"; the pre-tokenizer comes from
+  // tokenizer.ggml.pre, which must name a family whale knows). Ids equal from_dir's on the files
+  // the GGUF was converted from.
+  static Tokenizer from_gguf(const formats::GgufFile& file);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
@@ -75,5 +83,8 @@ class Tokenizer {
   explicit Tokenizer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The tokenizer of a model path: a directory's tokenizer.json, or a .gguf file's metadata.
+Tokenizer load_tokenizer(const std::string& model_path);
 
 }  // namespace whale::tokenizer

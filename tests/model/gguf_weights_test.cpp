@@ -16,6 +16,7 @@
 #include "core/mapped_file.h"
 #include "formats/checkpoint.h"
 #include "formats/gguf.h"
+#include "formats/tiny_tokenizer.h"
 #include "formats/gguf_model_args.h"
 #include "model/forward.h"
 #include "model/gguf_convert.h"
@@ -323,7 +324,9 @@ TEST_F(GgufTest, ConvertedFileHasLlamaCppLayout) {
   EXPECT_EQ(f.get("tokenizer.ggml.model").as_string(), "gpt2");
   EXPECT_EQ(f.get("tokenizer.ggml.pre").as_string(), "deepseek-v3");
   EXPECT_EQ(f.get("tokenizer.ggml.tokens").as_array().size(), 512u);
-  EXPECT_EQ(f.get("tokenizer.ggml.merges").as_array().size(), 0u);
+  // The tiny presets' trained vocabulary: 256 bytes, 7 specials, 249 merges.
+  EXPECT_EQ(f.get("tokenizer.ggml.merges").as_array().size(), formats::tiny_tokenizer_merge_count());
+  EXPECT_EQ(formats::tiny_tokenizer_merge_count(), 249u);
   const uint64_t bos = f.get("tokenizer.ggml.bos_token_id").as_u64();
   EXPECT_EQ(f.get("tokenizer.ggml.tokens").as_array()[bos].as_string(), "<｜begin▁of▁sentence｜>");
   EXPECT_EQ(f.get("tokenizer.ggml.token_type").as_array()[bos].as_i64(), 3);  // CONTROL

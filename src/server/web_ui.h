@@ -1,4 +1,5 @@
-// The page served at "/". Until the chat UI from web/ is embedded at build time, a placeholder.
+// The page served at "/": the web chat from web/, embedded at build time by cmake/embed_web.cmake
+// (styles, scripts, marked and DOMPurify inlined, so the page fetches nothing but the API).
 #pragma once
 
 #include <string_view>

@@ -167,7 +167,7 @@ TEST(Server, ModelsHealthMetricsPage) {
   EXPECT_EQ(json::parse(c->Get("/health")->body)["status"], "ok");
   auto page = c->Get("/");
   EXPECT_EQ(page->status, 200);
-  EXPECT_NE(page->body.find("coming"), std::string::npos);
+  EXPECT_NE(page->body.find("id=\"deepthink\""), std::string::npos);  // the embedded chat page
   post(s, "/v1/chat/completions", chat_body("tiny", 3), 200);
   // Requests are counted once their reply is written, which may be just after the client has it.
   const std::string counted = "whale_http_requests_total{route=\"/v1/chat/completions\",status=\"200\"} 1";

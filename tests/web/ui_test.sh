@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The web chat page in a real browser: starts `whale serve` on a tiny random model (loopback, any
+# free port) and drives Debian's headless chromium through tests/web/npm/ui_test.mjs (playwright-core).
+# Usage: ui_test.sh WHALE_BINARY [OUTPUT_DIR]  (screenshots land in OUTPUT_DIR, default a temp dir).
+# Fails, never skips, when chromium or the npm packages are missing.
+set -euo pipefail
+whale=$1
+here=$(cd "$(dirname "$0")" && pwd)
+chromium=${WHALE_CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$chromium" ]; then
+  echo "FAIL: $chromium is missing: install it (Debian: apt-get install -y chromium; scripts/setup.sh does)" >&2
+  exit 1
+fi
+if [ ! -f "$here/npm/node_modules/playwright-core/package.json" ]; then
+  echo "FAIL: playwright-core is not installed in $here/npm: run scripts/npm_setup.sh" >&2
+  exit 1
+fi
+work=$(mktemp -d)
+out=${2:-$work/out}
+mkdir -p "$out"
+server=""
+finish() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$work"
+}
+trap finish EXIT
+
+"$whale" init --preset tiny-deepseek-v3 --out "$work/model" >/dev/null 2>&1
+"$whale" serve "$work/model" --host 127.0.0.1 --port 0 --ctx 4096 --max-seqs 2 -t 2 >"$work/serve.log" 2>&1 &
+server=$!
+url=""
+for _ in $(seq 1 300); do
+  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/serve.log" | head -n 1 || true)
+  [ -n "$url" ] && break
+  kill -0 "$server" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -z "$url" ]; then
+  echo "FAIL: whale serve did not start:" >&2
+  cat "$work/serve.log" >&2
+  exit 1
+fi
+echo "whale serve at $url; screenshots in $out"
+node "$here/npm/ui_test.mjs" "$url" "$out" "$chromium"

@@ -9,6 +9,12 @@ const model = await llama.loadModel({modelPath});
 // Ids 1..255 exist in every vocabulary whale's presets use.
 const ids = (count, seed) => Array.from({length: count}, (_, i) => ((i * 7919 + seed * 104729) % 255) + 1);
 const result = {pp: [], tg: []};
+// One untimed pass first (as llama-bench and whale bench do): faults the mmap'd weights in.
+{
+  const context = await model.createContext({contextSize: Math.max(p, n) + 8, batchSize: 512, threads});
+  await context.getSequence().evaluateWithoutGeneratingNewTokens(ids(Math.max(1, Math.min(p, 512)), 9));
+  await context.dispose();
+}
 for (let r = 0; r < reps; r++) {
   const context = await model.createContext({contextSize: depth + Math.max(p, n) + 8, batchSize: 512, threads});
   const sequence = context.getSequence();

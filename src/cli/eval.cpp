@@ -1,0 +1,90 @@
+// `whale eval MODEL --task NAME [-n 200] [-k 4]`: greedy accuracy and pass@1 (k samples at
+// temperature 0.6, top-p 0.95) on a task's test split, run on the whale engine; prints a table and
+// writes JSON (--out).
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "commands.h"
+#include "core/error.h"
+
+#if WHALE_HAS_TRAIN
+#include "core/mapped_file.h"
+#include "core/progress.h"
+#include "model/weights.h"
+#include "run_common.h"
+#include "tokenizer/tokenizer.h"
+#include "train/evaluate.h"
+#endif
+
+namespace whale::cli {
+
+void add_eval_command(CLI::App& app) {
+  struct Opts {
+    std::string model, task = "addition", split = "test", out;
+    int count = 100, samples = 4, threads = 0, max_seqs = 16;
+    int64_t max_tokens = 1024;
+    uint64_t seed = 1;
+    bool no_greedy = false, responses = false;
+    int min_digits = 1, max_digits = 4, min_numbers = 3, max_numbers = 4, max_number = 99, min_target = 10,
+        max_target = 100;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand("eval", "Accuracy of a model on a task's test split (greedy and pass@1)");
+  cmd->add_option("model", o->model, "Checkpoint directory or .gguf (default: models/default)");
+  cmd->add_option("--task", o->task, "addition, subtraction, multiplication, countdown")->required();
+  cmd->add_option("--split", o->split, "test (default), validation, train");
+  cmd->add_option("-n,--count", o->count, "Problems (default 100)");
+  cmd->add_option("-k,--samples", o->samples, "Samples per problem for pass@1 (default 4; 0: greedy only)");
+  cmd->add_flag("--no-greedy", o->no_greedy, "Skip the greedy response");
+  cmd->add_option("--max-tokens", o->max_tokens, "Response limit (default 1024)");
+  cmd->add_option("--seed", o->seed, "Problem and sampling seed (default 1)");
+  cmd->add_option("--min-digits", o->min_digits, "Arithmetic: fewest digits per operand (default 1)");
+  cmd->add_option("--max-digits", o->max_digits, "Arithmetic: most digits per operand (default 4)");
+  cmd->add_option("--min-numbers", o->min_numbers, "Countdown: fewest numbers (default 3)");
+  cmd->add_option("--max-numbers", o->max_numbers, "Countdown: most numbers (default 4)");
+  cmd->add_option("--max-number", o->max_number, "Countdown: largest number (default 99)");
+  cmd->add_option("--min-target", o->min_target, "Countdown: smallest target (default 10)");
+  cmd->add_option("--max-target", o->max_target, "Countdown: largest target (default 100)");
+  cmd->add_option("--out", o->out, "Write the result as JSON here");
+  cmd->add_flag("--responses", o->responses, "Include every response in the JSON");
+  cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
+  cmd->add_option("--batch", o->max_seqs, "Sequences decoded together (default 16)");
+  cmd->callback([o] {
+#if WHALE_HAS_TRAIN
+    const std::string path = o->model.empty() ? default_model_path() : o->model;
+    const model::Weights w = model::load_weights(path, load_options("keep", o->threads));
+    const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(path);
+    train::EvalOptions e;
+    e.task = train::tasks::parse_task(o->task);
+    e.split = train::tasks::parse_split(o->split);
+    e.count = o->count;
+    e.samples = o->samples;
+    e.greedy = !o->no_greedy;
+    e.max_tokens = o->max_tokens;
+    e.seed = o->seed;
+    e.threads = o->threads;
+    e.max_seqs = o->max_seqs;
+    e.difficulty = {.min_digits = o->min_digits, .max_digits = o->max_digits, .min_numbers = o->min_numbers,
+                    .max_numbers = o->max_numbers, .max_number = o->max_number, .min_target = o->min_target,
+                    .max_target = o->max_target};
+    core::Progress bar("eval " + o->task, static_cast<int64_t>(e.count) * (e.samples + (e.greedy ? 1 : 0)),
+                       {.unit = "responses"});
+    e.progress = [&](int64_t done, int64_t) { bar.set(done); };
+    const train::EvalResult r = train::evaluate(w, tok, e);
+    bar.finish();
+    std::printf("| task | split | problems | greedy acc | pass@1 (k=%d) ± SE | format | mean tokens | tok/s |\n", r.samples);
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+    char greedy[32] = "-", pass[48] = "-";
+    if (r.greedy_accuracy >= 0) std::snprintf(greedy, sizeof greedy, "%.1f%%", 100 * r.greedy_accuracy);
+    if (r.pass1 >= 0) std::snprintf(pass, sizeof pass, "%.1f%% ± %.1f", 100 * r.pass1, 100 * r.pass1_stderr);
+    std::printf("| %s | %s | %d | %s | %s | %.1f%% | %.0f | %.0f |\n", r.task.c_str(), o->split.c_str(), r.count, greedy,
+                pass, 100 * r.format_rate, r.mean_tokens, r.tokens_per_s);
+    if (!o->out.empty()) core::write_file_atomic(o->out, train::eval_result_json(r, o->responses) + "\n");
+#else
+    fail(ErrorKind::kUnsupported, "this whale was built without the training half (WHALE_TRAIN=OFF); `whale eval` needs it");
+#endif
+  });
+}
+
+}  // namespace whale::cli

@@ -1,0 +1,96 @@
+// `whale train pretrain CONFIG --run DIR [--resume]`, `whale train sft CONFIG --run DIR [--resume]`
+// and `whale train plot RUN_DIR... [--out DIR]` (docs/training.md). Needs the libtorch half.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "core/error.h"
+
+#if WHALE_HAS_TRAIN
+#include "core/mapped_file.h"
+#include "train/config.h"
+#include "train/plot.h"
+#include "train/trainer.h"
+#include "train/tasks/task.h"
+#endif
+
+namespace whale::cli {
+
+void add_train_command(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand("train", "Train a model: pretrain, sft, plot (docs/training.md)");
+  cmd->require_subcommand(1);
+  struct Opts {
+    std::string config, run;
+    bool resume = false, quiet = false;
+    std::vector<std::string> runs, names;
+    std::string out;
+    int smooth = 10;
+  };
+  auto o = std::make_shared<Opts>();
+  for (const char* kind : {"pretrain", "sft"}) {
+    CLI::App* sub = cmd->add_subcommand(kind, std::string(kind) == "pretrain"
+                                                  ? "Pretrain a model from a JSON config (MLA+MoE+MTP, aux-loss-free balancing)"
+                                                  : "Supervised fine-tuning on chat-format worked solutions");
+    sub->add_option("config", o->config, "Training config (JSON; see configs/)")->required();
+    sub->add_option("--run", o->run, "Run directory: metrics, checkpoints, the final model")->required();
+    sub->add_flag("--resume", o->resume, "Continue the run in --run from its latest checkpoint");
+    sub->add_flag("-q,--quiet", o->quiet, "No progress bar");
+    const std::string k = kind;
+    sub->callback([o, k] {
+#if WHALE_HAS_TRAIN
+      const std::string text = core::read_file(o->config);
+      train::TrainConfig c = train::parse_train_config(text, o->config);
+      if ((c.kind == train::RunKind::kSft) != (k == "sft")) {
+        fail(ErrorKind::kInvalidArgument, o->config, " is a ", c.kind == train::RunKind::kSft ? "sft" : "pretrain",
+             " config; run it with `whale train ", c.kind == train::RunKind::kSft ? "sft" : "pretrain", "`");
+      }
+      train::train(c, text, o->run, {.resume = o->resume, .progress = !o->quiet});
+      std::printf("model: %s/model\n", o->run.c_str());
+#else
+      fail(ErrorKind::kUnsupported, "this whale was built without libtorch (WHALE_TRAIN=OFF); `whale train ", k,
+           "` needs it: install libtorch-dev and rebuild");
+#endif
+    });
+  }
+  CLI::App* text = cmd->add_subcommand("text", "Print N pretraining documents of a config's task mix (a tokenizer corpus)");
+  auto count = std::make_shared<int>(1000);
+  text->add_option("config", o->config, "Training config (JSON)")->required();
+  text->add_option("-n,--count", *count, "Documents (default 1000)");
+  text->callback([o, count] {
+#if WHALE_HAS_TRAIN
+    const train::TrainConfig c = train::load_train_config(o->config);
+    double total = 0;
+    for (const auto& m : c.tasks) total += m.weight;
+    for (const auto& m : c.tasks) {
+      train::tasks::TaskSpec spec;
+      spec.task = m.task;
+      spec.count = static_cast<int>(*count * m.weight / total);
+      spec.seed = c.seed;
+      spec.difficulty = m.difficulty;
+      spec.unique = false;
+      for (const auto& p : train::tasks::generate(spec)) {
+        std::printf("%s\n%s\n\n", p.prompt.c_str(), train::tasks::solution(p).c_str());
+      }
+    }
+#else
+    fail(ErrorKind::kUnsupported, "this whale was built without the training half (WHALE_TRAIN=OFF)");
+#endif
+  });
+  CLI::App* plot = cmd->add_subcommand("plot", "Plot training curves of one or more runs (SVG)");
+  plot->add_option("runs", o->runs, "Run directories (curves of several runs are overlaid)")->required();
+  plot->add_option("--out", o->out, "Output directory (default: RUN_DIR/plots)");
+  plot->add_option("--names", o->names, "Legend names, one per run (default: directory names)");
+  plot->add_option("--smooth", o->smooth, "Moving average over this many steps for training curves (default 10)");
+  plot->callback([o] {
+#if WHALE_HAS_TRAIN
+    const std::string out = o->out.empty() ? o->runs[0] + "/plots" : o->out;
+    for (const std::string& f : train::plot_runs(o->runs, o->names, out, o->smooth)) std::printf("%s\n", f.c_str());
+#else
+    fail(ErrorKind::kUnsupported, "this whale was built without the training half (WHALE_TRAIN=OFF)");
+#endif
+  });
+}
+
+}  // namespace whale::cli

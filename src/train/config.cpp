@@ -1,0 +1,188 @@
+#include "train/config.h"
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <numbers>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace whale::train {
+
+const char* balance_name(Balance b) {
+  switch (b) {
+    case Balance::kAuxFree: return "aux_free";
+    case Balance::kAuxLoss: return "aux_loss";
+    case Balance::kNone: return "none";
+  }
+  return "?";
+}
+
+namespace {
+
+using nlohmann::json;
+
+template <typename T>
+void get(const json& j, const char* key, T& out, const std::string& source) {
+  if (!j.contains(key)) return;
+  try {
+    out = j.at(key).get<T>();
+  } catch (const json::exception& e) {
+    fail(ErrorKind::kFormat, source, ": key \"", key, "\" has the wrong type (", e.what(), ")");
+  }
+}
+
+void positive(int64_t v, const char* key, const std::string& source) {
+  if (v <= 0) fail(ErrorKind::kInvalidArgument, source, ": \"", key, "\" must be positive, got ", v);
+}
+
+}  // namespace
+
+TrainConfig parse_train_config(const std::string& text, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    fail(ErrorKind::kFormat, source, ": not valid JSON (", e.what(), ")");
+  }
+  if (!j.is_object()) fail(ErrorKind::kFormat, source, ": expected a JSON object");
+  static const char* kKnown[] = {"kind", "model", "init", "tokenizer", "save_dtype", "steps", "batch_size", "seq_len",
+                                 "seed", "threads", "optimizer", "balance", "mtp", "tasks", "log_every", "eval_every",
+                                 "eval_batches", "checkpoint_every", "autocast_bf16", "comment"};
+  for (const auto& [key, value] : j.items()) {
+    bool known = false;
+    for (const char* k : kKnown) known = known || key == k;
+    if (!known) fail(ErrorKind::kInvalidArgument, source, ": unknown key \"", key, "\"");
+  }
+  TrainConfig c;
+  std::string kind = "pretrain";
+  get(j, "kind", kind, source);
+  if (kind == "pretrain") {
+    c.kind = RunKind::kPretrain;
+  } else if (kind == "sft") {
+    c.kind = RunKind::kSft;
+  } else {
+    fail(ErrorKind::kInvalidArgument, source, ": \"kind\" must be \"pretrain\" or \"sft\", got \"", kind, "\"");
+  }
+  get(j, "init", c.init, source);
+  get(j, "tokenizer", c.tokenizer, source);
+  get(j, "save_dtype", c.save_dtype, source);
+  if (c.save_dtype != "float32" && c.save_dtype != "bfloat16" && c.save_dtype != "float16") {
+    fail(ErrorKind::kInvalidArgument, source, ": \"save_dtype\" must be float32, bfloat16 or float16");
+  }
+  if (c.kind == RunKind::kPretrain) {
+    if (!j.contains("model")) fail(ErrorKind::kInvalidArgument, source, ": pretraining needs \"model\" (a config.json object)");
+    c.model = formats::parse_model_args(j.at("model").dump(), source + " \"model\"");
+  } else {
+    if (c.init.empty()) fail(ErrorKind::kInvalidArgument, source, ": SFT needs \"init\" (the checkpoint to start from)");
+    if (j.contains("model")) fail(ErrorKind::kInvalidArgument, source, ": SFT takes the model from \"init\"; drop \"model\"");
+  }
+  get(j, "steps", c.steps, source);
+  get(j, "batch_size", c.batch_size, source);
+  get(j, "seq_len", c.seq_len, source);
+  get(j, "seed", c.seed, source);
+  get(j, "threads", c.threads, source);
+  get(j, "log_every", c.log_every, source);
+  get(j, "eval_every", c.eval_every, source);
+  get(j, "eval_batches", c.eval_batches, source);
+  get(j, "checkpoint_every", c.checkpoint_every, source);
+  get(j, "autocast_bf16", c.autocast_bf16, source);
+  positive(c.steps, "steps", source);
+  positive(c.batch_size, "batch_size", source);
+  positive(c.seq_len, "seq_len", source);
+  positive(c.eval_every, "eval_every", source);
+  positive(c.checkpoint_every, "checkpoint_every", source);
+  positive(c.log_every, "log_every", source);
+  if (c.eval_batches < 0) fail(ErrorKind::kInvalidArgument, source, ": \"eval_batches\" must be >= 0");
+  if (c.seq_len < 8) fail(ErrorKind::kInvalidArgument, source, ": \"seq_len\" must be at least 8");
+
+  if (j.contains("optimizer")) {
+    const json& o = j.at("optimizer");
+    const std::string s = source + " \"optimizer\"";
+    get(o, "lr", c.lr, s);
+    get(o, "min_lr_ratio", c.min_lr_ratio, s);
+    get(o, "weight_decay", c.weight_decay, s);
+    get(o, "eps", c.eps, s);
+    get(o, "warmup_steps", c.warmup_steps, s);
+    get(o, "clip", c.clip, s);
+    if (o.contains("betas")) {
+      std::vector<double> b;
+      get(o, "betas", b, s);
+      if (b.size() != 2) fail(ErrorKind::kInvalidArgument, s, ": \"betas\" must hold two numbers");
+      c.beta1 = b[0];
+      c.beta2 = b[1];
+    }
+    if (!(c.lr > 0)) fail(ErrorKind::kInvalidArgument, s, ": \"lr\" must be positive");
+    if (c.warmup_steps < 0) fail(ErrorKind::kInvalidArgument, s, ": \"warmup_steps\" must be >= 0");
+  }
+  if (j.contains("balance")) {
+    const json& b = j.at("balance");
+    const std::string s = source + " \"balance\"";
+    std::string mode = "aux_free";
+    get(b, "mode", mode, s);
+    if (mode == "aux_free") {
+      c.balance = Balance::kAuxFree;
+    } else if (mode == "aux_loss") {
+      c.balance = Balance::kAuxLoss;
+    } else if (mode == "none") {
+      c.balance = Balance::kNone;
+    } else {
+      fail(ErrorKind::kInvalidArgument, s, ": \"mode\" must be aux_free, aux_loss or none, got \"", mode, "\"");
+    }
+    get(b, "gamma", c.gamma, s);
+    get(b, "seq_alpha", c.seq_alpha, s);
+    get(b, "aux_alpha", c.aux_alpha, s);
+  }
+  if (j.contains("mtp")) {
+    const json& m = j.at("mtp");
+    const std::string s = source + " \"mtp\"";
+    get(m, "weight", c.mtp_weight, s);
+    get(m, "weight_after", c.mtp_weight_after, s);
+    get(m, "switch_at", c.mtp_switch, s);
+  }
+  if (!j.contains("tasks") || !j.at("tasks").is_array() || j.at("tasks").empty()) {
+    fail(ErrorKind::kInvalidArgument, source, ": \"tasks\" must be a non-empty array of {\"task\": NAME, ...}");
+  }
+  for (const json& t : j.at("tasks")) {
+    const std::string s = source + " \"tasks\"";
+    TaskMix m;
+    std::string name;
+    get(t, "task", name, s);
+    m.task = tasks::parse_task(name);
+    get(t, "weight", m.weight, s);
+    get(t, "min_digits", m.difficulty.min_digits, s);
+    get(t, "max_digits", m.difficulty.max_digits, s);
+    get(t, "min_numbers", m.difficulty.min_numbers, s);
+    get(t, "max_numbers", m.difficulty.max_numbers, s);
+    get(t, "max_number", m.difficulty.max_number, s);
+    get(t, "min_target", m.difficulty.min_target, s);
+    get(t, "max_target", m.difficulty.max_target, s);
+    if (!(m.weight > 0)) fail(ErrorKind::kInvalidArgument, s, ": task \"", name, "\" needs a positive weight");
+    c.tasks.push_back(m);
+  }
+  return c;
+}
+
+TrainConfig load_train_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(ErrorKind::kNotFound, "cannot open training config ", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_train_config(ss.str(), path);
+}
+
+double mtp_weight_at(const TrainConfig& c, int64_t step) {
+  if (c.model.num_nextn_predict_layers == 0) return 0.0;
+  return static_cast<double>(step) < c.mtp_switch * static_cast<double>(c.steps) ? c.mtp_weight : c.mtp_weight_after;
+}
+
+double lr_at(const TrainConfig& c, int64_t step) {
+  if (step < c.warmup_steps) return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup_steps);
+  const double span = std::max<double>(1.0, static_cast<double>(c.steps - c.warmup_steps));
+  const double progress = std::min(1.0, static_cast<double>(step - c.warmup_steps) / span);
+  const double cosine = 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
+  return c.lr * (c.min_lr_ratio + (1.0 - c.min_lr_ratio) * cosine);
+}
+
+}  // namespace whale::train

@@ -1,0 +1,131 @@
+#include "train/data.h"
+
+#include <algorithm>
+#include <span>
+
+#include "core/error.h"
+#include "engine/chat_session.h"
+#include "train/tasks/rng.h"
+
+namespace whale::train {
+
+namespace {
+
+int32_t required(std::optional<int32_t> id, const char* what) {
+  if (!id) fail(ErrorKind::kInvalidArgument, "the tokenizer has no ", what, " token; training data needs one");
+  return *id;
+}
+
+}  // namespace
+
+Example pretrain_example(const tokenizer::Tokenizer& tok, const tasks::Problem& p) {
+  Example e;
+  e.tokens.push_back(required(tok.bos_id(), "BOS"));
+  const std::vector<int32_t> body =
+      tok.encode(p.prompt + "\n" + tasks::solution(p), {.add_special = false, .parse_special = false});
+  e.tokens.insert(e.tokens.end(), body.begin(), body.end());
+  e.tokens.push_back(required(tok.eos_id(), "EOS"));
+  e.target.assign(e.tokens.size(), 1);
+  e.target[0] = 0;
+  return e;
+}
+
+Example sft_example(const tokenizer::Tokenizer& tok, const tasks::Problem& p) {
+  engine::Request r;
+  const tokenizer::ChatMessage user{.role = "user", .content = p.prompt};
+  engine::prepare_chat_prompt(tok, std::span<const tokenizer::ChatMessage>(&user, 1), /*thinking=*/true, r);
+  std::string reply = tasks::solution(p);
+  static constexpr std::string_view kOpen = "<think>\n";
+  if (r.reasoning.starts_in_reasoning && reply.starts_with(kOpen)) reply.erase(0, kOpen.size());
+  Example e;
+  e.tokens = r.prompt;
+  e.target.assign(e.tokens.size(), 0);
+  const std::vector<int32_t> body = tok.encode(reply, {.add_special = false, .parse_special = true});
+  e.tokens.insert(e.tokens.end(), body.begin(), body.end());
+  e.tokens.push_back(required(tok.eos_id(), "EOS"));
+  e.target.resize(e.tokens.size(), 1);
+  return e;
+}
+
+Batch make_batch(const TrainConfig& c, const tokenizer::Tokenizer& tok, tasks::Split split, int64_t step) {
+  if (c.tasks.empty()) fail(ErrorKind::kInvalidArgument, "training config has no tasks");
+  double total_weight = 0;
+  for (const TaskMix& m : c.tasks) total_weight += m.weight;
+  const int64_t pad = tok.eos_id().value_or(0);
+  Batch b;
+  b.rows = c.batch_size;
+  b.len = c.seq_len;
+  const int64_t row_len = c.seq_len + 1;
+  b.inputs.assign(b.rows * b.len, pad);
+  b.targets.assign(b.rows * b.len, pad);
+  b.mask.assign(b.rows * b.len, 0.0f);
+  b.real.assign(b.rows * b.len, 0);
+
+  // One stream of problems per (seed, split, step): draw a task by weight, then one problem of it.
+  uint64_t state = tasks::mix64(c.seed ^ tasks::mix64(0x9e3779b97f4a7c15ull * (static_cast<uint64_t>(step) + 1) +
+                                                      static_cast<uint64_t>(split)));
+  auto next = [&]() {
+    state = tasks::mix64(state + 0x9e3779b97f4a7c15ull);
+    return state;
+  };
+  std::vector<int32_t> row;
+  std::vector<uint8_t> row_target;
+  std::optional<Example> carry;
+  for (int64_t r = 0; r < b.rows; ++r) {
+    row.clear();
+    row_target.clear();
+    for (;;) {
+      if (!carry) {
+        const double pick = static_cast<double>(next() >> 11) / 9007199254740992.0 * total_weight;
+        double acc = 0;
+        const TaskMix* mix = &c.tasks.back();
+        for (const TaskMix& m : c.tasks) {
+          acc += m.weight;
+          if (pick < acc) {
+            mix = &m;
+            break;
+          }
+        }
+        tasks::TaskSpec spec;
+        spec.task = mix->task;
+        spec.split = split;
+        spec.count = 1;
+        spec.seed = next();
+        spec.difficulty = mix->difficulty;
+        const tasks::Problem p = tasks::generate(spec).at(0);
+        carry = c.kind == RunKind::kSft ? sft_example(tok, p) : pretrain_example(tok, p);
+        ++b.examples;
+      }
+      const int64_t room = row_len - static_cast<int64_t>(row.size());
+      const int64_t n = static_cast<int64_t>(carry->tokens.size());
+      if (n <= room) {
+        row.insert(row.end(), carry->tokens.begin(), carry->tokens.end());
+        row_target.insert(row_target.end(), carry->target.begin(), carry->target.end());
+        carry.reset();
+        continue;
+      }
+      if (row.empty()) {  // longer than a whole row: cut it
+        row.insert(row.end(), carry->tokens.begin(), carry->tokens.begin() + room);
+        row_target.insert(row_target.end(), carry->target.begin(), carry->target.begin() + room);
+        carry.reset();
+        ++b.truncated;
+      }
+      break;  // the example waits for the next row
+    }
+    const int64_t used = static_cast<int64_t>(row.size());
+    for (int64_t t = 0; t < b.len; ++t) {
+      const int64_t i = r * b.len + t;
+      if (t < used) {
+        b.inputs[i] = row[t];
+        b.real[i] = 1;
+      }
+      if (t + 1 < used) {
+        b.targets[i] = row[t + 1];
+        b.mask[i] = row_target[t + 1] ? 1.0f : 0.0f;
+      }
+    }
+  }
+  return b;
+}
+
+}  // namespace whale::train

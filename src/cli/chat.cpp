@@ -51,8 +51,8 @@ void run_chat(const Opts& o) {
   const std::string path = o.model.empty() ? default_model_path() : o.model;
   if (!std::filesystem::exists(path)) {
     fail(ErrorKind::kNotFound, "no model at ", path,
-         ". The default model is trained by `whale train` (not shipped yet); to try the tools, make a "
-         "random-weight model:\n  whale init --preset tiny-deepseek-v3 --out /tmp/tiny && whale chat /tmp/tiny");
+         ". The default model ships in the repository under models/default (run whale from the clone, or set "
+         "WHALE_MODEL=DIR); docs/training.md shows how to train it again. Or give a model: whale chat DIR");
   }
   const Style style{::isatty(::fileno(stdout)) == 1};
   const bool interactive = ::isatty(::fileno(stdin)) == 1;

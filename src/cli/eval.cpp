@@ -25,7 +25,7 @@ void add_eval_command(CLI::App& app) {
     int count = 100, samples = 4, threads = 0, max_seqs = 16;
     int64_t max_tokens = 1024;
     uint64_t seed = 1;
-    bool no_greedy = false, responses = false;
+    bool no_greedy = false, responses = false, raw = false;
     int min_digits = 1, max_digits = 4, min_numbers = 3, max_numbers = 4, max_number = 99, min_target = 10,
         max_target = 100;
   };
@@ -37,6 +37,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("-n,--count", o->count, "Problems (default 100)");
   cmd->add_option("-k,--samples", o->samples, "Samples per problem for pass@1 (default 4; 0: greedy only)");
   cmd->add_flag("--no-greedy", o->no_greedy, "Skip the greedy response");
+  cmd->add_flag("--raw", o->raw, "Prompt as pretraining documents start (BOS + question + newline), not the chat template");
   cmd->add_option("--max-tokens", o->max_tokens, "Response limit (default 1024)");
   cmd->add_option("--seed", o->seed, "Problem and sampling seed (default 1)");
   cmd->add_option("--min-digits", o->min_digits, "Arithmetic: fewest digits per operand (default 1)");
@@ -65,6 +66,7 @@ void add_eval_command(CLI::App& app) {
     e.seed = o->seed;
     e.threads = o->threads;
     e.max_seqs = o->max_seqs;
+    e.raw = o->raw;
     e.difficulty = {.min_digits = o->min_digits, .max_digits = o->max_digits, .min_numbers = o->min_numbers,
                     .max_numbers = o->max_numbers, .max_number = o->max_number, .min_target = o->min_target,
                     .max_target = o->max_target};

@@ -87,6 +87,9 @@ void add_train_command(CLI::App& app) {
 #if WHALE_HAS_TRAIN
     const std::string out = o->out.empty() ? o->runs[0] + "/plots" : o->out;
     for (const std::string& f : train::plot_runs(o->runs, o->names, out, o->smooth)) std::printf("%s\n", f.c_str());
+    const std::string table = train::summary_table(o->runs, o->names);
+    core::write_file_atomic(out + "/summary.md", table);
+    std::printf("%s/summary.md\n%s", out.c_str(), table.c_str());
 #else
     fail(ErrorKind::kUnsupported, "this whale was built without the training half (WHALE_TRAIN=OFF)");
 #endif

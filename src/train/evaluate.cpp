@@ -47,8 +47,13 @@ EvalResult evaluate(const model::Weights& w, const tokenizer::Tokenizer& tok, co
       s.prompt = p.prompt;
       s.greedy = o.greedy && j == 0;
       engine::Request r;
-      const tokenizer::ChatMessage user{.role = "user", .content = p.prompt};
-      engine::prepare_chat_prompt(tok, std::span<const tokenizer::ChatMessage>(&user, 1), /*thinking=*/true, r);
+      if (o.raw) {
+        r.prompt = tok.encode(p.prompt + "\n", {.add_special = false, .parse_special = false});
+        if (tok.bos_id()) r.prompt.insert(r.prompt.begin(), *tok.bos_id());
+      } else {
+        const tokenizer::ChatMessage user{.role = "user", .content = p.prompt};
+        engine::prepare_chat_prompt(tok, std::span<const tokenizer::ChatMessage>(&user, 1), /*thinking=*/true, r);
+      }
       opened[i] = r.reasoning.starts_in_reasoning;
       r.reasoning.enabled = false;  // keep the raw text: the verifier reads the tags itself
       r.sampling.temperature = s.greedy ? 0.0f : o.temperature;

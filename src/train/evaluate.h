@@ -26,6 +26,9 @@ struct EvalOptions {
   uint64_t seed = 1;       // problems and sampling
   int threads = 0;
   int32_t max_seqs = 16;   // sequences decoded together
+  // Prompt as a pretraining document starts (BOS + prompt + "\n"), not the chat template: for
+  // models that were only pretrained (the ablations).
+  bool raw = false;
   std::function<void(int64_t done, int64_t total)> progress;
 };
 

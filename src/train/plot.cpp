@@ -225,4 +225,53 @@ std::vector<std::string> plot_runs(const std::vector<std::string>& run_dirs, con
   return written;
 }
 
+std::string summary_table(const std::vector<std::string>& run_dirs, const std::vector<std::string>& names) {
+  namespace fs = std::filesystem;
+  std::ostringstream o;
+  o << "| run | steps | val loss | val MTP loss | MaxVio (validation) | MaxVio (last 10% of batches) | tokens/s |\n"
+    << "|---|---|---|---|---|---|---|\n";
+  auto cell = [](const nlohmann::json& j, const char* key, int prec) {
+    if (!j.contains(key)) return std::string("-");
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.*f", prec, j.at(key).get<double>());
+    return std::string(buf);
+  };
+  for (size_t r = 0; r < run_dirs.size(); ++r) {
+    const fs::path path = fs::path(run_dirs[r]) / "metrics.jsonl";
+    std::ifstream in(path);
+    if (!in) fail(ErrorKind::kNotFound, "summary: ", path.string(), " not found");
+    nlohmann::json last_val;
+    std::vector<nlohmann::json> train;
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(line);
+      } catch (const nlohmann::json::exception&) {
+        fail(ErrorKind::kFormat, "summary: ", path.string(), " has a line that is not JSON");
+      }
+      if (j.value("split", "train") == "validation") {
+        last_val = j;
+      } else {
+        train.push_back(j);
+      }
+    }
+    double vio = 0, tps = 0;
+    size_t n = 0;
+    for (size_t i = train.size() / 10 * 9; i < train.size(); ++i, ++n) {
+      vio += train[i].value("maxvio_batch", 0.0);
+      tps += train[i].value("tokens_per_s", 0.0);
+    }
+    char vbuf[32] = "-", tbuf[32] = "-";
+    if (n > 0 && train.back().contains("maxvio_batch")) std::snprintf(vbuf, sizeof vbuf, "%.3f", vio / n);
+    if (n > 0) std::snprintf(tbuf, sizeof tbuf, "%.0f", tps / n);
+    o << "| " << (r < names.size() ? names[r] : fs::path(run_dirs[r]).filename().string()) << " | "
+      << (train.empty() ? 0 : train.back().value("step", 0)) << " | " << cell(last_val, "loss", 4) << " | "
+      << cell(last_val, "mtp_loss", 4) << " | " << cell(last_val, "maxvio_global", 3) << " | " << vbuf << " | " << tbuf
+      << " |\n";
+  }
+  return o.str();
+}
+
 }  // namespace whale::train

@@ -28,4 +28,8 @@ std::string svg_line_chart(const Chart& chart);
 std::vector<std::string> plot_runs(const std::vector<std::string>& run_dirs, const std::vector<std::string>& names,
                                    const std::string& out_dir, int smooth = 10);
 
+// A Markdown table comparing runs at their last validation: validation loss (and MTP loss), MaxVio
+// over the validation set, mean MaxVio over the last 10% of training batches, steps, tokens/s.
+std::string summary_table(const std::vector<std::string>& run_dirs, const std::vector<std::string>& names);
+
 }  // namespace whale::train

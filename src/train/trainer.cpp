@@ -10,7 +10,6 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -98,10 +97,6 @@ std::map<int64_t, torch::Tensor> gate_biases(nn::CausalLM& model) {
   return out;
 }
 
-struct LayerLoad {
-  torch::Tensor load;  // [E] float64 tokens routed to each expert (real tokens only)
-};
-
 // Expert loads per MoE layer over the real tokens of the latest forward (main stack and MTP).
 std::map<int64_t, torch::Tensor> expert_loads(const std::map<int64_t, nn::Routing>& routing, const torch::Tensor& real_main,
                                               const torch::Tensor& real_mtp, int64_t main_layers, int64_t E) {
@@ -120,8 +115,9 @@ double max_vio(const torch::Tensor& load) {
   return (load.max().item<double>() - mean) / mean;
 }
 
-// α·Σ_i f_i P_i for one layer. groups: [G, n] rows of tokens that form one balancing unit (a
-// sequence for the sequence-wise loss, the whole batch for the classic loss).
+// Σ_i f_i P_i for one layer, averaged over `groups` equal runs of the N tokens, each a balancing
+// unit (a sequence for the sequence-wise loss, the whole batch for the classic loss):
+// f_i = E/(K·T) · #real tokens routed to i, P_i = mean over real tokens of s_i / Σ_j s_j.
 torch::Tensor balance_loss(const nn::Routing& r, const torch::Tensor& real, int64_t groups, int64_t top_k) {
   const int64_t N = r.scores.size(0), E = r.scores.size(1);
   const torch::Tensor s = r.scores / (r.scores.sum(-1, true) + 1e-20);  // [N, E]

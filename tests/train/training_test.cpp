@@ -31,6 +31,38 @@
 #include "train/trainer.h"
 
 namespace whale::train {
+
+// The engine runs the trained checkpoint with the logits libtorch computes for it.
+void expect_engine_matches_libtorch(const std::string& model_dir) {
+  const formats::ModelArgs args = formats::load_model_args(model_dir);
+  auto lm = nn::make_causal_lm(args);
+  load_state(*lm, formats::CheckpointReader::open(model_dir), torch::kFloat32);
+  lm->eval();
+  const std::vector<int32_t> ids = {256, 40, 41, 42, 300, 301, 50, 60, 70, 80};
+  const int64_t T = static_cast<int64_t>(ids.size());
+  torch::Tensor tokens = torch::empty({1, T}, torch::kInt64);
+  for (int64_t t = 0; t < T; ++t) tokens[0][t] = ids[t];
+  torch::NoGradGuard g;
+  const torch::Tensor ref = lm->forward(tokens, torch::arange(T).unsqueeze(0)).logits[0];
+
+  const model::Weights w = model::load_weights(model_dir, {});
+  model::ContiguousKvCache cache(w.args, 1, T);
+  model::Scratch scratch;
+  model::ForwardOutput out;
+  model::Batch batch;
+  for (int64_t t = 0; t < T; ++t) batch.add(ids[t], static_cast<int32_t>(t), 0);
+  core::ThreadPool pool(1);
+  model::forward(w, batch, cache, {}, scratch, pool, out);
+  double max_diff = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t v = 0; v < args.vocab_size; ++v) {
+      max_diff = std::max<double>(max_diff, std::fabs(out.logits[t * args.vocab_size + v] - ref[t][v].item<float>()));
+    }
+  }
+  EXPECT_LT(max_diff, 1e-3) << model_dir;
+}
+
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -147,36 +179,6 @@ TEST(TrainData, PretrainAndSftTextsAndMasks) {
     }
   }
   EXPECT_GT(a.examples, 0);
-}
-
-// The engine runs the trained checkpoint with the logits libtorch computes for it.
-void expect_engine_matches_libtorch(const std::string& model_dir) {
-  const formats::ModelArgs args = formats::load_model_args(model_dir);
-  auto lm = nn::make_causal_lm(args);
-  load_state(*lm, formats::CheckpointReader::open(model_dir), torch::kFloat32);
-  lm->eval();
-  const std::vector<int32_t> ids = {256, 40, 41, 42, 300, 301, 50, 60, 70, 80};
-  const int64_t T = static_cast<int64_t>(ids.size());
-  torch::Tensor tokens = torch::empty({1, T}, torch::kInt64);
-  for (int64_t t = 0; t < T; ++t) tokens[0][t] = ids[t];
-  torch::NoGradGuard g;
-  const torch::Tensor ref = lm->forward(tokens, torch::arange(T).unsqueeze(0)).logits[0];
-
-  const model::Weights w = model::load_weights(model_dir, {});
-  model::ContiguousKvCache cache(w.args, 1, T);
-  model::Scratch scratch;
-  model::ForwardOutput out;
-  model::Batch batch;
-  for (int64_t t = 0; t < T; ++t) batch.add(ids[t], static_cast<int32_t>(t), 0);
-  core::ThreadPool pool(1);
-  model::forward(w, batch, cache, {}, scratch, pool, out);
-  double max_diff = 0;
-  for (int64_t t = 0; t < T; ++t) {
-    for (int64_t v = 0; v < args.vocab_size; ++v) {
-      max_diff = std::max<double>(max_diff, std::fabs(out.logits[t * args.vocab_size + v] - ref[t][v].item<float>()));
-    }
-  }
-  EXPECT_LT(max_diff, 1e-3) << model_dir;
 }
 
 TEST(Train, ShortRunLearnsAndTheEngineRunsIt) {

@@ -11,6 +11,7 @@
 #if WHALE_HAS_TRAIN
 #include "core/mapped_file.h"
 #include "train/config.h"
+#include "train/grpo.h"
 #include "train/plot.h"
 #include "train/trainer.h"
 #include "train/tasks/task.h"
@@ -54,6 +55,19 @@ void add_train_command(CLI::App& app) {
 #endif
     });
   }
+  CLI::App* grpo = cmd->add_subcommand("grpo", "Reasoning RL with GRPO / Dr. GRPO / DAPO and rule rewards (docs/rl.md)");
+  grpo->add_option("config", o->config, "GRPO config (JSON)")->required();
+  grpo->add_option("--run", o->run, "Run directory: metrics, the final model")->required();
+  grpo->add_flag("-q,--quiet", o->quiet, "No progress bar");
+  grpo->callback([o] {
+#if WHALE_HAS_TRAIN
+    const std::string text = core::read_file(o->config);
+    train::train_grpo(train::parse_grpo_config(text, o->config), text, o->run, false, !o->quiet);
+    std::printf("model: %s/model\n", o->run.c_str());
+#else
+    fail(ErrorKind::kUnsupported, "this whale was built without libtorch (WHALE_TRAIN=OFF)");
+#endif
+  });
   CLI::App* text = cmd->add_subcommand("text", "Print N pretraining documents of a config's task mix (a tokenizer corpus)");
   auto count = std::make_shared<int>(1000);
   text->add_option("config", o->config, "Training config (JSON)")->required();

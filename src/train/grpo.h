@@ -1,0 +1,54 @@
+// `whale train grpo CONFIG`: Group Relative Policy Optimization (REFERENCE §7) with rule rewards
+// from the task verifiers. Rollouts run on the whale engine with the current policy's weights
+// handed over in memory; the policy update runs in libtorch. Variants: GRPO (R1), Dr. GRPO, DAPO.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "train/config.h"
+#include "train/tasks/response.h"
+
+namespace whale::train {
+
+enum class GrpoVariant { kGrpo, kDrGrpo, kDapo };
+
+struct GrpoConfig {
+  std::string init;       // the starting checkpoint (pretrained or SFT)
+  std::string prompt = "chat";  // "chat": the chat template (thinking on); "zero": R1-Zero's plain prompt
+  std::vector<TaskMix> tasks;
+  int64_t steps = 100;
+  int64_t prompts_per_step = 8;
+  int64_t group_size = 8;  // G samples per prompt
+  double temperature = 1.0;
+  int64_t max_tokens = 256;
+  tasks::RewardWeights rewards;
+  GrpoVariant variant = GrpoVariant::kGrpo;
+  double clip_low = 0.2, clip_high = 0.2;  // DAPO: 0.2 / 0.28
+  double beta = 0.001;          // k3 KL penalty weight (0: no reference model)
+  int64_t ref_refresh = 400;    // copy the policy into the reference every N steps (0: never)
+  int64_t inner_steps = 1;      // optimizer steps per rollout batch
+  int64_t overlong_buffer = 0;  // DAPO soft overlong penalty over the last N tokens before max_tokens (0: off)
+  double overlong_penalty = 1.0;
+  double lr = 1e-5, weight_decay = 0.0, clip = 1.0;
+  uint64_t seed = 1;
+  int threads = 0;
+  int64_t checkpoint_every = 50;
+  std::string save_dtype = "bfloat16";
+};
+
+GrpoConfig parse_grpo_config(const std::string& json_text, const std::string& source);
+
+// Advantages for one group of rewards: (r - mean) / (std + 1e-6) for GRPO and DAPO (population
+// std, as the R1 formula), r - mean for Dr. GRPO.
+std::vector<double> group_advantages(const std::vector<double>& rewards, GrpoVariant variant);
+
+// The k3 estimator of KL(π_θ || π_ref) per token from log-probabilities:
+// exp(ref - logp) - (ref - logp) - 1 (always >= 0).
+double k3(double logp, double ref_logp);
+
+void train_grpo(const GrpoConfig& config, const std::string& config_text, const std::string& run_dir, bool resume,
+                bool progress);
+
+}  // namespace whale::train

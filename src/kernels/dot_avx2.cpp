@@ -49,6 +49,7 @@ struct IsaAvx2 {
 
 bool matmul_avx2(const MatArgs& a) { return matmul_impl<IsaAvx2>(a); }
 void axpy_avx2(float s, const float* x, float* y, int64_t n) { axpy_impl<IsaAvx2>(s, x, y, n); }
+float dot_avx2(const float* a, const float* b, int64_t n) { return dot_impl<IsaAvx2>(a, b, n); }
 
 }  // namespace whale::kernels::simd
 #pragma GCC pop_options
@@ -58,6 +59,7 @@ void axpy_avx2(float s, const float* x, float* y, int64_t n) { axpy_impl<IsaAvx2
 namespace whale::kernels::simd {
 bool matmul_avx2(const MatArgs&) { return false; }
 void axpy_avx2(float s, const float* x, float* y, int64_t n) { axpy_scalar(s, x, y, n); }
+float dot_avx2(const float* a, const float* b, int64_t n) { return dot_scalar(a, b, n); }
 }  // namespace whale::kernels::simd
 
 #endif

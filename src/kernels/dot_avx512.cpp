@@ -51,6 +51,7 @@ struct IsaAvx512 {
 
 bool matmul_avx512(const MatArgs& a) { return matmul_impl<IsaAvx512>(a); }
 void axpy_avx512(float s, const float* x, float* y, int64_t n) { axpy_impl<IsaAvx512>(s, x, y, n); }
+float dot_avx512(const float* a, const float* b, int64_t n) { return dot_impl<IsaAvx512>(a, b, n); }
 
 }  // namespace whale::kernels::simd
 #pragma GCC pop_options
@@ -60,6 +61,7 @@ void axpy_avx512(float s, const float* x, float* y, int64_t n) { axpy_impl<IsaAv
 namespace whale::kernels::simd {
 bool matmul_avx512(const MatArgs&) { return false; }
 void axpy_avx512(float s, const float* x, float* y, int64_t n) { axpy_scalar(s, x, y, n); }
+float dot_avx512(const float* a, const float* b, int64_t n) { return dot_scalar(a, b, n); }
 }  // namespace whale::kernels::simd
 
 #endif

@@ -142,4 +142,10 @@ void axpy_scalar(float s, const float* x, float* y, int64_t n) {
   for (int64_t c = 0; c < n; ++c) y[c] += s * x[c];
 }
 
+float dot_scalar(const float* a, const float* b, int64_t n) {
+  float acc = 0.0f;
+  for (int64_t c = 0; c < n; ++c) acc += a[c] * b[c];
+  return acc;
+}
+
 }  // namespace whale::kernels::simd

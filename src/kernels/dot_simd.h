@@ -336,6 +336,23 @@ void axpy_impl(float s, const float* x, float* y, int64_t n) {
   for (; c < n; ++c) y[c] += s * x[c];
 }
 
+template <typename Isa>
+float dot_impl(const float* a, const float* b, int64_t n) {
+  constexpr int64_t W = Isa::kW;
+  typename Isa::F acc0 = Isa::zero(), acc1 = Isa::zero(), acc2 = Isa::zero(), acc3 = Isa::zero();
+  int64_t c = 0;
+  for (; c + 4 * W <= n; c += 4 * W) {
+    acc0 = Isa::fma(Isa::loadf(a + c), Isa::loadf(b + c), acc0);
+    acc1 = Isa::fma(Isa::loadf(a + c + W), Isa::loadf(b + c + W), acc1);
+    acc2 = Isa::fma(Isa::loadf(a + c + 2 * W), Isa::loadf(b + c + 2 * W), acc2);
+    acc3 = Isa::fma(Isa::loadf(a + c + 3 * W), Isa::loadf(b + c + 3 * W), acc3);
+  }
+  for (; c + W <= n; c += W) acc0 = Isa::fma(Isa::loadf(a + c), Isa::loadf(b + c), acc0);
+  float sum = Isa::hsum(Isa::add(Isa::add(acc0, acc1), Isa::add(acc2, acc3)));
+  for (; c < n; ++c) sum += a[c] * b[c];
+  return sum;
+}
+
 #undef WHALE_UNROLL
 
 }  // namespace

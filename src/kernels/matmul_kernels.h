@@ -47,4 +47,9 @@ void axpy_scalar(float a, const float* x, float* y, int64_t n);
 void axpy_avx2(float a, const float* x, float* y, int64_t n);
 void axpy_avx512(float a, const float* x, float* y, int64_t n);
 
+// Σ a[c]·b[c] for c < n (4 independent accumulators in the SIMD versions).
+float dot_scalar(const float* a, const float* b, int64_t n);
+float dot_avx2(const float* a, const float* b, int64_t n);
+float dot_avx512(const float* a, const float* b, int64_t n);
+
 }  // namespace whale::kernels::simd

@@ -1,5 +1,8 @@
-// Scalar implementations; written so the compiler vectorises the simple loops.
+// Row ops: scalar loops the compiler vectorises, except dot/axpy, which dispatch to the SIMD kernels.
 #include "kernels/ops.h"
+
+#include "kernels/cpu_features.h"
+#include "kernels/matmul_kernels.h"
 
 #include <algorithm>
 #include <cmath>
@@ -48,14 +51,22 @@ void topk(const float* x, int64_t n, int64_t k, int64_t* idx) {
   std::copy(order.begin(), order.begin() + k, idx);
 }
 
+// axpy and dot carry attention (scores and the weighted sum of values over the whole context):
+// the SIMD level chosen at run time, like the matmuls.
 void axpy(float a, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return simd::axpy_avx512(a, x, y, n);
+    case SimdLevel::kAvx2: return simd::axpy_avx2(a, x, y, n);
+    default: return simd::axpy_scalar(a, x, y, n);
+  }
 }
 
 float dot(const float* a, const float* b, int64_t n) {
-  float acc = 0.0f;
-  for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
-  return acc;
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return simd::dot_avx512(a, b, n);
+    case SimdLevel::kAvx2: return simd::dot_avx2(a, b, n);
+    default: return simd::dot_scalar(a, b, n);
+  }
 }
 
 }  // namespace whale::kernels

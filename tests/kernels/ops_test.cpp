@@ -6,6 +6,9 @@
 #include <cmath>
 
 #include "kernels/attention.h"
+#include "kernels/cpu_features.h"
+
+#include <vector>
 
 namespace whale::kernels {
 namespace {
@@ -63,6 +66,36 @@ TEST(Attention, TwoRowsByHand) {
   attend_head({.q = q, .d = 2, .rows = rows, .n = 1, .k_offset = 0, .v_offset = 2, .dv = 2, .scale = 1.0f,
                .out = out, .scratch = scratch});
   EXPECT_FLOAT_EQ(out[0], 10.0f);
+}
+
+}  // namespace
+}  // namespace whale::kernels
+
+namespace whale::kernels {
+namespace {
+
+// dot and axpy on every SIMD level the machine has, against double-precision sums, for lengths
+// around the vector widths and their 4-way unrolls (tails included).
+TEST(Ops, DotAndAxpyOnEveryLevel) {
+  const SimdLevel saved = simd_level();
+  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (level > max_simd_level()) continue;
+    set_simd_level(level);
+    for (int64_t n : {0, 1, 7, 8, 15, 16, 17, 31, 63, 64, 65, 100, 512, 576}) {
+      std::vector<float> a(n), b(n), y(n), y0(n);
+      double want = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        a[i] = std::sin(0.37 * i + 1.0);
+        b[i] = std::cos(0.11 * i) * 2.0f;
+        y[i] = y0[i] = 0.25f * i;
+        want += static_cast<double>(a[i]) * b[i];
+      }
+      EXPECT_NEAR(dot(a.data(), b.data(), n), want, 1e-5 * (1 + n)) << simd_level_name(level) << " n=" << n;
+      axpy(0.5f, a.data(), y.data(), n);
+      for (int64_t i = 0; i < n; ++i) EXPECT_FLOAT_EQ(y[i], y0[i] + 0.5f * a[i]) << simd_level_name(level);
+    }
+  }
+  set_simd_level(saved);
 }
 
 }  // namespace

@@ -58,11 +58,12 @@ void add_train_command(CLI::App& app) {
   CLI::App* grpo = cmd->add_subcommand("grpo", "Reasoning RL with GRPO / Dr. GRPO / DAPO and rule rewards (docs/rl.md)");
   grpo->add_option("config", o->config, "GRPO config (JSON)")->required();
   grpo->add_option("--run", o->run, "Run directory: metrics, the final model")->required();
+  grpo->add_flag("--resume", o->resume, "Continue the run in --run from its latest checkpoint");
   grpo->add_flag("-q,--quiet", o->quiet, "No progress bar");
   grpo->callback([o] {
 #if WHALE_HAS_TRAIN
     const std::string text = core::read_file(o->config);
-    train::train_grpo(train::parse_grpo_config(text, o->config), text, o->run, false, !o->quiet);
+    train::train_grpo(train::parse_grpo_config(text, o->config), text, o->run, o->resume, !o->quiet);
     std::printf("model: %s/model\n", o->run.c_str());
 #else
     fail(ErrorKind::kUnsupported, "this whale was built without libtorch (WHALE_TRAIN=OFF)");

@@ -18,6 +18,7 @@
 #include "tokenizer/tokenizer.h"
 #include "train/nn/causal_lm.h"
 #include "train/tasks/rng.h"
+#include "train/run_dir.h"
 #include "train/torch_io.h"
 
 namespace whale::train {
@@ -157,9 +158,7 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
   if (c.threads > 0) torch::set_num_threads(c.threads);
   fs::create_directories(run_dir);
   const fs::path metrics_path = fs::path(run_dir) / "metrics.jsonl";
-  if (!resume && fs::exists(metrics_path)) {
-    fail(ErrorKind::kInvalidArgument, "run directory ", run_dir, " already holds a run; pass --resume or choose another");
-  }
+  check_run_dir(run_dir, resume);
   core::write_file_atomic((fs::path(run_dir) / "config.json").string(), config_text);
   const formats::ModelArgs args = formats::load_model_args(c.init);
   const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_dir(c.init);
@@ -177,14 +176,24 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
     if (p.requires_grad()) params.push_back(p);
   }
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(c.lr).betas({0.9, 0.99}).weight_decay(c.weight_decay));
+  int64_t start_step = 0;
+  if (resume) {
+    const std::string dir = latest_checkpoint(run_dir);
+    load_state(*policy, formats::CheckpointReader::open(dir), torch::kFloat32);
+    if (ref) load_state(*ref, formats::CheckpointReader::open(dir + "/reference"), torch::kFloat32);
+    torch::load(opt, dir + "/optimizer.pt");
+    start_step = json::parse(core::read_file(dir + "/trainer_state.json")).at("step").get<int64_t>();
+    trim_metrics(metrics_path, start_step);
+  }
   std::ofstream metrics(metrics_path, std::ios::app);
 
   double total_weight = 0;
   for (const TaskMix& m : c.tasks) total_weight += m.weight;
   std::optional<core::Progress> bar;
   if (progress) bar.emplace("grpo", c.steps, core::ProgressOptions{.unit = "steps"});
+  if (bar) bar->set(start_step);
 
-  for (int64_t step = 0; step < c.steps; ++step) {
+  for (int64_t step = start_step; step < c.steps; ++step) {
     // 1. Rollouts with the current policy on the engine.
     const auto t_roll = Clock::now();
     const model::Weights weights = export_weights(*policy, args);
@@ -356,7 +365,7 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
       const torch::Tensor ntok = mask.sum(1).clamp_min(1.0);  // [N]
       double kl_sum = 0, clip_sum = 0, ent_sum = 0, loss_sum = 0, grad_norm = 0;
       for (int64_t inner = 0; inner < c.inner_steps; ++inner) {
-        for (auto& p : params) p.mutable_grad().reset();
+        for (auto& p : params) p.mutable_grad().reset();  // none, not zeros (see trainer.cpp)
         const nn::Output out = policy->forward(tokens, positions);
         const torch::Tensor logp = token_logp(out.logits, tokens);
         const torch::Tensor ratio = torch::exp(logp - old_logp);
@@ -403,6 +412,20 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
     }
     metrics << line.dump() << "\n";
     metrics.flush();
+    if ((step + 1) % c.checkpoint_every == 0 || step + 1 == c.steps) {
+      write_checkpoint(run_dir, step + 1, [&](const fs::path& tmp) {
+        formats::ModelArgs a = args;
+        a.torch_dtype = "float32";
+        save_state(*policy, a, tmp.string());
+        copy_tokenizer_files(c.init, tmp);
+        if (ref) {
+          fs::create_directories(tmp / "reference");
+          save_state(*ref, a, (tmp / "reference").string());
+        }
+        torch::save(opt, (tmp / "optimizer.pt").string());
+        core::write_file_atomic((tmp / "trainer_state.json").string(), json{{"step", step + 1}}.dump() + "\n");
+      });
+    }
     if (bar) {
       char note[96];
       std::snprintf(note, sizeof note, "reward %.3f acc %.2f len %.0f", reward_sum / n_roll, correct / n_roll, length / n_roll);
@@ -411,17 +434,7 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
     }
   }
   if (bar) bar->finish();
-  const fs::path final_dir = fs::path(run_dir) / "model", tmp = fs::path(run_dir) / "model.tmp";
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  formats::ModelArgs a = args;
-  a.torch_dtype = c.save_dtype;
-  save_state(*policy, a, tmp.string());
-  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "generation_config.json"}) {
-    if (fs::exists(fs::path(c.init) / f)) fs::copy_file(fs::path(c.init) / f, tmp / f, fs::copy_options::overwrite_existing);
-  }
-  fs::remove_all(final_dir);
-  fs::rename(tmp, final_dir);
+  write_final_model(run_dir, *policy, args, c.save_dtype, c.init);
 }
 
 }  // namespace whale::train

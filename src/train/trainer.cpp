@@ -23,6 +23,7 @@
 #include "train/data.h"
 #include "train/nn/causal_lm.h"
 #include "train/nn/deepseek.h"
+#include "train/run_dir.h"
 #include "train/torch_io.h"
 
 namespace whale::train {
@@ -71,13 +72,6 @@ std::string prepare_tokenizer(const TrainConfig& c, const std::string& run_dir) 
   core::write_file_atomic((dir / "generation_config.json").string(),
                           formats::generation_config_json(a.bos_token_id, a.eos_token_ids));
   return dir.string();
-}
-
-void copy_tokenizer(const std::string& tok_dir, const fs::path& to) {
-  for (const char* f : kTokenizerFiles) {
-    const fs::path src = fs::path(tok_dir) / f;
-    if (fs::exists(src)) fs::copy_file(src, to / f, fs::copy_options::overwrite_existing);
-  }
 }
 
 // The balancing bias of every MoE layer with noaux_tc routing, by layer index.
@@ -288,26 +282,15 @@ void Trainer::evaluate(int64_t step) {
 
 void Trainer::save_checkpoint(int64_t step, double elapsed, int64_t tokens_seen) {
   auto t0 = Clock::now();
-  const fs::path dir = fs::path(run_dir_) / "checkpoints";
-  const std::string name = "step-" + std::to_string(step);
-  const fs::path tmp = dir / (name + ".tmp");
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  formats::ModelArgs a = args_;
-  a.torch_dtype = "float32";  // exact resume
-  save_state(*model_, a, tmp.string());
-  copy_tokenizer(tok_dir_, tmp);
-  torch::save(*opt_, (tmp / "optimizer.pt").string());
-  core::write_file_atomic((tmp / "trainer_state.json").string(),
-                          json{{"step", step}, {"elapsed_s", elapsed}, {"tokens", tokens_seen}}.dump(1) + "\n");
-  fs::remove_all(dir / name);
-  fs::rename(tmp, dir / name);
-  // The switch to the new checkpoint is the atomic replacement of `latest`; older ones go after.
-  core::write_file_atomic((dir / "latest").string(), name + "\n");
-  for (const auto& e : fs::directory_iterator(dir)) {
-    const std::string n = e.path().filename().string();
-    if (e.is_directory() && n != name) fs::remove_all(e.path());
-  }
+  write_checkpoint(run_dir_, step, [&](const fs::path& tmp) {
+    formats::ModelArgs a = args_;
+    a.torch_dtype = "float32";  // exact resume
+    save_state(*model_, a, tmp.string());
+    copy_tokenizer_files(tok_dir_, tmp);
+    torch::save(*opt_, (tmp / "optimizer.pt").string());
+    core::write_file_atomic((tmp / "trainer_state.json").string(),
+                            json{{"step", step}, {"elapsed_s", elapsed}, {"tokens", tokens_seen}}.dump(1) + "\n");
+  });
   t_.checkpoint += seconds_since(t0);
 }
 
@@ -319,16 +302,8 @@ void Trainer::run(const std::string& config_text) {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   if (c_.threads > 0) torch::set_num_threads(c_.threads);
   fs::create_directories(run_dir_);
-  const fs::path ckpt_dir = fs::path(run_dir_) / "checkpoints";
-  const fs::path latest = ckpt_dir / "latest";
   const fs::path metrics_path = fs::path(run_dir_) / "metrics.jsonl";
-  if (!o_.resume && (fs::exists(latest) || fs::exists(metrics_path))) {
-    fail(ErrorKind::kInvalidArgument, "run directory ", run_dir_,
-         " already holds a run; pass --resume to continue it or choose another directory");
-  }
-  if (o_.resume && !fs::exists(latest)) {
-    fail(ErrorKind::kNotFound, "--resume: ", run_dir_, " has no checkpoint (", latest.string(), ")");
-  }
+  check_run_dir(run_dir_, o_.resume);
   core::write_file_atomic((fs::path(run_dir_) / "config.json").string(), config_text);
 
   args_ = c_.kind == RunKind::kSft ? formats::load_model_args(c_.init) : c_.model;
@@ -366,30 +341,14 @@ void Trainer::run(const std::string& config_text) {
   int64_t start_step = 0, tokens_seen = 0;
   double elapsed_before = 0;
   if (o_.resume) {
-    const std::string name = [&] {
-      std::string s = core::read_file(latest.string());
-      while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-      return s;
-    }();
-    const fs::path dir = ckpt_dir / name;
+    const fs::path dir = latest_checkpoint(run_dir_);
     load_state(*model_, formats::CheckpointReader::open(dir.string()), torch::kFloat32);
     torch::load(*opt_, (dir / "optimizer.pt").string());
     const json st = json::parse(core::read_file((dir / "trainer_state.json").string()));
     start_step = st.at("step").get<int64_t>();
     tokens_seen = st.at("tokens").get<int64_t>();
     elapsed_before = st.at("elapsed_s").get<double>();
-    // Keep the metrics of the steps the checkpoint covers; drop what came after it.
-    std::ifstream in(metrics_path);
-    std::string line, kept;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      try {
-        if (json::parse(line).at("step").get<int64_t>() <= start_step) kept += line + "\n";
-      } catch (const json::exception&) {
-        break;  // a line cut by the kill
-      }
-    }
-    core::write_file_atomic(metrics_path.string(), kept);
+    trim_metrics(metrics_path, start_step);  // drop what came after the checkpoint
     core::log_info("resuming ", run_dir_, " at step ", start_step);
   }
   metrics_.open(metrics_path, std::ios::app);
@@ -502,17 +461,7 @@ void Trainer::run(const std::string& config_text) {
   }
   if (bar) bar->finish();
 
-  // The final model, in the dtype it ships in.
-  const fs::path final_dir = fs::path(run_dir_) / "model";
-  const fs::path tmp = fs::path(run_dir_) / "model.tmp";
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  formats::ModelArgs a = args_;
-  a.torch_dtype = c_.save_dtype;
-  save_state(*model_, a, tmp.string());
-  copy_tokenizer(tok_dir_, tmp);
-  fs::remove_all(final_dir);
-  fs::rename(tmp, final_dir);
+  write_final_model(run_dir_, *model_, args_, c_.save_dtype, tok_dir_);  // in the dtype it ships in
   const double total = seconds_since(start);
   json prof = t_.to_json(total);
   prof["steps"] = c_.steps - start_step;
@@ -520,7 +469,7 @@ void Trainer::run(const std::string& config_text) {
   prof["tokens_per_s"] = run_tokens / std::max(1e-9, seconds_since(run_start));
   prof["threads"] = torch::get_num_threads();
   core::write_file_atomic((fs::path(run_dir_) / "profile.json").string(), prof.dump(1) + "\n");
-  core::log_info("wrote ", final_dir.string(), " (", run_tokens / std::max(1e-9, seconds_since(run_start)), " tokens/s)");
+  core::log_info("wrote ", run_dir_, "/model", " (", run_tokens / std::max(1e-9, seconds_since(run_start)), " tokens/s)");
 }
 
 }  // namespace

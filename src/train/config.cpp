@@ -173,7 +173,6 @@ TrainConfig load_train_config(const std::string& path) {
 }
 
 double mtp_weight_at(const TrainConfig& c, int64_t step) {
-  if (c.model.num_nextn_predict_layers == 0) return 0.0;
   return static_cast<double>(step) < c.mtp_switch * static_cast<double>(c.steps) ? c.mtp_weight : c.mtp_weight_after;
 }
 

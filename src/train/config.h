@@ -64,7 +64,8 @@ struct TrainConfig {
 TrainConfig parse_train_config(const std::string& json_text, const std::string& source);
 TrainConfig load_train_config(const std::string& path);
 
-// The MTP weight at `step` (0-based) of `steps`; 0 when the model has no MTP module.
+// The MTP loss weight at `step` (0-based) of `steps` (used only when the model has an MTP module;
+// for SFT the model comes from `init`, not `model`).
 double mtp_weight_at(const TrainConfig& c, int64_t step);
 // The learning rate at `step`: linear warmup from lr/warmup to lr, then cosine down to lr*min_lr_ratio.
 double lr_at(const TrainConfig& c, int64_t step);

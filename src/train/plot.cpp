@@ -210,6 +210,16 @@ std::vector<std::string> plot_runs(const std::vector<std::string>& run_dirs, con
       {"lr", "lr.svg", "learning rate", false},
       {"grad_norm", "grad_norm.svg", "gradient norm (before clipping)", true},
       {"tokens_per_s", "tokens_per_s.svg", "training tokens/s", false},
+      // GRPO runs
+      {"reward", "reward.svg", "mean reward of the rollouts", false},
+      {"accuracy", "accuracy.svg", "rollout accuracy", false},
+      {"format", "format.svg", "rollouts with the <think> format", false},
+      {"response_length", "response_length.svg", "mean response length (tokens)", false},
+      {"kl", "kl.svg", "KL to the reference (k3)", false},
+      {"clip_fraction", "clip_fraction.svg", "clipped token ratios", false},
+      {"entropy", "entropy.svg", "policy entropy per token", false},
+      {"rollout_tokens_per_s", "rollout_tokens_per_s.svg", "rollout tokens/s (engine)", false},
+      {"train_tokens_per_s", "train_tokens_per_s.svg", "policy-update tokens/s (libtorch)", false},
   };
   for (const Spec& s : train_specs) {
     if (train.count(s.key)) emit(s.file, s.title, s.key, train[s.key], true, s.log);

@@ -40,7 +40,7 @@ const char* kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json", "gen
 
 // The tokenizer files of the run: copied from the config's tokenizer directory, the SFT init
 // checkpoint, or written for the tiny trained vocabulary.
-std::string prepare_tokenizer(const TrainConfig& c, const std::string& run_dir) {
+std::string prepare_tokenizer(const TrainConfig& c, const formats::ModelArgs& a, const std::string& run_dir) {
   const fs::path dir = fs::path(run_dir) / "tokenizer";
   fs::create_directories(dir);
   const std::string from = !c.tokenizer.empty() ? c.tokenizer : c.kind == RunKind::kSft ? c.init : "";
@@ -53,9 +53,13 @@ std::string prepare_tokenizer(const TrainConfig& c, const std::string& run_dir) 
         fail(ErrorKind::kNotFound, "tokenizer file ", src.string(), " not found");
       }
     }
+    // Sampling defaults travel with the model: R1's advice when the source has none.
+    if (!fs::exists(dir / "generation_config.json") && a.bos_token_id >= 0) {
+      core::write_file_atomic((dir / "generation_config.json").string(),
+                              formats::generation_config_json(a.bos_token_id, a.eos_token_ids));
+    }
     return dir.string();
   }
-  const formats::ModelArgs& a = c.model;
   if (a.bos_token_id < 0 || a.eos_token_ids.empty()) {
     fail(ErrorKind::kInvalidArgument, "the model config needs bos_token_id and eos_token_id for the tiny tokenizer");
   }
@@ -311,7 +315,7 @@ void Trainer::run(const std::string& config_text) {
     fail(ErrorKind::kInvalidArgument, "seq_len ", c_.seq_len, " exceeds the model's max_position_embeddings ",
          args_.max_position_embeddings);
   }
-  tok_dir_ = prepare_tokenizer(c_, run_dir_);
+  tok_dir_ = prepare_tokenizer(c_, args_, run_dir_);
   tok_.emplace(tokenizer::Tokenizer::from_dir(tok_dir_));
   if (static_cast<int64_t>(tok_->vocab_size()) > args_.vocab_size) {
     fail(ErrorKind::kInvalidArgument, "the tokenizer has ", tok_->vocab_size(), " tokens, the model only ", args_.vocab_size);

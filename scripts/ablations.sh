@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Runs the balancing and MTP ablations (configs/ablation/*.json) into runs/ablation-*, evaluates
 # each pretrained model on the test split (--raw: they are not chat-tuned), and plots the
-# comparisons into docs/figures/ablation-*. Usage: bash scripts/ablations.sh [THREADS]
+# comparisons into docs/figures/ablation-*.
+# Usage: bash scripts/ablations.sh [THREADS] [EXTRA_SEED...]  (extra seeds: runs/ablation-NAME-sSEED)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-2}
+shift || true
 whale=./build/whale
-for cfg in configs/ablation/*.json; do
-  name=$(basename "$cfg" .json)
-  run=runs/ablation-$name
-  if [ -f "$run/model/config.json" ]; then continue; fi
-  if [ -f "$run/checkpoints/latest" ]; then resume=--resume; else resume=; rm -rf "$run"; fi
-  tmp=$(mktemp); python3 -c "import json,sys; c=json.load(open('$cfg')); c['threads']=$threads; json.dump(c,open('$tmp','w'))"
-  $whale train pretrain "$tmp" --run "$run" -q $resume
-  rm -f "$tmp"
+for seed in "" "$@"; do
+  for cfg in configs/ablation/*.json; do
+    name=$(basename "$cfg" .json)
+    run=runs/ablation-$name${seed:+-s$seed}
+    if [ -f "$run/model/config.json" ]; then continue; fi
+    if [ -f "$run/checkpoints/latest" ]; then resume=--resume; else resume=; rm -rf "$run"; fi
+    $whale train pretrain "$cfg" --run "$run" -q --threads "$threads" ${seed:+--seed $seed} $resume
+  done
 done
 for name in aux-free no-mtp; do
   for t in addition countdown; do

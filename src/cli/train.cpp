@@ -28,6 +28,8 @@ void add_train_command(CLI::App& app) {
     std::vector<std::string> runs, names;
     std::string out;
     int smooth = 10;
+    int threads = -1;
+    int64_t seed = -1;
   };
   auto o = std::make_shared<Opts>();
   for (const char* kind : {"pretrain", "sft"}) {
@@ -38,11 +40,15 @@ void add_train_command(CLI::App& app) {
     sub->add_option("--run", o->run, "Run directory: metrics, checkpoints, the final model")->required();
     sub->add_flag("--resume", o->resume, "Continue the run in --run from its latest checkpoint");
     sub->add_flag("-q,--quiet", o->quiet, "No progress bar");
+    sub->add_option("-t,--threads", o->threads, "Override the config's threads");
+    sub->add_option("--seed", o->seed, "Override the config's seed (init and data)");
     const std::string k = kind;
     sub->callback([o, k] {
 #if WHALE_HAS_TRAIN
       const std::string text = core::read_file(o->config);
       train::TrainConfig c = train::parse_train_config(text, o->config);
+      if (o->threads >= 0) c.threads = o->threads;
+      if (o->seed >= 0) c.seed = static_cast<uint64_t>(o->seed);
       if ((c.kind == train::RunKind::kSft) != (k == "sft")) {
         fail(ErrorKind::kInvalidArgument, o->config, " is a ", c.kind == train::RunKind::kSft ? "sft" : "pretrain",
              " config; run it with `whale train ", c.kind == train::RunKind::kSft ? "sft" : "pretrain", "`");

@@ -146,7 +146,8 @@ TEST(Cli, ChatThroughPipedStdin) {
 TEST(Cli, ChatWithoutModelExplainsWhatIsMissing) {
   const CmdResult r = whale("chat /nonexistent/model");
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.out.find("whale init"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no model at /nonexistent/model"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("models/default"), std::string::npos) << r.out;  // where the default model lives
 }
 
 }  // namespace

@@ -174,8 +174,12 @@ TEST(TrainData, PretrainAndSftTextsAndMasks) {
   for (int64_t r = 0; r < a.rows; ++r) {
     for (int64_t t = 0; t + 1 < a.len; ++t) {
       const int64_t i = r * a.len + t;
-      if (a.real[i + 1]) EXPECT_EQ(a.targets[i], a.inputs[i + 1]);
-      if (a.mask[i] > 0) EXPECT_TRUE(a.real[i]);  // padding is never scored
+      if (a.real[i + 1]) {
+        EXPECT_EQ(a.targets[i], a.inputs[i + 1]);
+      }
+      if (a.mask[i] > 0) {
+        EXPECT_TRUE(a.real[i]);  // padding is never scored
+      }
     }
   }
   EXPECT_GT(a.examples, 0);

@@ -96,7 +96,7 @@ try {
     const cdp = await ctx.newCDPSession(page);
     await cdp.send('Network.enable');
     await cdp.send('Network.emulateNetworkConditions',
-                   { offline: false, latency: 0, downloadThroughput: 3000, uploadThroughput: -1 });
+                   { offline: false, latency: 0, downloadThroughput: 1000, uploadThroughput: -1 });
     await sendMessage('Hello whale');
     await page.locator('.msg.user .bubble', { hasText: 'Hello whale' }).waitFor();
     await waitDone();

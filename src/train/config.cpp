@@ -172,6 +172,29 @@ TrainConfig load_train_config(const std::string& path) {
   return parse_train_config(ss.str(), path);
 }
 
+tasks::Problem draw_problem(const std::vector<TaskMix>& mix, tasks::Split split, uint64_t pick_bits, uint64_t seed) {
+  if (mix.empty()) fail(ErrorKind::kInvalidArgument, "no tasks to draw problems from");
+  double total = 0;
+  for (const TaskMix& m : mix) total += m.weight;
+  const double pick = static_cast<double>(pick_bits >> 11) / 9007199254740992.0 * total;
+  double acc = 0;
+  const TaskMix* chosen = &mix.back();
+  for (const TaskMix& m : mix) {
+    acc += m.weight;
+    if (pick < acc) {
+      chosen = &m;
+      break;
+    }
+  }
+  tasks::TaskSpec spec;
+  spec.task = chosen->task;
+  spec.split = split;
+  spec.count = 1;
+  spec.seed = seed;
+  spec.difficulty = chosen->difficulty;
+  return tasks::generate(spec).at(0);
+}
+
 double mtp_weight_at(const TrainConfig& c, int64_t step) {
   return static_cast<double>(step) < c.mtp_switch * static_cast<double>(c.steps) ? c.mtp_weight : c.mtp_weight_after;
 }

@@ -60,6 +60,10 @@ struct TrainConfig {
   bool autocast_bf16 = false;    // bf16 autocast on the CPU (docs/training.md: measured slower here)
 };
 
+// One problem of `split`: the task chosen by weight with the top 53 bits of `pick_bits`, generated
+// from `seed` (the data of pretraining, SFT and RL all draw this way).
+tasks::Problem draw_problem(const std::vector<TaskMix>& mix, tasks::Split split, uint64_t pick_bits, uint64_t seed);
+
 // Parses and validates; `source` names the file in errors (kInvalidArgument / kFormat naming the key).
 TrainConfig parse_train_config(const std::string& json_text, const std::string& source);
 TrainConfig load_train_config(const std::string& path);

@@ -49,8 +49,6 @@ Example sft_example(const tokenizer::Tokenizer& tok, const tasks::Problem& p) {
 
 Batch make_batch(const TrainConfig& c, const tokenizer::Tokenizer& tok, tasks::Split split, int64_t step) {
   if (c.tasks.empty()) fail(ErrorKind::kInvalidArgument, "training config has no tasks");
-  double total_weight = 0;
-  for (const TaskMix& m : c.tasks) total_weight += m.weight;
   const int64_t pad = tok.eos_id().value_or(0);
   Batch b;
   b.rows = c.batch_size;
@@ -76,23 +74,9 @@ Batch make_batch(const TrainConfig& c, const tokenizer::Tokenizer& tok, tasks::S
     row_target.clear();
     for (;;) {
       if (!carry) {
-        const double pick = static_cast<double>(next() >> 11) / 9007199254740992.0 * total_weight;
-        double acc = 0;
-        const TaskMix* mix = &c.tasks.back();
-        for (const TaskMix& m : c.tasks) {
-          acc += m.weight;
-          if (pick < acc) {
-            mix = &m;
-            break;
-          }
-        }
-        tasks::TaskSpec spec;
-        spec.task = mix->task;
-        spec.split = split;
-        spec.count = 1;
-        spec.seed = next();
-        spec.difficulty = mix->difficulty;
-        const tasks::Problem p = tasks::generate(spec).at(0);
+        const uint64_t pick_bits = next();
+        const uint64_t seed = next();
+        const tasks::Problem p = draw_problem(c.tasks, split, pick_bits, seed);
         carry = c.kind == RunKind::kSft ? sft_example(tok, p) : pretrain_example(tok, p);
         ++b.examples;
       }

@@ -187,8 +187,6 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
   }
   std::ofstream metrics(metrics_path, std::ios::app);
 
-  double total_weight = 0;
-  for (const TaskMix& m : c.tasks) total_weight += m.weight;
   std::optional<core::Progress> bar;
   if (progress) bar.emplace("grpo", c.steps, core::ProgressOptions{.unit = "steps"});
   if (bar) bar->set(start_step);
@@ -203,23 +201,7 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
     auto draw_problems = [&](int64_t n) {
       for (int64_t i = 0; i < n; ++i) {
         state = tasks::mix64(state + 1);
-        const double pick = static_cast<double>(state >> 11) / 9007199254740992.0 * total_weight;
-        double acc = 0;
-        const TaskMix* mix = &c.tasks.back();
-        for (const TaskMix& m : c.tasks) {
-          acc += m.weight;
-          if (pick < acc) {
-            mix = &m;
-            break;
-          }
-        }
-        tasks::TaskSpec spec;
-        spec.task = mix->task;
-        spec.split = tasks::Split::kTrain;
-        spec.count = 1;
-        spec.seed = tasks::mix64(state ^ 0x5bd1e995);
-        spec.difficulty = mix->difficulty;
-        problems.push_back(tasks::generate(spec).at(0));
+        problems.push_back(draw_problem(c.tasks, tasks::Split::kTrain, state, tasks::mix64(state ^ 0x5bd1e995)));
       }
     };
     auto roll = [&](size_t first_problem) {

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "train/config_json.h"
 
 namespace whale::train {
 
@@ -23,16 +24,6 @@ namespace {
 
 using nlohmann::json;
 
-template <typename T>
-void get(const json& j, const char* key, T& out, const std::string& source) {
-  if (!j.contains(key)) return;
-  try {
-    out = j.at(key).get<T>();
-  } catch (const json::exception& e) {
-    fail(ErrorKind::kFormat, source, ": key \"", key, "\" has the wrong type (", e.what(), ")");
-  }
-}
-
 void positive(int64_t v, const char* key, const std::string& source) {
   if (v <= 0) fail(ErrorKind::kInvalidArgument, source, ": \"", key, "\" must be positive, got ", v);
 }
@@ -40,24 +31,13 @@ void positive(int64_t v, const char* key, const std::string& source) {
 }  // namespace
 
 TrainConfig parse_train_config(const std::string& text, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    fail(ErrorKind::kFormat, source, ": not valid JSON (", e.what(), ")");
-  }
-  if (!j.is_object()) fail(ErrorKind::kFormat, source, ": expected a JSON object");
-  static const char* kKnown[] = {"kind", "model", "init", "tokenizer", "save_dtype", "steps", "batch_size", "seq_len",
-                                 "seed", "threads", "optimizer", "balance", "mtp", "tasks", "log_every", "eval_every",
-                                 "eval_batches", "checkpoint_every", "autocast_bf16", "comment"};
-  for (const auto& [key, value] : j.items()) {
-    bool known = false;
-    for (const char* k : kKnown) known = known || key == k;
-    if (!known) fail(ErrorKind::kInvalidArgument, source, ": unknown key \"", key, "\"");
-  }
+  const json j = parse_config_object(text, source);
+  check_known_keys(j,
+                   {"kind", "model", "init", "tokenizer", "save_dtype", "steps", "batch_size", "seq_len", "seed", "threads", "optimizer", "balance", "mtp", "tasks", "log_every", "eval_every",
+                                 "eval_batches", "checkpoint_every", "autocast_bf16", "comment"}, source);
   TrainConfig c;
   std::string kind = "pretrain";
-  get(j, "kind", kind, source);
+  get_key(j, "kind", kind, source);
   if (kind == "pretrain") {
     c.kind = RunKind::kPretrain;
   } else if (kind == "sft") {
@@ -65,9 +45,9 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
   } else {
     fail(ErrorKind::kInvalidArgument, source, ": \"kind\" must be \"pretrain\" or \"sft\", got \"", kind, "\"");
   }
-  get(j, "init", c.init, source);
-  get(j, "tokenizer", c.tokenizer, source);
-  get(j, "save_dtype", c.save_dtype, source);
+  get_key(j, "init", c.init, source);
+  get_key(j, "tokenizer", c.tokenizer, source);
+  get_key(j, "save_dtype", c.save_dtype, source);
   if (c.save_dtype != "float32" && c.save_dtype != "bfloat16" && c.save_dtype != "float16") {
     fail(ErrorKind::kInvalidArgument, source, ": \"save_dtype\" must be float32, bfloat16 or float16");
   }
@@ -78,16 +58,16 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
     if (c.init.empty()) fail(ErrorKind::kInvalidArgument, source, ": SFT needs \"init\" (the checkpoint to start from)");
     if (j.contains("model")) fail(ErrorKind::kInvalidArgument, source, ": SFT takes the model from \"init\"; drop \"model\"");
   }
-  get(j, "steps", c.steps, source);
-  get(j, "batch_size", c.batch_size, source);
-  get(j, "seq_len", c.seq_len, source);
-  get(j, "seed", c.seed, source);
-  get(j, "threads", c.threads, source);
-  get(j, "log_every", c.log_every, source);
-  get(j, "eval_every", c.eval_every, source);
-  get(j, "eval_batches", c.eval_batches, source);
-  get(j, "checkpoint_every", c.checkpoint_every, source);
-  get(j, "autocast_bf16", c.autocast_bf16, source);
+  get_key(j, "steps", c.steps, source);
+  get_key(j, "batch_size", c.batch_size, source);
+  get_key(j, "seq_len", c.seq_len, source);
+  get_key(j, "seed", c.seed, source);
+  get_key(j, "threads", c.threads, source);
+  get_key(j, "log_every", c.log_every, source);
+  get_key(j, "eval_every", c.eval_every, source);
+  get_key(j, "eval_batches", c.eval_batches, source);
+  get_key(j, "checkpoint_every", c.checkpoint_every, source);
+  get_key(j, "autocast_bf16", c.autocast_bf16, source);
   positive(c.steps, "steps", source);
   positive(c.batch_size, "batch_size", source);
   positive(c.seq_len, "seq_len", source);
@@ -100,15 +80,15 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
   if (j.contains("optimizer")) {
     const json& o = j.at("optimizer");
     const std::string s = source + " \"optimizer\"";
-    get(o, "lr", c.lr, s);
-    get(o, "min_lr_ratio", c.min_lr_ratio, s);
-    get(o, "weight_decay", c.weight_decay, s);
-    get(o, "eps", c.eps, s);
-    get(o, "warmup_steps", c.warmup_steps, s);
-    get(o, "clip", c.clip, s);
+    get_key(o, "lr", c.lr, s);
+    get_key(o, "min_lr_ratio", c.min_lr_ratio, s);
+    get_key(o, "weight_decay", c.weight_decay, s);
+    get_key(o, "eps", c.eps, s);
+    get_key(o, "warmup_steps", c.warmup_steps, s);
+    get_key(o, "clip", c.clip, s);
     if (o.contains("betas")) {
       std::vector<double> b;
-      get(o, "betas", b, s);
+      get_key(o, "betas", b, s);
       if (b.size() != 2) fail(ErrorKind::kInvalidArgument, s, ": \"betas\" must hold two numbers");
       c.beta1 = b[0];
       c.beta2 = b[1];
@@ -120,7 +100,7 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
     const json& b = j.at("balance");
     const std::string s = source + " \"balance\"";
     std::string mode = "aux_free";
-    get(b, "mode", mode, s);
+    get_key(b, "mode", mode, s);
     if (mode == "aux_free") {
       c.balance = Balance::kAuxFree;
     } else if (mode == "aux_loss") {
@@ -130,16 +110,16 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
     } else {
       fail(ErrorKind::kInvalidArgument, s, ": \"mode\" must be aux_free, aux_loss or none, got \"", mode, "\"");
     }
-    get(b, "gamma", c.gamma, s);
-    get(b, "seq_alpha", c.seq_alpha, s);
-    get(b, "aux_alpha", c.aux_alpha, s);
+    get_key(b, "gamma", c.gamma, s);
+    get_key(b, "seq_alpha", c.seq_alpha, s);
+    get_key(b, "aux_alpha", c.aux_alpha, s);
   }
   if (j.contains("mtp")) {
     const json& m = j.at("mtp");
     const std::string s = source + " \"mtp\"";
-    get(m, "weight", c.mtp_weight, s);
-    get(m, "weight_after", c.mtp_weight_after, s);
-    get(m, "switch_at", c.mtp_switch, s);
+    get_key(m, "weight", c.mtp_weight, s);
+    get_key(m, "weight_after", c.mtp_weight_after, s);
+    get_key(m, "switch_at", c.mtp_switch, s);
   }
   if (!j.contains("tasks") || !j.at("tasks").is_array() || j.at("tasks").empty()) {
     fail(ErrorKind::kInvalidArgument, source, ": \"tasks\" must be a non-empty array of {\"task\": NAME, ...}");
@@ -148,16 +128,16 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
     const std::string s = source + " \"tasks\"";
     TaskMix m;
     std::string name;
-    get(t, "task", name, s);
+    get_key(t, "task", name, s);
     m.task = tasks::parse_task(name);
-    get(t, "weight", m.weight, s);
-    get(t, "min_digits", m.difficulty.min_digits, s);
-    get(t, "max_digits", m.difficulty.max_digits, s);
-    get(t, "min_numbers", m.difficulty.min_numbers, s);
-    get(t, "max_numbers", m.difficulty.max_numbers, s);
-    get(t, "max_number", m.difficulty.max_number, s);
-    get(t, "min_target", m.difficulty.min_target, s);
-    get(t, "max_target", m.difficulty.max_target, s);
+    get_key(t, "weight", m.weight, s);
+    get_key(t, "min_digits", m.difficulty.min_digits, s);
+    get_key(t, "max_digits", m.difficulty.max_digits, s);
+    get_key(t, "min_numbers", m.difficulty.min_numbers, s);
+    get_key(t, "max_numbers", m.difficulty.max_numbers, s);
+    get_key(t, "max_number", m.difficulty.max_number, s);
+    get_key(t, "min_target", m.difficulty.min_target, s);
+    get_key(t, "max_target", m.difficulty.max_target, s);
     if (!(m.weight > 0)) fail(ErrorKind::kInvalidArgument, s, ": task \"", name, "\" needs a positive weight");
     c.tasks.push_back(m);
   }

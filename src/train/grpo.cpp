@@ -18,6 +18,7 @@
 #include "tokenizer/tokenizer.h"
 #include "train/nn/causal_lm.h"
 #include "train/tasks/rng.h"
+#include "train/config_json.h"
 #include "train/run_dir.h"
 #include "train/torch_io.h"
 
@@ -74,29 +75,12 @@ torch::Tensor token_logp(const torch::Tensor& logits, const torch::Tensor& token
 }  // namespace
 
 GrpoConfig parse_grpo_config(const std::string& text, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    fail(ErrorKind::kFormat, source, ": not valid JSON (", e.what(), ")");
-  }
+  const json j = parse_config_object(text, source);
   GrpoConfig c;
-  auto get = [&](const json& o, const char* key, auto& out) {
-    if (!o.contains(key)) return;
-    try {
-      out = o.at(key).get<std::remove_reference_t<decltype(out)>>();
-    } catch (const json::exception& e) {
-      fail(ErrorKind::kFormat, source, ": key \"", key, "\" has the wrong type");
-    }
-  };
-  static const char* kKnown[] = {"kind", "init", "prompt", "tasks", "steps", "prompts_per_step", "group_size",
+  auto get = [&](const json& o, const char* key, auto& out) { get_key(o, key, out, source); };
+  check_known_keys(j, {"kind", "init", "prompt", "tasks", "steps", "prompts_per_step", "group_size",
                                  "temperature", "max_tokens", "rewards", "loss", "optimizer", "seed", "threads",
-                                 "checkpoint_every", "save_dtype", "comment"};
-  for (const auto& [key, value] : j.items()) {
-    bool known = false;
-    for (const char* k : kKnown) known = known || key == k;
-    if (!known) fail(ErrorKind::kInvalidArgument, source, ": unknown key \"", key, "\"");
-  }
+                                 "checkpoint_every", "save_dtype", "comment"}, source);
   get(j, "init", c.init);
   if (c.init.empty()) fail(ErrorKind::kInvalidArgument, source, ": GRPO needs \"init\" (the checkpoint to start from)");
   get(j, "prompt", c.prompt);

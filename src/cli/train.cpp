@@ -2,6 +2,7 @@
 // and `whale train plot RUN_DIR... [--out DIR]` (docs/training.md). Needs the libtorch half.
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #if WHALE_HAS_TRAIN
 #include "core/mapped_file.h"
 #include "train/config.h"
+#include "train/distill.h"
 #include "train/grpo.h"
 #include "train/plot.h"
 #include "train/trainer.h"
@@ -32,10 +34,21 @@ void add_train_command(CLI::App& app) {
     int64_t seed = -1;
   };
   auto o = std::make_shared<Opts>();
-  for (const char* kind : {"pretrain", "sft"}) {
-    CLI::App* sub = cmd->add_subcommand(kind, std::string(kind) == "pretrain"
-                                                  ? "Pretrain a model from a JSON config (MLA+MoE+MTP, aux-loss-free balancing)"
-                                                  : "Supervised fine-tuning on chat-format worked solutions");
+  // The config text a run records (RUN/config.json), with the command line's overrides written in.
+  auto with_overrides = [o](const std::string& text) {
+    if (o->threads < 0 && o->seed < 0) return text;
+    nlohmann::json j = nlohmann::json::parse(text);
+    if (o->threads >= 0) j["threads"] = o->threads;
+    if (o->seed >= 0) j["seed"] = o->seed;
+    return j.dump(1) + "\n";
+  };
+  for (const char* kind : {"pretrain", "sft", "distill"}) {
+    const std::string what = std::string(kind) == "pretrain"
+                                 ? "Pretrain a model from a JSON config (MLA+MoE+MTP, aux-loss-free balancing)"
+                             : std::string(kind) == "sft"
+                                 ? "Supervised fine-tuning on chat-format worked solutions"
+                                 : "Distil a teacher's verified reasoning traces into a student (rejection sampling + SFT; docs/rl.md)";
+    CLI::App* sub = cmd->add_subcommand(kind, what);
     sub->add_option("config", o->config, "Training config (JSON; see configs/)")->required();
     sub->add_option("--run", o->run, "Run directory: metrics, checkpoints, the final model")->required();
     sub->add_flag("--resume", o->resume, "Continue the run in --run from its latest checkpoint");
@@ -43,17 +56,19 @@ void add_train_command(CLI::App& app) {
     sub->add_option("-t,--threads", o->threads, "Override the config's threads");
     sub->add_option("--seed", o->seed, "Override the config's seed (init and data)");
     const std::string k = kind;
-    sub->callback([o, k] {
+    sub->callback([o, k, with_overrides] {
 #if WHALE_HAS_TRAIN
       const std::string text = core::read_file(o->config);
       train::TrainConfig c = train::parse_train_config(text, o->config);
       if (o->threads >= 0) c.threads = o->threads;
       if (o->seed >= 0) c.seed = static_cast<uint64_t>(o->seed);
-      if ((c.kind == train::RunKind::kSft) != (k == "sft")) {
-        fail(ErrorKind::kInvalidArgument, o->config, " is a ", c.kind == train::RunKind::kSft ? "sft" : "pretrain",
-             " config; run it with `whale train ", c.kind == train::RunKind::kSft ? "sft" : "pretrain", "`");
+      const char* is = c.kind == train::RunKind::kPretrain ? "pretrain" : c.kind == train::RunKind::kSft ? "sft" : "distill";
+      if (k != is) fail(ErrorKind::kInvalidArgument, o->config, " is a ", is, " config; run it with `whale train ", is, "`");
+      if (c.kind == train::RunKind::kDistill) {
+        train::train_distill(c, with_overrides(text), o->run, {.resume = o->resume, .progress = !o->quiet});
+      } else {
+        train::train(c, with_overrides(text), o->run, {.resume = o->resume, .progress = !o->quiet});
       }
-      train::train(c, text, o->run, {.resume = o->resume, .progress = !o->quiet});
       std::printf("model: %s/model\n", o->run.c_str());
 #else
       fail(ErrorKind::kUnsupported, "this whale was built without libtorch (WHALE_TRAIN=OFF); `whale train ", k,
@@ -66,10 +81,15 @@ void add_train_command(CLI::App& app) {
   grpo->add_option("--run", o->run, "Run directory: metrics, the final model")->required();
   grpo->add_flag("--resume", o->resume, "Continue the run in --run from its latest checkpoint");
   grpo->add_flag("-q,--quiet", o->quiet, "No progress bar");
-  grpo->callback([o] {
+  grpo->add_option("-t,--threads", o->threads, "Override the config's threads");
+  grpo->add_option("--seed", o->seed, "Override the config's seed (prompts and sampling)");
+  grpo->callback([o, with_overrides] {
 #if WHALE_HAS_TRAIN
     const std::string text = core::read_file(o->config);
-    train::train_grpo(train::parse_grpo_config(text, o->config), text, o->run, o->resume, !o->quiet);
+    train::GrpoConfig c = train::parse_grpo_config(text, o->config);
+    if (o->threads >= 0) c.threads = o->threads;
+    if (o->seed >= 0) c.seed = static_cast<uint64_t>(o->seed);
+    train::train_grpo(c, with_overrides(text), o->run, o->resume, !o->quiet);
     std::printf("model: %s/model\n", o->run.c_str());
 #else
     fail(ErrorKind::kUnsupported, "this whale was built without libtorch (WHALE_TRAIN=OFF)");

@@ -34,7 +34,7 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
   const json j = parse_config_object(text, source);
   check_known_keys(j,
                    {"kind", "model", "init", "tokenizer", "save_dtype", "steps", "batch_size", "seq_len", "seed", "threads", "optimizer", "balance", "mtp", "tasks", "log_every", "eval_every",
-                                 "eval_batches", "checkpoint_every", "autocast_bf16", "comment"}, source);
+                                 "eval_batches", "checkpoint_every", "autocast_bf16", "distill", "comment"}, source);
   TrainConfig c;
   std::string kind = "pretrain";
   get_key(j, "kind", kind, source);
@@ -42,8 +42,10 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
     c.kind = RunKind::kPretrain;
   } else if (kind == "sft") {
     c.kind = RunKind::kSft;
+  } else if (kind == "distill") {
+    c.kind = RunKind::kDistill;
   } else {
-    fail(ErrorKind::kInvalidArgument, source, ": \"kind\" must be \"pretrain\" or \"sft\", got \"", kind, "\"");
+    fail(ErrorKind::kInvalidArgument, source, ": \"kind\" must be \"pretrain\", \"sft\" or \"distill\", got \"", kind, "\"");
   }
   get_key(j, "init", c.init, source);
   get_key(j, "tokenizer", c.tokenizer, source);
@@ -55,8 +57,35 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
     if (!j.contains("model")) fail(ErrorKind::kInvalidArgument, source, ": pretraining needs \"model\" (a config.json object)");
     c.model = formats::parse_model_args(j.at("model").dump(), source + " \"model\"");
   } else {
-    if (c.init.empty()) fail(ErrorKind::kInvalidArgument, source, ": SFT needs \"init\" (the checkpoint to start from)");
-    if (j.contains("model")) fail(ErrorKind::kInvalidArgument, source, ": SFT takes the model from \"init\"; drop \"model\"");
+    if (c.init.empty()) fail(ErrorKind::kInvalidArgument, source, ": ", kind, " needs \"init\" (the checkpoint to start from)");
+    if (j.contains("model")) fail(ErrorKind::kInvalidArgument, source, ": ", kind, " takes the model from \"init\"; drop \"model\"");
+  }
+  if (c.kind == RunKind::kDistill) {
+    if (!j.contains("distill") || !j.at("distill").is_object()) {
+      fail(ErrorKind::kInvalidArgument, source, ": distillation needs \"distill\": {\"teacher\": DIR, ...}");
+    }
+    const json& d = j.at("distill");
+    const std::string s = source + " \"distill\"";
+    check_known_keys(d, {"teacher", "teacher_prompt", "prompt", "prompts", "samples", "keep", "temperature", "top_p", "max_tokens"}, s);
+    DistillSpec& ds = c.distill;
+    get_key(d, "teacher", ds.teacher, s);
+    get_key(d, "teacher_prompt", ds.teacher_prompt, s);
+    get_key(d, "prompt", ds.prompt, s);
+    get_key(d, "prompts", ds.prompts, s);
+    get_key(d, "samples", ds.samples, s);
+    get_key(d, "keep", ds.keep, s);
+    get_key(d, "temperature", ds.temperature, s);
+    get_key(d, "top_p", ds.top_p, s);
+    get_key(d, "max_tokens", ds.max_tokens, s);
+    if (ds.teacher.empty()) fail(ErrorKind::kInvalidArgument, s, ": \"teacher\" (the model that writes the traces) is required");
+    for (const std::string* p : {&ds.teacher_prompt, &ds.prompt}) {
+      if (*p != "chat" && *p != "zero") fail(ErrorKind::kInvalidArgument, s, ": prompts must be \"chat\" or \"zero\", got \"", *p, "\"");
+    }
+    if (ds.prompts <= 0 || ds.samples <= 0 || ds.keep <= 0 || ds.max_tokens <= 0) {
+      fail(ErrorKind::kInvalidArgument, s, ": prompts, samples, keep and max_tokens must be positive");
+    }
+  } else if (j.contains("distill")) {
+    fail(ErrorKind::kInvalidArgument, source, ": \"distill\" belongs to kind \"distill\" configs");
   }
   get_key(j, "steps", c.steps, source);
   get_key(j, "batch_size", c.batch_size, source);

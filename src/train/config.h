@@ -12,7 +12,8 @@
 
 namespace whale::train {
 
-enum class RunKind { kPretrain, kSft };
+// kDistill: SFT of a student on verified traces its teacher wrote (`whale train distill`).
+enum class RunKind { kPretrain, kSft, kDistill };
 // How MoE load is balanced: DeepSeek-V3's bias rule plus its tiny sequence-wise loss; a classic
 // auxiliary loss alone (batch-wise α·Σ f_i P_i, as in DeepSeek-V2); or nothing.
 enum class Balance { kAuxFree, kAuxLoss, kNone };
@@ -25,10 +26,23 @@ struct TaskMix {
   tasks::Difficulty difficulty;
 };
 
+// Distillation (R1 §2.4): the teacher answers training-split problems, a program verifier keeps
+// only correct traces (rejection sampling), and the student is fine-tuned on them.
+struct DistillSpec {
+  std::string teacher;                // the model that writes the traces (an RL-trained checkpoint)
+  std::string teacher_prompt = "chat";  // how the teacher is asked: "chat" template or "zero" (BOS + question + "\n")
+  std::string prompt = "chat";        // how the student sees the problem in its training examples
+  int64_t prompts = 500;              // training-split problems, split across the tasks by weight
+  int samples = 4;                    // traces sampled per problem
+  int keep = 1;                       // verified-correct, distinct traces kept per problem
+  double temperature = 0.6, top_p = 0.95;
+  int64_t max_tokens = 512;
+};
+
 struct TrainConfig {
   RunKind kind = RunKind::kPretrain;
   formats::ModelArgs model;  // pretraining: from "model"; SFT: the init checkpoint's config
-  std::string init;          // SFT: the checkpoint directory to start from ("" for pretraining)
+  std::string init;          // SFT, distillation: the checkpoint directory to start from ("" for pretraining)
   std::string tokenizer;     // a tokenizer directory; "" = the tiny trained vocabulary
   std::string save_dtype = "bfloat16";  // the final model's stored dtype (checkpoints keep float32)
 
@@ -58,6 +72,8 @@ struct TrainConfig {
   int64_t eval_batches = 4;
   int64_t checkpoint_every = 100;
   bool autocast_bf16 = false;    // bf16 autocast on the CPU (docs/training.md: measured slower here)
+
+  DistillSpec distill;           // kind kDistill only
 };
 
 // One problem of `split`: the task chosen by weight with the top 53 bits of `pick_bits`, generated

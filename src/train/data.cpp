@@ -30,24 +30,36 @@ Example pretrain_example(const tokenizer::Tokenizer& tok, const tasks::Problem& 
   return e;
 }
 
-Example sft_example(const tokenizer::Tokenizer& tok, const tasks::Problem& p) {
-  engine::Request r;
-  const tokenizer::ChatMessage user{.role = "user", .content = p.prompt};
-  engine::prepare_chat_prompt(tok, std::span<const tokenizer::ChatMessage>(&user, 1), /*thinking=*/true, r);
-  std::string reply = tasks::solution(p);
-  static constexpr std::string_view kOpen = "<think>\n";
-  if (r.reasoning.starts_in_reasoning && reply.starts_with(kOpen)) reply.erase(0, kOpen.size());
+Example response_example(const tokenizer::Tokenizer& tok, const std::string& prompt, const std::string& response, bool chat) {
   Example e;
-  e.tokens = r.prompt;
+  std::string reply = response;
+  if (chat) {
+    engine::Request r;
+    const tokenizer::ChatMessage user{.role = "user", .content = prompt};
+    engine::prepare_chat_prompt(tok, std::span<const tokenizer::ChatMessage>(&user, 1), /*thinking=*/true, r);
+    static constexpr std::string_view kOpen = "<think>\n";
+    if (r.reasoning.starts_in_reasoning && reply.starts_with(kOpen)) reply.erase(0, kOpen.size());
+    e.tokens = r.prompt;
+  } else {
+    e.tokens.push_back(required(tok.bos_id(), "BOS"));
+    const std::vector<int32_t> q = tok.encode(prompt + "\n", {.add_special = false, .parse_special = false});
+    e.tokens.insert(e.tokens.end(), q.begin(), q.end());
+  }
   e.target.assign(e.tokens.size(), 0);
-  const std::vector<int32_t> body = tok.encode(reply, {.add_special = false, .parse_special = true});
+  const std::vector<int32_t> body = tok.encode(reply, {.add_special = false, .parse_special = chat});
   e.tokens.insert(e.tokens.end(), body.begin(), body.end());
   e.tokens.push_back(required(tok.eos_id(), "EOS"));
   e.target.resize(e.tokens.size(), 1);
   return e;
 }
 
-Batch make_batch(const TrainConfig& c, const tokenizer::Tokenizer& tok, tasks::Split split, int64_t step) {
+Example sft_example(const tokenizer::Tokenizer& tok, const tasks::Problem& p) {
+  return response_example(tok, p.prompt, tasks::solution(p), /*chat=*/true);
+}
+
+Batch make_batch(const TrainConfig& c, const tokenizer::Tokenizer& tok, tasks::Split split, int64_t step,
+                 const std::vector<Example>* pool) {
+  if (pool && split == tasks::Split::kTrain && pool->empty()) fail(ErrorKind::kInvalidArgument, "no training examples to draw from");
   if (c.tasks.empty()) fail(ErrorKind::kInvalidArgument, "training config has no tasks");
   const int64_t pad = tok.eos_id().value_or(0);
   Batch b;
@@ -76,8 +88,18 @@ Batch make_batch(const TrainConfig& c, const tokenizer::Tokenizer& tok, tasks::S
       if (!carry) {
         const uint64_t pick_bits = next();
         const uint64_t seed = next();
-        const tasks::Problem p = draw_problem(c.tasks, split, pick_bits, seed);
-        carry = c.kind == RunKind::kSft ? sft_example(tok, p) : pretrain_example(tok, p);
+        if (pool && split == tasks::Split::kTrain) {
+          carry = (*pool)[pick_bits % pool->size()];
+        } else {
+          const tasks::Problem p = draw_problem(c.tasks, split, pick_bits, seed);
+          switch (c.kind) {
+            case RunKind::kPretrain: carry = pretrain_example(tok, p); break;
+            case RunKind::kSft: carry = sft_example(tok, p); break;
+            case RunKind::kDistill:  // validation: the reference solution in the student's prompt format
+              carry = response_example(tok, p.prompt, tasks::solution(p), c.distill.prompt == "chat");
+              break;
+          }
+        }
         ++b.examples;
       }
       const int64_t room = row_len - static_cast<int64_t>(row.size());

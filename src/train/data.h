@@ -26,6 +26,11 @@ Example pretrain_example(const tokenizer::Tokenizer& tok, const tasks::Problem& 
 // the reply and EOS are scored.
 Example sft_example(const tokenizer::Tokenizer& tok, const tasks::Problem& p);
 
+// A response to train on, loss on the response and EOS only. chat: as sft_example (the template's
+// generation prompt; a leading "<think>\n" in `response` is the one the template opened); zero:
+// BOS + "{prompt}\n" + response, the way pretraining documents read.
+Example response_example(const tokenizer::Tokenizer& tok, const std::string& prompt, const std::string& response, bool chat);
+
 struct Batch {
   int64_t rows = 0, len = 0;
   std::vector<int64_t> inputs;     // [rows, len]
@@ -37,7 +42,10 @@ struct Batch {
 
 // The batch for `step` of `split` (steps of the validation split are the eval batches 0, 1, ...).
 // Examples are packed whole, one after another, into rows of len + 1 tokens; a row's tail is
-// padding; an example longer than a row is cut (counted in `truncated`).
-Batch make_batch(const TrainConfig& c, const tokenizer::Tokenizer& tok, tasks::Split split, int64_t step);
+// padding; an example longer than a row is cut (counted in `truncated`). With `pool` (the
+// training split of a distillation: the teacher's kept traces), examples are drawn from it
+// uniformly instead of being generated.
+Batch make_batch(const TrainConfig& c, const tokenizer::Tokenizer& tok, tasks::Split split, int64_t step,
+                 const std::vector<Example>* pool = nullptr);
 
 }  // namespace whale::train

@@ -48,6 +48,9 @@ double k3(double logp, double ref_logp) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// Sequences per forward/backward in the policy update.
+constexpr size_t kMicroBatch = 16;
+
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 struct Rollout {
@@ -57,6 +60,7 @@ struct Rollout {
   bool truncated = false;          // hit max_tokens
   double reward = 0, advantage = 0;
   bool correct = false, format_ok = false;
+  std::string text;  // the response as the verifier read it
 };
 
 model::Weights export_weights(const nn::CausalLM& m, const formats::ModelArgs& args) {
@@ -78,7 +82,7 @@ GrpoConfig parse_grpo_config(const std::string& text, const std::string& source)
   const json j = parse_config_object(text, source);
   GrpoConfig c;
   auto get = [&](const json& o, const char* key, auto& out) { get_key(o, key, out, source); };
-  check_known_keys(j, {"kind", "init", "prompt", "tasks", "steps", "prompts_per_step", "group_size",
+  check_known_keys(j, {"kind", "init", "prompt", "tasks", "dataset_size", "steps", "prompts_per_step", "group_size",
                                  "temperature", "max_tokens", "rewards", "loss", "optimizer", "seed", "threads",
                                  "checkpoint_every", "save_dtype", "comment"}, source);
   get(j, "init", c.init);
@@ -86,6 +90,8 @@ GrpoConfig parse_grpo_config(const std::string& text, const std::string& source)
   get(j, "prompt", c.prompt);
   if (c.prompt != "chat" && c.prompt != "zero") fail(ErrorKind::kInvalidArgument, source, ": \"prompt\" must be chat or zero");
   get(j, "steps", c.steps);
+  get(j, "dataset_size", c.dataset_size);
+  if (c.dataset_size < 0) fail(ErrorKind::kInvalidArgument, source, ": \"dataset_size\" must be >= 0");
   get(j, "prompts_per_step", c.prompts_per_step);
   get(j, "group_size", c.group_size);
   get(j, "temperature", c.temperature);
@@ -139,9 +145,13 @@ GrpoConfig parse_grpo_config(const std::string& text, const std::string& source)
 
 void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::string& run_dir, bool resume,
                 bool progress) {
+  keep_freed_memory();
   if (c.threads > 0) torch::set_num_threads(c.threads);
   fs::create_directories(run_dir);
   const fs::path metrics_path = fs::path(run_dir) / "metrics.jsonl";
+  // Two rollouts of every step (the first, and the first correct one) for reading how the
+  // responses change over training.
+  const fs::path samples_path = fs::path(run_dir) / "samples.jsonl";
   check_run_dir(run_dir, resume);
   core::write_file_atomic((fs::path(run_dir) / "config.json").string(), config_text);
   const formats::ModelArgs args = formats::load_model_args(c.init);
@@ -168,8 +178,10 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
     torch::load(opt, dir + "/optimizer.pt");
     start_step = json::parse(core::read_file(dir + "/trainer_state.json")).at("step").get<int64_t>();
     trim_metrics(metrics_path, start_step);
+    trim_metrics(samples_path, start_step);
   }
   std::ofstream metrics(metrics_path, std::ios::app);
+  std::ofstream samples(samples_path, std::ios::app);
 
   std::optional<core::Progress> bar;
   if (progress) bar.emplace("grpo", c.steps, core::ProgressOptions{.unit = "steps"});
@@ -185,7 +197,11 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
     auto draw_problems = [&](int64_t n) {
       for (int64_t i = 0; i < n; ++i) {
         state = tasks::mix64(state + 1);
-        problems.push_back(draw_problem(c.tasks, tasks::Split::kTrain, state, tasks::mix64(state ^ 0x5bd1e995)));
+        uint64_t bits = state;
+        if (c.dataset_size > 0) {  // the k-th problem of the fixed set
+          bits = tasks::mix64(c.seed * 0x2545f4914f6cdd1dull + state % static_cast<uint64_t>(c.dataset_size));
+        }
+        problems.push_back(draw_problem(c.tasks, tasks::Split::kTrain, bits, tasks::mix64(bits ^ 0x5bd1e995)));
       }
     };
     auto roll = [&](size_t first_problem) {
@@ -236,8 +252,8 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
         Rollout& ro = rollouts[i];
         std::vector<int32_t> body = ro.completion;
         if (!ro.truncated && !body.empty()) body.pop_back();  // EOS
-        const std::string text = (ro.opened ? "<think>\n" : "") + tok.decode(body);
-        const tasks::Verdict v = tasks::verify(problems[ro.problem], text);
+        ro.text = (ro.opened ? "<think>\n" : "") + tok.decode(body);
+        const tasks::Verdict v = tasks::verify(problems[ro.problem], ro.text);
         ro.correct = v.correct;
         ro.format_ok = v.format_ok;
         ro.reward = tasks::reward(v, c.rewards);
@@ -252,11 +268,14 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
     score(0);
     // DAPO dynamic sampling: drop groups whose rewards are all equal, draw more prompts (3 rounds at most).
     std::vector<size_t> kept_groups;
+    size_t uniform_groups = 0;  // groups whose rewards are all equal (no learning signal)
     auto keep_informative = [&]() {
       kept_groups.clear();
+      uniform_groups = 0;
       for (size_t g = 0; g * c.group_size < rollouts.size(); ++g) {
         bool same = true;
         for (int64_t k = 1; k < c.group_size; ++k) same = same && rollouts[g * c.group_size + k].reward == rollouts[g * c.group_size].reward;
+        uniform_groups += same;
         if (!(same && c.variant == GrpoVariant::kDapo)) kept_groups.push_back(g);
       }
     };
@@ -301,75 +320,104 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
                  {"response_length", length / n_roll},
                  {"rollouts", rollouts.size()},
                  {"groups_kept", kept_groups.size()},
+                 {"zero_std_fraction", static_cast<double>(uniform_groups) * static_cast<double>(c.group_size) / n_roll},
                  {"rollout_tokens_per_s", static_cast<double>(rollout_tokens) / std::max(1e-9, roll_s)}};
     if (!batch.empty()) {
       const auto t_train = Clock::now();
       const int64_t N = static_cast<int64_t>(batch.size());
-      int64_t T = 0;
-      for (const Rollout* ro : batch) T = std::max<int64_t>(T, ro->prompt.size() + ro->completion.size());
-      torch::Tensor tokens = torch::full({N, T}, tok.eos_id().value_or(0), torch::kInt64);
-      torch::Tensor mask = torch::zeros({N, T - 1});
-      auto tok_acc = tokens.accessor<int64_t, 2>();
-      auto mask_acc = mask.accessor<float, 2>();
-      for (int64_t i = 0; i < N; ++i) {
-        const Rollout& ro = *batch[i];
-        int64_t t = 0;
-        for (int32_t id : ro.prompt) tok_acc[i][t++] = id;
-        for (int32_t id : ro.completion) {
-          mask_acc[i][t - 1] = 1.0f;  // logits at t-1 predict the completion token at t
-          tok_acc[i][t++] = id;
+      // Micro-batches of similar lengths (less padding, bounded memory); gradients accumulate and
+      // every loss term is divided by the whole batch's normaliser, so the sum is the batch loss.
+      std::vector<int64_t> order(batch.size());
+      std::iota(order.begin(), order.end(), 0);
+      auto len = [&](int64_t i) { return static_cast<int64_t>(batch[i]->prompt.size() + batch[i]->completion.size()); };
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return len(a) < len(b); });
+      int64_t total_completion = 0;
+      for (const Rollout* ro : batch) total_completion += static_cast<int64_t>(ro->completion.size());
+      struct Micro {
+        torch::Tensor tokens, positions, mask, A, ntok, old_logp, ref_logp;
+      };
+      std::vector<Micro> micro;
+      int64_t padded_tokens = 0;
+      for (size_t from = 0; from < order.size(); from += kMicroBatch) {
+        const size_t to = std::min(order.size(), from + kMicroBatch);
+        const int64_t n = static_cast<int64_t>(to - from);
+        int64_t T = 0;
+        for (size_t j = from; j < to; ++j) T = std::max(T, len(order[j]));
+        Micro m;
+        m.tokens = torch::full({n, T}, tok.eos_id().value_or(0), torch::kInt64);
+        m.mask = torch::zeros({n, T - 1});
+        std::vector<double> a;
+        auto tok_acc = m.tokens.accessor<int64_t, 2>();
+        auto mask_acc = m.mask.accessor<float, 2>();
+        for (int64_t i = 0; i < n; ++i) {
+          const Rollout& ro = *batch[order[from + i]];
+          a.push_back(adv[order[from + i]]);
+          int64_t t = 0;
+          for (int32_t id : ro.prompt) tok_acc[i][t++] = id;
+          for (int32_t id : ro.completion) {
+            mask_acc[i][t - 1] = 1.0f;  // logits at t-1 predict the completion token at t
+            tok_acc[i][t++] = id;
+          }
         }
+        m.positions = torch::arange(T, torch::kInt64).unsqueeze(0).expand({n, T}).contiguous();
+        m.A = torch::tensor(a, torch::kFloat64).to(torch::kFloat32).unsqueeze(1);  // [n, 1]
+        m.ntok = m.mask.sum(1).clamp_min(1.0);
+        {
+          torch::NoGradGuard ng;
+          // With one optimizer step per rollout batch the sampling policy is the current one:
+          // π_old = π_θ.detach() (ratio 1, same gradient) and its forward is not needed.
+          if (c.inner_steps > 1) m.old_logp = token_logp(policy->forward(m.tokens, m.positions).logits, m.tokens);
+          if (ref) m.ref_logp = token_logp(ref->forward(m.tokens, m.positions).logits, m.tokens);
+        }
+        padded_tokens += n * T;
+        micro.push_back(std::move(m));
       }
-      const torch::Tensor positions = torch::arange(T, torch::kInt64).unsqueeze(0).expand({N, T}).contiguous();
-      const torch::Tensor A = torch::tensor(adv, torch::kFloat64).to(torch::kFloat32).unsqueeze(1);  // [N, 1]
-      torch::Tensor old_logp, ref_logp;
-      {
-        torch::NoGradGuard ng;
-        old_logp = token_logp(policy->forward(tokens, positions).logits, tokens);
-        if (ref) ref_logp = token_logp(ref->forward(tokens, positions).logits, tokens);
-      }
-      const torch::Tensor ntok = mask.sum(1).clamp_min(1.0);  // [N]
-      double kl_sum = 0, clip_sum = 0, ent_sum = 0, loss_sum = 0, grad_norm = 0;
+      const double msum = static_cast<double>(std::max<int64_t>(1, total_completion));
+      double kl_sum = 0, clip_sum = 0, ent_sum = 0, loss_sum = 0, grad_norm = 0, logp_sum = 0;
       for (int64_t inner = 0; inner < c.inner_steps; ++inner) {
         for (auto& p : params) p.mutable_grad().reset();  // none, not zeros (see trainer.cpp)
-        const nn::Output out = policy->forward(tokens, positions);
-        const torch::Tensor logp = token_logp(out.logits, tokens);
-        const torch::Tensor ratio = torch::exp(logp - old_logp);
-        const torch::Tensor surr = torch::min(ratio * A, torch::clamp(ratio, 1.0 - c.clip_low, 1.0 + c.clip_high) * A);
-        torch::Tensor per_token = -surr;
-        torch::Tensor kl;
-        if (ref) {
-          const torch::Tensor d = ref_logp - logp;
-          kl = torch::exp(d) - d - 1.0;
-          per_token = per_token + c.beta * kl;
+        for (Micro& m : micro) {
+          const nn::Output out = policy->forward(m.tokens, m.positions);
+          const torch::Tensor logp = token_logp(out.logits, m.tokens);
+          const torch::Tensor old_logp = m.old_logp.defined() ? m.old_logp : logp.detach();
+          const torch::Tensor ratio = torch::exp(logp - old_logp);
+          const torch::Tensor surr = torch::min(ratio * m.A, torch::clamp(ratio, 1.0 - c.clip_low, 1.0 + c.clip_high) * m.A);
+          torch::Tensor per_token = -surr;
+          torch::Tensor kl;
+          if (ref) {
+            const torch::Tensor d = m.ref_logp - logp;
+            kl = torch::exp(d) - d - 1.0;
+            per_token = per_token + c.beta * kl;
+          }
+          torch::Tensor loss;
+          if (c.variant == GrpoVariant::kGrpo) {
+            loss = (per_token * m.mask).sum(1).div(m.ntok).sum() / static_cast<double>(N);
+          } else if (c.variant == GrpoVariant::kDapo) {
+            loss = (per_token * m.mask).sum() / msum;
+          } else {
+            loss = (per_token * m.mask).sum() / static_cast<double>(N * c.max_tokens);
+          }
+          loss.backward();
+          torch::NoGradGuard ng;
+          loss_sum += loss.item<double>();
+          logp_sum += (logp.detach() * m.mask).sum().item<double>() / msum;
+          if (kl.defined()) kl_sum += (kl * m.mask).sum().item<double>() / msum;
+          const torch::Tensor clipped = ((ratio < 1.0 - c.clip_low) | (ratio > 1.0 + c.clip_high)).to(torch::kFloat32);
+          clip_sum += (clipped * m.mask).sum().item<double>() / msum;
+          const torch::Tensor lp = torch::log_softmax(out.logits.slice(1, 0, out.logits.size(1) - 1).to(torch::kFloat32), -1);
+          ent_sum += ((-(lp.exp() * lp).sum(-1)) * m.mask).sum().item<double>() / msum;
         }
-        torch::Tensor loss;
-        if (c.variant == GrpoVariant::kGrpo) {
-          loss = ((per_token * mask).sum(1) / ntok).mean();
-        } else if (c.variant == GrpoVariant::kDapo) {
-          loss = (per_token * mask).sum() / mask.sum().clamp_min(1.0);
-        } else {
-          loss = (per_token * mask).sum() / static_cast<double>(N * c.max_tokens);
-        }
-        loss.backward();
         grad_norm = torch::nn::utils::clip_grad_norm_(params, c.clip > 0 ? c.clip : 1e30);
         opt.step();
-        torch::NoGradGuard ng;
-        const double msum = mask.sum().item<double>();
-        loss_sum += loss.item<double>();
-        if (kl.defined()) kl_sum += (kl * mask).sum().item<double>() / msum;
-        const torch::Tensor clipped = ((ratio < 1.0 - c.clip_low) | (ratio > 1.0 + c.clip_high)).to(torch::kFloat32);
-        clip_sum += (clipped * mask).sum().item<double>() / msum;
-        const torch::Tensor lp = torch::log_softmax(out.logits.slice(1, 0, T - 1).to(torch::kFloat32), -1);
-        ent_sum += ((-(lp.exp() * lp).sum(-1)) * mask).sum().item<double>() / msum;
       }
       const double k = static_cast<double>(c.inner_steps);
       line["loss"] = loss_sum / k;
       line["kl"] = kl_sum / k;
       line["clip_fraction"] = clip_sum / k;
       line["entropy"] = ent_sum / k;
+      line["sampled_logp"] = logp_sum / k;  // mean log-probability of the sampled tokens
       line["grad_norm"] = grad_norm;
-      line["train_tokens_per_s"] = static_cast<double>(N * T) * k / std::max(1e-9, since(t_train));
+      line["train_tokens_per_s"] = static_cast<double>(padded_tokens) * k / std::max(1e-9, since(t_train));
     }
     if (ref && c.ref_refresh > 0 && (step + 1) % c.ref_refresh == 0) {
       torch::NoGradGuard ng;
@@ -378,6 +426,17 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
     }
     metrics << line.dump() << "\n";
     metrics.flush();
+    for (size_t i = 0; i < rollouts.size(); ++i) {
+      const Rollout& ro = rollouts[i];
+      if (i != 0 && !(ro.correct && std::none_of(rollouts.begin(), rollouts.begin() + static_cast<std::ptrdiff_t>(i),
+                                                 [](const Rollout& r) { return r.correct; }))) {
+        continue;
+      }
+      samples << json{{"step", step + 1}, {"prompt", problems[ro.problem].prompt}, {"response", ro.text},
+                      {"reward", ro.reward}, {"correct", ro.correct}, {"tokens", ro.completion.size()}}.dump()
+              << "\n";
+    }
+    samples.flush();
     if ((step + 1) % c.checkpoint_every == 0 || step + 1 == c.steps) {
       write_checkpoint(run_dir, step + 1, [&](const fs::path& tmp) {
         formats::ModelArgs a = args;

@@ -18,6 +18,7 @@ struct GrpoConfig {
   std::string init;       // the starting checkpoint (pretrained or SFT)
   std::string prompt = "chat";  // "chat": the chat template (thinking on); "zero": R1-Zero's plain prompt
   std::vector<TaskMix> tasks;
+  int64_t dataset_size = 0;  // > 0: prompts come from this many fixed training problems (a dataset); 0: fresh ones
   int64_t steps = 100;
   int64_t prompts_per_step = 8;
   int64_t group_size = 8;  // G samples per prompt

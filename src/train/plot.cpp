@@ -218,6 +218,7 @@ std::vector<std::string> plot_runs(const std::vector<std::string>& run_dirs, con
       {"kl", "kl.svg", "KL to the reference (k3)", false},
       {"clip_fraction", "clip_fraction.svg", "clipped token ratios", false},
       {"entropy", "entropy.svg", "policy entropy per token", false},
+      {"zero_std_fraction", "zero_std_fraction.svg", "rollouts in groups with equal rewards (no signal)", false},
       {"rollout_tokens_per_s", "rollout_tokens_per_s.svg", "rollout tokens/s (engine)", false},
       {"train_tokens_per_s", "train_tokens_per_s.svg", "policy-update tokens/s (libtorch)", false},
   };
@@ -235,11 +236,46 @@ std::vector<std::string> plot_runs(const std::vector<std::string>& run_dirs, con
   return written;
 }
 
+namespace {
+
+// GRPO runs: the first and last tenth of the training curves, and RUN/eval.json when present.
+std::string grpo_row(const std::string& name, const std::string& run_dir, const std::vector<nlohmann::json>& train) {
+  const size_t tenth = std::max<size_t>(1, train.size() / 10);
+  auto mean = [&](const char* key, size_t from, size_t to) {
+    double s = 0;
+    for (size_t i = from; i < to; ++i) s += train[i].value(key, 0.0);
+    return s / static_cast<double>(to - from);
+  };
+  char buf[512];
+  const size_t n = train.size();
+  std::snprintf(buf, sizeof buf, "| %s | %zu | %.3f → %.3f | %.3f → %.3f | %.0f → %.0f | %.4f |", name.c_str(), n,
+                mean("reward", 0, tenth), mean("reward", n - tenth, n), mean("accuracy", 0, tenth),
+                mean("accuracy", n - tenth, n), mean("response_length", 0, tenth), mean("response_length", n - tenth, n),
+                mean("kl", n - tenth, n));
+  std::string row = buf;
+  const std::filesystem::path eval = std::filesystem::path(run_dir) / "eval.json";
+  if (std::filesystem::exists(eval)) {
+    const nlohmann::json e = nlohmann::json::parse(core::read_file(eval.string()));
+    std::snprintf(buf, sizeof buf, " %.1f%% | %.1f ± %.1f |", 100 * e.value("greedy_accuracy", 0.0), 100 * e.value("pass1", 0.0),
+                  100 * e.value("pass1_stderr", 0.0));
+    row += buf;
+  } else {
+    row += " - | - |";
+  }
+  return row + "\n";
+}
+
+}  // namespace
+
 std::string summary_table(const std::vector<std::string>& run_dirs, const std::vector<std::string>& names) {
   namespace fs = std::filesystem;
   std::ostringstream o;
+  std::ostringstream grpo;
   o << "| run | steps | val loss | val MTP loss | MaxVio (validation) | MaxVio (last 10% of batches) | tokens/s |\n"
     << "|---|---|---|---|---|---|---|\n";
+  grpo << "| run | steps | reward (first → last 10%) | accuracy | response length | KL (last 10%) | test greedy | test pass@1 ± SE |\n"
+       << "|---|---|---|---|---|---|---|---|\n";
+  bool any_grpo = false, any_lm = false;
   auto cell = [](const nlohmann::json& j, const char* key, int prec) {
     if (!j.contains(key)) return std::string("-");
     char buf[32];
@@ -267,6 +303,13 @@ std::string summary_table(const std::vector<std::string>& run_dirs, const std::v
         train.push_back(j);
       }
     }
+    const std::string name = r < names.size() ? names[r] : fs::path(run_dirs[r]).filename().string();
+    if (!train.empty() && train.front().contains("reward")) {
+      any_grpo = true;
+      grpo << grpo_row(name, run_dirs[r], train);
+      continue;
+    }
+    any_lm = true;
     double vio = 0, tps = 0;
     size_t n = 0;
     for (size_t i = train.size() / 10 * 9; i < train.size(); ++i, ++n) {
@@ -276,12 +319,13 @@ std::string summary_table(const std::vector<std::string>& run_dirs, const std::v
     char vbuf[32] = "-", tbuf[32] = "-";
     if (n > 0 && train.back().contains("maxvio_batch")) std::snprintf(vbuf, sizeof vbuf, "%.3f", vio / n);
     if (n > 0) std::snprintf(tbuf, sizeof tbuf, "%.0f", tps / n);
-    o << "| " << (r < names.size() ? names[r] : fs::path(run_dirs[r]).filename().string()) << " | "
+    o << "| " << name << " | "
       << (train.empty() ? 0 : train.back().value("step", 0)) << " | " << cell(last_val, "loss", 4) << " | "
       << cell(last_val, "mtp_loss", 4) << " | " << cell(last_val, "maxvio_global", 3) << " | " << vbuf << " | " << tbuf
       << " |\n";
   }
-  return o.str();
+  if (any_grpo && any_lm) return o.str() + "\n" + grpo.str();
+  return any_grpo ? grpo.str() : o.str();
 }
 
 }  // namespace whale::train

@@ -30,6 +30,8 @@ std::vector<std::string> plot_runs(const std::vector<std::string>& run_dirs, con
 
 // A Markdown table comparing runs at their last validation: validation loss (and MTP loss), MaxVio
 // over the validation set, mean MaxVio over the last 10% of training batches, steps, tokens/s.
+// GRPO runs get their own table: reward, accuracy and response length over the first and last
+// 10% of steps, the KL at the end, and the test-split result of RUN/eval.json (`whale eval --out`).
 std::string summary_table(const std::vector<std::string>& run_dirs, const std::vector<std::string>& names);
 
 }  // namespace whale::train

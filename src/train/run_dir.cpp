@@ -1,5 +1,7 @@
 #include "train/run_dir.h"
 
+#include <malloc.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -10,6 +12,11 @@
 namespace whale::train {
 
 namespace fs = std::filesystem;
+
+void keep_freed_memory() {
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
 
 void check_run_dir(const std::string& run_dir, bool resume) {
   const fs::path latest = fs::path(run_dir) / "checkpoints" / "latest";

@@ -6,14 +6,18 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "train/config.h"
+#include "train/data.h"
 
 namespace whale::train {
 
 struct RunOptions {
   bool resume = false;    // continue from RUN_DIR's latest checkpoint (error if there is none)
   bool progress = true;   // a progress bar with loss and ETA on stderr
+  // The training examples to draw from instead of generated problems (distillation's traces).
+  const std::vector<Example>* examples = nullptr;
 };
 
 // Layout of RUN_DIR:

@@ -4,7 +4,7 @@
 # started again after a stop.
 #
 # Usage: [THREADS=N] bash scripts/rl-experiments.sh GROUP [SEEDS...]
-#   GROUP: start (the starting models' evaluations), countdown-sft, countdown-zero,
+#   GROUP: start (the starting models' evaluations), countdown-sft, countdown-zero, countdown3-sft,
 #          multiplication-sft, multiplication-zero, failures (the failed first attempts)
 #   SEEDS: default 1 2 3
 # Two groups can run side by side with THREADS=1 each on a 2-core machine.
@@ -18,6 +18,7 @@ seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(1 2 3)
 COUNTDOWN=(--task countdown --max-number 30 --max-target 60 -n 100 -k 4)
 MULT=(--task multiplication --max-digits 2 -n 100 -k 4)
+COUNTDOWN3=(--task countdown --max-numbers 3 --max-number 30 --max-target 60 -n 100 -k 4)
 
 evaluate() {  # MODEL OUT ARGS...
   local model=$1 out=$2
@@ -43,6 +44,10 @@ case $group in
     evaluate runs/default-pretrain/model runs/rl-start/zero-countdown.json "${COUNTDOWN[@]}" --raw
     evaluate models/default runs/rl-start/sft-multiplication.json "${MULT[@]}"
     evaluate runs/default-pretrain/model runs/rl-start/zero-multiplication.json "${MULT[@]}" --raw
+    evaluate models/default runs/rl-start/sft-countdown3.json "${COUNTDOWN3[@]}"
+    ;;
+  countdown3-sft)
+    for seed in "${seeds[@]}"; do grpo "configs/grpo/$group.json" "runs/grpo-$group-s$seed" "${COUNTDOWN3[@]}"; done
     ;;
   countdown-sft | multiplication-sft)
     task=${group%-sft}

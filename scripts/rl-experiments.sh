@@ -5,7 +5,8 @@
 #
 # Usage: [THREADS=N] bash scripts/rl-experiments.sh GROUP [SEEDS...]
 #   GROUP: start (the starting models' evaluations), countdown-sft, countdown-zero, countdown3-sft,
-#          multiplication-sft, multiplication-zero, failures (the failed first attempts)
+#          multiplication-sft, multiplication-zero, paired (per-problem paired changes),
+#          failures (the failed first attempts)
 #   SEEDS: default 1 2 3
 # Two groups can run side by side with THREADS=1 each on a 2-core machine.
 set -euo pipefail
@@ -60,6 +61,22 @@ case $group in
     args=("${COUNTDOWN[@]}")
     [ "$task" = multiplication ] && args=("${MULT[@]}")
     for seed in "${seeds[@]}"; do grpo "configs/grpo/$group.json" "runs/grpo-$group-s$seed" "${args[@]}" --raw; done
+    ;;
+  paired)  # per-problem paired changes in pass@1 (scripts/paired_pass1.py) for the main groups
+    mkdir -p runs/paired
+    for spec in "countdown-sft models/default COUNTDOWN" "countdown-zero runs/default-pretrain/model COUNTDOWN --raw" \
+                "multiplication-sft models/default MULT" "multiplication-zero runs/default-pretrain/model MULT --raw"; do
+      read -r name start args raw <<< "$spec"
+      declare -n A=$args
+      evaluate "$start" "runs/paired/$name-start.json" "${A[@]}" ${raw:-} --responses
+      outs=()
+      for seed in "${seeds[@]}"; do
+        evaluate "runs/grpo-$name-s$seed/model" "runs/paired/$name-s$seed.json" "${A[@]}" ${raw:-} --responses
+        outs+=("runs/paired/$name-s$seed.json")
+      done
+      echo -n "$name: "
+      python3 scripts/paired_pass1.py "runs/paired/$name-start.json" "${outs[@]}"
+    done
     ;;
   failures)
     seed=1

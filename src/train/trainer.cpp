@@ -1,7 +1,6 @@
 #include "train/trainer.h"
 
 #include <ATen/autocast_mode.h>
-#include <malloc.h>
 
 #include <algorithm>
 #include <chrono>

@@ -255,7 +255,12 @@ std::string grpo_row(const std::string& name, const std::string& run_dir, const 
   std::string row = buf;
   const std::filesystem::path eval = std::filesystem::path(run_dir) / "eval.json";
   if (std::filesystem::exists(eval)) {
-    const nlohmann::json e = nlohmann::json::parse(core::read_file(eval.string()));
+    nlohmann::json e;
+    try {
+      e = nlohmann::json::parse(core::read_file(eval.string()));
+    } catch (const nlohmann::json::exception&) {
+      fail(ErrorKind::kFormat, "summary: ", eval.string(), " is not JSON (write it with `whale eval ... --out`)");
+    }
     std::snprintf(buf, sizeof buf, " %.1f%% | %.1f ± %.1f |", 100 * e.value("greedy_accuracy", 0.0), 100 * e.value("pass1", 0.0),
                   100 * e.value("pass1_stderr", 0.0));
     row += buf;

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "kernels/activation_quant.h"
+#include "kernels/amx.h"
 #include "kernels/cpu_features.h"
 #include "kernels/linear_ref.h"
 #include "kernels/matmul_kernels.h"
@@ -43,6 +44,7 @@ bool has_kernel(core::DType t) {
 struct Scratch {
   std::vector<ActBlock> act;
   std::vector<float> row;
+  amx::PackedActivations amx_act;
 };
 Scratch& scratch() {
   thread_local Scratch s;
@@ -88,13 +90,21 @@ void linear(const WeightView& w, const LinearArgs& a, core::ThreadPool* pool) {
     base.block = w.block;
     base.row0 = a.row0;
   }
-  // x -> int8 blocks once per token, shared by every row and thread.
+  // x -> int8 blocks once per token, shared by every row and thread (split over tokens when many).
   const bool int8 = simd::uses_int8_activations(dt);
   const int64_t nb = cols / 32;
   if (int8) {
     std::vector<ActBlock>& act = scratch().act;
     if (act.size() < static_cast<size_t>(a.T * nb)) act.resize(static_cast<size_t>(a.T * nb));
-    for (int64_t t = 0; t < a.T; ++t) quantize_activation_row(a.x + t * a.x_stride, cols, act.data() + t * nb);
+    ActBlock* out = act.data();
+    auto quantize = [&](int64_t b, int64_t e, int) {
+      for (int64_t t = b; t < e; ++t) quantize_activation_row(a.x + t * a.x_stride, cols, out + t * nb);
+    };
+    if (pool != nullptr && a.T * cols >= 65536) {
+      pool->parallel_for(a.T, quantize);
+    } else {
+      quantize(0, a.T, 0);
+    }
     base.x = act.data();
     base.x_stride = nb;
   }
@@ -102,26 +112,48 @@ void linear(const WeightView& w, const LinearArgs& a, core::ThreadPool* pool) {
   const MatmulFn fn = matmul_for(simd_level());
   // A chunk of rows (~32 KiB of weights) stays in L1/L2 while every token group passes over it.
   const int64_t chunk = std::clamp<int64_t>(32768 / std::max<int64_t>(row_bytes, 1), 1, 64);
-  auto body = [&](int64_t b, int64_t e, int) {
-    for (int64_t r = b; r < e; r += chunk) {
+  // Rows [r0, r1) x tokens [t0, t1) on the SIMD kernels.
+  auto simd_rows = [&](int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
+    for (int64_t r = r0; r < r1; r += chunk) {
       simd::MatArgs m = base;
       m.w = base.w + r * row_bytes;
-      m.rows = std::min(e, r + chunk) - r;
+      m.rows = std::min(r1, r + chunk) - r;
       m.row0 = base.row0 + r;
-      for (int64_t t0 = 0; t0 < a.T; t0 += simd::kMaxTokens) {
-        m.nt = static_cast<int>(std::min<int64_t>(simd::kMaxTokens, a.T - t0));
-        m.x = int8 ? static_cast<const void*>(static_cast<const ActBlock*>(base.x) + t0 * base.x_stride)
-                   : static_cast<const void*>(a.x + t0 * a.x_stride);
-        m.y = a.y + t0 * a.y_stride + r;
+      for (int64_t t = t0; t < t1; t += simd::kMaxTokens) {
+        m.nt = static_cast<int>(std::min<int64_t>(simd::kMaxTokens, t1 - t));
+        m.x = int8 ? static_cast<const void*>(static_cast<const ActBlock*>(base.x) + t * base.x_stride)
+                   : static_cast<const void*>(a.x + t * a.x_stride);
+        m.y = a.y + t * a.y_stride + r;
         fn(m);
       }
     }
   };
+  // Prefill-sized calls on AMX: whole tiles of 16 tokens x 16 rows there, the edges on SIMD.
+  int64_t amx_T = 0, amx_rows = 0;
+  if (int8 && a.T >= amx::kTile && n_rows >= amx::kTile && amx::supports(dt) && amx::enabled()) {
+    amx_T = a.T / amx::kTile * amx::kTile;
+    amx_rows = n_rows / amx::kTile * amx::kTile;
+  }
+  if (amx_T > 0) amx::pack_activations(static_cast<const ActBlock*>(base.x), nb, a.T, nb, scratch().amx_act);
+  const amx::PackedActivations& amx_act = scratch().amx_act;
+  auto body = [&](int64_t b, int64_t e, int) {
+    if (amx_T == 0) return simd_rows(b, e, 0, a.T);
+    // b, e count 16-row groups, then the rows past the last whole group.
+    const int64_t groups = amx_rows / amx::kTile;
+    const int64_t g1 = std::min(e, groups);
+    if (b < g1) {
+      amx::matmul(dt, base.w + b * amx::kTile * row_bytes, row_bytes, (g1 - b) * amx::kTile, amx_act,
+                  a.y + b * amx::kTile, a.y_stride);
+      if (amx_T < a.T) simd_rows(b * amx::kTile, g1 * amx::kTile, amx_T, a.T);
+    }
+    if (e > groups) simd_rows(amx_rows + (std::max(b, groups) - groups), amx_rows + (e - groups), 0, a.T);
+  };
+  const int64_t units = amx_T == 0 ? n_rows : amx_rows / amx::kTile + (n_rows - amx_rows);
   // Small problems run inline: waking threads costs more than the work.
   if (pool == nullptr || n_rows * cols * a.T < 32768) {
-    body(0, n_rows, 0);
+    body(0, units, 0);
   } else {
-    pool->parallel_for(n_rows, body);
+    pool->parallel_for(units, body);
   }
 }
 

@@ -10,6 +10,7 @@
 #include "core/quant.h"
 #include "core/random.h"
 #include "kernels/activation_quant.h"
+#include "kernels/amx.h"
 #include "kernels/cpu_features.h"
 #include "kernels/linear.h"
 #include "kernels/linear_ref.h"
@@ -190,6 +191,9 @@ TEST(MatmulKernels, TransposedMatchesReferenceOnEveryLevel) {
 }
 
 TEST(ActivationQuant, RoundsToTheBlockScale) {
+  LevelGuard guard;
+  for (SimdLevel level : levels()) {
+  set_simd_level(level);
   std::vector<float> x(64, 0.0f);
   x[0] = -127.0f;  // block max: d = 1
   x[1] = 50.25f;   // 50
@@ -206,6 +210,83 @@ TEST(ActivationQuant, RoundsToTheBlockScale) {
   EXPECT_EQ(b[1].d, 0.0f);  // an all-zero block quantizes to zeros, not NaN
   EXPECT_EQ(b[1].qs[5], 0);
   EXPECT_EQ(b[1].sum, 0);
+  }
+}
+
+// Every level quantizes to the same bytes: random rows, plus rows of exact ties (k + 0.5) and
+// values a hair below a tie, where a float "+ 0.5 then truncate" would round wrongly.
+TEST(ActivationQuant, EveryLevelGivesTheSameBlocks) {
+  LevelGuard guard;
+  const int64_t n = 32 * 40;
+  std::vector<float> x = randn(n, 77);
+  for (int64_t i = 0; i < 32; ++i) x[static_cast<size_t>(i)] = static_cast<float>(i) - 15.5f;  // max 15.5: d = 15.5/127
+  x[32] = 127.0f;
+  for (int64_t i = 33; i < 64; ++i) x[static_cast<size_t>(i)] = static_cast<float>(i - 48) + 0.5f;
+  x[64] = 127.0f;
+  x[65] = std::nextafter(0.5f, 0.0f);
+  x[66] = -std::nextafter(2.5f, 0.0f);
+  std::vector<ActBlock> ref(static_cast<size_t>(n / 32)), got(static_cast<size_t>(n / 32));
+  set_simd_level(SimdLevel::kScalar);
+  quantize_activation_row(x.data(), n, ref.data());
+  EXPECT_EQ(ref[1].qs[1], -15);  // -14.5 with d = 1: ties away from zero
+  EXPECT_EQ(ref[1].qs[31], 16);  // 15.5
+  EXPECT_EQ(ref[2].qs[1], 0);    // just below 0.5
+  EXPECT_EQ(ref[2].qs[2], -2);   // just above -2.5
+  for (SimdLevel level : levels()) {
+    set_simd_level(level);
+    quantize_activation_row(x.data(), n, got.data());
+    for (size_t b = 0; b < ref.size(); ++b) {
+      ASSERT_EQ(got[b].d, ref[b].d) << simd_level_name(level) << " block " << b;
+      ASSERT_EQ(got[b].sum, ref[b].sum) << simd_level_name(level) << " block " << b;
+      for (int j = 0; j < 32; ++j) ASSERT_EQ(got[b].qs[j], ref[b].qs[j]) << simd_level_name(level) << " block " << b << " " << j;
+    }
+  }
+}
+
+// AMX tiles (whole 16-token x 16-row tiles, edges on the SIMD kernels) against the SIMD kernels:
+// the same int8 products, summed per block instead of per lane, so only f32 rounding differs.
+// A token's AMX result does not depend on the other tokens of its call.
+TEST(Amx, MatchesTheSimdKernelsAndIsBatchInvariant) {
+  if (!amx::available() || max_simd_level() != SimdLevel::kAvx512) {
+    GTEST_SKIP() << "no usable AMX on this machine";
+  }
+  LevelGuard guard;
+  struct AmxGuard {
+    ~AmxGuard() { amx::set_enabled(true); }
+  } amx_guard;
+  core::ThreadPool pool(2);
+  uint64_t seed = 500;
+  for (DType dt : {DType::kQ8_0, DType::kQ4_0}) {
+    for (int64_t rows : {int64_t{16}, int64_t{37}, int64_t{70}}) {
+      for (int64_t cols : {int64_t{32}, int64_t{96}, int64_t{1024}}) {
+        const int64_t T = 40;
+        const std::vector<float> wf = randn(rows * cols, ++seed), x = randn(T * cols, ++seed);
+        const WeightView w = make_weight(dt, rows, cols, wf);
+        std::vector<float> simd_y(static_cast<size_t>(T * rows)), amx_y(static_cast<size_t>(T * rows));
+        ASSERT_FALSE(amx::set_enabled(false));
+        linear(w, {.x = x.data(), .T = T, .x_stride = cols, .y = simd_y.data(), .y_stride = rows}, &pool);
+        ASSERT_TRUE(amx::set_enabled(true));
+        linear(w, {.x = x.data(), .T = T, .x_stride = cols, .y = amx_y.data(), .y_stride = rows}, &pool);
+        bool differs = false;
+        for (int64_t i = 0; i < T * rows; ++i) {
+          double mag = 0;
+          for (int64_t k = 0; k < cols; ++k) mag += std::fabs(wf[(i % rows) * cols + k] * x[(i / rows) * cols + k]);
+          ASSERT_NEAR(amx_y[i], simd_y[i], 1e-5 * mag) << core::dtype_name(dt) << " rows " << rows << " cols " << cols;
+          differs = differs || amx_y[i] != simd_y[i];
+        }
+        if (cols > 32) {
+          EXPECT_TRUE(differs) << "AMX path not taken for " << core::dtype_name(dt);
+        }
+        // Tokens 16..31 alone (one whole tile) give the same bits as inside the 40-token call.
+        std::vector<float> part(static_cast<size_t>(16 * rows));
+        linear(w, {.x = x.data() + 16 * cols, .T = 16, .x_stride = cols, .y = part.data(), .y_stride = rows}, &pool);
+        for (int64_t i = 0; i < 16 * rows; ++i) ASSERT_EQ(part[i], amx_y[16 * rows + i]) << core::dtype_name(dt);
+      }
+    }
+  }
+  // Below the avx512 level AMX is off (its scaling uses AVX-512).
+  set_simd_level(SimdLevel::kAvx2);
+  EXPECT_FALSE(amx::enabled());
 }
 
 TEST(CpuFeatures, LevelIsClampedToTheMachine) {

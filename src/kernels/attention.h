@@ -1,40 +1,30 @@
-// Attention of one query over cached rows. The cache is a list of row pointers (one per past
-// position), so any cache layout (contiguous, paged) can feed it without copies.
+// Attention of many queries over one list of cached rows (one sequence's cache, for one KV head
+// or the shared MLA latent). The cache is a list of row pointers (one per past position), so any
+// layout (contiguous, paged) feeds it without copies.
 #pragma once
 
 #include <cstdint>
 
 namespace whale::kernels {
 
-// Standard attention for one head: scores_j = scale · q·k_j over k_j = rows[j] + k_offset (dim d),
-// softmax, out = Σ p_j · (rows[j] + v_offset) (dim dv). `scratch` holds n floats.
-struct HeadAttention {
-  const float* q;
-  int64_t d;
+// Query i (of nq) sees rows [0, n[i]) (causal): score_ij = scale · q_i·k_j with k_j = rows[j] +
+// k_offset (d values); out_i = Σ_j softmax_j(score_i) · v_j with v_j = rows[j] + v_offset (dv).
+// Queries are taken 8 at a time so each key and value row is read once per 8 queries (the query
+// heads of a GQA group, MLA's heads over the latent, a prefill's tokens), with an online softmax
+// over blocks of 64 rows at fixed positions. A query's result depends only on its own inputs,
+// not on which other queries share its call.
+struct Attention {
+  const float* const* q;   // query i: q[i] (d values)
+  const int64_t* n;        // rows seen by query i, each in [1, number of rows]
+  int64_t nq;
   const float* const* rows;
-  int64_t n;
   int64_t k_offset;
   int64_t v_offset;
+  int64_t d;
   int64_t dv;
   float scale;
-  float* out;
-  float* scratch;
+  float* const* out;       // out_i: out[i] (dv values)
 };
-void attend_head(const HeadAttention& a);
-
-// MLA absorbed attention for one head over latent rows [c_kv (r) | k_pe (d_rope)]:
-// score_j = scale · (q_lat·c_kv_j + q_pe·k_pe_j); out_lat = Σ p_j c_kv_j (r values).
-struct LatentAttention {
-  const float* q_lat;  // [r]
-  const float* q_pe;   // [d_rope]
-  int64_t r;
-  int64_t d_rope;
-  const float* const* rows;
-  int64_t n;
-  float scale;
-  float* out_lat;  // [r]
-  float* scratch;  // [n]
-};
-void attend_latent(const LatentAttention& a);
+void attend(const Attention& a);
 
 }  // namespace whale::kernels

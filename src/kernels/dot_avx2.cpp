@@ -43,6 +43,15 @@ struct IsaAvx2 {
   static __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
   }
+  static F round(F v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F max(F a, F b) { return _mm256_max_ps(a, b); }
+  static F fnma(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
+  // p · 2^n for integral n in [-126, 127]: n + 127 placed in the exponent bits.
+  static F ldexp(F p, F n) {
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+  }
 };
 
 }  // namespace
@@ -50,6 +59,7 @@ struct IsaAvx2 {
 bool matmul_avx2(const MatArgs& a) { return matmul_impl<IsaAvx2>(a); }
 void axpy_avx2(float s, const float* x, float* y, int64_t n) { axpy_impl<IsaAvx2>(s, x, y, n); }
 float dot_avx2(const float* a, const float* b, int64_t n) { return dot_impl<IsaAvx2>(a, b, n); }
+float exp_sum_avx2(float* x, int64_t n, float m) { return exp_sum_impl<IsaAvx2>(x, n, m); }
 
 }  // namespace whale::kernels::simd
 #pragma GCC pop_options
@@ -60,6 +70,7 @@ namespace whale::kernels::simd {
 bool matmul_avx2(const MatArgs&) { return false; }
 void axpy_avx2(float s, const float* x, float* y, int64_t n) { axpy_scalar(s, x, y, n); }
 float dot_avx2(const float* a, const float* b, int64_t n) { return dot_scalar(a, b, n); }
+float exp_sum_avx2(float* x, int64_t n, float m) { return exp_sum_scalar(x, n, m); }
 }  // namespace whale::kernels::simd
 
 #endif

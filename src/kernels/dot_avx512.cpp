@@ -12,6 +12,7 @@
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
 // GCC 12 flags the deliberately undefined pass-through operand inside its own AVX-512 intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include "kernels/dot_simd.h"
 
 namespace whale::kernels::simd {
@@ -45,6 +46,11 @@ struct IsaAvx512 {
     }
   }
   static __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
+  static F round(F v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F max(F a, F b) { return _mm512_max_ps(a, b); }
+  static F fnma(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }
+  static F ldexp(F p, F n) { return _mm512_scalef_ps(p, n); }  // p · 2^n
 };
 
 }  // namespace
@@ -52,6 +58,7 @@ struct IsaAvx512 {
 bool matmul_avx512(const MatArgs& a) { return matmul_impl<IsaAvx512>(a); }
 void axpy_avx512(float s, const float* x, float* y, int64_t n) { axpy_impl<IsaAvx512>(s, x, y, n); }
 float dot_avx512(const float* a, const float* b, int64_t n) { return dot_impl<IsaAvx512>(a, b, n); }
+float exp_sum_avx512(float* x, int64_t n, float m) { return exp_sum_impl<IsaAvx512>(x, n, m); }
 
 }  // namespace whale::kernels::simd
 #pragma GCC pop_options
@@ -62,6 +69,7 @@ namespace whale::kernels::simd {
 bool matmul_avx512(const MatArgs&) { return false; }
 void axpy_avx512(float s, const float* x, float* y, int64_t n) { axpy_scalar(s, x, y, n); }
 float dot_avx512(const float* a, const float* b, int64_t n) { return dot_scalar(a, b, n); }
+float exp_sum_avx512(float* x, int64_t n, float m) { return exp_sum_scalar(x, n, m); }
 }  // namespace whale::kernels::simd
 
 #endif

@@ -1,6 +1,7 @@
 // Portable kernels for CPUs without AVX2 (and the oracle the SIMD kernels are tested against):
 // float weights are decoded to f32 once per row; block-quantized rows are decoded to int8 with a
 // scale per 16 elements (and a min per 32 for q4_k), then dotted exactly in int32 per block.
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -146,6 +147,12 @@ float dot_scalar(const float* a, const float* b, int64_t n) {
   float acc = 0.0f;
   for (int64_t c = 0; c < n; ++c) acc += a[c] * b[c];
   return acc;
+}
+
+float exp_sum_scalar(float* x, int64_t n, float m) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - m));
+  return sum;
 }
 
 }  // namespace whale::kernels::simd

@@ -353,6 +353,54 @@ float dot_impl(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
+// e^v for v <= 0 (attention scores minus their max): v clamped at -87 (e^-87 is still a normal
+// float), v = n ln2 + r with |r| <= ln2/2 (ln2 split in two for an exact product), e^r by its
+// degree-7 Taylor polynomial (relative error < 1e-8 there), scaled by 2^n. About 1 ulp.
+template <class Isa>
+inline typename Isa::F exp_neg(typename Isa::F v) {
+  using F = typename Isa::F;
+  v = Isa::max(v, Isa::set1(-87.0f));
+  const F n = Isa::round(Isa::mul(v, Isa::set1(1.44269504088896341f)));
+  F r = Isa::fnma(n, Isa::set1(0.693359375f), v);  // ln2 high part: 8 significant bits, so n·hi is exact
+  r = Isa::fnma(n, Isa::set1(-2.12194440e-4f), r);  // ln2 - hi
+  F p = Isa::set1(1.0f / 5040);
+  p = Isa::fma(p, r, Isa::set1(1.0f / 720));
+  p = Isa::fma(p, r, Isa::set1(1.0f / 120));
+  p = Isa::fma(p, r, Isa::set1(1.0f / 24));
+  p = Isa::fma(p, r, Isa::set1(1.0f / 6));
+  p = Isa::fma(p, r, Isa::set1(0.5f));
+  p = Isa::fma(p, r, Isa::set1(1.0f));
+  p = Isa::fma(p, r, Isa::set1(1.0f));
+  return Isa::ldexp(p, n);
+}
+
+// x[i] = e^(x[i] - m) for x[i] <= m; returns Σ x[i] (the tail past the last whole vector on the
+// same polynomial, one lane at a time through a padded vector).
+template <class Isa>
+float exp_sum_impl(float* x, int64_t n, float m) {
+  using F = typename Isa::F;
+  constexpr int64_t W = Isa::kW;
+  const F mv = Isa::set1(m);
+  F acc = Isa::zero();
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    const F e = exp_neg<Isa>(Isa::add(Isa::loadf(x + i), Isa::mul(mv, Isa::set1(-1.0f))));
+    Isa::storef(x + i, e);
+    acc = Isa::add(acc, e);
+  }
+  if (i < n) {
+    alignas(64) float tmp[W];
+    for (int64_t j = 0; j < W; ++j) tmp[j] = i + j < n ? x[i + j] : m - 100.0f;
+    const F e = exp_neg<Isa>(Isa::add(Isa::loadf(tmp), Isa::mul(mv, Isa::set1(-1.0f))));
+    Isa::storef(tmp, e);
+    for (int64_t j = 0; i + j < n; ++j) x[i + j] = tmp[j];
+    float tail = 0.0f;
+    for (int64_t j = 0; i + j < n; ++j) tail += tmp[j];
+    return Isa::hsum(acc) + tail;
+  }
+  return Isa::hsum(acc);
+}
+
 #undef WHALE_UNROLL
 
 }  // namespace

@@ -52,4 +52,9 @@ float dot_scalar(const float* a, const float* b, int64_t n);
 float dot_avx2(const float* a, const float* b, int64_t n);
 float dot_avx512(const float* a, const float* b, int64_t n);
 
+// x[i] = e^(x[i] - m) (every x[i] <= m), returns Σ x[i]. SIMD versions: a polynomial within ~1 ulp.
+float exp_sum_scalar(float* x, int64_t n, float m);
+float exp_sum_avx2(float* x, int64_t n, float m);
+float exp_sum_avx512(float* x, int64_t n, float m);
+
 }  // namespace whale::kernels::simd

@@ -1,9 +1,11 @@
 // Shared forward-pass building blocks; each calls named kernels and holds no math of its own.
 #include "model/common.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
+#include "kernels/attention.h"
 #include "kernels/linear.h"
 #include "kernels/ops.h"
 
@@ -82,6 +84,48 @@ kernels::RopeTable rope_table(const formats::ModelArgs& a, int64_t dim, kernels:
 void gather_rows(KvCache& cache, int64_t layer, int64_t seq, int64_t n, std::vector<const float*>& rows) {
   rows.resize(static_cast<size_t>(n));
   for (int64_t j = 0; j < n; ++j) rows[static_cast<size_t>(j)] = cache.row(layer, seq, j);
+}
+
+size_t AttentionWork::add_set(std::vector<const float*> rows, int64_t k_offset, int64_t v_offset, int64_t d, int64_t dv,
+                              float scale) {
+  sets_.push_back({.rows = std::move(rows), .q = {}, .n = {}, .out = {}, .k_offset = k_offset, .v_offset = v_offset,
+                   .d = d, .dv = dv, .scale = scale});
+  return sets_.size() - 1;
+}
+
+void AttentionWork::add_query(size_t set, const float* q, int64_t n, float* out) {
+  Set& s = sets_[set];
+  s.q.push_back(q);
+  s.n.push_back(n);
+  s.out.push_back(out);
+}
+
+void AttentionWork::run(core::ThreadPool& pool) {
+  constexpr int64_t kTile = 8;
+  std::vector<std::pair<size_t, int64_t>> tiles;  // (set, first query)
+  for (size_t s = 0; s < sets_.size(); ++s) {
+    for (int64_t i = 0; i < static_cast<int64_t>(sets_[s].q.size()); i += kTile) tiles.push_back({s, i});
+  }
+  const int64_t U = static_cast<int64_t>(tiles.size());
+  pool.parallel_for(U, [&](int64_t b, int64_t e, int) {
+    for (int64_t u = b; u < e; ++u) {
+      // 0, U-1, 1, U-2, ...: each contiguous range mixes early (short) and late (long) tiles.
+      const auto [si, i0] = tiles[static_cast<size_t>(u % 2 == 0 ? u / 2 : U - 1 - u / 2)];
+      const Set& s = sets_[si];
+      const int64_t nq = std::min<int64_t>(kTile, static_cast<int64_t>(s.q.size()) - i0);
+      kernels::attend({.q = s.q.data() + i0, .n = s.n.data() + i0, .nq = nq, .rows = s.rows.data(),
+                       .k_offset = s.k_offset, .v_offset = s.v_offset, .d = s.d, .dv = s.dv, .scale = s.scale,
+                       .out = s.out.data() + i0});
+    }
+  });
+}
+
+std::vector<int32_t> batch_sequences(const Batch& b) {
+  std::vector<int32_t> seqs;
+  for (int32_t s : b.seq_ids) {
+    if (std::find(seqs.begin(), seqs.end(), s) == seqs.end()) seqs.push_back(s);
+  }
+  return seqs;
 }
 
 }  // namespace whale::model

@@ -39,4 +39,28 @@ kernels::RopeTable rope_table(const formats::ModelArgs& a, int64_t dim, kernels:
 // Pointers to the cache rows of positions [0, n) of one sequence in one layer.
 void gather_rows(KvCache& cache, int64_t layer, int64_t seq, int64_t n, std::vector<const float*>& rows);
 
+// Attention work for one layer: query sets (each a kernels::Attention over one list of rows, with
+// its query/output pointers and lengths kept alive here), run as tiles of 8 queries across the
+// pool, long and short tiles interleaved so causal prefill splits evenly between threads.
+class AttentionWork {
+ public:
+  // A new query set over `rows`; returns its index for add_query.
+  size_t add_set(std::vector<const float*> rows, int64_t k_offset, int64_t v_offset, int64_t d, int64_t dv, float scale);
+  void add_query(size_t set, const float* q, int64_t n, float* out);
+  void run(core::ThreadPool& pool);
+
+ private:
+  struct Set {
+    std::vector<const float*> rows, q;
+    std::vector<int64_t> n;
+    std::vector<float*> out;
+    int64_t k_offset, v_offset, d, dv;
+    float scale;
+  };
+  std::vector<Set> sets_;
+};
+
+// The distinct sequences of a batch, in order of first appearance.
+std::vector<int32_t> batch_sequences(const Batch& b);
+
 }  // namespace whale::model

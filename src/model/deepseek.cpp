@@ -78,20 +78,17 @@ void mla_attend_naive(Ctx& c, int64_t layer, const float* q, float* attn) {
         head_rows[static_cast<size_t>(h * n + j)] = dst;
       }
     }
-    std::vector<int64_t> tokens;
-    for (int64_t t = 0; t < c.batch.size(); ++t) {
-      if (c.batch.seq_ids[static_cast<size_t>(t)] == seq) tokens.push_back(t);
-    }
-    c.pool.parallel_for(static_cast<int64_t>(tokens.size()) * H, [&](int64_t b, int64_t e, int) {
-      std::vector<float> scores(static_cast<size_t>(n));
-      for (int64_t i = b; i < e; ++i) {
-        const int64_t t = tokens[static_cast<size_t>(i / H)], h = i % H;
-        kernels::attend_head({.q = q + t * H * qd + h * qd, .d = qd, .rows = head_rows.data() + h * n,
-                              .n = c.batch.positions[static_cast<size_t>(t)] + 1, .k_offset = 0, .v_offset = qd,
-                              .dv = dv, .scale = c.softmax_scale, .out = attn + t * H * dv + h * dv,
-                              .scratch = scores.data()});
+    // One query set per head: the sequence's tokens over that head's decompressed rows.
+    AttentionWork work;
+    for (int64_t h = 0; h < H; ++h) {
+      const size_t set = work.add_set({head_rows.begin() + h * n, head_rows.begin() + (h + 1) * n}, 0, qd, qd, dv,
+                                      c.softmax_scale);
+      for (int64_t t = 0; t < c.batch.size(); ++t) {
+        if (c.batch.seq_ids[static_cast<size_t>(t)] != seq) continue;
+        work.add_query(set, q + t * H * qd + h * qd, c.batch.positions[static_cast<size_t>(t)] + 1, attn + t * H * dv + h * dv);
       }
-    });
+    }
+    work.run(c.pool);
   }
 }
 
@@ -102,24 +99,32 @@ void mla_attend_absorbed(Ctx& c, int64_t layer, const float* q, float* attn) {
   const int64_t H = a.num_attention_heads, nope = a.qk_nope_head_dim, rope = a.qk_rope_head_dim;
   const int64_t dv = a.v_head_dim, r = a.kv_lora_rank, qd = nope + rope, kvb = nope + dv;
   const WeightView& kv_b = c.w.layers[layer].mla.kv_b;
-  std::vector<std::vector<const float*>> rows(static_cast<size_t>(c.batch.size()));
-  for (int64_t t = 0; t < c.batch.size(); ++t) {
-    gather_rows(c.cache, layer, c.batch.seq_ids[static_cast<size_t>(t)], c.batch.positions[static_cast<size_t>(t)] + 1,
-                rows[static_cast<size_t>(t)]);
-  }
-  c.pool.parallel_for(c.batch.size() * H, [&](int64_t b, int64_t e, int) {
-    std::vector<float> q_lat(static_cast<size_t>(r)), o_lat(static_cast<size_t>(r));
-    std::vector<float> scores;
+  const int64_t T = c.batch.size(), width = r + rope;
+  // Per token and head: [q_lat | q_pe] (q_lat = W_ukᵀ q_nope) and the latent output.
+  float* ql = ensure(c.s.lat_q, T * H * width);
+  float* ol = ensure(c.s.lat_o, T * H * r);
+  c.pool.parallel_for(T * H, [&](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) {
       const int64_t t = i / H, h = i % H;
-      const auto& rt = rows[static_cast<size_t>(t)];
-      scores.resize(rt.size());
       const float* qh = q + t * H * qd + h * qd;
-      kernels::linear_transposed(kv_b, h * kvb, h * kvb + nope, qh, q_lat.data());  // q_lat: [r]
-      kernels::attend_latent({.q_lat = q_lat.data(), .q_pe = qh + nope, .r = r, .d_rope = rope, .rows = rt.data(),
-                              .n = static_cast<int64_t>(rt.size()), .scale = c.softmax_scale, .out_lat = o_lat.data(),
-                              .scratch = scores.data()});
-      kernels::linear(kv_b, {.x = o_lat.data(), .T = 1, .x_stride = r, .y = attn + t * H * dv + h * dv, .y_stride = dv,
+      kernels::linear_transposed(kv_b, h * kvb, h * kvb + nope, qh, ql + i * width);
+      std::copy(qh + nope, qh + qd, ql + i * width + r);
+    }
+  });
+  // One query set per token: its heads over the sequence's latent rows [c_kv | k_pe], values c_kv.
+  AttentionWork work;
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t n = c.batch.positions[static_cast<size_t>(t)] + 1;
+    std::vector<const float*> rows;
+    gather_rows(c.cache, layer, c.batch.seq_ids[static_cast<size_t>(t)], n, rows);
+    const size_t set = work.add_set(std::move(rows), 0, 0, width, r, c.softmax_scale);
+    for (int64_t h = 0; h < H; ++h) work.add_query(set, ql + (t * H + h) * width, n, ol + (t * H + h) * r);
+  }
+  work.run(c.pool);
+  c.pool.parallel_for(T * H, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t t = i / H, h = i % H;
+      kernels::linear(kv_b, {.x = ol + i * r, .T = 1, .x_stride = r, .y = attn + t * H * dv + h * dv, .y_stride = dv,
                              .row0 = h * kvb + nope, .row1 = h * kvb + kvb},
                       nullptr);  // o_h: [d_v]
     }

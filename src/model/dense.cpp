@@ -45,23 +45,27 @@ void gqa_forward(const Weights& w, int64_t layer, const Batch& batch, KvCache& c
   (void)kv;
   float* attn = ensure(s.attn, T * H * d);  // attn: [T, H*d]
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  std::vector<std::vector<const float*>> rows(static_cast<size_t>(T));
-  for (int64_t t = 0; t < T; ++t) {
-    gather_rows(cache, layer, batch.seq_ids[static_cast<size_t>(t)], batch.positions[static_cast<size_t>(t)] + 1,
-                rows[static_cast<size_t>(t)]);
-  }
+  // One query set per (sequence, KV head): its tokens x the query heads of the group.
   const int64_t group = H / KV;
-  pool.parallel_for(T * H, [&](int64_t b, int64_t e, int) {
-    std::vector<float> scores;
-    for (int64_t i = b; i < e; ++i) {
-      const int64_t t = i / H, hh = i % H, kvh = hh / group;
-      const auto& rt = rows[static_cast<size_t>(t)];
-      scores.resize(rt.size());
-      kernels::attend_head({.q = q + t * H * d + hh * d, .d = d, .rows = rt.data(), .n = static_cast<int64_t>(rt.size()),
-                            .k_offset = kvh * d, .v_offset = KV * d + kvh * d, .dv = d, .scale = scale,
-                            .out = attn + t * H * d + hh * d, .scratch = scores.data()});
+  AttentionWork work;
+  for (int32_t seq : batch_sequences(batch)) {
+    int64_t n = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      if (batch.seq_ids[static_cast<size_t>(t)] == seq) n = std::max<int64_t>(n, batch.positions[static_cast<size_t>(t)] + 1);
     }
-  });
+    std::vector<const float*> rows;
+    gather_rows(cache, layer, seq, n, rows);
+    for (int64_t kvh = 0; kvh < KV; ++kvh) {
+      const size_t set = work.add_set(rows, kvh * d, KV * d + kvh * d, d, d, scale);
+      for (int64_t t = 0; t < T; ++t) {
+        if (batch.seq_ids[static_cast<size_t>(t)] != seq) continue;
+        for (int64_t hh = kvh * group; hh < (kvh + 1) * group; ++hh) {
+          work.add_query(set, q + t * H * d + hh * d, batch.positions[static_cast<size_t>(t)] + 1, attn + t * H * d + hh * d);
+        }
+      }
+    }
+  }
+  work.run(pool);
   linear_rows(g.o, attn, T, out, pool);  // out: [T, D]
 }
 

@@ -48,6 +48,7 @@ struct ForwardOutput {
 struct Scratch {
   std::vector<float> x, h, out;          // residual stream, normed input, sublayer output: [T, D]
   std::vector<float> q, kv, attn, lat;   // attention intermediates
+  std::vector<float> lat_q, lat_o;       // absorbed MLA: [T, H, r + d_rope] queries, [T, H, r] outputs
   std::vector<float> router;             // [T, n_routed_experts]
   std::vector<float> moe_in, moe_out;    // one expert's gathered tokens
   std::vector<float> mlp_gate, mlp_up;   // [T, width]

@@ -7,6 +7,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/cpu_features.h"
+#include "kernels/matmul_kernels.h"
 
 #include <vector>
 
@@ -56,16 +57,93 @@ TEST(Attention, TwoRowsByHand) {
   const float r0[4] = {1, 0, 10, 0}, r1[4] = {3, 1, 0, 10};
   const float* rows[2] = {r0, r1};
   const float q[2] = {1, 0};
-  float out[2], scratch[2];
-  attend_head({.q = q, .d = 2, .rows = rows, .n = 2, .k_offset = 0, .v_offset = 2, .dv = 2, .scale = 1.0f,
-               .out = out, .scratch = scratch});
+  float out[2];
+  const int64_t two = 2, one = 1;
+  const float* qs[1] = {q};
+  float* outs[1] = {out};
+  attend({.q = qs, .n = &two, .nq = 1, .rows = rows, .k_offset = 0, .v_offset = 2, .d = 2, .dv = 2, .scale = 1.0f,
+          .out = outs});
   const double p1 = std::exp(2.0) / (1 + std::exp(2.0));
   EXPECT_NEAR(out[0], 10 * (1 - p1), 1e-5);
   EXPECT_NEAR(out[1], 10 * p1, 1e-5);
   // Only the first row visible: the output is its value.
-  attend_head({.q = q, .d = 2, .rows = rows, .n = 1, .k_offset = 0, .v_offset = 2, .dv = 2, .scale = 1.0f,
-               .out = out, .scratch = scratch});
+  attend({.q = qs, .n = &one, .nq = 1, .rows = rows, .k_offset = 0, .v_offset = 2, .d = 2, .dv = 2, .scale = 1.0f,
+          .out = outs});
   EXPECT_FLOAT_EQ(out[0], 10.0f);
+}
+
+// Many queries with causal lengths over 300 rows (several 64-row blocks, scores large enough that
+// the running max moves), on every SIMD level, against a two-pass softmax in double precision;
+// and each query alone gives the same bits as inside the batch.
+TEST(Attention, TiledOnlineSoftmaxMatchesTwoPassInDouble) {
+  const SimdLevel saved = simd_level();
+  const int64_t N = 300, d = 40, dv = 24, width = d + dv, nq = 19;
+  std::vector<float> store(static_cast<size_t>(N * width)), q(static_cast<size_t>(nq * d));
+  for (size_t i = 0; i < store.size(); ++i) store[i] = static_cast<float>(std::sin(0.7 * i + 0.3) * (1 + (i % 7)));
+  for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<float>(std::cos(1.3 * i) * 2.0);
+  std::vector<const float*> rows(static_cast<size_t>(N));
+  for (int64_t j = 0; j < N; ++j) rows[static_cast<size_t>(j)] = store.data() + j * width;
+  std::vector<int64_t> n(static_cast<size_t>(nq));
+  for (int64_t i = 0; i < nq; ++i) n[static_cast<size_t>(i)] = i == 0 ? 1 : (i * 97) % N + 1;
+  const float scale = 0.5f;
+  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (level > max_simd_level()) continue;
+    set_simd_level(level);
+    std::vector<float> out(static_cast<size_t>(nq * dv)), one(static_cast<size_t>(dv));
+    std::vector<const float*> qs(static_cast<size_t>(nq));
+    std::vector<float*> outs(static_cast<size_t>(nq));
+    for (int64_t i = 0; i < nq; ++i) qs[i] = q.data() + i * d, outs[i] = out.data() + i * dv;
+    attend({.q = qs.data(), .n = n.data(), .nq = nq, .rows = rows.data(), .k_offset = 0, .v_offset = d, .d = d,
+            .dv = dv, .scale = scale, .out = outs.data()});
+    for (int64_t i = 0; i < nq; ++i) {
+      std::vector<double> sc(static_cast<size_t>(n[i]));
+      double mx = -1e300, sum = 0;
+      for (int64_t j = 0; j < n[i]; ++j) {
+        double dotv = 0;
+        for (int64_t c = 0; c < d; ++c) dotv += static_cast<double>(q[i * d + c]) * rows[j][c];
+        sc[j] = scale * dotv;
+        mx = std::max(mx, sc[j]);
+      }
+      for (double& v : sc) sum += (v = std::exp(v - mx));
+      for (int64_t e = 0; e < dv; ++e) {
+        double want = 0;
+        for (int64_t j = 0; j < n[i]; ++j) want += sc[j] / sum * rows[j][d + e];
+        ASSERT_NEAR(out[i * dv + e], want, 2e-5 * 7) << simd_level_name(level) << " query " << i << " e " << e;
+      }
+      float* one_out = one.data();
+      attend({.q = &qs[i], .n = &n[i], .nq = 1, .rows = rows.data(), .k_offset = 0, .v_offset = d, .d = d, .dv = dv,
+              .scale = scale, .out = &one_out});
+      for (int64_t e = 0; e < dv; ++e) ASSERT_EQ(one[e], out[i * dv + e]) << simd_level_name(level) << " query " << i;
+    }
+  }
+  set_simd_level(saved);
+}
+
+// The SIMD exp behind attention: e^(x - m) within 2 ulp of std::exp over [-87, 0], and the sum.
+TEST(Ops, ExpSumOnEveryLevel) {
+  for (auto fn : {simd::exp_sum_scalar, simd::exp_sum_avx2, simd::exp_sum_avx512}) {
+    if ((fn == simd::exp_sum_avx2 && max_simd_level() < SimdLevel::kAvx2) ||
+        (fn == simd::exp_sum_avx512 && max_simd_level() < SimdLevel::kAvx512)) {
+      continue;
+    }
+    for (int64_t n : {1, 7, 8, 15, 16, 17, 1001}) {
+      std::vector<float> x(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) x[i] = 3.0f - 90.0f * static_cast<float>(i) / static_cast<float>(n);
+      const std::vector<float> x0 = x;
+      const float sum = fn(x.data(), n, 3.0f);
+      double want_sum = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const float want = std::exp(x0[i] - 3.0f);
+        want_sum += want;
+        if (x0[i] - 3.0f >= -87.0f) {
+          ASSERT_NEAR(x[i], want, 2.5e-7f * want) << "n " << n << " x " << x0[i];
+        } else {
+          ASSERT_LE(x[i], 2e-38f);
+        }
+      }
+      EXPECT_NEAR(sum, want_sum, 1e-6 * want_sum);
+    }
+  }
 }
 
 }  // namespace

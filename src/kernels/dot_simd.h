@@ -176,7 +176,8 @@ void rows_q32(const MatArgs& a) {
 }
 
 // q4_0 without the sign trick: the nibbles u are already unsigned, so Σ (u - 8) x = dot(u, x) - 8 Σx
-// with the activation block's precomputed sum. Per block: one unpack, one u8·s8 dot per token.
+// with the activation block's precomputed sum, which starts the int32 accumulator (lane 0) so no
+// scalar dependency chain runs across blocks. Per block: one unpack, one u8·s8 dot per token.
 template <class Isa, int NT>
 void rows_q4_0(const MatArgs& a) {
   const int64_t nb = a.cols / 32;
@@ -186,17 +187,15 @@ void rows_q4_0(const MatArgs& a) {
   for (int64_t i = 0; i < a.rows; ++i) {
     const auto* w = reinterpret_cast<const core::BlockQ4_0*>(a.w + i * a.row_bytes);
     __m256 acc[NT][2];
-    float corr[NT];
-    WHALE_UNROLL for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps(), corr[t] = 0.0f;
+    WHALE_UNROLL for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
     auto block = [&](int64_t b, int k) {
       const float dw = _cvtsh_ss(w[b].d);
       const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
       const __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
       WHALE_UNROLL for (int t = 0; t < NT; ++t) {
-        const float s = dw * x[t][b].d;
-        const __m256i p = Isa::dot_u8s8(_mm256_setzero_si256(), u, loadu256(x[t][b].qs));
-        acc[t][k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(s), acc[t][k]);
-        corr[t] += s * static_cast<float>(x[t][b].sum);
+        const __m256i start = _mm256_zextsi128_si256(_mm_cvtsi32_si128(-8 * x[t][b].sum));
+        const __m256i p = Isa::dot_u8s8(start, u, loadu256(x[t][b].qs));
+        acc[t][k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * x[t][b].d), acc[t][k]);
       }
     };
     int64_t b = 0;
@@ -207,9 +206,7 @@ void rows_q4_0(const MatArgs& a) {
       block(b, 0), block(b + 1, 1);
     }
     if (b < nb) block(b, 0);
-    WHALE_UNROLL for (int t = 0; t < NT; ++t) {
-      a.y[t * a.y_stride + i] = hsum256(_mm256_add_ps(acc[t][0], acc[t][1])) - 8.0f * corr[t];
-    }
+    WHALE_UNROLL for (int t = 0; t < NT; ++t) a.y[t * a.y_stride + i] = hsum256(_mm256_add_ps(acc[t][0], acc[t][1]));
   }
 }
 

@@ -1,10 +1,10 @@
-// AMX int8 tile products for q8_0/q4_0 weights (see amx.h). Per group of 16 weight rows the
-// weights are repacked once per call into tdpbssd's B layout (B[k/4][4n + k%4] = W[n][k], one
-// 8x64-byte tile per 32-element block, q4_0 unpacked to signed int8) with the 16 block scales as
-// f32; then every tile of 16 tokens runs over the blocks: A = the tokens' int8 block (16 rows of 32
-// bytes, read in place from the ActBlocks), C = 16x16 int32 products, and AVX-512 adds
-// C · d_w · d_x to 16 f32 accumulators (one per token, 16 rows wide). Two C tiles alternate so
-// the tile unit and the vector unit overlap.
+// AMX int8 tile products over packed q8_0/q4_0 weights (see amx.h, packed.h). A packed group of 16
+// rows is already in tdpbssd's B layout (B[k/4][4n + k%4] = W[n][k], one 8x64-byte tile per
+// 32-element block): q8_0 tiles load straight from it, q4_0 nibbles are unpacked to signed int8
+// once per group and call. Every tile of 16 tokens (the last one zero-padded) runs over the blocks:
+// A = the tokens' int8 block (packed contiguously), C = 16x16 exact int32 products, and AVX-512
+// adds C · d_w · d_x to 16 f32 accumulators (one per token, 16 rows wide), exactly the operations
+// of packed.cpp's VNNI kernel.
 #include "kernels/amx.h"
 
 #include <algorithm>
@@ -15,6 +15,7 @@
 
 #include "core/quant.h"
 #include "kernels/cpu_features.h"
+#include "kernels/packed.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
 #include <immintrin.h>
@@ -97,45 +98,38 @@ std::atomic<bool>& enabled_slot() {
   return slot;
 }
 
-// Repacked weights of one 16-row group: nb tiles of 512 bytes, then nb x 16 scales.
-struct Packed {
+// One packed group's B tiles (block k at b + k * b_stride, 8 lines of 64 bytes) and f32 scales.
+struct Group {
+  const int8_t* b;
+  int64_t b_stride;
+  const float* d;
+};
+
+// Thread-local unpacked copy of a group: q4_0's nibbles as signed int8 B tiles, f32 scales.
+struct GroupBuffer {
   std::vector<int8_t> b;
   std::vector<float> d;
 };
 
-// 4 bytes at base + n * row_bytes for rows n < 16, as the 16 int32 lanes.
-inline __m512i gather_rows(const uint8_t* base, __m512i offsets) {
-  return _mm512_i32gather_epi32(offsets, base, 1);
-}
-
-inline __m512 gather_scales(const uint8_t* base, __m512i offsets) {
-  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(gather_rows(base, offsets)));
-}
-
-void pack(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_t nb, Packed& p) {
-  if (p.b.size() < static_cast<size_t>(nb * 512)) p.b.resize(static_cast<size_t>(nb * 512));
-  if (p.d.size() < static_cast<size_t>(nb * 16)) p.d.resize(static_cast<size_t>(nb * 16));
-  const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                             _mm512_set1_epi32(static_cast<int32_t>(row_bytes)));
-  int8_t* out = p.b.data();
-  if (dt == core::DType::kQ8_0) {
-    for (int64_t b = 0; b < nb; ++b, out += 512) {
-      const uint8_t* blk = w + b * static_cast<int64_t>(sizeof(core::BlockQ8_0));
-      _mm512_storeu_ps(p.d.data() + 16 * b, gather_scales(blk, offsets));
-      for (int r = 0; r < 8; ++r) _mm512_storeu_si512(out + 64 * r, gather_rows(blk + 2 + 4 * r, offsets));
-    }
-  } else {  // q4_0: byte j holds elements j (low nibble) and j + 16 (high), each stored as value + 8
-    const __m512i m4 = _mm512_set1_epi8(0x0F), k8 = _mm512_set1_epi8(8);
-    for (int64_t b = 0; b < nb; ++b, out += 512) {
-      const uint8_t* blk = w + b * static_cast<int64_t>(sizeof(core::BlockQ4_0));
-      _mm512_storeu_ps(p.d.data() + 16 * b, gather_scales(blk, offsets));
-      for (int g = 0; g < 4; ++g) {
-        const __m512i q = gather_rows(blk + 2 + 4 * g, offsets);
-        _mm512_storeu_si512(out + 64 * g, _mm512_sub_epi8(_mm512_and_si512(q, m4), k8));
-        _mm512_storeu_si512(out + 64 * (g + 4), _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), k8));
-      }
+Group load_group(core::DType dt, const uint8_t* g, int64_t nb, GroupBuffer& buf) {
+  if (buf.d.size() < static_cast<size_t>(nb * 16)) buf.d.resize(static_cast<size_t>(nb * 16));
+  const int64_t gb = packed::group_block_bytes(dt);
+  for (int64_t k = 0; k < nb; ++k) {
+    _mm512_storeu_ps(buf.d.data() + 16 * k, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + k * gb))));
+  }
+  if (dt == core::DType::kQ8_0) return {reinterpret_cast<const int8_t*>(g + 64), gb, buf.d.data()};
+  if (buf.b.size() < static_cast<size_t>(nb * 512)) buf.b.resize(static_cast<size_t>(nb * 512));
+  const __m512i m4 = _mm512_set1_epi8(0x0F), k8 = _mm512_set1_epi8(8);
+  for (int64_t k = 0; k < nb; ++k) {
+    const uint8_t* p = g + k * gb + 32;
+    int8_t* out = buf.b.data() + 512 * k;
+    for (int c = 0; c < 4; ++c) {
+      const __m512i v = _mm512_loadu_si512(p + 64 * c);
+      _mm512_storeu_si512(out + 64 * c, _mm512_sub_epi8(_mm512_and_si512(v, m4), k8));
+      _mm512_storeu_si512(out + 64 * (c + 4), _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), k8));
     }
   }
+  return {buf.b.data(), 512, buf.d.data()};
 }
 
 // acc[m] += C[m][0..15] · d_w[0..15] · d_x[m] for the 16 tokens of the tile.
@@ -151,13 +145,14 @@ inline void scale_add(const int32_t* c, const float* dw, const float* dx, __m512
 // One tile of 16 tokens (its packed activations: nb blocks of 512 bytes, nb x 16 scales) times
 // one packed group of 16 rows, written to y. Blocks go in runs of kRun: the tile products of a
 // run first (two C tiles alternating, results stored to L1), then the f32 scaling of the run.
-void tile(const Packed& p, int64_t nb, const int8_t* xq, const float* xd, float* y, int64_t y_stride) {
+void tile(const Group& p, int64_t nb, const int8_t* xq, const float* xd, float* y, int64_t y_stride, int64_t valid) {
   constexpr int64_t kRun = 8;
   alignas(64) int32_t c[kRun][256];
   __m512 acc[16];  // stays in registers: every loop over it is fully unrolled
 #pragma GCC unroll 16
   for (int m = 0; m < 16; ++m) acc[m] = _mm512_setzero_ps();
-  const int8_t* b = p.b.data();
+  const int8_t* b = p.b;
+  const int64_t bs = p.b_stride;
   for (int64_t k0 = 0; k0 < nb; k0 += kRun) {
     const int64_t n = nb - k0 < kRun ? nb - k0 : kRun;
     int64_t j = 0;
@@ -166,9 +161,9 @@ void tile(const Packed& p, int64_t nb, const int8_t* xq, const float* xd, float*
       _tile_zero(0);
       _tile_zero(1);
       _tile_loadd(2, xq + 512 * k, 32);
-      _tile_loadd(4, b + 512 * k, 64);
+      _tile_loadd(4, b + bs * k, 64);
       _tile_loadd(3, xq + 512 * (k + 1), 32);
-      _tile_loadd(5, b + 512 * (k + 1), 64);
+      _tile_loadd(5, b + bs * (k + 1), 64);
       _tile_dpbssd(0, 2, 4);
       _tile_dpbssd(1, 3, 5);
       _tile_stored(0, c[j], 64);
@@ -178,14 +173,21 @@ void tile(const Packed& p, int64_t nb, const int8_t* xq, const float* xd, float*
       const int64_t k = k0 + j;
       _tile_zero(0);
       _tile_loadd(2, xq + 512 * k, 32);
-      _tile_loadd(4, b + 512 * k, 64);
+      _tile_loadd(4, b + bs * k, 64);
       _tile_dpbssd(0, 2, 4);
       _tile_stored(0, c[j], 64);
     }
-    for (j = 0; j < n; ++j) scale_add(c[j], p.d.data() + 16 * (k0 + j), xd + 16 * (k0 + j), acc);
+    for (j = 0; j < n; ++j) scale_add(c[j], p.d + 16 * (k0 + j), xd + 16 * (k0 + j), acc);
   }
+  if (valid == 16) {
 #pragma GCC unroll 16
-  for (int m = 0; m < 16; ++m) _mm512_storeu_ps(y + m * y_stride, acc[m]);
+    for (int m = 0; m < 16; ++m) _mm512_storeu_ps(y + m * y_stride, acc[m]);
+  } else {
+    alignas(64) float rows[16][16];
+#pragma GCC unroll 16
+    for (int m = 0; m < 16; ++m) _mm512_store_ps(rows[m], acc[m]);
+    for (int64_t m = 0; m < valid; ++m) std::memcpy(y + m * y_stride, rows[m], sizeof rows[m]);
+  }
 }
 
 }  // namespace
@@ -196,35 +198,47 @@ bool available() {
 }
 
 void pack_activations(const ActBlock* x, int64_t x_stride, int64_t T, int64_t nb, PackedActivations& out) {
-  out.tiles = T / kTile;
+  out.tiles = (T + kTile - 1) / kTile;
   out.nb = nb;
-  if (out.q.size() < static_cast<size_t>(T * nb * 32)) out.q.resize(static_cast<size_t>(T * nb * 32));
-  if (out.d.size() < static_cast<size_t>(T * nb)) out.d.resize(static_cast<size_t>(T * nb));
+  out.T = T;
+  const size_t need = static_cast<size_t>(out.tiles * kTile * nb);
+  if (out.q.size() < need * 32) out.q.resize(need * 32);
+  if (out.d.size() < need) out.d.resize(need);
   for (int64_t t = 0; t < out.tiles * kTile; ++t) {
     const int64_t tile = t / kTile, m = t % kTile;
     for (int64_t k = 0; k < nb; ++k) {
-      const ActBlock& a = x[t * x_stride + k];
-      std::memcpy(out.q.data() + (tile * nb + k) * 512 + m * 32, a.qs, 32);
-      out.d[static_cast<size_t>((tile * nb + k) * 16 + m)] = a.d;
+      int8_t* q = out.q.data() + (tile * nb + k) * 512 + m * 32;
+      float& d = out.d[static_cast<size_t>((tile * nb + k) * 16 + m)];
+      if (t < T) {
+        const ActBlock& a = x[t * x_stride + k];
+        std::memcpy(q, a.qs, 32);
+        d = a.d;
+      } else {  // padding rows of the last tile: zeros, never stored
+        std::memset(q, 0, 32);
+        d = 0.0f;
+      }
     }
   }
 }
 
-void matmul(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_t rows, const PackedActivations& x, float* y,
+void matmul(core::DType dt, const uint8_t* packed_w, int64_t g0, int64_t g1, const PackedActivations& x, float* y,
             int64_t y_stride) {
-  // Up to kGroups packed row groups (~kGroups x 16 x cols bytes, L2-sized) share each token tile,
-  // so a tile's activations come from L1/L2 for all of them.
+  // Up to kGroups row groups share each token tile, so its activations come from L1/L2 for all.
   constexpr int64_t kGroups = 4;
-  thread_local Packed packed[kGroups];
+  thread_local GroupBuffer buffers[kGroups];
   load_tile_config();
-  const int64_t nb = x.nb;
-  for (int64_t r0 = 0; r0 < rows; r0 += kGroups * kTile) {
-    const int64_t groups = std::min<int64_t>(kGroups, (rows - r0) / kTile);
-    for (int64_t g = 0; g < groups; ++g) pack(dt, w + (r0 + g * kTile) * row_bytes, row_bytes, nb, packed[g]);
+  const int64_t nb = x.nb, gb = packed::group_block_bytes(dt);
+  for (int64_t r0 = g0; r0 < g1; r0 += kGroups) {
+    const int64_t groups = std::min<int64_t>(kGroups, g1 - r0);
+    Group grp[kGroups];
+    for (int64_t g = 0; g < groups; ++g) grp[g] = load_group(dt, packed_w + (r0 + g) * nb * gb, nb, buffers[g]);
     for (int64_t t = 0; t < x.tiles; ++t) {
       const int8_t* xq = x.q.data() + t * nb * 512;
       const float* xd = x.d.data() + t * nb * 16;
-      for (int64_t g = 0; g < groups; ++g) tile(packed[g], nb, xq, xd, y + t * kTile * y_stride + r0 + g * kTile, y_stride);
+      const int64_t valid = std::min<int64_t>(kTile, x.T - t * kTile);
+      for (int64_t g = 0; g < groups; ++g) {
+        tile(grp[g], nb, xq, xd, y + t * kTile * y_stride + (r0 + g) * kTile, y_stride, valid);
+      }
     }
   }
 }
@@ -252,7 +266,5 @@ bool set_enabled(bool on) {
   enabled_slot().store(on && available(), std::memory_order_relaxed);
   return enabled();
 }
-
-bool supports(core::DType t) { return t == core::DType::kQ8_0 || t == core::DType::kQ4_0; }
 
 }  // namespace whale::kernels::amx

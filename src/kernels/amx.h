@@ -1,6 +1,7 @@
-// Intel AMX (int8 tiles) for prefill-sized products with q8_0/q4_0 weights: 16 tokens x 16 weight
-// rows per tile product, one 32-element block per tdpbssd, each block's int32 result scaled in f32
-// with AVX-512. Used by linear() when enabled() and a call has >= kTile tokens; see docs/kernels.md.
+// Intel AMX (int8 tiles) for prefill-sized products with packed q8_0/q4_0 weights (packed.h): 16
+// tokens x 16 weight rows per tile product, one 32-element block per tdpbssd, each block's int32
+// result scaled in f32 with AVX-512. Used by linear() when enabled() and a call has >= kTile
+// tokens; see docs/kernels.md.
 #pragma once
 
 #include <cstdint>
@@ -22,22 +23,19 @@ bool enabled();
 // For tests and benchmarks; returns whether AMX is in use afterwards (false if unavailable).
 bool set_enabled(bool on);
 
-bool supports(core::DType t);  // q8_0, q4_0
-
 // Activations in tile order: for tile t (tokens 16t..16t+15) and block k, the 16 tokens' int8
 // values as 512 contiguous bytes and their 16 scales, so a tile load reads 8 whole cache lines.
 struct PackedActivations {
   std::vector<int8_t> q;
   std::vector<float> d;
-  int64_t tiles = 0, nb = 0;
+  int64_t tiles = 0, nb = 0, T = 0;
 };
-// The first T / kTile * kTile tokens of x (T rows of nb ActBlocks, x_stride apart). Grow-only.
+// x (T rows of nb ActBlocks, x_stride apart), the last tile padded with zeros. Grow-only.
 void pack_activations(const ActBlock* x, int64_t x_stride, int64_t T, int64_t nb, PackedActivations& out);
 
-// y[t * y_stride + i] = Σ_c W[i][c] x[t][c] for every packed token t and rows i < rows (a multiple
-// of kTile); w: `rows` weight rows of row_bytes each. Runs on the calling thread (callers split
-// rows across threads).
-void matmul(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_t rows, const PackedActivations& x, float* y,
+// y[t * y_stride + i] = Σ_c W[i][c] x[t][c] for the x.T tokens and rows i of packed groups
+// [g0, g1) (i counted from group 0). Runs on the calling thread (callers split groups).
+void matmul(core::DType dt, const uint8_t* packed_w, int64_t g0, int64_t g1, const PackedActivations& x, float* y,
             int64_t y_stride);
 
 }  // namespace whale::kernels::amx

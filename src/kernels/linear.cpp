@@ -12,6 +12,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/linear_ref.h"
 #include "kernels/matmul_kernels.h"
+#include "kernels/packed.h"
 
 namespace whale::kernels {
 namespace {
@@ -128,27 +129,23 @@ void linear(const WeightView& w, const LinearArgs& a, core::ThreadPool* pool) {
       }
     }
   };
-  // Prefill-sized calls on AMX: whole tiles of 16 tokens x 16 rows there, the edges on SIMD.
-  int64_t amx_T = 0, amx_rows = 0;
-  if (int8 && a.T >= amx::kTile && n_rows >= amx::kTile && amx::supports(dt) && amx::enabled()) {
-    amx_T = a.T / amx::kTile * amx::kTile;
-    amx_rows = n_rows / amx::kTile * amx::kTile;
-  }
-  if (amx_T > 0) amx::pack_activations(static_cast<const ActBlock*>(base.x), nb, a.T, nb, scratch().amx_act);
+  // Packed q8_0/q4_0 (whole 16-row groups): AMX tiles for prefill-sized calls, else VNNI. Both
+  // give a token the same bits (packed.h), so batch composition never changes a result.
+  const bool use_packed = int8 && w.packed.defined() && simd_level() == SimdLevel::kAvx512 &&
+                          a.row0 % packed::kRows == 0 && row1 % packed::kRows == 0;
+  const bool use_amx = use_packed && a.T >= amx::kTile && amx::enabled();
+  if (use_amx) amx::pack_activations(static_cast<const ActBlock*>(base.x), nb, a.T, nb, scratch().amx_act);
   const amx::PackedActivations& amx_act = scratch().amx_act;
+  const auto* pw = static_cast<const uint8_t*>(w.packed.raw());
+  const int64_t first_group = a.row0 / packed::kRows;
   auto body = [&](int64_t b, int64_t e, int) {
-    if (amx_T == 0) return simd_rows(b, e, 0, a.T);
-    // b, e count 16-row groups, then the rows past the last whole group.
-    const int64_t groups = amx_rows / amx::kTile;
-    const int64_t g1 = std::min(e, groups);
-    if (b < g1) {
-      amx::matmul(dt, base.w + b * amx::kTile * row_bytes, row_bytes, (g1 - b) * amx::kTile, amx_act,
-                  a.y + b * amx::kTile, a.y_stride);
-      if (amx_T < a.T) simd_rows(b * amx::kTile, g1 * amx::kTile, amx_T, a.T);
-    }
-    if (e > groups) simd_rows(amx_rows + (std::max(b, groups) - groups), amx_rows + (e - groups), 0, a.T);
+    if (!use_packed) return simd_rows(b, e, 0, a.T);
+    float* y = a.y - first_group * packed::kRows;  // the kernels index rows from group 0
+    if (use_amx) return amx::matmul(dt, pw, first_group + b, first_group + e, amx_act, y, a.y_stride);
+    packed::matmul_vnni(dt, pw, nb, first_group + b, first_group + e, static_cast<const ActBlock*>(base.x), nb, a.T, y,
+                        a.y_stride);
   };
-  const int64_t units = amx_T == 0 ? n_rows : amx_rows / amx::kTile + (n_rows - amx_rows);
+  const int64_t units = use_packed ? n_rows / packed::kRows : n_rows;
   // Small problems run inline: waking threads costs more than the work.
   if (pool == nullptr || n_rows * cols * a.T < 32768) {
     body(0, units, 0);

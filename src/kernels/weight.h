@@ -12,6 +12,9 @@ struct WeightView {
   core::Tensor w;          // [out, in] (or [in] for a vector)
   core::Tensor scale_inv;  // f32 [ceil(out/block), ceil(in/block)] for f8_e4m3, else undefined
   int64_t block = 128;
+  // Optional copy of a q8_0/q4_0 w in the packed 16-row layout (packed.h), made at load time;
+  // linear() uses it on AVX-512 machines. w stays the reference for every other reader.
+  core::Tensor packed;
 
   int64_t rows() const { return w.dim(0); }
   int64_t cols() const { return w.dim(-1); }

@@ -1,6 +1,9 @@
 // Binding by Hugging Face names in the model's layer order.
 #include "model/tensor_source.h"
 
+#include "core/thread_pool.h"
+#include "kernels/packed.h"
+
 namespace whale::model {
 
 std::vector<float> TensorSource::vec(const std::string& name) const {
@@ -13,6 +16,30 @@ std::vector<float> TensorSource::vec(const std::string& name) const {
 MlpWeights TensorSource::mlp(const std::string& p) {
   return {matrix(p + "gate_proj.weight"), matrix(p + "up_proj.weight"), matrix(p + "down_proj.weight")};
 }
+
+namespace {
+
+// Every matrix linear() multiplies, packed for the int8 kernels where the CPU has them (the input
+// embedding is only looked up, so it stays as stored unless it doubles as the output head).
+void pack_weights(Weights& w) {
+  std::vector<WeightView*> all{&w.lm_head};
+  auto mlp = [&](MlpWeights& m) { all.insert(all.end(), {&m.gate, &m.up, &m.down}); };
+  for (LayerWeights& L : w.layers) {
+    all.insert(all.end(), {&L.mla.q_a, &L.mla.q_b, &L.mla.q, &L.mla.kv_a, &L.mla.kv_b, &L.mla.o});
+    all.insert(all.end(), {&L.gqa.q, &L.gqa.k, &L.gqa.v, &L.gqa.o, &L.mtp.eh_proj, &L.mtp.head});
+    mlp(L.mlp);
+    mlp(L.moe.shared);
+    for (MlpWeights& e : L.moe.experts) mlp(e);
+  }
+  std::erase_if(all, [](const WeightView* v) { return !v->w.defined() || !kernels::packed::packable(*v); });
+  if (all.empty()) return;
+  core::ThreadPool pool;
+  pool.parallel_for(static_cast<int64_t>(all.size()), [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) all[static_cast<size_t>(i)]->packed = kernels::packed::pack(*all[static_cast<size_t>(i)]);
+  });
+}
+
+}  // namespace
 
 void bind_weights(TensorSource& b, Weights& w) {
   const formats::ModelArgs& a = w.args;
@@ -71,6 +98,7 @@ void bind_weights(TensorSource& b, Weights& w) {
       L.mtp.head_norm = b.vec(p + "shared_head.norm.weight");
     }
   }
+  pack_weights(w);
 }
 
 }  // namespace whale::model

@@ -11,6 +11,7 @@
 #include "core/random.h"
 #include "kernels/activation_quant.h"
 #include "kernels/amx.h"
+#include "kernels/packed.h"
 #include "kernels/cpu_features.h"
 #include "kernels/linear.h"
 #include "kernels/linear_ref.h"
@@ -243,63 +244,62 @@ TEST(ActivationQuant, EveryLevelGivesTheSameBlocks) {
   }
 }
 
-// AMX tiles (whole 16-token x 16-row tiles, edges on the SIMD kernels) against the SIMD kernels:
-// the same int8 products, summed per block instead of per lane, so only f32 rounding differs.
-// A token's AMX result does not depend on the other tokens of its call.
-TEST(Amx, MatchesTheSimdKernelsAndIsBatchInvariant) {
-  if (!amx::available() || max_simd_level() != SimdLevel::kAvx512) {
-    GTEST_SKIP() << "no usable AMX on this machine";
-  }
+// Packed q8_0/q4_0 weights: the VNNI kernel (any token count) and the AMX tiles (16 or more tokens)
+// give every token the same bits, alone or in any batch, and agree with the unpacked kernels up to
+// f32 rounding (each block's exact int32 dot is scaled at once instead of per lane).
+TEST(Packed, VnniAndAmxGiveTheSameBitsInAnyBatch) {
   LevelGuard guard;
   struct AmxGuard {
     ~AmxGuard() { amx::set_enabled(true); }
   } amx_guard;
   core::ThreadPool pool(2);
   uint64_t seed = 500;
+  int checked = 0;
   for (DType dt : {DType::kQ8_0, DType::kQ4_0}) {
-    for (int64_t rows : {int64_t{16}, int64_t{37}, int64_t{70}}) {
+    for (int64_t rows : {int64_t{16}, int64_t{48}, int64_t{80}}) {
       for (int64_t cols : {int64_t{32}, int64_t{96}, int64_t{1024}}) {
         const int64_t T = 40;
         const std::vector<float> wf = randn(rows * cols, ++seed), x = randn(T * cols, ++seed);
         const WeightView w = make_weight(dt, rows, cols, wf);
-        std::vector<float> simd_y(static_cast<size_t>(T * rows)), amx_y(static_cast<size_t>(T * rows));
-        ASSERT_FALSE(amx::set_enabled(false));
+        if (!packed::packable(w)) GTEST_SKIP() << "no AVX-512 VNNI: weights are not packed here";
+        WeightView wp = w;
+        wp.packed = packed::pack(w);
+        std::vector<float> simd_y(static_cast<size_t>(T * rows)), vnni_y(simd_y.size()), one(static_cast<size_t>(rows));
+        amx::set_enabled(false);
         linear(w, {.x = x.data(), .T = T, .x_stride = cols, .y = simd_y.data(), .y_stride = rows}, &pool);
-        ASSERT_TRUE(amx::set_enabled(true));
-        linear(w, {.x = x.data(), .T = T, .x_stride = cols, .y = amx_y.data(), .y_stride = rows}, &pool);
-        bool differs = false;
+        linear(wp, {.x = x.data(), .T = T, .x_stride = cols, .y = vnni_y.data(), .y_stride = rows}, &pool);
         for (int64_t i = 0; i < T * rows; ++i) {
           double mag = 0;
           for (int64_t k = 0; k < cols; ++k) mag += std::fabs(wf[(i % rows) * cols + k] * x[(i / rows) * cols + k]);
-          ASSERT_NEAR(amx_y[i], simd_y[i], 1e-5 * mag) << core::dtype_name(dt) << " rows " << rows << " cols " << cols;
-          differs = differs || amx_y[i] != simd_y[i];
+          ASSERT_NEAR(vnni_y[i], simd_y[i], 1e-5 * mag) << core::dtype_name(dt) << " rows " << rows << " cols " << cols;
         }
-        if (cols > 32) {
-          EXPECT_TRUE(differs) << "AMX path not taken for " << core::dtype_name(dt);
+        for (int64_t t : {int64_t{0}, int64_t{17}, T - 1}) {  // alone, on one thread
+          linear(wp, {.x = x.data() + t * cols, .T = 1, .x_stride = cols, .y = one.data(), .y_stride = rows}, nullptr);
+          for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(one[r], vnni_y[t * rows + r]) << core::dtype_name(dt) << " t " << t;
         }
-        // Tokens 16..31 alone (one whole tile) give the same bits as inside the 40-token call.
-        std::vector<float> part(static_cast<size_t>(16 * rows));
-        linear(w, {.x = x.data() + 16 * cols, .T = 16, .x_stride = cols, .y = part.data(), .y_stride = rows}, &pool);
-        for (int64_t i = 0; i < 16 * rows; ++i) ASSERT_EQ(part[i], amx_y[16 * rows + i]) << core::dtype_name(dt);
+        if (rows > 16) {  // a row range of whole groups
+          std::vector<float> part(static_cast<size_t>(3 * 16));
+          linear(wp, {.x = x.data(), .T = 3, .x_stride = cols, .y = part.data(), .y_stride = 16, .row0 = 16, .row1 = 32}, &pool);
+          for (int64_t t = 0; t < 3; ++t) {
+            for (int64_t r = 0; r < 16; ++r) ASSERT_EQ(part[t * 16 + r], vnni_y[t * rows + 16 + r]);
+          }
+        }
+        if (amx::set_enabled(true)) {
+          for (int64_t nt : {int64_t{16}, int64_t{21}, T}) {  // whole and zero-padded tiles
+            std::vector<float> amx_y(static_cast<size_t>(nt * rows));
+            linear(wp, {.x = x.data(), .T = nt, .x_stride = cols, .y = amx_y.data(), .y_stride = rows}, &pool);
+            for (int64_t i = 0; i < nt * rows; ++i) ASSERT_EQ(amx_y[i], vnni_y[i]) << core::dtype_name(dt) << " T " << nt;
+          }
+          ++checked;
+        }
       }
     }
   }
-  // Below the avx512 level AMX is off (its scaling uses AVX-512).
-  set_simd_level(SimdLevel::kAvx2);
-  EXPECT_FALSE(amx::enabled());
-}
-
-TEST(CpuFeatures, LevelIsClampedToTheMachine) {
-  LevelGuard guard;
-  EXPECT_EQ(set_simd_level(SimdLevel::kAvx512), max_simd_level());
-  EXPECT_EQ(simd_level(), max_simd_level());
-  EXPECT_EQ(set_simd_level(SimdLevel::kScalar), SimdLevel::kScalar);
-  EXPECT_EQ(simd_level(), SimdLevel::kScalar);
-  const CpuFeatures& f = cpu_features();
-  if (max_simd_level() == SimdLevel::kAvx512) {
-    EXPECT_TRUE(f.avx512vnni && f.avx2);
+  if (amx::available()) {
+    EXPECT_EQ(checked, 18);
+    set_simd_level(SimdLevel::kAvx2);  // AMX's scaling uses AVX-512: off below that level
+    EXPECT_FALSE(amx::enabled());
   }
-  EXPECT_EQ(simd_level_name(SimdLevel::kAvx2), "avx2");
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
 #include "kernels/dot_simd.h"
+#include "kernels/attention_impl.h"
 
 namespace whale::kernels::simd {
 namespace {
@@ -52,7 +53,15 @@ struct IsaAvx2 {
     const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
   }
+  static float hmax(F v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+  }
+  static F exp_neg(F v);
 };
+IsaAvx2::F IsaAvx2::exp_neg(F v) { return simd::exp_neg<IsaAvx2>(v); }
 
 }  // namespace
 
@@ -60,6 +69,11 @@ bool matmul_avx2(const MatArgs& a) { return matmul_impl<IsaAvx2>(a); }
 void axpy_avx2(float s, const float* x, float* y, int64_t n) { axpy_impl<IsaAvx2>(s, x, y, n); }
 float dot_avx2(const float* a, const float* b, int64_t n) { return dot_impl<IsaAvx2>(a, b, n); }
 float exp_sum_avx2(float* x, int64_t n, float m) { return exp_sum_impl<IsaAvx2>(x, n, m); }
+void attend_avx2(const Attention& a, const float* kt) { attend_impl<IsaAvx2>(a, kt); }
+void transpose_keys_avx2(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
+                         float* kt) {
+  transpose_impl<IsaAvx2>(rows, n_rows, k_offset, d, b0, b1, kt);
+}
 
 }  // namespace whale::kernels::simd
 #pragma GCC pop_options
@@ -71,6 +85,11 @@ bool matmul_avx2(const MatArgs&) { return false; }
 void axpy_avx2(float s, const float* x, float* y, int64_t n) { axpy_scalar(s, x, y, n); }
 float dot_avx2(const float* a, const float* b, int64_t n) { return dot_scalar(a, b, n); }
 float exp_sum_avx2(float* x, int64_t n, float m) { return exp_sum_scalar(x, n, m); }
+void attend_avx2(const Attention& a, const float* kt) { attend_scalar(a, kt); }
+void transpose_keys_avx2(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
+                         float* kt) {
+  transpose_keys_scalar(rows, n_rows, k_offset, d, b0, b1, kt);
+}
 }  // namespace whale::kernels::simd
 
 #endif

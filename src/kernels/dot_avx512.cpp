@@ -14,6 +14,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "kernels/dot_simd.h"
+#include "kernels/attention_impl.h"
 
 namespace whale::kernels::simd {
 namespace {
@@ -51,7 +52,40 @@ struct IsaAvx512 {
   static F max(F a, F b) { return _mm512_max_ps(a, b); }
   static F fnma(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }
   static F ldexp(F p, F n) { return _mm512_scalef_ps(p, n); }  // p · 2^n
+  static float hmax(F v) { return _mm512_reduce_max_ps(v); }
+  static F exp_neg(F v);
+  // kt[c * 16 + j] = rows[j0 + j][k_offset + c] for 16 full rows: 16x16 register transposes.
+  static void transpose_full(const float* const* rows, int64_t j0, int64_t k_offset, int64_t d, float* kt) {
+    int64_t c0 = 0;
+    for (; c0 + 16 <= d; c0 += 16) {
+      __m512 s[4][4];
+      for (int k = 0; k < 4; ++k) {  // 4x4 transposes inside each 128-bit lane, rows 4k..4k+3
+        const __m512 a = _mm512_loadu_ps(rows[j0 + 4 * k] + k_offset + c0);
+        const __m512 b = _mm512_loadu_ps(rows[j0 + 4 * k + 1] + k_offset + c0);
+        const __m512 c = _mm512_loadu_ps(rows[j0 + 4 * k + 2] + k_offset + c0);
+        const __m512 e = _mm512_loadu_ps(rows[j0 + 4 * k + 3] + k_offset + c0);
+        const __m512 t0 = _mm512_unpacklo_ps(a, b), t1 = _mm512_unpackhi_ps(a, b);
+        const __m512 t2 = _mm512_unpacklo_ps(c, e), t3 = _mm512_unpackhi_ps(c, e);
+        s[k][0] = _mm512_shuffle_ps(t0, t2, 0x44);
+        s[k][1] = _mm512_shuffle_ps(t0, t2, 0xEE);
+        s[k][2] = _mm512_shuffle_ps(t1, t3, 0x44);
+        s[k][3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+      }
+      for (int m = 0; m < 4; ++m) {  // then a 4x4 transpose of 128-bit lanes: column 4L + m
+        const __m512 x0 = _mm512_shuffle_f32x4(s[0][m], s[1][m], 0x44), x1 = _mm512_shuffle_f32x4(s[0][m], s[1][m], 0xEE);
+        const __m512 x2 = _mm512_shuffle_f32x4(s[2][m], s[3][m], 0x44), x3 = _mm512_shuffle_f32x4(s[2][m], s[3][m], 0xEE);
+        _mm512_storeu_ps(kt + (c0 + m) * 16, _mm512_shuffle_f32x4(x0, x2, 0x88));
+        _mm512_storeu_ps(kt + (c0 + 4 + m) * 16, _mm512_shuffle_f32x4(x0, x2, 0xDD));
+        _mm512_storeu_ps(kt + (c0 + 8 + m) * 16, _mm512_shuffle_f32x4(x1, x3, 0x88));
+        _mm512_storeu_ps(kt + (c0 + 12 + m) * 16, _mm512_shuffle_f32x4(x1, x3, 0xDD));
+      }
+    }
+    for (; c0 < d; ++c0) {
+      for (int64_t j = 0; j < 16; ++j) kt[c0 * 16 + j] = rows[j0 + j][k_offset + c0];
+    }
+  }
 };
+IsaAvx512::F IsaAvx512::exp_neg(F v) { return simd::exp_neg<IsaAvx512>(v); }
 
 }  // namespace
 
@@ -59,6 +93,11 @@ bool matmul_avx512(const MatArgs& a) { return matmul_impl<IsaAvx512>(a); }
 void axpy_avx512(float s, const float* x, float* y, int64_t n) { axpy_impl<IsaAvx512>(s, x, y, n); }
 float dot_avx512(const float* a, const float* b, int64_t n) { return dot_impl<IsaAvx512>(a, b, n); }
 float exp_sum_avx512(float* x, int64_t n, float m) { return exp_sum_impl<IsaAvx512>(x, n, m); }
+void attend_avx512(const Attention& a, const float* kt) { attend_impl<IsaAvx512>(a, kt); }
+void transpose_keys_avx512(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
+                           float* kt) {
+  transpose_impl<IsaAvx512>(rows, n_rows, k_offset, d, b0, b1, kt);
+}
 
 }  // namespace whale::kernels::simd
 #pragma GCC pop_options
@@ -70,6 +109,11 @@ bool matmul_avx512(const MatArgs&) { return false; }
 void axpy_avx512(float s, const float* x, float* y, int64_t n) { axpy_scalar(s, x, y, n); }
 float dot_avx512(const float* a, const float* b, int64_t n) { return dot_scalar(a, b, n); }
 float exp_sum_avx512(float* x, int64_t n, float m) { return exp_sum_scalar(x, n, m); }
+void attend_avx512(const Attention& a, const float* kt) { attend_scalar(a, kt); }
+void transpose_keys_avx512(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
+                           float* kt) {
+  transpose_keys_scalar(rows, n_rows, k_offset, d, b0, b1, kt);
+}
 }  // namespace whale::kernels::simd
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "core/convert.h"
 #include "core/quant.h"
+#include "kernels/attention_impl.h"
 #include "kernels/matmul_kernels.h"
 
 namespace whale::kernels::simd {
@@ -147,6 +148,32 @@ float dot_scalar(const float* a, const float* b, int64_t n) {
   float acc = 0.0f;
   for (int64_t c = 0; c < n; ++c) acc += a[c] * b[c];
   return acc;
+}
+
+namespace {
+
+// One lane: the attention kernel's portable form (blocks of one key).
+struct IsaScalar {
+  using F = float;
+  static constexpr int64_t kW = 1;
+  static F zero() { return 0.0f; }
+  static F set1(float v) { return v; }
+  static F loadf(const float* p) { return *p; }
+  static void storef(float* p, F v) { *p = v; }
+  static F fma(F a, F b, F c) { return std::fma(a, b, c); }
+  static F mul(F a, F b) { return a * b; }
+  static F add(F a, F b) { return a + b; }
+  static float hsum(F v) { return v; }
+  static float hmax(F v) { return v; }
+  static F exp_neg(F v) { return std::exp(v); }
+};
+
+}  // namespace
+
+void attend_scalar(const Attention& a, const float* kt) { attend_impl<IsaScalar>(a, kt); }
+void transpose_keys_scalar(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
+                           float* kt) {
+  transpose_impl<IsaScalar>(rows, n_rows, k_offset, d, b0, b1, kt);
 }
 
 float exp_sum_scalar(float* x, int64_t n, float m) {

@@ -6,6 +6,7 @@
 
 #include "core/dtype.h"
 #include "kernels/activation_quant.h"
+#include "kernels/attention.h"
 
 namespace whale::kernels::simd {
 
@@ -56,5 +57,18 @@ float dot_avx512(const float* a, const float* b, int64_t n);
 float exp_sum_scalar(float* x, int64_t n, float m);
 float exp_sum_avx2(float* x, int64_t n, float m);
 float exp_sum_avx512(float* x, int64_t n, float m);
+
+// kernels::attend on each level (attention_impl.h); kt: the keys transposed in blocks of the
+// level's width (attn_block_width), or null to transpose on the fly.
+void attend_scalar(const Attention& a, const float* kt);
+void attend_avx2(const Attention& a, const float* kt);
+void attend_avx512(const Attention& a, const float* kt);
+// Blocks [b0, b1) of the transposed keys of n_rows rows (kt as above).
+void transpose_keys_scalar(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
+                           float* kt);
+void transpose_keys_avx2(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
+                         float* kt);
+void transpose_keys_avx512(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
+                           float* kt);
 
 }  // namespace whale::kernels::simd

@@ -88,8 +88,8 @@ void gather_rows(KvCache& cache, int64_t layer, int64_t seq, int64_t n, std::vec
 
 size_t AttentionWork::add_set(std::vector<const float*> rows, int64_t k_offset, int64_t v_offset, int64_t d, int64_t dv,
                               float scale) {
-  sets_.push_back({.rows = std::move(rows), .q = {}, .n = {}, .out = {}, .k_offset = k_offset, .v_offset = v_offset,
-                   .d = d, .dv = dv, .scale = scale});
+  sets_.push_back({.rows = std::move(rows), .q = {}, .n = {}, .out = {}, .kt = {}, .k_offset = k_offset,
+                   .v_offset = v_offset, .d = d, .dv = dv, .scale = scale});
   return sets_.size() - 1;
 }
 
@@ -101,7 +101,25 @@ void AttentionWork::add_query(size_t set, const float* q, int64_t n, float* out)
 }
 
 void AttentionWork::run(core::ThreadPool& pool) {
-  constexpr int64_t kTile = 8;
+  constexpr int64_t kTile = 16;
+  // Sets with more than one tile of queries share one transposed copy of their keys.
+  const int64_t W = kernels::attention_block();
+  std::vector<std::pair<size_t, int64_t>> blocks;  // (set, key block) to transpose
+  for (size_t s = 0; s < sets_.size(); ++s) {
+    Set& set = sets_[s];
+    if (static_cast<int64_t>(set.q.size()) <= kTile) continue;
+    const int64_t n_blocks = (static_cast<int64_t>(set.rows.size()) + W - 1) / W;
+    set.kt.resize(static_cast<size_t>(n_blocks * W * set.d));
+    for (int64_t b = 0; b < n_blocks; ++b) blocks.push_back({s, b});
+  }
+  pool.parallel_for(static_cast<int64_t>(blocks.size()), [&](int64_t b, int64_t e, int) {
+    for (int64_t u = b; u < e; ++u) {
+      const auto [si, blk] = blocks[static_cast<size_t>(u)];
+      Set& s = sets_[si];
+      kernels::transpose_keys(s.rows.data(), static_cast<int64_t>(s.rows.size()), s.k_offset, s.d, blk, blk + 1,
+                              s.kt.data());
+    }
+  });
   std::vector<std::pair<size_t, int64_t>> tiles;  // (set, first query)
   for (size_t s = 0; s < sets_.size(); ++s) {
     for (int64_t i = 0; i < static_cast<int64_t>(sets_[s].q.size()); i += kTile) tiles.push_back({s, i});
@@ -115,7 +133,7 @@ void AttentionWork::run(core::ThreadPool& pool) {
       const int64_t nq = std::min<int64_t>(kTile, static_cast<int64_t>(s.q.size()) - i0);
       kernels::attend({.q = s.q.data() + i0, .n = s.n.data() + i0, .nq = nq, .rows = s.rows.data(),
                        .k_offset = s.k_offset, .v_offset = s.v_offset, .d = s.d, .dv = s.dv, .scale = s.scale,
-                       .out = s.out.data() + i0});
+                       .out = s.out.data() + i0, .kt = s.kt.empty() ? nullptr : s.kt.data()});
     }
   });
 }

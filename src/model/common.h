@@ -40,8 +40,9 @@ kernels::RopeTable rope_table(const formats::ModelArgs& a, int64_t dim, kernels:
 void gather_rows(KvCache& cache, int64_t layer, int64_t seq, int64_t n, std::vector<const float*>& rows);
 
 // Attention work for one layer: query sets (each a kernels::Attention over one list of rows, with
-// its query/output pointers and lengths kept alive here), run as tiles of 8 queries across the
-// pool, long and short tiles interleaved so causal prefill splits evenly between threads.
+// its query/output pointers and lengths kept alive here), run as tiles of 16 queries across the
+// pool, long and short tiles interleaved so causal prefill splits evenly between threads. A set
+// of more than one tile transposes its keys once for all its tiles.
 class AttentionWork {
  public:
   // A new query set over `rows`; returns its index for add_query.
@@ -54,6 +55,7 @@ class AttentionWork {
     std::vector<const float*> rows, q;
     std::vector<int64_t> n;
     std::vector<float*> out;
+    std::vector<float> kt;  // transposed keys, for sets of more than one tile
     int64_t k_offset, v_offset, d, dv;
     float scale;
   };

@@ -77,7 +77,8 @@ TEST(Attention, TwoRowsByHand) {
 // and each query alone gives the same bits as inside the batch.
 TEST(Attention, TiledOnlineSoftmaxMatchesTwoPassInDouble) {
   const SimdLevel saved = simd_level();
-  const int64_t N = 300, d = 40, dv = 24, width = d + dv, nq = 19;
+  for (const auto& [d, dv] : {std::pair<int64_t, int64_t>{40, 24}, {64, 48}, {128, 130}}) {
+  const int64_t N = 300, width = d + dv, nq = 37;
   std::vector<float> store(static_cast<size_t>(N * width)), q(static_cast<size_t>(nq * d));
   for (size_t i = 0; i < store.size(); ++i) store[i] = static_cast<float>(std::sin(0.7 * i + 0.3) * (1 + (i % 7)));
   for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<float>(std::cos(1.3 * i) * 2.0);
@@ -115,6 +116,15 @@ TEST(Attention, TiledOnlineSoftmaxMatchesTwoPassInDouble) {
               .scale = scale, .out = &one_out});
       for (int64_t e = 0; e < dv; ++e) ASSERT_EQ(one[e], out[i * dv + e]) << simd_level_name(level) << " query " << i;
     }
+    // With the keys transposed beforehand: the same bits.
+    const int64_t W = attention_block();
+    std::vector<float> kt(static_cast<size_t>((N + W - 1) / W * W * d)), again(out.size());
+    transpose_keys(rows.data(), N, 0, d, 0, (N + W - 1) / W, kt.data());
+    for (int64_t i = 0; i < nq; ++i) outs[i] = again.data() + i * dv;
+    attend({.q = qs.data(), .n = n.data(), .nq = nq, .rows = rows.data(), .k_offset = 0, .v_offset = d, .d = d,
+            .dv = dv, .scale = scale, .out = outs.data(), .kt = kt.data()});
+    EXPECT_EQ(again, out) << simd_level_name(level) << " d " << d;
+  }
   }
   set_simd_level(saved);
 }

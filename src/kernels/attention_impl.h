@@ -1,0 +1,180 @@
+// The attention kernel behind kernels::attend, written once over an `Isa` traits type (f32 vector
+// of W lanes: loadf, storef, set1, zero, fma, mul, max, hsum, hmax, exp_neg, transpose) and
+// included by dot_avx512.cpp, dot_avx2.cpp and dot_scalar.cpp after their target pragmas.
+//
+// Keys go in blocks of W rows at fixed positions (0, W, 2W, ...), transposed so a block's keys sit
+// across the lanes: kt[c * W + j] = k_{j0 + j}[c]. A tile of up to 16 queries then scores a block
+// with d FMAs each (query value broadcast times the block's column c), runs an online softmax per
+// query (running max m, sum l), and adds the weighted values. Every operation on query i's numbers
+// depends only on query i and the rows, so its result is the same bits whichever queries share the
+// tile and whether the transposed keys were precomputed (a transpose is exact).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "kernels/attention.h"
+
+namespace whale::kernels::simd {
+namespace {  // one copy per ISA translation unit, compiled with that unit's target
+
+inline constexpr int kAttnTile = 16;
+
+// kt[c * W + j] = rows[j0 + j][k_offset + c] for j < count, 0 beyond (count <= W).
+template <class Isa>
+void transpose_keys(const float* const* rows, int64_t j0, int64_t count, int64_t k_offset, int64_t d, float* kt) {
+  constexpr int64_t W = Isa::kW;
+  if constexpr (requires { Isa::transpose_full(rows, j0, k_offset, d, kt); }) {
+    if (count == W) return Isa::transpose_full(rows, j0, k_offset, d, kt);
+  }
+  for (int64_t c = 0; c < d; ++c) {
+    for (int64_t j = 0; j < W; ++j) kt[c * W + j] = j < count ? rows[j0 + j][k_offset + c] : 0.0f;
+  }
+}
+
+struct QueryState {
+  float m, l;
+  float* o;  // dv accumulators
+};
+
+// Scores of NT queries against one transposed block: s[i] = Σ_c q_i[c] · kt[c], c in order.
+template <class Isa, int NT>
+inline void score_block(const float* const* q, const float* kt, int64_t d, typename Isa::F* s) {
+  using F = typename Isa::F;
+  F acc[NT];
+#pragma GCC unroll 16
+  for (int i = 0; i < NT; ++i) acc[i] = Isa::zero();
+  for (int64_t c = 0; c < d; ++c) {
+    const F k = Isa::loadf(kt + c * Isa::kW);
+#pragma GCC unroll 16
+    for (int i = 0; i < NT; ++i) acc[i] = Isa::fma(Isa::set1(q[i][c]), k, acc[i]);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < NT; ++i) s[i] = acc[i];
+}
+
+template <class Isa>
+void scores_for(const float* const* q, int64_t nt, const float* kt, int64_t d, typename Isa::F* s) {
+  int64_t i = 0;
+  for (; i + 16 <= nt; i += 16) score_block<Isa, 16>(q + i, kt, d, s + i);
+  if (nt - i >= 8) score_block<Isa, 8>(q + i, kt, d, s + i), i += 8;
+  if (nt - i >= 4) score_block<Isa, 4>(q + i, kt, d, s + i), i += 4;
+  if (nt - i >= 2) score_block<Isa, 2>(q + i, kt, d, s + i), i += 2;
+  if (nt - i >= 1) score_block<Isa, 1>(q + i, kt, d, s + i);
+}
+
+template <class Isa, int NT>
+inline void value_block(const float (*p)[Isa::kW], float* const* o, const float* const* rows, int64_t count,
+                        int64_t v_offset, int64_t dv) {
+  using F = typename Isa::F;
+  constexpr int64_t W = Isa::kW;
+  int64_t c0 = 0;
+  for (; c0 + W <= dv; c0 += W) {
+    F acc[NT];
+#pragma GCC unroll 16
+    for (int i = 0; i < NT; ++i) acc[i] = Isa::loadf(o[i] + c0);
+    for (int64_t j = 0; j < count; ++j) {
+      const F v = Isa::loadf(rows[j] + v_offset + c0);
+#pragma GCC unroll 16
+      for (int i = 0; i < NT; ++i) acc[i] = Isa::fma(Isa::set1(p[i][j]), v, acc[i]);
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < NT; ++i) Isa::storef(o[i] + c0, acc[i]);
+  }
+  for (; c0 < dv; ++c0) {
+    for (int64_t j = 0; j < count; ++j) {
+      const float v = rows[j][v_offset + c0];
+      for (int i = 0; i < NT; ++i) o[i][c0] = std::fma(p[i][j], v, o[i][c0]);
+    }
+  }
+}
+
+template <class Isa>
+void values_for(const float (*p)[Isa::kW], float* const* o, int64_t nt, const float* const* rows, int64_t count,
+                int64_t v_offset, int64_t dv) {
+  int64_t i = 0;
+  for (; i + 16 <= nt; i += 16) value_block<Isa, 16>(p + i, o + i, rows, count, v_offset, dv);
+  if (nt - i >= 8) value_block<Isa, 8>(p + i, o + i, rows, count, v_offset, dv), i += 8;
+  if (nt - i >= 4) value_block<Isa, 4>(p + i, o + i, rows, count, v_offset, dv), i += 4;
+  if (nt - i >= 2) value_block<Isa, 2>(p + i, o + i, rows, count, v_offset, dv), i += 2;
+  if (nt - i >= 1) value_block<Isa, 1>(p + i, o + i, rows, count, v_offset, dv);
+}
+
+// kt_pre: the set's keys already transposed (block b at kt_pre + b * W * d), or null.
+template <class Isa>
+void attend_impl(const Attention& a, const float* kt_pre) {
+  using F = typename Isa::F;
+  constexpr int64_t W = Isa::kW;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  thread_local std::vector<float> kt_buf, o_buf;
+  if (kt_pre == nullptr && kt_buf.size() < static_cast<size_t>(W * a.d)) kt_buf.resize(static_cast<size_t>(W * a.d));
+  if (o_buf.size() < static_cast<size_t>(kAttnTile * a.dv)) o_buf.resize(static_cast<size_t>(kAttnTile * a.dv));
+  alignas(64) float p[kAttnTile][W];
+  F s[kAttnTile];
+  for (int64_t i0 = 0; i0 < a.nq; i0 += kAttnTile) {
+    const int64_t nt = a.nq - i0 < kAttnTile ? a.nq - i0 : kAttnTile;
+    const float* const* q = a.q + i0;
+    const int64_t* n = a.n + i0;
+    QueryState st[kAttnTile];
+    int64_t nmax = 0;
+    for (int64_t i = 0; i < nt; ++i) {
+      st[i] = {neg_inf, 0.0f, o_buf.data() + i * a.dv};
+      std::memset(st[i].o, 0, static_cast<size_t>(a.dv) * sizeof(float));
+      nmax = n[i] > nmax ? n[i] : nmax;
+    }
+    for (int64_t j0 = 0; j0 < nmax; j0 += W) {
+      const int64_t count = nmax - j0 < W ? nmax - j0 : W;  // rows that exist in this block
+      const float* kt = kt_pre != nullptr ? kt_pre + (j0 / W) * W * a.d : kt_buf.data();
+      if (kt_pre == nullptr) transpose_keys<Isa>(a.rows, j0, count, a.k_offset, a.d, kt_buf.data());
+      scores_for<Isa>(q, nt, kt, a.d, s);
+      for (int64_t i = 0; i < nt; ++i) {
+        const int64_t valid = n[i] - j0;  // this query's keys in the block
+        if (valid <= 0) {
+          for (int64_t j = 0; j < W; ++j) p[i][j] = 0.0f;
+          continue;
+        }
+        Isa::storef(p[i], Isa::mul(s[i], Isa::set1(a.scale)));
+        for (int64_t j = valid; j < W; ++j) p[i][j] = neg_inf;
+        const float bm = Isa::hmax(Isa::loadf(p[i]));
+        if (bm > st[i].m) {
+          const float alpha = std::exp(st[i].m - bm);  // 0 on the first block (m = -inf)
+          if (st[i].l > 0.0f) {
+            for (int64_t e = 0; e < a.dv; ++e) st[i].o[e] *= alpha;
+          }
+          st[i].l *= alpha;
+          st[i].m = bm;
+        }
+        const F e = Isa::exp_neg(Isa::add(Isa::loadf(p[i]), Isa::set1(-st[i].m)));
+        Isa::storef(p[i], e);
+        for (int64_t j = valid; j < W; ++j) p[i][j] = 0.0f;  // masked keys weigh exactly 0
+        st[i].l += Isa::hsum(Isa::loadf(p[i]));
+      }
+      // o_i += Σ_j p_ij v_j, key by key in order, W output values at a time.
+      float* o[kAttnTile];
+      for (int64_t i = 0; i < nt; ++i) o[i] = st[i].o;
+      values_for<Isa>(p, o, nt, a.rows + j0, count, a.v_offset, a.dv);
+    }
+    for (int64_t i = 0; i < nt; ++i) {
+      float* out = a.out[i0 + i];
+      const float inv = 1.0f / st[i].l;
+      for (int64_t e = 0; e < a.dv; ++e) out[e] = st[i].o[e] * inv;
+    }
+  }
+}
+
+// The set's keys transposed block by block for blocks [b0, b1) (kt as attend_impl's kt_pre).
+template <class Isa>
+void transpose_impl(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
+                    float* kt) {
+  constexpr int64_t W = Isa::kW;
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t j0 = b * W, count = n_rows - j0 < W ? n_rows - j0 : W;
+    transpose_keys<Isa>(rows, j0, count, k_offset, d, kt + b * W * d);
+  }
+}
+
+}  // namespace
+}  // namespace whale::kernels::simd

@@ -77,6 +77,17 @@ class GgufBinder final : public TensorSource {
     return requant(stored(hf));
   }
 
+  bool kv_b_halves(const std::string& hf, WeightView& uk_t, WeightView& uv) override {
+    const TensorSpec& s = spec(hf);
+    if (!split_kv_b(s)) return false;
+    const int64_t H = a_.num_attention_heads, r = a_.kv_lora_rank;
+    uk_t.w = f_->view(split_kv_b_name(s.gguf_name, "attn_k_b")).reshape(Shape{H * r, a_.qk_nope_head_dim});
+    uv.w = f_->view(split_kv_b_name(s.gguf_name, "attn_v_b")).reshape(Shape{H * a_.v_head_dim, r});
+    uk_t = requant(uk_t);
+    uv = requant(uv);
+    return true;
+  }
+
   WeightView stored(const std::string& hf) const override {
     const TensorSpec& s = spec(hf);
     WeightView w;

@@ -25,7 +25,7 @@ void pack_weights(Weights& w) {
   std::vector<WeightView*> all{&w.lm_head};
   auto mlp = [&](MlpWeights& m) { all.insert(all.end(), {&m.gate, &m.up, &m.down}); };
   for (LayerWeights& L : w.layers) {
-    all.insert(all.end(), {&L.mla.q_a, &L.mla.q_b, &L.mla.q, &L.mla.kv_a, &L.mla.kv_b, &L.mla.o});
+    all.insert(all.end(), {&L.mla.q_a, &L.mla.q_b, &L.mla.q, &L.mla.kv_a, &L.mla.kv_b, &L.mla.o, &L.mla.uk_t, &L.mla.uv});
     all.insert(all.end(), {&L.gqa.q, &L.gqa.k, &L.gqa.v, &L.gqa.o, &L.mtp.eh_proj, &L.mtp.head});
     mlp(L.mlp);
     mlp(L.moe.shared);
@@ -65,6 +65,7 @@ void bind_weights(TensorSource& b, Weights& w) {
       L.mla.kv_a = b.matrix(s + "kv_a_proj_with_mqa.weight");
       L.mla.kv_a_norm = b.vec(s + "kv_a_layernorm.weight");
       L.mla.kv_b = b.matrix(s + "kv_b_proj.weight");
+      b.kv_b_halves(s + "kv_b_proj.weight", L.mla.uk_t, L.mla.uv);
       L.mla.o = b.matrix(s + "o_proj.weight");
     } else {
       L.gqa.q = b.matrix(s + "q_proj.weight");

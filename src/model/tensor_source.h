@@ -18,6 +18,13 @@ class TensorSource {
   // The tensor as stored (norms, biases, the router).
   virtual WeightView stored(const std::string& name) const = 0;
 
+  // MLA's W_ukᵀ and W_uv as stored separately (MlaWeights::uk_t, uv) for the kv_b_proj of this
+  // name, where the file has them; false otherwise.
+  virtual bool kv_b_halves(const std::string& kv_b_name, WeightView& uk_t, WeightView& uv) {
+    (void)kv_b_name, (void)uk_t, (void)uv;
+    return false;
+  }
+
   std::vector<float> vec(const std::string& name) const;
   MlpWeights mlp(const std::string& prefix);
 };

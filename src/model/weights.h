@@ -32,6 +32,10 @@ struct MlaWeights {
   std::vector<float> q_a_norm;
   WeightView kv_a, kv_b, o;
   std::vector<float> kv_a_norm;
+  // llama.cpp-layout GGUF files also give kv_b's halves as stored: attn_k_b ([H·r, nope]: W_ukᵀ of
+  // each head) and attn_v_b ([H·d_v, r]: W_uv). The absorbed decode multiplies with these
+  // directly; empty otherwise (it then reads kv_b).
+  WeightView uk_t, uv;
 };
 
 struct GqaWeights {

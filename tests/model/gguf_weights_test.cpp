@@ -42,7 +42,7 @@ struct Outputs {
   std::vector<float> logits, draft;  // draft: MTP module 0's logits, when the model keeps one
 };
 
-Outputs run(const Weights& w) {
+Outputs run(const Weights& w, MlaMode mla = MlaMode::kNaive) {
   core::ThreadPool pool(2);
   ContiguousKvCache cache(w.args, 1, 16);
   Scratch s;
@@ -52,7 +52,7 @@ Outputs run(const Weights& w) {
   for (int i = 0; i < 8; ++i) b.add(toks[i], i, 0);
   for (int i = 0; i < 8; ++i) next.add(toks[i + 1], i, 0);
   const bool mtp = w.args.num_nextn_predict_layers > 0;
-  forward(w, b, cache, {.want_hidden = mtp}, s, pool, out);
+  forward(w, b, cache, {.mla = mla, .want_hidden = mtp}, s, pool, out);
   Outputs o{out.logits, {}};
   if (mtp) mtp_forward(w, next, out.hidden, 0, cache, {}, s, pool, o.draft);
   return o;
@@ -125,6 +125,11 @@ TEST_P(GgufF32, LogitsEqualTheHfDirectory) {
   EXPECT_EQ(formats::model_args_to_json(gg.args), formats::model_args_to_json(expect));
   const Outputs a = run(hf), b = run(gg);
   EXPECT_LE(max_diff(a.logits, b.logits), 1e-5);
+  if (hf.args.is_deepseek()) {
+    // Absorbed MLA: the GGUF side multiplies with the file's attn_k_b / attn_v_b directly.
+    EXPECT_TRUE(gg.layers[0].mla.uk_t.w.numel() > 0 && gg.layers[0].mla.uv.w.numel() > 0);
+    EXPECT_LE(max_diff(run(hf, MlaMode::kAbsorbed).logits, run(gg, MlaMode::kAbsorbed).logits), 1e-5);
+  }
   if (c.keep_mtp) {
     EXPECT_LE(max_diff(a.draft, b.draft), 1e-5);
   }

@@ -53,6 +53,21 @@ void page_out(const void* p, int64_t n) {
 #endif
 }
 
+// A u8 tensor on 2 MiB-aligned memory with transparent huge pages asked for before it is first
+// written: decode streams every packed matrix once per token, and 4 KiB pages cost page walks.
+core::Tensor huge_page_tensor(const core::Shape& shape) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t n = static_cast<size_t>(shape.numel());
+  const size_t bytes = (n + kHuge - 1) / kHuge * kHuge;
+  void* p = std::aligned_alloc(kHuge, bytes == 0 ? kHuge : bytes);
+  if (p == nullptr) fail(ErrorKind::kIo, "out of memory allocating ", n, " bytes of packed weights");
+#ifdef MADV_HUGEPAGE
+  madvise(p, bytes == 0 ? kHuge : bytes, MADV_HUGEPAGE);
+#endif
+  std::shared_ptr<const void> owner(p, [](const void* q) { std::free(const_cast<void*>(q)); });
+  return core::Tensor(core::DType::kU8, shape, p, std::move(owner));
+}
+
 }  // namespace
 
 int64_t group_block_bytes(core::DType t) { return t == core::DType::kQ8_0 ? 576 : 288; }
@@ -69,7 +84,7 @@ core::Tensor pack(const WeightView& w) {
   const core::DType dt = w.w.dtype();
   const int64_t groups = w.rows() / kRows, nb = w.cols() / 32, gb = group_block_bytes(dt);
   const int64_t row_bytes = core::dtype_bytes(dt, w.cols());
-  core::Tensor out = core::Tensor::empty(core::DType::kU8, core::Shape{groups, nb, gb});
+  core::Tensor out = huge_page_tensor(core::Shape{groups, nb, gb});
   const auto* src = static_cast<const uint8_t*>(w.w.raw());
   auto* dst = static_cast<uint8_t*>(out.raw());
   for (int64_t g = 0; g < groups; ++g) pack_group(dt, src + g * kRows * row_bytes, row_bytes, nb, dst + g * nb * gb);
@@ -100,11 +115,8 @@ void group_q4_0(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   for (int64_t k = 0; k < nb; ++k) {
     const uint8_t* p = g + k * 288;
-    _mm_prefetch(reinterpret_cast<const char*>(p) + 2048, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p) + 2048 + 64, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p) + 2048 + 128, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p) + 2048 + 192, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p) + 2048 + 256, _MM_HINT_T0);
+    // The block ~1 KiB ahead (all 5 of its lines): measured best among 1-8 KiB on the dev machine.
+    for (int l = 0; l < 5; ++l) _mm_prefetch(reinterpret_cast<const char*>(p) + 1024 + 64 * l, _MM_HINT_T0);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     __m512i dot[NT];
     for (int t = 0; t < NT; ++t) dot[t] = _mm512_setzero_si512();

@@ -53,21 +53,6 @@ void page_out(const void* p, int64_t n) {
 #endif
 }
 
-// A u8 tensor on 2 MiB-aligned memory with transparent huge pages asked for before it is first
-// written: decode streams every packed matrix once per token, and 4 KiB pages cost page walks.
-core::Tensor huge_page_tensor(const core::Shape& shape) {
-  constexpr size_t kHuge = size_t{2} << 20;
-  const size_t n = static_cast<size_t>(shape.numel());
-  const size_t bytes = (n + kHuge - 1) / kHuge * kHuge;
-  void* p = std::aligned_alloc(kHuge, bytes == 0 ? kHuge : bytes);
-  if (p == nullptr) fail(ErrorKind::kIo, "out of memory allocating ", n, " bytes of packed weights");
-#ifdef MADV_HUGEPAGE
-  madvise(p, bytes == 0 ? kHuge : bytes, MADV_HUGEPAGE);
-#endif
-  std::shared_ptr<const void> owner(p, [](const void* q) { std::free(const_cast<void*>(q)); });
-  return core::Tensor(core::DType::kU8, shape, p, std::move(owner));
-}
-
 }  // namespace
 
 int64_t group_block_bytes(core::DType t) { return t == core::DType::kQ8_0 ? 576 : 288; }
@@ -80,17 +65,36 @@ bool packable(const WeightView& w) {
   return max_simd_level() == SimdLevel::kAvx512;
 }
 
-core::Tensor pack(const WeightView& w) {
+int64_t packed_bytes(const WeightView& w) { return w.rows() / kRows * (w.cols() / 32) * group_block_bytes(w.w.dtype()); }
+
+core::Tensor huge_page_buffer(int64_t bytes) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t n = (static_cast<size_t>(bytes) + kHuge - 1) / kHuge * kHuge;
+  void* p = std::aligned_alloc(kHuge, n == 0 ? kHuge : n);
+  if (p == nullptr) fail(ErrorKind::kIo, "out of memory allocating ", bytes, " bytes of packed weights");
+#ifdef MADV_HUGEPAGE
+  madvise(p, n == 0 ? kHuge : n, MADV_HUGEPAGE);
+#endif
+  std::shared_ptr<const void> owner(p, [](const void* q) { std::free(const_cast<void*>(q)); });
+  return core::Tensor(core::DType::kU8, core::Shape{bytes}, p, std::move(owner));
+}
+
+core::Tensor pack_into(const WeightView& w, const core::Tensor& buffer, int64_t offset) {
   const core::DType dt = w.w.dtype();
   const int64_t groups = w.rows() / kRows, nb = w.cols() / 32, gb = group_block_bytes(dt);
   const int64_t row_bytes = core::dtype_bytes(dt, w.cols());
-  core::Tensor out = huge_page_tensor(core::Shape{groups, nb, gb});
+  if (offset < 0 || offset + packed_bytes(w) > buffer.numel()) {
+    fail(ErrorKind::kInternal, "packed weights: ", packed_bytes(w), " bytes at ", offset, " overflow a ",
+         buffer.numel(), "-byte buffer");
+  }
+  auto* dst = static_cast<uint8_t*>(buffer.raw()) + offset;
   const auto* src = static_cast<const uint8_t*>(w.w.raw());
-  auto* dst = static_cast<uint8_t*>(out.raw());
   for (int64_t g = 0; g < groups; ++g) pack_group(dt, src + g * kRows * row_bytes, row_bytes, nb, dst + g * nb * gb);
   page_out(src, w.rows() * row_bytes);
-  return out;
+  return core::Tensor(core::DType::kU8, core::Shape{groups, nb, gb}, dst, buffer.owner());
 }
+
+core::Tensor pack(const WeightView& w) { return pack_into(w, huge_page_buffer(packed_bytes(w)), 0); }
 
 #ifdef WHALE_PACKED_AVX512
 #pragma GCC push_options

@@ -26,10 +26,18 @@ inline constexpr int64_t kRows = 16;
 bool packable(const WeightView& w);
 int64_t group_block_bytes(core::DType t);
 
-// The packed copy of w ([rows/16, cols/32, group_block_bytes] u8). Multi-threaded over groups.
+// The packed copy of w ([rows/16, cols/32, group_block_bytes] u8), written at `offset` of
+// `buffer` (a huge_page_buffer shared by a model's matrices; the result keeps it alive).
 // Afterwards the kernel is asked to drop w's pages from memory (MADV_PAGEOUT: clean file pages are
 // re-read if touched again, anonymous ones stay), so an mmap'd checkpoint is not resident twice.
+int64_t packed_bytes(const WeightView& w);
+core::Tensor pack_into(const WeightView& w, const core::Tensor& buffer, int64_t offset);
+// pack_into a buffer of its own.
 core::Tensor pack(const WeightView& w);
+
+// u8 [bytes] on 2 MiB-aligned memory with transparent huge pages asked for before it is first
+// written: decode streams every packed matrix once per token, and 4 KiB pages cost page walks.
+core::Tensor huge_page_buffer(int64_t bytes);
 
 // y[t * y_stride + i] for groups [g0, g1) (rows 16·g0 ..) and tokens t < T on AVX-512 VNNI;
 // x: T rows of cols/32 ActBlocks, x_stride apart. Runs on the calling thread.

@@ -33,9 +33,16 @@ void pack_weights(Weights& w) {
   }
   std::erase_if(all, [](const WeightView* v) { return !v->w.defined() || !kernels::packed::packable(*v); });
   if (all.empty()) return;
+  // One huge-page buffer for all of them (one per matrix would round each up to 2 MiB).
+  std::vector<int64_t> offset(all.size() + 1, 0);
+  for (size_t i = 0; i < all.size(); ++i) offset[i + 1] = offset[i] + (kernels::packed::packed_bytes(*all[i]) + 63) / 64 * 64;
+  const core::Tensor buffer = kernels::packed::huge_page_buffer(offset.back());
   core::ThreadPool pool;
   pool.parallel_for(static_cast<int64_t>(all.size()), [&](int64_t b, int64_t e, int) {
-    for (int64_t i = b; i < e; ++i) all[static_cast<size_t>(i)]->packed = kernels::packed::pack(*all[static_cast<size_t>(i)]);
+    for (int64_t i = b; i < e; ++i) {
+      const auto k = static_cast<size_t>(i);
+      all[k]->packed = kernels::packed::pack_into(*all[k], buffer, offset[k]);
+    }
   });
 }
 

@@ -1,5 +1,6 @@
 // linear() throughput per weight dtype and SIMD level at real layer sizes: decode-shaped (T=1) and
-// prefill-shaped (T=64) products, 2 threads, against the single-threaded scalar reference.
+// prefill-shaped (T=64, 512) products, 2 threads, against the single-threaded scalar reference;
+// q8_0/q4_0 also packed (AVX-512 VNNI over the 16-row layout, and AMX tiles where available).
 // Counters: GFLOP/s (2·rows·cols·T per call) and weight GB/s (bytes of W streamed per call).
 // Run: kernels_bench [--benchmark_filter=q8_0] [--benchmark_min_time=0.5s]
 #include <benchmark/benchmark.h>
@@ -14,7 +15,9 @@
 #include "core/quant.h"
 #include "core/random.h"
 #include "core/thread_pool.h"
+#include "kernels/amx.h"
 #include "kernels/cpu_features.h"
+#include "kernels/packed.h"
 #include "kernels/linear.h"
 #include "kernels/linear_ref.h"
 
@@ -52,13 +55,27 @@ const WeightView& weight(DType dt, int64_t rows, int64_t cols) {
   return *slot;
 }
 
+// The packed copy of weight(dt, rows, cols).
+const WeightView& packed_weight(DType dt, int64_t rows, int64_t cols) {
+  static std::map<std::tuple<DType, int64_t, int64_t>, std::unique_ptr<WeightView>> cache;
+  auto& slot = cache[{dt, rows, cols}];
+  if (!slot) {
+    slot = std::make_unique<WeightView>(weight(dt, rows, cols));
+    slot->packed = whale::kernels::packed::pack(*slot);
+  }
+  return *slot;
+}
+
+constexpr int kPacked = 3, kPackedAmx = 4;  // "levels" past avx512: packed weights, AMX off / on
+
 // level < 0: the scalar reference (linear_ref, one thread), the kernel this work replaced.
 void run(benchmark::State& state, DType dt, int64_t rows, int64_t cols, int64_t T, int level) {
   static whale::core::ThreadPool pool(2);
-  const WeightView& w = weight(dt, rows, cols);
+  const WeightView& w = level >= kPacked ? packed_weight(dt, rows, cols) : weight(dt, rows, cols);
+  whale::kernels::amx::set_enabled(level == kPackedAmx);
   std::vector<float> x(static_cast<size_t>(T * cols)), y(static_cast<size_t>(T * rows));
   for (size_t i = 0; i < x.size(); ++i) x[i] = whale::core::normal01(9, i);
-  if (level >= 0) whale::kernels::set_simd_level(static_cast<SimdLevel>(level));
+  if (level >= 0) whale::kernels::set_simd_level(static_cast<SimdLevel>(level >= kPacked ? 2 : level));
   const whale::kernels::LinearArgs a{.x = x.data(), .T = T, .x_stride = cols, .y = y.data(), .y_stride = rows};
   for (auto _ : state) {
     if (level < 0) {
@@ -83,11 +100,16 @@ int main(int argc, char** argv) {
   const int max_level = static_cast<int>(whale::kernels::max_simd_level());
   for (DType dt : dtypes) {
     for (auto [rows, cols] : shapes) {
-      for (int64_t T : {int64_t{1}, int64_t{64}}) {
-        for (int level = -1; level <= max_level; ++level) {
+      for (int64_t T : {int64_t{1}, int64_t{64}, int64_t{512}}) {
+        const bool packable = (dt == DType::kQ8_0 || dt == DType::kQ4_0) && max_level == 2;
+        const int top = !packable ? max_level : whale::kernels::amx::available() ? kPackedAmx : kPacked;
+        for (int level = T == 512 ? 0 : -1; level <= top; ++level) {
+          const std::string lname = level < 0              ? "reference"
+                                    : level == kPacked     ? "packed-vnni"
+                                    : level == kPackedAmx  ? "packed-amx"
+                                                           : std::string(whale::kernels::simd_level_name(static_cast<SimdLevel>(level)));
           const std::string name = std::string(whale::core::dtype_name(dt)) + "/" + std::to_string(rows) + "x" +
-                                   std::to_string(cols) + "/T" + std::to_string(T) + "/" +
-                                   (level < 0 ? "reference" : std::string(whale::kernels::simd_level_name(static_cast<SimdLevel>(level))));
+                                   std::to_string(cols) + "/T" + std::to_string(T) + "/" + lname;
           benchmark::RegisterBenchmark(name.c_str(), run, dt, rows, cols, T, level)->Unit(benchmark::kMillisecond)->UseRealTime();
         }
       }

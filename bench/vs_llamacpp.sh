@@ -19,16 +19,20 @@ theirs=$(node "$peer/bench.mjs" "$model" "$p" "$n" "$t" "$r" "$d")
 python3 - "$ours" "$theirs" "$model" "$p" "$n" "$d" "$t" "$variant" <<'PY'
 import json, re, statistics, sys
 ours, theirs, model, p, n, d, t, variants = sys.argv[1:]
-mine = {}
+mine, sd, rss = {}, {}, ""
 for line in ours.splitlines():
     m = re.match(r"\|.*\| (pp|tg)\d+(?: @ d\d+)? \| ([\d.]+) ± ([\d.]+) \|", line)
-    if m: mine[m.group(1)] = float(m.group(2))
+    if m: mine[m.group(1)], sd[m.group(1)] = float(m.group(2)), float(m.group(3))
+    if line.startswith("resident memory"): rss = line
 peer = json.loads(theirs)
-print(f"model {model}, depth {d}, {t} threads; llama.cpp CPU variants available: {variants.strip()}")
+print(f"model {model}, depth {d}, {t} threads; llama.cpp loaded its {peer.get('variant', '?')} CPU variant "
+      f"(available: {variants.strip()})")
+print(f"whale {rss}")
 print("| test | whale t/s | llama.cpp t/s | whale / llama.cpp |")
 print("|---|---|---|---|")
 for key, size in (("pp", p), ("tg", n)):
     if key in mine and peer[key]:
         ref = statistics.mean(peer[key])
-        print(f"| {key}{size} | {mine[key]:.2f} | {ref:.2f} | {mine[key] / ref:.2f}x |")
+        spread = f" ± {statistics.stdev(peer[key]):.2f}" if len(peer[key]) > 1 else ""
+        print(f"| {key}{size} | {mine[key]:.2f} ± {sd[key]:.2f} | {ref:.2f}{spread} | {mine[key] / ref:.2f}x |")
 PY

@@ -1,6 +1,8 @@
 // llama-bench-style speed of llama.cpp through node-llama-cpp on one GGUF:
 //   node bench.mjs MODEL.gguf PROMPT_TOKENS GEN_TOKENS THREADS REPS DEPTH
-// prints JSON {variant, pp: [tok/s...], tg: [tok/s...]}
+// prints JSON {variant, pp: [tok/s...], tg: [tok/s...]}; variant is the libggml-cpu-*.so the
+// process actually mapped (ggml picks the best one the CPU supports).
+import {readFileSync} from "node:fs";
 import {getLlama} from "node-llama-cpp";
 
 const [modelPath, p, n, threads, reps, depth] = process.argv.slice(2).map((v, i) => (i ? Number(v) : v));
@@ -8,7 +10,8 @@ const llama = await getLlama({gpu: false, build: "never", logLevel: "error", max
 const model = await llama.loadModel({modelPath});
 // Ids 1..255 exist in every vocabulary whale's presets use.
 const ids = (count, seed) => Array.from({length: count}, (_, i) => ((i * 7919 + seed * 104729) % 255) + 1);
-const result = {pp: [], tg: []};
+const mapped = readFileSync("/proc/self/maps", "utf8").match(/libggml-cpu-([a-z0-9_]+)\.so/);
+const result = {variant: mapped ? mapped[1] : "unknown", pp: [], tg: []};
 // One untimed pass first (as llama-bench and whale bench do): faults the mmap'd weights in.
 {
   const context = await model.createContext({contextSize: Math.max(p, n) + 8, batchSize: 512, threads});

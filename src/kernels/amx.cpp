@@ -13,7 +13,6 @@
 #include <cstring>
 #include <vector>
 
-#include "core/quant.h"
 #include "kernels/cpu_features.h"
 #include "kernels/packed.h"
 

@@ -113,15 +113,15 @@ void linear(const WeightView& w, const LinearArgs& a, core::ThreadPool* pool) {
   const MatmulFn fn = matmul_for(simd_level());
   // A chunk of rows (~32 KiB of weights) stays in L1/L2 while every token group passes over it.
   const int64_t chunk = std::clamp<int64_t>(32768 / std::max<int64_t>(row_bytes, 1), 1, 64);
-  // Rows [r0, r1) x tokens [t0, t1) on the SIMD kernels.
-  auto simd_rows = [&](int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
+  // Rows [r0, r1) on the SIMD kernels.
+  auto simd_rows = [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r += chunk) {
       simd::MatArgs m = base;
       m.w = base.w + r * row_bytes;
       m.rows = std::min(r1, r + chunk) - r;
       m.row0 = base.row0 + r;
-      for (int64_t t = t0; t < t1; t += simd::kMaxTokens) {
-        m.nt = static_cast<int>(std::min<int64_t>(simd::kMaxTokens, t1 - t));
+      for (int64_t t = 0; t < a.T; t += simd::kMaxTokens) {
+        m.nt = static_cast<int>(std::min<int64_t>(simd::kMaxTokens, a.T - t));
         m.x = int8 ? static_cast<const void*>(static_cast<const ActBlock*>(base.x) + t * base.x_stride)
                    : static_cast<const void*>(a.x + t * a.x_stride);
         m.y = a.y + t * a.y_stride + r;
@@ -136,14 +136,14 @@ void linear(const WeightView& w, const LinearArgs& a, core::ThreadPool* pool) {
   const bool use_amx = use_packed && a.T >= amx::kTile && amx::enabled();
   if (use_amx) amx::pack_activations(static_cast<const ActBlock*>(base.x), nb, a.T, nb, scratch().amx_act);
   const amx::PackedActivations& amx_act = scratch().amx_act;
-  const auto* pw = static_cast<const uint8_t*>(w.packed.raw());
-  const int64_t first_group = a.row0 / packed::kRows;
+  // The packed groups of rows [row0, row1); b, e below count groups from there.
+  const uint8_t* pw = use_packed ? static_cast<const uint8_t*>(w.packed.raw()) +
+                                       a.row0 / packed::kRows * nb * packed::group_block_bytes(dt)
+                                 : nullptr;
   auto body = [&](int64_t b, int64_t e, int) {
-    if (!use_packed) return simd_rows(b, e, 0, a.T);
-    float* y = a.y - first_group * packed::kRows;  // the kernels index rows from group 0
-    if (use_amx) return amx::matmul(dt, pw, first_group + b, first_group + e, amx_act, y, a.y_stride);
-    packed::matmul_vnni(dt, pw, nb, first_group + b, first_group + e, static_cast<const ActBlock*>(base.x), nb, a.T, y,
-                        a.y_stride);
+    if (!use_packed) return simd_rows(b, e);
+    if (use_amx) return amx::matmul(dt, pw, b, e, amx_act, a.y, a.y_stride);
+    packed::matmul_vnni(dt, pw, nb, b, e, static_cast<const ActBlock*>(base.x), nb, a.T, a.y, a.y_stride);
   };
   const int64_t units = use_packed ? n_rows / packed::kRows : n_rows;
   // Small problems run inline: waking threads costs more than the work.

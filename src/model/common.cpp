@@ -146,4 +146,12 @@ std::vector<int32_t> batch_sequences(const Batch& b) {
   return seqs;
 }
 
+int64_t seq_extent(const Batch& b, int32_t seq) {
+  int64_t n = 0;
+  for (int64_t t = 0; t < b.size(); ++t) {
+    if (b.seq_ids[static_cast<size_t>(t)] == seq) n = std::max<int64_t>(n, b.positions[static_cast<size_t>(t)] + 1);
+  }
+  return n;
+}
+
 }  // namespace whale::model

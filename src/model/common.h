@@ -64,5 +64,7 @@ class AttentionWork {
 
 // The distinct sequences of a batch, in order of first appearance.
 std::vector<int32_t> batch_sequences(const Batch& b);
+// Cached rows a sequence's tokens in this batch can see: positions 0 .. its largest position.
+int64_t seq_extent(const Batch& b, int32_t seq);
 
 }  // namespace whale::model

@@ -38,15 +38,6 @@ float mla_softmax_scale(const formats::ModelArgs& a) {
   return static_cast<float>(scale);
 }
 
-// Positions of the cached rows a sequence's tokens in this batch can see: 0 .. max position.
-int64_t seq_extent(const Batch& b, int32_t seq) {
-  int64_t n = 0;
-  for (int64_t t = 0; t < b.size(); ++t) {
-    if (b.seq_ids[static_cast<size_t>(t)] == seq) n = std::max<int64_t>(n, b.positions[static_cast<size_t>(t)] + 1);
-  }
-  return n;
-}
-
 // Naive MLA attention: decompress k_nope and v for every head from each cached latent, then plain
 // attention with the shared rope key. attn: [T, H*d_v].
 void mla_attend_naive(Ctx& c, int64_t layer, const float* q, float* attn) {
@@ -54,11 +45,8 @@ void mla_attend_naive(Ctx& c, int64_t layer, const float* q, float* attn) {
   const int64_t H = a.num_attention_heads, nope = a.qk_nope_head_dim, rope = a.qk_rope_head_dim;
   const int64_t dv = a.v_head_dim, r = a.kv_lora_rank, qd = nope + rope, width = r + rope;
   const int64_t kvb = nope + dv;  // kv_b_proj rows per head
-  std::vector<int32_t> seqs(c.batch.seq_ids.begin(), c.batch.seq_ids.end());
-  std::sort(seqs.begin(), seqs.end());
-  seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
   std::vector<const float*> rows;
-  for (int32_t seq : seqs) {
+  for (int32_t seq : batch_sequences(c.batch)) {
     const int64_t n = seq_extent(c.batch, seq);
     gather_rows(c.cache, layer, seq, n, rows);
     // c_kv of the sequence: [n, r]; decompressed: [n, H*(nope+v)]

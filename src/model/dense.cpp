@@ -49,12 +49,8 @@ void gqa_forward(const Weights& w, int64_t layer, const Batch& batch, KvCache& c
   const int64_t group = H / KV;
   AttentionWork work;
   for (int32_t seq : batch_sequences(batch)) {
-    int64_t n = 0;
-    for (int64_t t = 0; t < T; ++t) {
-      if (batch.seq_ids[static_cast<size_t>(t)] == seq) n = std::max<int64_t>(n, batch.positions[static_cast<size_t>(t)] + 1);
-    }
     std::vector<const float*> rows;
-    gather_rows(cache, layer, seq, n, rows);
+    gather_rows(cache, layer, seq, seq_extent(batch, seq), rows);
     for (int64_t kvh = 0; kvh < KV; ++kvh) {
       const size_t set = work.add_set(rows, kvh * d, KV * d + kvh * d, d, d, scale);
       for (int64_t t = 0; t < T; ++t) {

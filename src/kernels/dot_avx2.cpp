@@ -60,6 +60,8 @@ struct IsaAvx2 {
     return _mm_cvtss_f32(m);
   }
   static F exp_neg(F v);
+  static F min(F a, F b) { return _mm256_min_ps(a, b); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
 };
 IsaAvx2::F IsaAvx2::exp_neg(F v) { return simd::exp_neg<IsaAvx2>(v); }
 
@@ -69,6 +71,7 @@ bool matmul_avx2(const MatArgs& a) { return matmul_impl<IsaAvx2>(a); }
 void axpy_avx2(float s, const float* x, float* y, int64_t n) { axpy_impl<IsaAvx2>(s, x, y, n); }
 float dot_avx2(const float* a, const float* b, int64_t n) { return dot_impl<IsaAvx2>(a, b, n); }
 float exp_sum_avx2(float* x, int64_t n, float m) { return exp_sum_impl<IsaAvx2>(x, n, m); }
+void silu_mul_avx2(const float* g, const float* u, float* o, int64_t n) { silu_mul_impl<IsaAvx2>(g, u, o, n); }
 void attend_avx2(const Attention& a, const float* kt) { attend_impl<IsaAvx2>(a, kt); }
 void transpose_keys_avx2(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
                          float* kt) {
@@ -85,6 +88,7 @@ bool matmul_avx2(const MatArgs&) { return false; }
 void axpy_avx2(float s, const float* x, float* y, int64_t n) { axpy_scalar(s, x, y, n); }
 float dot_avx2(const float* a, const float* b, int64_t n) { return dot_scalar(a, b, n); }
 float exp_sum_avx2(float* x, int64_t n, float m) { return exp_sum_scalar(x, n, m); }
+void silu_mul_avx2(const float* g, const float* u, float* o, int64_t n) { silu_mul_scalar(g, u, o, n); }
 void attend_avx2(const Attention& a, const float* kt) { attend_scalar(a, kt); }
 void transpose_keys_avx2(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
                          float* kt) {

@@ -54,6 +54,8 @@ struct IsaAvx512 {
   static F ldexp(F p, F n) { return _mm512_scalef_ps(p, n); }  // p · 2^n
   static float hmax(F v) { return _mm512_reduce_max_ps(v); }
   static F exp_neg(F v);
+  static F min(F a, F b) { return _mm512_min_ps(a, b); }
+  static F div(F a, F b) { return _mm512_div_ps(a, b); }
   // kt[c * 16 + j] = rows[j0 + j][k_offset + c] for 16 full rows: 16x16 register transposes.
   static void transpose_full(const float* const* rows, int64_t j0, int64_t k_offset, int64_t d, float* kt) {
     int64_t c0 = 0;
@@ -93,6 +95,7 @@ bool matmul_avx512(const MatArgs& a) { return matmul_impl<IsaAvx512>(a); }
 void axpy_avx512(float s, const float* x, float* y, int64_t n) { axpy_impl<IsaAvx512>(s, x, y, n); }
 float dot_avx512(const float* a, const float* b, int64_t n) { return dot_impl<IsaAvx512>(a, b, n); }
 float exp_sum_avx512(float* x, int64_t n, float m) { return exp_sum_impl<IsaAvx512>(x, n, m); }
+void silu_mul_avx512(const float* g, const float* u, float* o, int64_t n) { silu_mul_impl<IsaAvx512>(g, u, o, n); }
 void attend_avx512(const Attention& a, const float* kt) { attend_impl<IsaAvx512>(a, kt); }
 void transpose_keys_avx512(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
                            float* kt) {
@@ -109,6 +112,7 @@ bool matmul_avx512(const MatArgs&) { return false; }
 void axpy_avx512(float s, const float* x, float* y, int64_t n) { axpy_scalar(s, x, y, n); }
 float dot_avx512(const float* a, const float* b, int64_t n) { return dot_scalar(a, b, n); }
 float exp_sum_avx512(float* x, int64_t n, float m) { return exp_sum_scalar(x, n, m); }
+void silu_mul_avx512(const float* g, const float* u, float* o, int64_t n) { silu_mul_scalar(g, u, o, n); }
 void attend_avx512(const Attention& a, const float* kt) { attend_scalar(a, kt); }
 void transpose_keys_avx512(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
                            float* kt) {

@@ -176,6 +176,10 @@ void transpose_keys_scalar(const float* const* rows, int64_t n_rows, int64_t k_o
   transpose_impl<IsaScalar>(rows, n_rows, k_offset, d, b0, b1, kt);
 }
 
+void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
 float exp_sum_scalar(float* x, int64_t n, float m) {
   float sum = 0.0f;
   for (int64_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - m));

@@ -7,6 +7,7 @@
 
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdint>
 
 #include "core/quant.h"
@@ -396,6 +397,21 @@ float exp_sum_impl(float* x, int64_t n, float m) {
     return Isa::hsum(acc) + tail;
   }
   return Isa::hsum(acc);
+}
+
+// out = g / (1 + e^-g) · up; e^-g clamped to [e^-87, e^88] (exp_neg's range, finite either way).
+template <class Isa>
+void silu_mul_impl(const float* gate, const float* up, float* out, int64_t n) {
+  using F = typename Isa::F;
+  constexpr int64_t W = Isa::kW;
+  const F one = Isa::set1(1.0f), neg = Isa::set1(-1.0f), hi = Isa::set1(88.0f);
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    const F g = Isa::loadf(gate + i);
+    const F e = exp_neg<Isa>(Isa::min(Isa::mul(g, neg), hi));
+    Isa::storef(out + i, Isa::mul(Isa::div(g, Isa::add(one, e)), Isa::loadf(up + i)));
+  }
+  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
 #undef WHALE_UNROLL

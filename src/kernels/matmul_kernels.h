@@ -58,6 +58,11 @@ float exp_sum_scalar(float* x, int64_t n, float m);
 float exp_sum_avx2(float* x, int64_t n, float m);
 float exp_sum_avx512(float* x, int64_t n, float m);
 
+// kernels::silu_mul on each level (SIMD: exp_neg's polynomial).
+void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n);
+void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n);
+void silu_mul_avx512(const float* gate, const float* up, float* out, int64_t n);
+
 // kernels::attend on each level (attention_impl.h); kt: the keys transposed in blocks of the
 // level's width (attn_block_width), or null to transpose on the fly.
 void attend_scalar(const Attention& a, const float* kt);

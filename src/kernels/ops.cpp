@@ -31,9 +31,10 @@ void softmax(float* x, int64_t n) {
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return simd::silu_mul_avx512(gate, up, out, n);
+    case SimdLevel::kAvx2: return simd::silu_mul_avx2(gate, up, out, n);
+    default: return simd::silu_mul_scalar(gate, up, out, n);
   }
 }
 

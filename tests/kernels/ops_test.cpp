@@ -129,6 +129,27 @@ TEST(Attention, TiledOnlineSoftmaxMatchesTwoPassInDouble) {
   set_simd_level(saved);
 }
 
+// SiLU·mul on every level against the formula in double, over the whole range (large |g| too).
+TEST(Ops, SiluMulOnEveryLevel) {
+  const SimdLevel saved = simd_level();
+  const int64_t n = 1003;
+  std::vector<float> g(n), u(n), o(n);
+  for (int64_t i = 0; i < n; ++i) {
+    g[i] = -120.0f + 240.0f * static_cast<float>(i) / static_cast<float>(n - 1);
+    u[i] = 0.5f + static_cast<float>(i % 7);
+  }
+  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (level > max_simd_level()) continue;
+    set_simd_level(level);
+    silu_mul(g.data(), u.data(), o.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double want = g[i] / (1.0 + std::exp(-static_cast<double>(g[i]))) * u[i];
+      ASSERT_NEAR(o[i], want, 1e-6 * std::fabs(want) + 1e-30) << simd_level_name(level) << " g " << g[i];
+    }
+  }
+  set_simd_level(saved);
+}
+
 // The SIMD exp behind attention: e^(x - m) within 2 ulp of std::exp over [-87, 0], and the sum.
 TEST(Ops, ExpSumOnEveryLevel) {
   for (auto fn : {simd::exp_sum_scalar, simd::exp_sum_avx2, simd::exp_sum_avx512}) {

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "kernels/cpu_features.h"
 #include "model/presets.h"
 #include "model/random_checkpoint.h"
 
@@ -32,19 +33,22 @@ class ForwardTest : public ::testing::TestWithParam<std::string> {
   void TearDown() override { fs::remove_all(dir_); }
 
   std::vector<float> run(const std::vector<int32_t>& tokens, MlaMode mode, bool step_by_step) {
-    ContiguousKvCache cache(w_.args, 1, 64);
+    return run_with(w_, tokens, mode, step_by_step);
+  }
+  std::vector<float> run_with(const Weights& w, const std::vector<int32_t>& tokens, MlaMode mode, bool step_by_step) {
+    ContiguousKvCache cache(w.args, 1, 64);
     ForwardOutput out;
     std::vector<float> logits;
     if (!step_by_step) {
       Batch b;
       for (size_t i = 0; i < tokens.size(); ++i) b.add(tokens[i], static_cast<int32_t>(i), 0);
-      forward(w_, b, cache, {.mla = mode}, scratch_, pool_, out);
+      forward(w, b, cache, {.mla = mode}, scratch_, pool_, out);
       return out.logits;
     }
     for (size_t i = 0; i < tokens.size(); ++i) {
       Batch b;
       b.add(tokens[i], static_cast<int32_t>(i), 0);
-      forward(w_, b, cache, {.mla = mode}, scratch_, pool_, out);
+      forward(w, b, cache, {.mla = mode}, scratch_, pool_, out);
       logits.insert(logits.end(), out.logits.begin(), out.logits.end());
     }
     return logits;
@@ -74,6 +78,27 @@ TEST_P(ForwardTest, DecodeThroughCacheEqualsPrefill) {
   if (w_.args.is_deepseek()) {
     EXPECT_LT(max_diff(full, run(tokens_, MlaMode::kAbsorbed, false)), 1e-5);
     EXPECT_LT(max_diff(full, run(tokens_, MlaMode::kAbsorbed, true)), 1e-5);
+  }
+}
+
+// Packed q8_0/q4_0 weights (AMX for the 40-token prefill, VNNI token by token), the attention
+// kernel (transposed keys shared by the prefill's queries, on the fly in decode) and every
+// per-token op give a position the same bits either way: the logits are equal, not just close.
+TEST_P(ForwardTest, QuantizedPrefillAndDecodeGiveTheSameBits) {
+  std::vector<int32_t> tokens;
+  for (int i = 0; i < 40; ++i) tokens.push_back(i == 0 ? 256 : (i * 37) % 250 + 1);
+  for (const core::DType dt : {core::DType::kQ8_0, core::DType::kQ4_0}) {
+    const Weights q = load_weights(dir_, {.quant = dt});
+    const WeightView& probe = q.args.is_deepseek() ? q.layers[0].mla.kv_a : q.layers[0].gqa.q;
+    if (kernels::max_simd_level() == kernels::SimdLevel::kAvx512) {
+      EXPECT_GT(probe.packed.numel(), 0) << "weights were not packed";
+    }
+    const std::vector<float> full = run_with(q, tokens, MlaMode::kNaive, false);
+    EXPECT_EQ(full, run_with(q, tokens, MlaMode::kNaive, true)) << core::dtype_name(dt);
+    if (q.args.is_deepseek()) {
+      EXPECT_EQ(run_with(q, tokens, MlaMode::kAbsorbed, false), run_with(q, tokens, MlaMode::kAbsorbed, true))
+          << core::dtype_name(dt);
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 // The attention kernel behind kernels::attend, written once over an `Isa` traits type (f32 vector
 // of W lanes: loadf, storef, set1, zero, fma, mul, max, hsum, hmax, exp_neg, transpose) and
-// included by dot_avx512.cpp, dot_avx2.cpp and dot_scalar.cpp after their target pragmas.
+// included by simd_avx512.cpp, simd_avx2.cpp and simd_scalar.cpp after their target pragmas.
 //
 // Keys go in blocks of W rows at fixed positions (0, W, 2W, ...), transposed so a block's keys sit
 // across the lanes: kt[c * W + j] = k_{j0 + j}[c]. A tile of up to 16 queries then scores a block

@@ -1,6 +1,6 @@
 // linear(): activations prepared once per call (int8 blocks for quantized weights), then rows split
 // across the pool in cache-sized chunks, each chunk swept by groups of up to 4 tokens so prefill
-// reads a weight row from memory once and from cache for the rest. Kernels: matmul_kernels.h.
+// reads a weight row from memory once and from cache for the rest. Kernels: simd_kernels.h.
 #include "kernels/linear.h"
 
 #include <algorithm>
@@ -11,7 +11,7 @@
 #include "kernels/amx.h"
 #include "kernels/cpu_features.h"
 #include "kernels/linear_ref.h"
-#include "kernels/matmul_kernels.h"
+#include "kernels/simd_kernels.h"
 #include "kernels/packed.h"
 
 namespace whale::kernels {

@@ -2,7 +2,7 @@
 #include "kernels/ops.h"
 
 #include "kernels/cpu_features.h"
-#include "kernels/matmul_kernels.h"
+#include "kernels/simd_kernels.h"
 
 #include <algorithm>
 #include <cmath>

@@ -7,7 +7,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/cpu_features.h"
-#include "kernels/matmul_kernels.h"
+#include "kernels/simd_kernels.h"
 
 #include <vector>
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "core/quant.h"
-#include "kernels/matmul_kernels.h"
+#include "kernels/simd_kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #pragma GCC push_options
@@ -13,7 +13,7 @@
 // GCC 12 flags the deliberately undefined pass-through operand inside its own AVX-512 intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#include "kernels/dot_simd.h"
+#include "kernels/simd_impl.h"
 #include "kernels/attention_impl.h"
 
 namespace whale::kernels::simd {

@@ -8,7 +8,7 @@
 #include "core/convert.h"
 #include "core/quant.h"
 #include "kernels/attention_impl.h"
-#include "kernels/matmul_kernels.h"
+#include "kernels/simd_kernels.h"
 
 namespace whale::kernels::simd {
 namespace {
@@ -75,7 +75,7 @@ void decode_int_row(DType dt, const uint8_t* wr, int64_t cols, RowScratch& s) {
       const auto& blk = reinterpret_cast<const core::BlockQ6_K*>(wr)[bk];
       const float d = core::f16_to_f32(blk.d);
       for (int i = 0; i < 16; ++i) sc[16 * bk + i] = d * blk.scales[i];
-      // Element e of the half lives in group k = e / 32 (see dot_simd.h); scales are already in
+      // Element e of the half lives in group k = e / 32 (see simd_impl.h); scales are already in
       // element order (scale i covers elements 16i..16i+15).
       for (int h = 0; h < 2; ++h) {
         const uint8_t* ql = blk.ql + 64 * h;

@@ -5,12 +5,12 @@
 #include <cstdint>
 
 #include "core/quant.h"
-#include "kernels/matmul_kernels.h"
+#include "kernels/simd_kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
-#include "kernels/dot_simd.h"
+#include "kernels/simd_impl.h"
 #include "kernels/attention_impl.h"
 
 namespace whale::kernels::simd {

@@ -1,4 +1,4 @@
-// Kernel bodies shared by dot_avx2.cpp and dot_avx512.cpp, written once over an `Isa` traits type
+// Kernel bodies shared by simd_avx2.cpp and simd_avx512.cpp, written once over an `Isa` traits type
 // (float vector width, int8 dot product). Include only after `#pragma GCC target`: everything here
 // is a template on the TU-local Isa, so no inline function compiled for one ISA leaks to another.
 // Every kernel runs the same per-token operation sequence for any token count NT, so a token's
@@ -11,7 +11,7 @@
 #include <cstdint>
 
 #include "core/quant.h"
-#include "kernels/matmul_kernels.h"
+#include "kernels/simd_kernels.h"
 
 namespace whale::kernels::simd {
 namespace {  // one copy per ISA translation unit, compiled with that unit's target

@@ -1,11 +1,14 @@
-// cpuid/xgetbv probing and the WHALE_SIMD override. The level lives in an atomic so reading it on
-// every matmul costs nothing and tests can switch paths between calls.
+// cpuid/xgetbv probing, the WHALE_SIMD override and the active kernel table. The table pointer
+// lives in an atomic so reading it on every call costs nothing and tests can switch levels between
+// calls.
 #include "kernels/cpu_features.h"
 
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+
+#include "kernels/simd_kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -60,6 +63,7 @@ CpuFeatures detect() {
 }
 
 SimdLevel detect_max() {
+  if (!WHALE_SIMD_X86) return SimdLevel::kScalar;  // no kernels built for the x86 levels
   const CpuFeatures& f = cpu_features();
   if (!(f.avx2 && f.fma && f.f16c)) return SimdLevel::kScalar;
   if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni) return SimdLevel::kAvx512;
@@ -78,8 +82,8 @@ SimdLevel initial_level() {
   return level;
 }
 
-std::atomic<int>& level_slot() {
-  static std::atomic<int> slot{static_cast<int>(initial_level())};
+std::atomic<const simd::KernelTable*>& table_slot() {
+  static std::atomic<const simd::KernelTable*> slot{&simd::table_for(initial_level())};
   return slot;
 }
 
@@ -95,13 +99,28 @@ SimdLevel max_simd_level() {
   return m;
 }
 
-SimdLevel simd_level() { return static_cast<SimdLevel>(level_slot().load(std::memory_order_relaxed)); }
+SimdLevel simd_level() { return simd::active().level; }
 
 SimdLevel set_simd_level(SimdLevel level) {
-  if (level > max_simd_level()) level = max_simd_level();
-  level_slot().store(static_cast<int>(level), std::memory_order_relaxed);
-  return level;
+  const simd::KernelTable& t = simd::table_for(level);
+  table_slot().store(&t, std::memory_order_relaxed);
+  return t.level;
 }
+
+namespace simd {
+
+const KernelTable& table_for(SimdLevel level) {
+  if (level > max_simd_level()) level = max_simd_level();
+#if WHALE_SIMD_X86
+  if (level == SimdLevel::kAvx512) return kAvx512Kernels;
+  if (level == SimdLevel::kAvx2) return kAvx2Kernels;
+#endif
+  return kScalarKernels;
+}
+
+const KernelTable& active() { return *table_slot().load(std::memory_order_relaxed); }
+
+}  // namespace simd
 
 std::string_view simd_level_name(SimdLevel level) {
   switch (level) {

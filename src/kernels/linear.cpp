@@ -1,6 +1,6 @@
-// linear(): activations prepared once per call (int8 blocks for quantized weights), then rows split
-// across the pool in cache-sized chunks, each chunk swept by groups of up to 4 tokens so prefill
-// reads a weight row from memory once and from cache for the rest. Kernels: simd_kernels.h.
+// linear(): choose_path picks one of four kernels, the activations are prepared once per call
+// (int8 blocks for quantized weights), then the rows are split across the pool. Kernels: the
+// active level's simd::KernelTable (simd_kernels.h), and AMX (amx.h) for packed prefill.
 #include "kernels/linear.h"
 
 #include <algorithm>
@@ -9,36 +9,42 @@
 #include "core/error.h"
 #include "kernels/activation_quant.h"
 #include "kernels/amx.h"
-#include "kernels/cpu_features.h"
 #include "kernels/linear_ref.h"
-#include "kernels/simd_kernels.h"
 #include "kernels/packed.h"
+#include "kernels/simd_kernels.h"
 
 namespace whale::kernels {
 namespace {
 
-using MatmulFn = bool (*)(const simd::MatArgs&);
-using AxpyFn = void (*)(float, const float*, float*, int64_t);
-
-MatmulFn matmul_for(SimdLevel level) {
-  switch (level) {
-    case SimdLevel::kAvx512: return simd::matmul_avx512;
-    case SimdLevel::kAvx2: return simd::matmul_avx2;
-    default: return simd::matmul_scalar;
-  }
-}
-
-AxpyFn axpy_for(SimdLevel level) {
-  switch (level) {
-    case SimdLevel::kAvx512: return simd::axpy_avx512;
-    case SimdLevel::kAvx2: return simd::axpy_avx2;
-    default: return simd::axpy_scalar;
-  }
-}
+// The kernels one linear() call can run on.
+enum class Path {
+  kReference,   // linear_ref: a dtype with no fast kernel
+  kRows,        // the level's per-row kernel (KernelTable::matmul) on the stored layout
+  kPackedVnni,  // the packed 16-row layout, up to 4 tokens at a time (KernelTable::matmul_packed)
+  kPackedAmx,   // the packed layout on AMX tiles of 16 tokens
+};
 
 bool has_kernel(core::DType t) {
   return simd::uses_int8_activations(t) || t == core::DType::kF32 || t == core::DType::kF16 ||
          t == core::DType::kBF16 || t == core::DType::kF8E4M3;
+}
+
+// Which kernel computes rows [row0, row1) of w for T tokens on the level of `k`.
+Path choose_path(const WeightView& w, int64_t row0, int64_t row1, int64_t T, const simd::KernelTable& k) {
+  const core::DType dt = w.w.dtype();
+  if (!has_kernel(dt)) return Path::kReference;
+  // Packed copies are made at load time for q8_0/q4_0 when the best level has the packed kernel
+  // (packed::packable); the level in use may be lower (WHALE_SIMD, tests).
+  const bool has_packed_copy = simd::uses_int8_activations(dt) && w.packed.defined();
+  const bool level_has_packed_kernel = static_cast<bool>(k.matmul_packed);
+  // The packed kernels compute whole groups of 16 rows; a head's slice need not be one.
+  const bool whole_groups = row0 % packed::kRows == 0 && row1 % packed::kRows == 0;
+  if (!(has_packed_copy && level_has_packed_kernel && whole_groups)) return Path::kRows;
+  // AMX takes 16 tokens per tile, so it pays from one full tile; it gives a token the same bits as
+  // the VNNI kernel (packed.h), so batch composition never changes a result.
+  const bool prefill_sized = T >= amx::kTile;
+  if (prefill_sized && amx::enabled()) return Path::kPackedAmx;
+  return Path::kPackedVnni;
 }
 
 // Grow-only per-thread buffers, so steady-state calls allocate nothing.
@@ -61,6 +67,45 @@ void check_fp8_scales(const WeightView& w) {
   }
 }
 
+// x as int8 blocks, cols/32 per token: once per call, shared by every row and thread (split over
+// tokens when there are many). Lives in the calling thread's scratch.
+const ActBlock* quantize_tokens(const LinearArgs& a, int64_t cols, const simd::KernelTable& k,
+                                core::ThreadPool* pool) {
+  const int64_t nb = cols / 32;
+  std::vector<ActBlock>& act = scratch().act;
+  if (act.size() < static_cast<size_t>(a.T * nb)) act.resize(static_cast<size_t>(a.T * nb));
+  ActBlock* out = act.data();
+  auto quantize = [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) k.quantize_activations(a.x + t * a.x_stride, cols, out + t * nb);
+  };
+  if (pool != nullptr && a.T * cols >= 65536) {
+    pool->parallel_for(a.T, quantize);
+  } else {
+    quantize(0, a.T, 0);
+  }
+  return out;
+}
+
+// Rows [r0, r1) of `base` (counted from its first row) for T tokens on the per-row kernel. A chunk
+// of rows (~32 KiB of weights) stays in L1/L2 while every group of up to 4 tokens passes over it,
+// so prefill reads a weight row from memory once and from cache for the rest.
+void rows_kernel(const simd::KernelTable& k, const simd::MatArgs& base, int64_t T, int64_t r0, int64_t r1) {
+  const int64_t chunk = std::clamp<int64_t>(32768 / std::max<int64_t>(base.row_bytes, 1), 1, 64);
+  for (int64_t r = r0; r < r1; r += chunk) {
+    simd::MatArgs m = base;
+    m.w = base.w + r * base.row_bytes;
+    m.rows = std::min(r1, r + chunk) - r;
+    m.row0 = base.row0 + r;
+    for (int64_t t = 0; t < T; t += simd::kMaxTokens) {
+      m.nt = static_cast<int>(std::min<int64_t>(simd::kMaxTokens, T - t));
+      m.x = base.x != nullptr ? base.x + t * base.x_stride : nullptr;
+      m.xq = base.xq != nullptr ? base.xq + t * base.x_stride : nullptr;
+      m.y = base.y + t * base.y_stride + r;
+      k.matmul(m);
+    }
+  }
+}
+
 }  // namespace
 
 void linear(const WeightView& w, const LinearArgs& a, core::ThreadPool* pool) {
@@ -68,101 +113,66 @@ void linear(const WeightView& w, const LinearArgs& a, core::ThreadPool* pool) {
   if (a.row0 < 0 || row1 > w.rows() || a.row0 > row1) {
     fail(ErrorKind::kInternal, "linear: rows [", a.row0, ", ", row1, ") of a ", w.rows(), "-row weight");
   }
+  const simd::KernelTable& k = simd::active();
+  const Path path = choose_path(w, a.row0, row1, a.T, k);
+  if (path == Path::kReference) return linear_ref(w, a);
   const core::DType dt = w.w.dtype();
-  if (!has_kernel(dt)) return linear_ref(w, a);
-  const int64_t cols = w.cols(), n_rows = row1 - a.row0;
+  const int64_t cols = w.cols(), n_rows = row1 - a.row0, nb = cols / 32;
   if (n_rows == 0 || a.T <= 0) return;
-  const int64_t row_bytes = core::dtype_bytes(dt, cols);
+  if (dt == core::DType::kF8E4M3) check_fp8_scales(w);
+  const ActBlock* xq = simd::uses_int8_activations(dt) ? quantize_tokens(a, cols, k, pool) : nullptr;
 
-  simd::MatArgs base{.dtype = dt,
-                     .w = static_cast<const uint8_t*>(w.w.raw()) + a.row0 * row_bytes,
-                     .row_bytes = row_bytes,
-                     .rows = 0,
-                     .cols = cols,
-                     .x = a.x,
-                     .x_stride = a.x_stride,
-                     .nt = 0,
-                     .y = a.y,
-                     .y_stride = a.y_stride};
-  if (dt == core::DType::kF8E4M3) {
-    check_fp8_scales(w);
-    base.scale_inv = w.scale_inv.data<float>();
-    base.scale_cols = w.scale_inv.dim(1);
-    base.block = w.block;
-    base.row0 = a.row0;
-  }
-  // x -> int8 blocks once per token, shared by every row and thread (split over tokens when many).
-  const bool int8 = simd::uses_int8_activations(dt);
-  const int64_t nb = cols / 32;
-  if (int8) {
-    std::vector<ActBlock>& act = scratch().act;
-    if (act.size() < static_cast<size_t>(a.T * nb)) act.resize(static_cast<size_t>(a.T * nb));
-    ActBlock* out = act.data();
-    auto quantize = [&](int64_t b, int64_t e, int) {
-      for (int64_t t = b; t < e; ++t) quantize_activation_row(a.x + t * a.x_stride, cols, out + t * nb);
-    };
-    if (pool != nullptr && a.T * cols >= 65536) {
-      pool->parallel_for(a.T, quantize);
+  // The work in units the pool splits: rows, or packed groups of 16 rows.
+  auto run = [&](int64_t units, const auto& body) {
+    // Small problems run inline: waking threads costs more than the work.
+    if (pool == nullptr || n_rows * cols * a.T < 32768) {
+      body(0, units, 0);
     } else {
-      quantize(0, a.T, 0);
-    }
-    base.x = act.data();
-    base.x_stride = nb;
-  }
-
-  const MatmulFn fn = matmul_for(simd_level());
-  // A chunk of rows (~32 KiB of weights) stays in L1/L2 while every token group passes over it.
-  const int64_t chunk = std::clamp<int64_t>(32768 / std::max<int64_t>(row_bytes, 1), 1, 64);
-  // Rows [r0, r1) on the SIMD kernels.
-  auto simd_rows = [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; r += chunk) {
-      simd::MatArgs m = base;
-      m.w = base.w + r * row_bytes;
-      m.rows = std::min(r1, r + chunk) - r;
-      m.row0 = base.row0 + r;
-      for (int64_t t = 0; t < a.T; t += simd::kMaxTokens) {
-        m.nt = static_cast<int>(std::min<int64_t>(simd::kMaxTokens, a.T - t));
-        m.x = int8 ? static_cast<const void*>(static_cast<const ActBlock*>(base.x) + t * base.x_stride)
-                   : static_cast<const void*>(a.x + t * a.x_stride);
-        m.y = a.y + t * a.y_stride + r;
-        fn(m);
-      }
+      pool->parallel_for(units, body);
     }
   };
-  // Packed q8_0/q4_0 (whole 16-row groups): AMX tiles for prefill-sized calls, else VNNI. Both
-  // give a token the same bits (packed.h), so batch composition never changes a result.
-  const bool use_packed = int8 && w.packed.defined() && simd_level() == SimdLevel::kAvx512 &&
-                          a.row0 % packed::kRows == 0 && row1 % packed::kRows == 0;
-  const bool use_amx = use_packed && a.T >= amx::kTile && amx::enabled();
-  if (use_amx) amx::pack_activations(static_cast<const ActBlock*>(base.x), nb, a.T, nb, scratch().amx_act);
-  const amx::PackedActivations& amx_act = scratch().amx_act;
-  // The packed groups of rows [row0, row1); b, e below count groups from there.
-  const uint8_t* pw = use_packed ? static_cast<const uint8_t*>(w.packed.raw()) +
-                                       a.row0 / packed::kRows * nb * packed::group_block_bytes(dt)
-                                 : nullptr;
-  auto body = [&](int64_t b, int64_t e, int) {
-    if (!use_packed) return simd_rows(b, e);
-    if (use_amx) return amx::matmul(dt, pw, b, e, amx_act, a.y, a.y_stride);
-    packed::matmul_vnni(dt, pw, nb, b, e, static_cast<const ActBlock*>(base.x), nb, a.T, a.y, a.y_stride);
-  };
-  const int64_t units = use_packed ? n_rows / packed::kRows : n_rows;
-  // Small problems run inline: waking threads costs more than the work.
-  if (pool == nullptr || n_rows * cols * a.T < 32768) {
-    body(0, units, 0);
-  } else {
-    pool->parallel_for(units, body);
+  if (path == Path::kRows) {
+    const int64_t row_bytes = core::dtype_bytes(dt, cols);
+    simd::MatArgs base{.dtype = dt,
+                       .w = static_cast<const uint8_t*>(w.w.raw()) + a.row0 * row_bytes,
+                       .row_bytes = row_bytes,
+                       .rows = 0,
+                       .cols = cols,
+                       .x = xq != nullptr ? nullptr : a.x,
+                       .xq = xq,
+                       .x_stride = xq != nullptr ? nb : a.x_stride,
+                       .nt = 0,
+                       .y = a.y,
+                       .y_stride = a.y_stride,
+                       .row0 = a.row0};
+    if (dt == core::DType::kF8E4M3) {
+      base.scale_inv = w.scale_inv.data<float>();
+      base.scale_cols = w.scale_inv.dim(1);
+      base.block = w.block;
+    }
+    return run(n_rows, [&](int64_t b, int64_t e, int) { rows_kernel(k, base, a.T, b, e); });
   }
+  // The packed groups of rows [row0, row1); the units below count groups from there.
+  const uint8_t* pw =
+      static_cast<const uint8_t*>(w.packed.raw()) + a.row0 / packed::kRows * nb * packed::group_block_bytes(dt);
+  const int64_t groups = n_rows / packed::kRows;
+  if (path == Path::kPackedAmx) {
+    amx::pack_activations(xq, nb, a.T, nb, scratch().amx_act);
+    const amx::PackedActivations& x = scratch().amx_act;
+    return run(groups, [&](int64_t b, int64_t e, int) { amx::matmul(dt, pw, b, e, x, a.y, a.y_stride); });
+  }
+  run(groups, [&](int64_t b, int64_t e, int) { k.matmul_packed(dt, pw, nb, b, e, xq, nb, a.T, a.y, a.y_stride); });
 }
 
 void linear_transposed(const WeightView& w, int64_t row0, int64_t row1, const float* x, float* y) {
   const int64_t cols = w.cols();
   std::vector<float>& row = scratch().row;
   if (row.size() < static_cast<size_t>(cols)) row.resize(static_cast<size_t>(cols));
-  const AxpyFn axpy = axpy_for(simd_level());
+  const simd::KernelTable& k = simd::active();
   for (int64_t c = 0; c < cols; ++c) y[c] = 0.0f;
   for (int64_t r = row0; r < row1; ++r) {
     dequantize_weight_row(w, r, row.data());
-    axpy(x[r - row0], row.data(), y, cols);
+    k.axpy(x[r - row0], row.data(), y, cols);
   }
 }
 

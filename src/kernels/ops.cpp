@@ -1,7 +1,7 @@
-// Row ops: scalar loops the compiler vectorises, except dot/axpy, which dispatch to the SIMD kernels.
+// Row ops: scalar loops the compiler vectorises, except silu_mul, dot and axpy, which run on the
+// active level's kernels (simd_kernels.h).
 #include "kernels/ops.h"
 
-#include "kernels/cpu_features.h"
 #include "kernels/simd_kernels.h"
 
 #include <algorithm>
@@ -31,11 +31,7 @@ void softmax(float* x, int64_t n) {
 }
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
-  switch (simd_level()) {
-    case SimdLevel::kAvx512: return simd::silu_mul_avx512(gate, up, out, n);
-    case SimdLevel::kAvx2: return simd::silu_mul_avx2(gate, up, out, n);
-    default: return simd::silu_mul_scalar(gate, up, out, n);
-  }
+  simd::active().silu_mul(gate, up, out, n);
 }
 
 void sigmoid(float* x, int64_t n) {
@@ -55,19 +51,11 @@ void topk(const float* x, int64_t n, int64_t k, int64_t* idx) {
 // axpy and dot carry attention (scores and the weighted sum of values over the whole context):
 // the SIMD level chosen at run time, like the matmuls.
 void axpy(float a, const float* x, float* y, int64_t n) {
-  switch (simd_level()) {
-    case SimdLevel::kAvx512: return simd::axpy_avx512(a, x, y, n);
-    case SimdLevel::kAvx2: return simd::axpy_avx2(a, x, y, n);
-    default: return simd::axpy_scalar(a, x, y, n);
-  }
+  simd::active().axpy(a, x, y, n);
 }
 
 float dot(const float* a, const float* b, int64_t n) {
-  switch (simd_level()) {
-    case SimdLevel::kAvx512: return simd::dot_avx512(a, b, n);
-    case SimdLevel::kAvx2: return simd::dot_avx2(a, b, n);
-    default: return simd::dot_scalar(a, b, n);
-  }
+  return simd::active().dot(a, b, n);
 }
 
 }  // namespace whale::kernels

@@ -1,4 +1,5 @@
-// Packing (portable C++) and the AVX-512 VNNI kernels over the packed layout (see packed.h).
+// Packing (portable C++) and the AVX-512 VNNI kernel over the packed layout (see packed.h), which
+// the avx512 level's kernel table lists as its matmul_packed.
 #include "kernels/packed.h"
 
 #include <sys/mman.h>
@@ -10,11 +11,10 @@
 
 #include "core/error.h"
 #include "core/quant.h"
-#include "kernels/cpu_features.h"
+#include "kernels/simd_kernels.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if WHALE_SIMD_X86
 #include <immintrin.h>
-#define WHALE_PACKED_AVX512 1
 #endif
 
 namespace whale::kernels::packed {
@@ -62,7 +62,7 @@ bool packable(const WeightView& w) {
   if (t != core::DType::kQ8_0 && t != core::DType::kQ4_0) return false;
   if (w.w.ndim() != 2 || w.rows() % kRows != 0 || w.cols() % 32 != 0) return false;
   if (const char* env = std::getenv("WHALE_PACK"); env != nullptr && std::strcmp(env, "0") == 0) return false;
-  return max_simd_level() == SimdLevel::kAvx512;
+  return static_cast<bool>(simd::table_for(max_simd_level()).matmul_packed);
 }
 
 int64_t packed_bytes(const WeightView& w) { return w.rows() / kRows * (w.cols() / 32) * group_block_bytes(w.w.dtype()); }
@@ -96,7 +96,7 @@ core::Tensor pack_into(const WeightView& w, const core::Tensor& buffer, int64_t 
 
 core::Tensor pack(const WeightView& w) { return pack_into(w, huge_page_buffer(packed_bytes(w)), 0); }
 
-#ifdef WHALE_PACKED_AVX512
+#if WHALE_SIMD_X86
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
 // GCC 12 flags the deliberately undefined pass-through operand inside its own AVX-512 intrinsics.
@@ -205,13 +205,6 @@ void matmul_vnni(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, 
 }
 
 #pragma GCC pop_options
-#else
-
-void matmul_vnni(core::DType, const uint8_t*, int64_t, int64_t, int64_t, const ActBlock*, int64_t, int64_t, float*,
-                 int64_t) {
-  fail(ErrorKind::kInternal, "packed weights need the AVX-512 kernels");
-}
-
 #endif
 
 }  // namespace whale::kernels::packed

@@ -40,7 +40,8 @@ core::Tensor pack(const WeightView& w);
 core::Tensor huge_page_buffer(int64_t bytes);
 
 // y[t * y_stride + i] for groups [g0, g1) (rows 16·g0 ..) and tokens t < T on AVX-512 VNNI;
-// x: T rows of cols/32 ActBlocks, x_stride apart. Runs on the calling thread.
+// x: T rows of cols/32 ActBlocks, x_stride apart. Runs on the calling thread. Built for x86-64
+// only; callers reach it as the avx512 level's KernelTable::matmul_packed (simd_kernels.h).
 void matmul_vnni(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x,
                  int64_t x_stride, int64_t T, float* y, int64_t y_stride);
 

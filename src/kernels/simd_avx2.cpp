@@ -1,13 +1,14 @@
-// AVX2 + FMA + F16C kernels: 8-wide f32 FMA for float weights, int8 products via maddubs/madd.
-// Compiled for that target by pragma so the rest of whale stays portable (see cpu_features.h).
+// The avx2 level's kernel table (AVX2 + FMA + F16C): 8-wide f32 FMA for float weights, int8
+// products via maddubs/madd. Compiled for that target by pragma so the rest of whale stays portable.
+#include "kernels/simd_kernels.h"
+
+#if WHALE_SIMD_X86
 #include <immintrin.h>
 
 #include <cstdint>
 
 #include "core/quant.h"
-#include "kernels/simd_kernels.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
 #include "kernels/simd_impl.h"
@@ -67,33 +68,21 @@ IsaAvx2::F IsaAvx2::exp_neg(F v) { return simd::exp_neg<IsaAvx2>(v); }
 
 }  // namespace
 
-bool matmul_avx2(const MatArgs& a) { return matmul_impl<IsaAvx2>(a); }
-void axpy_avx2(float s, const float* x, float* y, int64_t n) { axpy_impl<IsaAvx2>(s, x, y, n); }
-float dot_avx2(const float* a, const float* b, int64_t n) { return dot_impl<IsaAvx2>(a, b, n); }
-float exp_sum_avx2(float* x, int64_t n, float m) { return exp_sum_impl<IsaAvx2>(x, n, m); }
-void silu_mul_avx2(const float* g, const float* u, float* o, int64_t n) { silu_mul_impl<IsaAvx2>(g, u, o, n); }
-void attend_avx2(const Attention& a, const float* kt) { attend_impl<IsaAvx2>(a, kt); }
-void transpose_keys_avx2(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
-                         float* kt) {
-  transpose_impl<IsaAvx2>(rows, n_rows, k_offset, d, b0, b1, kt);
-}
+constinit const KernelTable kAvx2Kernels{
+    .level = SimdLevel::kAvx2,
+    .lanes = IsaAvx2::kW,
+    .matmul = matmul_impl<IsaAvx2>,
+    .quantize_activations = quantize_activations_scalar,  // exact either way; AVX-512 has its own
+    .matmul_packed = nullptr,                             // the packed layout needs 512-bit vpdpbusd
+    .axpy = axpy_impl<IsaAvx2>,
+    .dot = dot_impl<IsaAvx2>,
+    .exp_sum = exp_sum_impl<IsaAvx2>,
+    .silu_mul = silu_mul_impl<IsaAvx2>,
+    .attend = attend_impl<IsaAvx2>,
+    .transpose_keys = transpose_impl<IsaAvx2>,
+};
 
 }  // namespace whale::kernels::simd
 #pragma GCC pop_options
-
-#else  // not x86-64 GCC/clang: never selected (max_simd_level() is scalar), but must link
-
-namespace whale::kernels::simd {
-bool matmul_avx2(const MatArgs&) { return false; }
-void axpy_avx2(float s, const float* x, float* y, int64_t n) { axpy_scalar(s, x, y, n); }
-float dot_avx2(const float* a, const float* b, int64_t n) { return dot_scalar(a, b, n); }
-float exp_sum_avx2(float* x, int64_t n, float m) { return exp_sum_scalar(x, n, m); }
-void silu_mul_avx2(const float* g, const float* u, float* o, int64_t n) { silu_mul_scalar(g, u, o, n); }
-void attend_avx2(const Attention& a, const float* kt) { attend_scalar(a, kt); }
-void transpose_keys_avx2(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
-                         float* kt) {
-  transpose_keys_scalar(rows, n_rows, k_offset, d, b0, b1, kt);
-}
-}  // namespace whale::kernels::simd
 
 #endif

@@ -1,13 +1,16 @@
-// AVX-512 kernels (F/BW/VL/VNNI): 16-wide f32 FMA for float weights, int8 products with vpdpbusd.
-// Compiled for that target by pragma so the rest of whale stays portable (see cpu_features.h).
+// The avx512 level's kernel table (F/BW/VL/VNNI): 16-wide f32 FMA for float weights, int8 products
+// with vpdpbusd, the packed q8_0/q4_0 kernel (packed.cpp). Compiled for that target by pragma so
+// the rest of whale stays portable.
+#include "kernels/simd_kernels.h"
+
+#if WHALE_SIMD_X86
 #include <immintrin.h>
 
 #include <cstdint>
 
 #include "core/quant.h"
-#include "kernels/simd_kernels.h"
+#include "kernels/packed.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
 // GCC 12 flags the deliberately undefined pass-through operand inside its own AVX-512 intrinsics.
@@ -89,35 +92,53 @@ struct IsaAvx512 {
 };
 IsaAvx512::F IsaAvx512::exp_neg(F v) { return simd::exp_neg<IsaAvx512>(v); }
 
+// |v| rounded half away from zero: t = trunc(|v|), plus one when |v| - t (exact) >= 0.5.
+inline __m512i round_away(__m512 v) {
+  const __m512 a = _mm512_abs_ps(v);
+  const __m512 t = _mm512_roundscale_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __mmask16 up = _mm512_cmp_ps_mask(_mm512_sub_ps(a, t), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+  __m512i q = _mm512_cvttps_epi32(t);
+  q = _mm512_mask_add_epi32(q, up, q, _mm512_set1_epi32(1));
+  q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+  const __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+  return _mm512_mask_sub_epi32(q, neg, _mm512_setzero_si512(), q);
+}
+
+// Activation quantization that computes exactly what the scalar version does (same float
+// products; round half away from zero as trunc plus a comparison of the exact fraction), so every
+// level sees the same int8 values.
+void quantize_activations_avx512(const float* x, int64_t n, ActBlock* out) {
+  for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+    const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+    const float d = amax / 127.0f;
+    const float id = d > 0.0f ? 1.0f / d : 0.0f;
+    const __m512 s = _mm512_set1_ps(id);
+    const __m512i q0 = round_away(_mm512_mul_ps(x0, s)), q1 = round_away(_mm512_mul_ps(x1, s));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out[b].qs), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out[b].qs + 16), _mm512_cvtepi32_epi8(q1));
+    out[b].d = d;
+    out[b].sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  }
+}
+
 }  // namespace
 
-bool matmul_avx512(const MatArgs& a) { return matmul_impl<IsaAvx512>(a); }
-void axpy_avx512(float s, const float* x, float* y, int64_t n) { axpy_impl<IsaAvx512>(s, x, y, n); }
-float dot_avx512(const float* a, const float* b, int64_t n) { return dot_impl<IsaAvx512>(a, b, n); }
-float exp_sum_avx512(float* x, int64_t n, float m) { return exp_sum_impl<IsaAvx512>(x, n, m); }
-void silu_mul_avx512(const float* g, const float* u, float* o, int64_t n) { silu_mul_impl<IsaAvx512>(g, u, o, n); }
-void attend_avx512(const Attention& a, const float* kt) { attend_impl<IsaAvx512>(a, kt); }
-void transpose_keys_avx512(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
-                           float* kt) {
-  transpose_impl<IsaAvx512>(rows, n_rows, k_offset, d, b0, b1, kt);
-}
+constinit const KernelTable kAvx512Kernels{
+    .level = SimdLevel::kAvx512,
+    .lanes = IsaAvx512::kW,
+    .matmul = matmul_impl<IsaAvx512>,
+    .quantize_activations = quantize_activations_avx512,
+    .matmul_packed = packed::matmul_vnni,
+    .axpy = axpy_impl<IsaAvx512>,
+    .dot = dot_impl<IsaAvx512>,
+    .exp_sum = exp_sum_impl<IsaAvx512>,
+    .silu_mul = silu_mul_impl<IsaAvx512>,
+    .attend = attend_impl<IsaAvx512>,
+    .transpose_keys = transpose_impl<IsaAvx512>,
+};
 
 }  // namespace whale::kernels::simd
 #pragma GCC pop_options
-
-#else  // not x86-64 GCC/clang: never selected (max_simd_level() is scalar), but must link
-
-namespace whale::kernels::simd {
-bool matmul_avx512(const MatArgs&) { return false; }
-void axpy_avx512(float s, const float* x, float* y, int64_t n) { axpy_scalar(s, x, y, n); }
-float dot_avx512(const float* a, const float* b, int64_t n) { return dot_scalar(a, b, n); }
-float exp_sum_avx512(float* x, int64_t n, float m) { return exp_sum_scalar(x, n, m); }
-void silu_mul_avx512(const float* g, const float* u, float* o, int64_t n) { silu_mul_scalar(g, u, o, n); }
-void attend_avx512(const Attention& a, const float* kt) { attend_scalar(a, kt); }
-void transpose_keys_avx512(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
-                           float* kt) {
-  transpose_keys_scalar(rows, n_rows, k_offset, d, b0, b1, kt);
-}
-}  // namespace whale::kernels::simd
 
 #endif

@@ -77,7 +77,7 @@ void rows_float(const MatArgs& a) {
   using F = typename Isa::F;
   constexpr int64_t W = Isa::kW;
   const float* x[NT];
-  WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = static_cast<const float*>(a.x) + t * a.x_stride;
+  WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = a.x + t * a.x_stride;
   const int64_t bw = K == DType::kF8E4M3 ? a.block : a.cols;
   for (int64_t i = 0; i < a.rows; ++i) {
     const uint8_t* wr = a.w + i * a.row_bytes;
@@ -152,7 +152,7 @@ template <class Isa, class Unpack, int NT>
 void rows_q32(const MatArgs& a) {
   const int64_t nb = a.cols / 32;
   const ActBlock* x[NT];
-  WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = static_cast<const ActBlock*>(a.x) + t * a.x_stride;
+  WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = a.xq + t * a.x_stride;
   for (int64_t i = 0; i < a.rows; ++i) {
     const uint8_t* wr = a.w + i * a.row_bytes;
     __m256 acc[NT][2];
@@ -183,7 +183,7 @@ template <class Isa, int NT>
 void rows_q4_0(const MatArgs& a) {
   const int64_t nb = a.cols / 32;
   const ActBlock* x[NT];
-  WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = static_cast<const ActBlock*>(a.x) + t * a.x_stride;
+  WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = a.xq + t * a.x_stride;
   const __m128i m4 = _mm_set1_epi8(0x0F);
   for (int64_t i = 0; i < a.rows; ++i) {
     const auto* w = reinterpret_cast<const core::BlockQ4_0*>(a.w + i * a.row_bytes);
@@ -217,7 +217,7 @@ template <class Isa, int NT>
 void rows_q4_k(const MatArgs& a) {
   const int64_t nbk = a.cols / core::kQK_K;
   const ActBlock* x[NT];
-  WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = static_cast<const ActBlock*>(a.x) + t * a.x_stride;
+  WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = a.xq + t * a.x_stride;
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   for (int64_t i = 0; i < a.rows; ++i) {
     const auto* w = reinterpret_cast<const core::BlockQ4_K*>(a.w + i * a.row_bytes);
@@ -260,7 +260,7 @@ template <class Isa, int NT>
 void rows_q6_k(const MatArgs& a) {
   const int64_t nbk = a.cols / core::kQK_K;
   const ActBlock* x[NT];
-  WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = static_cast<const ActBlock*>(a.x) + t * a.x_stride;
+  WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = a.xq + t * a.x_stride;
   const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
   for (int64_t i = 0; i < a.rows; ++i) {
     const auto* w = reinterpret_cast<const core::BlockQ6_K*>(a.w + i * a.row_bytes);

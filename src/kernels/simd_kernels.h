@@ -1,26 +1,42 @@
-// The per-ISA matmul kernels behind linear(): one call computes y for a run of weight rows and up
-// to kMaxTokens tokens, so a weight row is loaded (and unpacked) once for all of them.
+// The per-SIMD-level kernels as one table of function pointers per level (KernelTable), each
+// level's table defined in its own file (simd_scalar.cpp, simd_avx2.cpp, simd_avx512.cpp); the
+// public ops (linear, attend, dot, silu_mul, ...) call through the active one. To add an op: a
+// field here, its body once per level, and one line in each level's table (docs/kernels.md).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/dtype.h"
 #include "kernels/activation_quant.h"
 #include "kernels/attention.h"
+#include "kernels/cpu_features.h"
+
+// The x86 levels' files compile only where GCC/clang can target them by pragma; elsewhere only the
+// scalar table exists and max_simd_level() is scalar.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define WHALE_SIMD_X86 1
+#else
+#define WHALE_SIMD_X86 0
+#endif
 
 namespace whale::kernels::simd {
 
 inline constexpr int kMaxTokens = 4;
 
+// One call of the per-row matmul: y for a run of weight rows and up to kMaxTokens tokens, so a
+// weight row is loaded (and unpacked) once for all of them.
 struct MatArgs {
   core::DType dtype;
   const uint8_t* w;      // first weight row
   int64_t row_bytes;
   int64_t rows;          // rows to compute
   int64_t cols;
-  // First token: const float* for f32/f16/bf16/f8_e4m3 weights, const ActBlock* (cols/32 blocks)
-  // for the block-quantized types. x_stride counts floats or ActBlocks.
-  const void* x;
+  // The first token's activations in the form the weight's dtype takes (uses_int8_activations):
+  // f32 values for f32/f16/bf16/f8_e4m3 weights, cols/32 int8 blocks for the block-quantized
+  // types; the other pointer is null. x_stride counts floats or ActBlocks.
+  const float* x = nullptr;
+  const ActBlock* xq = nullptr;
   int64_t x_stride;
   int nt;                // tokens, 1..kMaxTokens
   float* y;              // y[t * y_stride + i] for row i of this run
@@ -38,42 +54,63 @@ inline bool uses_int8_activations(core::DType t) {
          t == core::DType::kQ6_K;
 }
 
-// Each returns false for a dtype it does not handle (the caller then uses the reference).
-bool matmul_scalar(const MatArgs& a);
-bool matmul_avx2(const MatArgs& a);
-bool matmul_avx512(const MatArgs& a);
+// A table entry: a function pointer with no default, so a level's table that leaves an op out
+// does not compile. Null only where the field's comment allows it (an op a level lacks).
+template <class Sig>
+struct Op;
+template <class R, class... A>
+struct Op<R(A...)> {
+  R (*fn)(A...);
+  constexpr Op(R (*f)(A...)) : fn(f) {}
+  constexpr Op(std::nullptr_t) : fn(nullptr) {}
+  R operator()(A... a) const { return fn(a...); }
+  explicit operator bool() const { return fn != nullptr; }
+};
 
-// y[c] += a * x[c] for c < n.
-void axpy_scalar(float a, const float* x, float* y, int64_t n);
-void axpy_avx2(float a, const float* x, float* y, int64_t n);
-void axpy_avx512(float a, const float* x, float* y, int64_t n);
+struct KernelTable {
+  SimdLevel level;
+  int64_t lanes;  // f32 lanes per vector: the key block width of attend (attention_block)
 
-// Σ a[c]·b[c] for c < n (4 independent accumulators in the SIMD versions).
-float dot_scalar(const float* a, const float* b, int64_t n);
-float dot_avx2(const float* a, const float* b, int64_t n);
-float dot_avx512(const float* a, const float* b, int64_t n);
+  // Rows of a matmul on the stored weight layout; false for a dtype it does not handle.
+  Op<bool(const MatArgs&)> matmul;
+  // n (a multiple of 32) floats -> n/32 ActBlocks; the same bytes on every level.
+  Op<void(const float* x, int64_t n, ActBlock* out)> quantize_activations;
+  // packed::matmul_vnni over the packed 16-row q8_0/q4_0 layout (packed.h); null on levels without it.
+  Op<void(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x,
+          int64_t x_stride, int64_t T, float* y, int64_t y_stride)>
+      matmul_packed;
+  // y[c] += a * x[c] for c < n.
+  Op<void(float a, const float* x, float* y, int64_t n)> axpy;
+  // Σ a[c]·b[c] for c < n (4 independent accumulators in the SIMD versions).
+  Op<float(const float* a, const float* b, int64_t n)> dot;
+  // x[i] = e^(x[i] - m) (every x[i] <= m), returns Σ x[i]: the exponential attend and silu_mul use
+  // (SIMD: a polynomial within ~1 ulp), exposed for its accuracy test.
+  Op<float(float* x, int64_t n, float m)> exp_sum;
+  // kernels::silu_mul.
+  Op<void(const float* gate, const float* up, float* out, int64_t n)> silu_mul;
+  // kernels::attend (attention_impl.h); kt: the keys transposed in blocks of `lanes`, or null to
+  // transpose on the fly.
+  Op<void(const Attention& a, const float* kt)> attend;
+  // kernels::transpose_keys: blocks [b0, b1) of the transposed keys of n_rows rows.
+  Op<void(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
+          float* kt)>
+      transpose_keys;
+};
 
-// x[i] = e^(x[i] - m) (every x[i] <= m), returns Σ x[i]. SIMD versions: a polynomial within ~1 ulp.
-float exp_sum_scalar(float* x, int64_t n, float m);
-float exp_sum_avx2(float* x, int64_t n, float m);
-float exp_sum_avx512(float* x, int64_t n, float m);
+// Each level's table, defined in its own file.
+extern const KernelTable kScalarKernels;
+#if WHALE_SIMD_X86
+extern const KernelTable kAvx2Kernels;
+extern const KernelTable kAvx512Kernels;
+#endif
 
-// kernels::silu_mul on each level (SIMD: exp_neg's polynomial).
-void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n);
-void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n);
-void silu_mul_avx512(const float* gate, const float* up, float* out, int64_t n);
+// The table for `level`, or for the best level below it this CPU and build have.
+const KernelTable& table_for(SimdLevel level);
+// The table in use: chosen at start-up (the best level, lowered by WHALE_SIMD) and again by
+// set_simd_level (cpu_features.cpp). Not to be switched during a call that uses it.
+const KernelTable& active();
 
-// kernels::attend on each level (attention_impl.h); kt: the keys transposed in blocks of the
-// level's width (attn_block_width), or null to transpose on the fly.
-void attend_scalar(const Attention& a, const float* kt);
-void attend_avx2(const Attention& a, const float* kt);
-void attend_avx512(const Attention& a, const float* kt);
-// Blocks [b0, b1) of the transposed keys of n_rows rows (kt as above).
-void transpose_keys_scalar(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
-                           float* kt);
-void transpose_keys_avx2(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
-                         float* kt);
-void transpose_keys_avx512(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
-                           float* kt);
+// The portable quantizer, which the AVX2 level uses as its own (defined in simd_scalar.cpp).
+void quantize_activations_scalar(const float* x, int64_t n, ActBlock* out);
 
 }  // namespace whale::kernels::simd

@@ -1,6 +1,7 @@
-// Portable kernels for CPUs without AVX2 (and the oracle the SIMD kernels are tested against):
-// float weights are decoded to f32 once per row; block-quantized rows are decoded to int8 with a
-// scale per 16 elements (and a min per 32 for q4_k), then dotted exactly in int32 per block.
+// The scalar level's kernel table: portable kernels for CPUs without AVX2 (and the oracle the SIMD
+// kernels are tested against). Float weights are decoded to f32 once per row; block-quantized rows
+// are decoded to int8 with a scale per 16 elements (and a min per 32 for q4_k), then dotted
+// exactly in int32 per block.
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -105,8 +106,6 @@ float dot_int_row(const RowScratch& s, const ActBlock* x, int64_t cols) {
   return acc;
 }
 
-}  // namespace
-
 bool matmul_scalar(const MatArgs& a) {
   thread_local RowScratch s;
   const bool int8 = uses_int8_activations(a.dtype);
@@ -125,12 +124,12 @@ bool matmul_scalar(const MatArgs& a) {
     if (int8) {
       decode_int_row(a.dtype, wr, a.cols, s);
       for (int t = 0; t < a.nt; ++t) {
-        a.y[t * a.y_stride + i] = dot_int_row(s, static_cast<const ActBlock*>(a.x) + t * a.x_stride, a.cols);
+        a.y[t * a.y_stride + i] = dot_int_row(s, a.xq + t * a.x_stride, a.cols);
       }
     } else {
       decode_float_row(a, wr, i, s.f.data());
       for (int t = 0; t < a.nt; ++t) {
-        const float* x = static_cast<const float*>(a.x) + t * a.x_stride;
+        const float* x = a.x + t * a.x_stride;
         float acc = 0.0f;
         for (int64_t c = 0; c < a.cols; ++c) acc += x[c] * s.f[static_cast<size_t>(c)];
         a.y[t * a.y_stride + i] = acc;
@@ -150,8 +149,6 @@ float dot_scalar(const float* a, const float* b, int64_t n) {
   return acc;
 }
 
-namespace {
-
 // One lane: the attention kernel's portable form (blocks of one key).
 struct IsaScalar {
   using F = float;
@@ -168,14 +165,6 @@ struct IsaScalar {
   static F exp_neg(F v) { return std::exp(v); }
 };
 
-}  // namespace
-
-void attend_scalar(const Attention& a, const float* kt) { attend_impl<IsaScalar>(a, kt); }
-void transpose_keys_scalar(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
-                           float* kt) {
-  transpose_impl<IsaScalar>(rows, n_rows, k_offset, d, b0, b1, kt);
-}
-
 void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
@@ -185,5 +174,38 @@ float exp_sum_scalar(float* x, int64_t n, float m) {
   for (int64_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - m));
   return sum;
 }
+
+}  // namespace
+
+void quantize_activations_scalar(const float* x, int64_t n, ActBlock* out) {
+  for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d > 0.0f ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      const int q = static_cast<int>(std::lround(x[j] * id));
+      out[b].qs[j] = static_cast<int8_t>(q > 127 ? 127 : (q < -127 ? -127 : q));
+      sum += out[b].qs[j];
+    }
+    out[b].d = d;
+    out[b].sum = sum;
+  }
+}
+
+constinit const KernelTable kScalarKernels{
+    .level = SimdLevel::kScalar,
+    .lanes = IsaScalar::kW,
+    .matmul = matmul_scalar,
+    .quantize_activations = quantize_activations_scalar,
+    .matmul_packed = nullptr,
+    .axpy = axpy_scalar,
+    .dot = dot_scalar,
+    .exp_sum = exp_sum_scalar,
+    .silu_mul = silu_mul_scalar,
+    .attend = attend_impl<IsaScalar>,
+    .transpose_keys = transpose_impl<IsaScalar>,
+};
 
 }  // namespace whale::kernels::simd

@@ -152,11 +152,9 @@ TEST(Ops, SiluMulOnEveryLevel) {
 
 // The SIMD exp behind attention: e^(x - m) within 2 ulp of std::exp over [-87, 0], and the sum.
 TEST(Ops, ExpSumOnEveryLevel) {
-  for (auto fn : {simd::exp_sum_scalar, simd::exp_sum_avx2, simd::exp_sum_avx512}) {
-    if ((fn == simd::exp_sum_avx2 && max_simd_level() < SimdLevel::kAvx2) ||
-        (fn == simd::exp_sum_avx512 && max_simd_level() < SimdLevel::kAvx512)) {
-      continue;
-    }
+  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (level > max_simd_level()) continue;
+    const auto& fn = simd::table_for(level).exp_sum;
     for (int64_t n : {1, 7, 8, 15, 16, 17, 1001}) {
       std::vector<float> x(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) x[i] = 3.0f - 90.0f * static_cast<float>(i) / static_cast<float>(n);
@@ -167,7 +165,7 @@ TEST(Ops, ExpSumOnEveryLevel) {
         const float want = std::exp(x0[i] - 3.0f);
         want_sum += want;
         if (x0[i] - 3.0f >= -87.0f) {
-          ASSERT_NEAR(x[i], want, 2.5e-7f * want) << "n " << n << " x " << x0[i];
+          ASSERT_NEAR(x[i], want, 2.5e-7f * want) << simd_level_name(level) << " n " << n << " x " << x0[i];
         } else {
           ASSERT_LE(x[i], 2e-38f);
         }

@@ -8,13 +8,11 @@
 #include <map>
 #include <memory>
 
-#include "core/thread_pool.h"
 #include "engine/block_manager.h"
 #include "engine/request.h"
 #include "engine/runner.h"
 #include "engine/scheduler.h"
 #include "engine/sequence.h"
-#include "model/forward.h"
 #include "model/weights.h"
 #include "tokenizer/tokenizer.h"
 
@@ -62,7 +60,7 @@ class Engine {
  private:
   void post_process(Sequence& seq, const float* logits);
   void append(Sequence& seq, int32_t token);
-  void reap();
+  void reap();  // the one place a sequence leaves: finished (or cancelled) ones end here
   void emit_text(Sequence& seq, const std::string& text, bool flush, bool& stopped);
 
   const model::Weights& w_;

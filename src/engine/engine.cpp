@@ -1,4 +1,5 @@
-// The step loop and the per-token post-processing.
+// The step loop, the per-token post-processing (which only marks a sequence finished) and the reap
+// that ends finished sequences once nothing else holds them.
 #include "engine/engine.h"
 
 #include <algorithm>
@@ -35,10 +36,9 @@ Engine::Engine(const model::Weights& weights, const tokenizer::Tokenizer* tokeni
       tok_(tokenizer),
       cfg_(config),
       max_context_(context_of(weights, config)),
-      pool_(config.threads),
       blocks_(blocks_of(weights, config), config.block_size),
-      cache_(weights.args, blocks_of(weights, config), config.block_size, config.max_seqs, max_context_),
-      scheduler_(blocks_, cache_, config.max_seqs, config.max_batch_tokens) {
+      scheduler_(blocks_, config.max_seqs, config.max_batch_tokens),
+      runner_(weights, blocks_of(weights, config), config.block_size, config.max_seqs, max_context_, config.threads) {
   if (max_context_ > w_.args.max_position_embeddings) {
     fail(ErrorKind::kInvalidArgument, "context ", max_context_, " exceeds the model's ", w_.args.max_position_embeddings);
   }
@@ -86,37 +86,14 @@ void Engine::cancel(uint64_t id) {
 }
 
 bool Engine::step() {
-  for (auto it = sequences_.begin(); it != sequences_.end();) {
-    Sequence& s = *(it++)->second;
-    if (s.cancelled) finish(s, FinishReason::kCancelled);
-  }
+  reap();  // requests cancelled since the last step leave before they take a place in the batch
   const std::vector<Chunk> chunks = scheduler_.schedule();
   if (chunks.empty()) return false;
-  model::Batch batch;
-  model::ForwardOptions opt;
-  std::vector<Sequence*> with_logits;
-  bool all_decode = true;
-  for (const Chunk& c : chunks) {
-    all_decode &= c.n == 1;
-    for (int64_t p = c.start; p < c.start + c.n; ++p) {
-      batch.add(c.seq->tokens[static_cast<size_t>(p)], static_cast<int32_t>(p), c.seq->slot);
-    }
-    if (c.start + c.n == static_cast<int64_t>(c.seq->tokens.size())) {
-      opt.logit_rows.push_back(static_cast<int32_t>(batch.size() - 1));
-      with_logits.push_back(c.seq);
-    }
-  }
-  // Absorbed MLA reads the latent cache directly (best for decode); naive decompresses each
-  // sequence's cache once per step (best when prefill chunks dominate). Both are exact.
-  opt.mla = all_decode ? model::MlaMode::kAbsorbed : model::MlaMode::kNaive;
-  model::forward(w_, batch, cache_, opt, scratch_, pool_, out_);
+  const std::vector<Runner::Logits>& rows = runner_.run(chunks);
   ++stats_.steps;
-  for (const Chunk& c : chunks) {
-    c.seq->n_computed = c.start + c.n;
-    scheduler_.register_full_blocks(c.seq);
-  }
-  const int64_t V = w_.args.vocab_size;
-  for (size_t i = 0; i < with_logits.size(); ++i) post_process(*with_logits[i], out_.logits.data() + static_cast<int64_t>(i) * V);
+  scheduler_.computed(chunks);
+  for (const Runner::Logits& r : rows) post_process(*r.seq, r.row);
+  reap();
   return true;
 }
 
@@ -146,9 +123,11 @@ void Engine::append(Sequence& seq, int32_t token) {
     seq.req.on_event({.kind = Event::Kind::kAnswer, .request_id = seq.id, .tokens = {token}});
   }
   if (was_reasoning || seq.splitter.in_reasoning()) ++seq.usage.reasoning_tokens;
-  if (stopped) finish(seq, FinishReason::kStop);
+  if (stopped) seq.end(FinishReason::kStop);
 }
 
+// Ends the sequence (sets its finish reason) at EOS, a stop string, max_tokens or a full context;
+// the reap at the end of the step does the rest.
 void Engine::post_process(Sequence& seq, const float* logits) {
   std::vector<float>& l = logits_buf_;  // reused: no allocation per token
   l.assign(logits, logits + w_.args.vocab_size);
@@ -159,12 +138,11 @@ void Engine::post_process(Sequence& seq, const float* logits) {
   if (eos) {
     ++seq.usage.completion_tokens;
     ++stats_.generated_tokens;
-    finish(seq, FinishReason::kStop);
+    seq.end(FinishReason::kStop);
     return;
   }
-  const uint64_t id = seq.id;
   append(seq, token);
-  if (!sequences_.count(id)) return;  // a stop string ended it
+  if (seq.finished()) return;  // a stop string ended it
   // Thinking budget: past it, force the closing tag; the model continues with the answer.
   if (seq.req.think_budget >= 0 && !seq.budget_closed && seq.splitter.in_reasoning() &&
       seq.usage.reasoning_tokens >= seq.req.think_budget && !close_reasoning_.empty()) {
@@ -172,30 +150,39 @@ void Engine::post_process(Sequence& seq, const float* logits) {
     for (int32_t t : close_reasoning_) {
       append(seq, t);
       seq.sampler.accept(t);
-      if (!sequences_.count(id)) return;
+      if (seq.finished()) return;
     }
   }
   if (seq.generated() >= seq.req.max_tokens) {
-    finish(seq, FinishReason::kLength);
+    seq.end(FinishReason::kLength);
   } else if (static_cast<int64_t>(seq.tokens.size()) >= max_context_) {
-    finish(seq, FinishReason::kLength, /*context_full=*/true);
+    seq.end(FinishReason::kLength, /*full=*/true);
   }
 }
 
-void Engine::finish(Sequence& seq, FinishReason reason, bool context_full) {
-  bool stopped = false;
-  if (seq.detok && reason != FinishReason::kStop) {
-    emit_text(seq, seq.detok->flush(), true, stopped);
-  } else if (seq.detok) {
-    emit_text(seq, "", true, stopped);
+// The one place a sequence leaves: flush its text, free its blocks and slot, tell the caller, erase.
+void Engine::reap() {
+  for (auto it = sequences_.begin(); it != sequences_.end();) {
+    Sequence& seq = *it->second;
+    if (seq.cancelled) seq.end(FinishReason::kCancelled);
+    if (!seq.finished()) {
+      ++it;
+      continue;
+    }
+    bool stopped = false;
+    if (seq.detok && *seq.finish != FinishReason::kStop) {
+      emit_text(seq, seq.detok->flush(), true, stopped);
+    } else if (seq.detok) {
+      emit_text(seq, "", true, stopped);
+    }
+    scheduler_.remove(&seq);  // before the event: a caller reading stats() sees it gone
+    stats_.cached_prompt_tokens += seq.usage.cached_prompt_tokens;
+    if (seq.req.on_event) {
+      seq.req.on_event({.kind = Event::Kind::kFinished, .request_id = seq.id, .finish = *seq.finish,
+                        .context_full = seq.context_full, .usage = seq.usage});
+    }
+    it = sequences_.erase(it);
   }
-  scheduler_.remove(&seq);
-  stats_.cached_prompt_tokens += seq.usage.cached_prompt_tokens;
-  if (seq.req.on_event) {
-    seq.req.on_event({.kind = Event::Kind::kFinished, .request_id = seq.id, .finish = reason,
-                      .context_full = context_full, .usage = seq.usage});
-  }
-  sequences_.erase(seq.id);
 }
 
 EngineStats Engine::stats() const {

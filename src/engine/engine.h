@@ -1,19 +1,18 @@
 // Engine: requests in, streamed events out. step() = schedule, run the model on one batch,
-// post-process each sequence that got logits (sample, detokenize, split reasoning, stop). Not
-// thread-safe: one thread drives it (the server wraps it in a loop with a request queue).
+// post-process each sequence that got logits (sample, detokenize, split reasoning, mark it finished),
+// reap the finished ones. Not thread-safe: one thread drives it (the server wraps it in a loop with
+// a request queue).
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
 
-#include "core/thread_pool.h"
 #include "engine/block_manager.h"
-#include "engine/paged_kv_cache.h"
 #include "engine/request.h"
+#include "engine/runner.h"
 #include "engine/scheduler.h"
 #include "engine/sequence.h"
-#include "model/forward.h"
 #include "model/weights.h"
 #include "tokenizer/tokenizer.h"
 
@@ -61,24 +60,21 @@ class Engine {
  private:
   void post_process(Sequence& seq, const float* logits);
   void append(Sequence& seq, int32_t token);
-  void finish(Sequence& seq, FinishReason reason, bool context_full = false);
+  void reap();  // the one place a sequence leaves: finished (or cancelled) ones end here
   void emit_text(Sequence& seq, const std::string& text, bool flush, bool& stopped);
 
   const model::Weights& w_;
   const tokenizer::Tokenizer* tok_;
   EngineConfig cfg_;
   int64_t max_context_;
-  core::ThreadPool pool_;
   BlockManager blocks_;
-  PagedKvCache cache_;
   Scheduler scheduler_;
-  model::Scratch scratch_;
-  model::ForwardOutput out_;
+  Runner runner_;
   std::vector<float> logits_buf_;
   std::map<uint64_t, std::unique_ptr<Sequence>> sequences_;
   std::vector<int32_t> eos_ids_;
-  std::vector<int32_t> close_reasoning_;
-  std::vector<int32_t> no_token_ids_;  // model outputs that name no token (padding rows, vocab gaps)  // tokens of "\n</think>\n\n" for the thinking budget
+  std::vector<int32_t> close_reasoning_;  // tokens of "\n</think>\n\n" for the thinking budget
+  std::vector<int32_t> no_token_ids_;     // model outputs that name no token (padding rows, vocab gaps)
   uint64_t next_id_ = 1;
   EngineStats stats_;
 };

@@ -13,15 +13,15 @@ PagedKvCache::PagedKvCache(const formats::ModelArgs& args, int32_t n_blocks, int
       n_blocks_(n_blocks),
       max_positions_(max_positions),
       data_(static_cast<size_t>(layers_ * n_blocks * block_size * width_)),
-      tables_(static_cast<size_t>(n_slots)) {}
+      tables_(static_cast<size_t>(n_slots), nullptr) {}
 
 float* PagedKvCache::row(int64_t layer, int64_t slot, int64_t pos) {
-  const auto& table = tables_.at(static_cast<size_t>(slot));
+  const BlockTable* table = tables_.at(static_cast<size_t>(slot));
   const int64_t i = pos / block_size_;
-  if (layer < 0 || layer >= layers_ || pos < 0 || i >= static_cast<int64_t>(table.size())) {
+  if (!table || layer < 0 || layer >= layers_ || pos < 0 || i >= static_cast<int64_t>(table->size())) {
     fail(ErrorKind::kInternal, "KV position ", pos, " of slot ", slot, " (layer ", layer, ") has no block");
   }
-  const int64_t block = table[static_cast<size_t>(i)];
+  const int64_t block = (*table)[static_cast<size_t>(i)];
   return data_.data() + ((layer * n_blocks_ + block) * block_size_ + pos % block_size_) * width_;
 }
 

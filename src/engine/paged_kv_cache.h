@@ -1,10 +1,12 @@
-// PagedKvCache: model::KvCache over fixed-size blocks. A cache slot (the seq id a Batch uses) has a
-// block table; position p of slot s lives in block table[s][p / block_size] at row p % block_size.
+// PagedKvCache: model::KvCache over fixed-size blocks. A cache slot (the seq id a Batch uses) is
+// bound to its sequence's block table; position p of slot s lives in block table[p / block_size]
+// at row p % block_size.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "engine/block_manager.h"
 #include "formats/model_args.h"
 #include "model/kv_cache.h"
 
@@ -19,13 +21,14 @@ class PagedKvCache final : public model::KvCache {
   int64_t max_positions() const override { return max_positions_; }
   float* row(int64_t layer, int64_t slot, int64_t pos) override;
 
-  std::vector<int32_t>& block_table(int32_t slot) { return tables_.at(static_cast<size_t>(slot)); }
+  // Slot `slot` reads and writes through `table` (owned by the sequence, which outlives the step).
+  void bind(int32_t slot, const BlockTable* table) { tables_.at(static_cast<size_t>(slot)) = table; }
   int64_t bytes() const { return static_cast<int64_t>(data_.size() * sizeof(float)); }
 
  private:
   int64_t layers_, width_, block_size_, n_blocks_, max_positions_;
   std::vector<float> data_;  // [layers][blocks][block_size][width]
-  std::vector<std::vector<int32_t>> tables_;
+  std::vector<const BlockTable*> tables_;  // per slot
 };
 
 }  // namespace whale::engine

@@ -6,20 +6,9 @@
 
 namespace whale::engine {
 
-Scheduler::Scheduler(BlockManager& blocks, PagedKvCache& cache, int32_t max_seqs, int64_t max_batch_tokens)
-    : blocks_(blocks), cache_(cache), max_batch_tokens_(max_batch_tokens) {
+Scheduler::Scheduler(BlockManager& blocks, int32_t max_seqs, int64_t max_batch_tokens)
+    : blocks_(blocks), max_batch_tokens_(max_batch_tokens) {
   for (int32_t s = max_seqs - 1; s >= 0; --s) free_slots_.push_back(s);
-}
-
-bool Scheduler::ensure_blocks(Sequence* seq, int64_t positions) {
-  auto& table = cache_.block_table(seq->slot);
-  const int64_t need = (positions + blocks_.block_size() - 1) / blocks_.block_size();
-  while (static_cast<int64_t>(table.size()) < need) {
-    const auto b = blocks_.allocate();
-    if (!b) return false;
-    table.push_back(*b);
-  }
-  return true;
 }
 
 bool Scheduler::admit(Sequence* seq) {
@@ -28,15 +17,7 @@ bool Scheduler::admit(Sequence* seq) {
   free_slots_.pop_back();
   // Reuse cached blocks for the prompt's prefix; keep at least one token to compute for logits.
   const std::span<const int32_t> prefix(seq->tokens.data(), seq->tokens.size() - 1);
-  auto& table = cache_.block_table(seq->slot);
-  table = blocks_.match_prefix(prefix);
-  seq->n_computed = static_cast<int64_t>(table.size()) * blocks_.block_size();
-  seq->n_registered = static_cast<int64_t>(table.size());
-  seq->last_hash = 0;
-  for (int64_t i = 0; i < seq->n_registered; ++i) {
-    seq->last_hash = BlockManager::chain_hash(
-        seq->last_hash, prefix.subspan(static_cast<size_t>(i * blocks_.block_size()), static_cast<size_t>(blocks_.block_size())));
-  }
+  seq->n_computed = blocks_.match_prefix(prefix, seq->block_table);
   if (seq->usage.completion_tokens == 0) seq->usage.cached_prompt_tokens = std::min(seq->n_computed, seq->n_prompt);
   running_.push_back(seq);
   return true;
@@ -44,9 +25,7 @@ bool Scheduler::admit(Sequence* seq) {
 
 void Scheduler::release(Sequence* seq) {
   if (seq->slot < 0) return;
-  auto& table = cache_.block_table(seq->slot);
-  for (int32_t b : table) blocks_.release(b);
-  table.clear();
+  blocks_.free(seq->block_table);
   free_slots_.push_back(seq->slot);
   seq->slot = -1;
 }
@@ -64,15 +43,10 @@ void Scheduler::remove(Sequence* seq) {
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), seq), waiting_.end());
 }
 
-void Scheduler::register_full_blocks(Sequence* seq) {
-  if (seq->slot < 0) return;
-  const auto& table = cache_.block_table(seq->slot);
-  const int64_t bs = blocks_.block_size();
-  while (seq->n_registered < seq->n_computed / bs && seq->n_registered < static_cast<int64_t>(table.size())) {
-    const std::span<const int32_t> toks(seq->tokens.data() + seq->n_registered * bs, static_cast<size_t>(bs));
-    seq->last_hash = BlockManager::chain_hash(seq->last_hash, toks);
-    blocks_.register_full(table[static_cast<size_t>(seq->n_registered)], seq->last_hash);
-    ++seq->n_registered;
+void Scheduler::computed(const std::vector<Chunk>& chunks) {
+  for (const Chunk& c : chunks) {
+    c.seq->n_computed = c.start + c.n;
+    blocks_.seal(c.seq->block_table, c.seq->tokens, c.seq->n_computed);
   }
 }
 
@@ -83,12 +57,12 @@ std::vector<Chunk> Scheduler::schedule() {
   for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
     Sequence* seq = running_[i];
     if (seq->uncomputed() != 1) continue;
-    while (!ensure_blocks(seq, seq->n_computed + 1)) {
+    while (!blocks_.grow(seq->block_table, seq->n_computed + 1)) {
       Sequence* victim = running_.back();
       if (victim == seq) break;
       preempt(victim);
     }
-    if (seq->slot < 0 || !ensure_blocks(seq, seq->n_computed + 1)) continue;
+    if (seq->slot < 0 || !blocks_.grow(seq->block_table, seq->n_computed + 1)) continue;
     chunks.push_back({seq, seq->n_computed, 1});
     --budget;
   }
@@ -97,9 +71,9 @@ std::vector<Chunk> Scheduler::schedule() {
     const int64_t n = std::min(seq->uncomputed(), budget);
     if (n <= 0) return false;
     // Leave decode-ready sequences (one token) to step 1 of the next round.
-    if (!ensure_blocks(seq, seq->n_computed + n)) {
+    if (!blocks_.grow(seq->block_table, seq->n_computed + n)) {
       // Take what fits in the blocks we could get.
-      const int64_t have = static_cast<int64_t>(cache_.block_table(seq->slot).size()) * blocks_.block_size() - seq->n_computed;
+      const int64_t have = static_cast<int64_t>(seq->block_table.size()) * blocks_.block_size() - seq->n_computed;
       if (have <= 0) return false;
       chunks.push_back({seq, seq->n_computed, std::min(n, have)});
       budget -= std::min(n, have);
@@ -121,7 +95,7 @@ std::vector<Chunk> Scheduler::schedule() {
     if (!admit(seq)) break;
     waiting_.pop_front();
     if (seq->uncomputed() == 1) {  // the prefix cache covered all but the last token
-      if (ensure_blocks(seq, seq->n_computed + 1)) {
+      if (blocks_.grow(seq->block_table, seq->n_computed + 1)) {
         chunks.push_back({seq, seq->n_computed, 1});
         --budget;
       }

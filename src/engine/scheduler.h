@@ -1,7 +1,7 @@
 // Scheduler: picks the work of one engine step under a token budget (continuous batching): one
 // decode token for every running sequence first, then prefill chunks of admitted and waiting
-// sequences in arrival order (chunked prefill), allocating KV blocks as it goes and preempting the
-// newest sequence (to recompute later) when blocks run out.
+// sequences in arrival order (chunked prefill), growing block tables through the BlockManager as it
+// goes and preempting the newest sequence (to recompute later) when blocks run out.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "engine/block_manager.h"
-#include "engine/paged_kv_cache.h"
 #include "engine/sequence.h"
 
 namespace whale::engine {
@@ -23,15 +22,15 @@ struct Chunk {
 
 class Scheduler {
  public:
-  Scheduler(BlockManager& blocks, PagedKvCache& cache, int32_t max_seqs, int64_t max_batch_tokens);
+  Scheduler(BlockManager& blocks, int32_t max_seqs, int64_t max_batch_tokens);
 
   void add(Sequence* seq) { waiting_.push_back(seq); }
   // The chunks to compute this step (empty when there is nothing to do).
   std::vector<Chunk> schedule();
+  // After the model ran `chunks`: their positions have KV, and blocks they filled join the prefix cache.
+  void computed(const std::vector<Chunk>& chunks);
   // Releases the sequence's blocks and slot (finished or cancelled).
   void remove(Sequence* seq);
-  // After a step computed positions up to seq->n_computed: offer newly full blocks to the cache.
-  void register_full_blocks(Sequence* seq);
 
   int64_t n_running() const { return static_cast<int64_t>(running_.size()); }
   int64_t n_waiting() const { return static_cast<int64_t>(waiting_.size()); }
@@ -40,12 +39,10 @@ class Scheduler {
 
  private:
   bool admit(Sequence* seq);
-  bool ensure_blocks(Sequence* seq, int64_t positions);
   void preempt(Sequence* seq);
   void release(Sequence* seq);
 
   BlockManager& blocks_;
-  PagedKvCache& cache_;
   int64_t max_batch_tokens_;
   std::vector<int32_t> free_slots_;
   std::vector<Sequence*> running_;  // admitted, in admission order

@@ -1,12 +1,14 @@
 // Sequence: one request's state inside the engine: its tokens (prompt, then generated), how many
-// have their KV computed, its cache slot and blocks, its sampler, and the text pipeline
-// (detokenizer -> stop strings -> reasoning splitter) that turns tokens into events.
+// have their KV computed, its cache slot and block table, its sampler, the text pipeline
+// (detokenizer -> stop strings -> reasoning splitter) that turns tokens into events, and why it
+// finished: set wherever it ends, read once when Engine::step reaps it.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <vector>
 
+#include "engine/block_manager.h"
 #include "engine/reasoning_splitter.h"
 #include "engine/request.h"
 #include "engine/stop_matcher.h"
@@ -31,6 +33,13 @@ struct Sequence {
 
   int64_t generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
   int64_t uncomputed() const { return static_cast<int64_t>(tokens.size()) - n_computed; }
+  bool finished() const { return finish.has_value(); }
+  // Ends the sequence (the first reason wins); it stays alive until the end of the step.
+  void end(FinishReason reason, bool full = false) {
+    if (finished()) return;
+    finish = reason;
+    context_full = full;
+  }
 
   uint64_t id;
   Request req;
@@ -38,10 +47,11 @@ struct Sequence {
   int64_t n_prompt;
   int64_t n_computed = 0;   // positions [0, n_computed) have KV in the cache
   int32_t slot = -1;        // cache slot while admitted
-  int64_t n_registered = 0;  // full blocks offered to the prefix cache
-  uint64_t last_hash = 0;    // chain hash of the last registered block
+  BlockTable block_table;   // its KV blocks while admitted (BlockManager fills and frees it)
+  std::optional<FinishReason> finish;  // set when it ended; reaped after the step
+  bool context_full = false;           // finish is kLength because the context filled up
   bool budget_closed = false;  // the thinking budget already forced the closing tag
-  bool cancelled = false;
+  bool cancelled = false;     // asked to stop: ends as kCancelled at the next reap
   sampler::Sampler sampler;
   std::optional<tokenizer::StreamDecoder> detok;
   StopMatcher stop;

@@ -4,34 +4,16 @@
 #include "engine/engine_loop.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <filesystem>
 #include <thread>
 
-#include "model/presets.h"
-#include "model/random_checkpoint.h"
+#include "tiny_model.h"
 
 namespace whale::engine {
 namespace {
 
-namespace fs = std::filesystem;
-
-class EngineLoopTest : public ::testing::Test {
+class EngineLoopTest : public TinyModelTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = (fs::temp_directory_path() / ("whale_engine_loop_" + std::to_string(::getpid()))).string();
-    model::RandomCheckpointOptions o;
-    o.progress = false;
-    o.weight_std = 0.08f;
-    write_random_checkpoint(model::find_preset("tiny-deepseek-v3").args, dir_, o);
-    w_ = new model::Weights(model::load_weights(dir_));
-  }
-  static void TearDownTestSuite() {
-    delete w_;
-    fs::remove_all(dir_);
-  }
-
   static EngineConfig config() { return {.max_seqs = 4, .max_batch_tokens = 64, .max_context = 256, .threads = 2}; }
 
   static Request greedy(int32_t first, int64_t max_tokens) {
@@ -78,13 +60,7 @@ class EngineLoopTest : public ::testing::Test {
       }
     }
   }
-
-  static std::string dir_;
-  static model::Weights* w_;
 };
-
-std::string EngineLoopTest::dir_;
-model::Weights* EngineLoopTest::w_ = nullptr;
 
 TEST_F(EngineLoopTest, SameTokensAsTheEngineFromManyThreads) {
   std::vector<Outcome> expected;

@@ -1,0 +1,37 @@
+// Batch assembly and the choice of MLA path; the forward pass itself is model's.
+#include "engine/runner.h"
+
+namespace whale::engine {
+
+Runner::Runner(const model::Weights& w, int32_t n_blocks, int32_t block_size, int32_t n_slots, int64_t max_context,
+               int threads)
+    : w_(w), pool_(threads), cache_(w.args, n_blocks, block_size, n_slots, max_context) {}
+
+const std::vector<Runner::Logits>& Runner::run(const std::vector<Chunk>& chunks) {
+  batch_.tokens.clear();
+  batch_.positions.clear();
+  batch_.seq_ids.clear();
+  opt_.logit_rows.clear();
+  logits_.clear();
+  bool all_decode = true;
+  for (const Chunk& c : chunks) {
+    all_decode &= c.n == 1;
+    cache_.bind(c.seq->slot, &c.seq->block_table);
+    for (int64_t p = c.start; p < c.start + c.n; ++p) {
+      batch_.add(c.seq->tokens[static_cast<size_t>(p)], static_cast<int32_t>(p), c.seq->slot);
+    }
+    if (c.start + c.n == static_cast<int64_t>(c.seq->tokens.size())) {
+      opt_.logit_rows.push_back(static_cast<int32_t>(batch_.size() - 1));
+      logits_.push_back({c.seq, nullptr});  // the row is known once forward has run
+    }
+  }
+  // Absorbed MLA reads the latent cache directly (best for decode); naive decompresses each
+  // sequence's cache once per step (best when prefill chunks dominate). Both are exact.
+  opt_.mla = all_decode ? model::MlaMode::kAbsorbed : model::MlaMode::kNaive;
+  model::forward(w_, batch_, cache_, opt_, scratch_, pool_, out_);
+  const int64_t V = w_.args.vocab_size;
+  for (size_t i = 0; i < logits_.size(); ++i) logits_[i].row = out_.logits.data() + static_cast<int64_t>(i) * V;
+  return logits_;
+}
+
+}  // namespace whale::engine

@@ -56,13 +56,7 @@ class CheckpointWriter {
   void write(const std::function<void(uint64_t bytes_done, uint64_t bytes_total)>& on_progress = {}) const;
 
  private:
-  struct Pending {
-    std::string name;
-    core::DType dtype;
-    core::Shape shape;
-    uint64_t nbytes;
-    SafetensorsWriter::Fill fill;
-  };
+  using Pending = SafetensorsWriter::Pending;
   std::string dir_;
   uint64_t max_shard_bytes_;
   std::vector<Pending> pending_;

@@ -64,6 +64,14 @@ class SafetensorsWriter {
  public:
   // Fills a tensor's bytes when write() reaches it, so huge checkpoints stream through one buffer.
   using Fill = std::function<void(std::span<std::byte>)>;
+  // A tensor added but not yet written; CheckpointWriter queues the same before sharding.
+  struct Pending {
+    std::string name;
+    core::DType dtype;
+    core::Shape shape;
+    uint64_t nbytes;
+    Fill fill;
+  };
 
   // Throws kInvalidArgument for an empty, non-UTF-8, reserved or duplicate name, and kUnsupported
   // for a dtype safetensors cannot hold.
@@ -78,13 +86,6 @@ class SafetensorsWriter {
   void write(const std::string& path, const std::function<void(uint64_t)>& on_progress = {}) const;
 
  private:
-  struct Pending {
-    std::string name;
-    core::DType dtype;
-    core::Shape shape;
-    uint64_t nbytes;
-    Fill fill;
-  };
   std::vector<Pending> pending_;
   std::map<std::string, size_t, std::less<>> names_;
   std::vector<std::pair<std::string, std::string>> metadata_;

@@ -1,4 +1,4 @@
-// Unicode tables for NFC (generated into unicode_data.cpp by tests/tokenizer/gen_unicode_data.py).
+// Unicode tables for NFC (generated into unicode_data.cpp by scripts/gen_unicode_data.py).
 #pragma once
 
 #include <cstddef>

@@ -136,7 +136,7 @@ TEST(Cli, ChatThroughPipedStdin) {
   EXPECT_NE(r.out.find("(thinking off)"), std::string::npos);
   EXPECT_NE(r.out.find("(unknown command /bogus"), std::string::npos);
   EXPECT_NE(r.out.find("(answer cut at --max-tokens 8)"), std::string::npos);
-  const std::string json = whale::cli_testing::read_text(saved);
+  const std::string json = whale::testing::read_bytes(saved);
   EXPECT_NE(json.find("\"What is 2+3?\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"hello\""), std::string::npos);
   EXPECT_EQ(json.find("never read"), std::string::npos);

@@ -1,5 +1,5 @@
 // Helpers for the tests that run the `whale` binary: run a command and capture its output and exit
-// status, read a file, make a fresh temporary directory.
+// status, make a fresh temporary directory (reading files: ../test_files.h).
 #pragma once
 
 #include <sys/wait.h>
@@ -7,8 +7,9 @@
 
 #include <array>
 #include <cstdio>
-#include <filesystem>
 #include <string>
+
+#include "../test_files.h"
 
 namespace whale::cli_testing {
 
@@ -29,24 +30,7 @@ inline CmdResult run(const std::string& cmd) {
 
 inline CmdResult whale(const std::string& args) { return run(std::string(WHALE_BINARY) + " " + args); }
 
-// The file's bytes, or "" when it cannot be opened.
-inline std::string read_text(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return "";
-  std::string s;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-  std::fclose(f);
-  return s;
-}
-
-// A path under the temp directory, unique to this process, removed if it existed.
-inline std::string temp_dir(const std::string& name) {
-  const std::filesystem::path p =
-      std::filesystem::temp_directory_path() / ("whale_cli_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(p);
-  return p.string();
-}
+// A fresh path under the temp directory, unique to this process (see fresh_temp_path).
+inline std::string temp_dir(const std::string& name) { return testing::fresh_temp_path("cli_" + name).string(); }
 
 }  // namespace whale::cli_testing

@@ -20,7 +20,7 @@ using whale::cli_testing::CmdResult;
 using whale::cli_testing::run;
 using whale::cli_testing::temp_dir;
 using whale::cli_testing::whale;
-const auto& read = whale::cli_testing::read_text;
+const auto& read = whale::testing::read_bytes;
 
 std::vector<int> ids_of(const std::string& line) {
   std::vector<int> ids;

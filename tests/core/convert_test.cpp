@@ -11,11 +11,14 @@
 #include <random>
 #include <vector>
 
+#include "../error_of.h"
 #include "core/error.h"
 #include "core/quant.h"
 
 namespace whale::core {
 namespace {
+
+using whale::testing::error_kind_of;
 
 float from_bits(uint32_t u) {
   float f;
@@ -321,25 +324,13 @@ TEST(ConvertRow, Errors) {
   int32_t i32[64] = {};
   uint8_t out[256] = {};
   for (DType t : {DType::kI64, DType::kI32, DType::kI16, DType::kI8, DType::kU8, DType::kBool}) {
-    try {
-      convert_row(DType::kF32, f, t, out, 4);
-      ADD_FAILURE() << "no throw for " << dtype_name(t);
-    } catch (const Error& e) {
-      EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
-    }
+    EXPECT_EQ(error_kind_of([&] { convert_row(DType::kF32, f, t, out, 4); }), ErrorKind::kUnsupported)
+        << dtype_name(t);
   }
-  try {
-    convert_row(DType::kI32, i32, DType::kF32, f, 4);
-    ADD_FAILURE() << "no throw for i32 source";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
-  }
-  try {
-    convert_row(DType::kF32, f, DType::kQ8_0, out, 33);
-    ADD_FAILURE() << "no throw for 33 elements of q8_0";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
-  }
+  EXPECT_EQ(error_kind_of([&] { convert_row(DType::kI32, i32, DType::kF32, f, 4); }), ErrorKind::kUnsupported)
+      << "i32 source";
+  EXPECT_EQ(error_kind_of([&] { convert_row(DType::kF32, f, DType::kQ8_0, out, 33); }), ErrorKind::kInvalidArgument)
+      << "33 elements of q8_0";
   EXPECT_THROW(convert_row(DType::kF32, f, DType::kF16, out, -1), Error);
 }
 

@@ -11,10 +11,13 @@
 #include <vector>
 
 #include "core/convert.h"
+#include "../error_of.h"
 #include "core/error.h"
 
 namespace whale::core {
 namespace {
+
+using whale::testing::error_kind_of;
 
 std::vector<float> normal_data(int64_t n, uint32_t seed, float sigma = 1.f) {
   std::mt19937 rng(seed);
@@ -243,21 +246,13 @@ TEST(BlockQuant, SizesAndErrors) {
     EXPECT_NO_THROW(quantize_row(t, x.data(), q.data(), block));
     EXPECT_NO_THROW(quantize_row(t, x.data(), q.data(), 0));
     for (int64_t bad : {block - 1, block + 1, int64_t{-block}}) {
-      try {
-        quantize_row(t, x.data(), q.data(), bad);
-        ADD_FAILURE() << dtype_name(t) << " accepted n = " << bad;
-      } catch (const Error& e) {
-        EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
-      }
+      EXPECT_EQ(error_kind_of([&] { quantize_row(t, x.data(), q.data(), bad); }), ErrorKind::kInvalidArgument)
+          << dtype_name(t) << " n = " << bad;
       EXPECT_THROW(dequantize_row(t, q.data(), x.data(), bad), Error);
     }
   }
-  try {
-    quantize_row(DType::kF16, x.data(), q.data(), 32);
-    ADD_FAILURE() << "f16 is not a block type";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
-  }
+  EXPECT_EQ(error_kind_of([&] { quantize_row(DType::kF16, x.data(), q.data(), 32); }), ErrorKind::kUnsupported)
+      << "f16 is not a block type";
 }
 
 TEST(Fp8Blocks, RaggedWeight) {

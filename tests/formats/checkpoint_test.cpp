@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../error_of.h"
+#include "../test_files.h"
 #include "core/error.h"
 
 namespace whale::formats {
@@ -23,22 +25,17 @@ namespace fs = std::filesystem;
 using core::DType;
 using core::Shape;
 using core::Tensor;
+using testing::error_kind_of;
 
-class CheckpointTest : public ::testing::Test {
+// dir_ does not exist when a test starts: CheckpointWriter::write creates it.
+class CheckpointTest : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("whale_ckpt_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::string d() const { return dir_.string(); }
   std::set<std::string> files() const {
     std::set<std::string> out;
     for (const auto& e : fs::directory_iterator(dir_)) out.insert(e.path().filename().string());
     return out;
   }
-  fs::path dir_;
 };
 
 struct Spec {
@@ -253,12 +250,7 @@ TEST_F(CheckpointTest, WriterRejectsDuplicatesAndUnsupportedTypes) {
   w.add("x", DType::kF32, {1}, fill);
   EXPECT_THROW(w.add("x", DType::kI8, {1}, fill), Error);
   EXPECT_THROW(w.add("", DType::kI8, {1}, fill), Error);
-  try {
-    w.add("q", DType::kQ8_0, {32}, fill);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
-  }
+  EXPECT_EQ(error_kind_of([&] { w.add("q", DType::kQ8_0, {32}, fill); }), ErrorKind::kUnsupported);
 }
 
 TEST_F(CheckpointTest, FailedShardLeavesNoTempFiles) {

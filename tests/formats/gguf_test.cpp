@@ -14,6 +14,7 @@
 #include <random>
 #include <unistd.h>
 
+#include "../test_files.h"
 #include "core/error.h"
 
 namespace whale::formats {
@@ -22,6 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using core::DType;
 using VT = GgufValueType;
+using testing::read_bytes;
 
 // Little-endian byte assembly straight from docs/gguf.md, independent of GgufWriter.
 struct Bytes {
@@ -82,11 +84,6 @@ class RemoveTempDir : public ::testing::Environment {
   void TearDown() override { fs::remove_all(temp_dir()); }
 };
 [[maybe_unused]] const auto* const kRemoveTempDir = ::testing::AddGlobalTestEnvironment(new RemoveTempDir);
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // Expects `fn` to throw whale::Error of `kind` whose message contains every needle.
 template <class Fn>
@@ -182,7 +179,7 @@ TEST(Gguf, MetadataRoundTripIsBitExact) {
   for (const auto& [k, v] : f.metadata()) again.set(k, v);
   const std::string path2 = temp_path("meta2.gguf");
   again.write(path2);
-  EXPECT_EQ(slurp(path), slurp(path2));
+  EXPECT_EQ(read_bytes(path), read_bytes(path2));
 }
 
 struct TensorCase {
@@ -544,7 +541,7 @@ TEST(GgufBroken, EveryTruncationThrows) {
   w.add_tensor("f", DType::kF32, {8}, [](std::span<std::byte> out) { fill_random(out, 8); });  // 32 bytes: no tail pad
   const std::string path = temp_path("truncate.gguf");
   w.write(path);
-  const std::string full = slurp(path);
+  const std::string full = read_bytes(path);
   ASSERT_EQ(parse_str(full).tensors().size(), 2u);
   for (size_t len = 0; len < full.size(); ++len) {
     EXPECT_THROW(parse_str(full.substr(0, len)), Error) << "length " << len << " of " << full.size();

@@ -6,11 +6,12 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "../error_of.h"
+#include "../test_files.h"
 #include "core/error.h"
 
 namespace whale::formats {
@@ -20,18 +21,16 @@ namespace fs = std::filesystem;
 using core::DType;
 using core::Shape;
 using core::Tensor;
+using testing::error_kind_of;
+using testing::read_bytes;
+using testing::write_bytes;
 
-class SafetensorsTest : public ::testing::Test {
+class SafetensorsTest : public testing::TempDirTest {
  protected:
   void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("whale_st_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
+    TempDirTest::SetUp();
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
 };
 
 std::vector<std::byte> random_bytes(size_t n, uint64_t seed, bool as_bool = false) {
@@ -39,15 +38,6 @@ std::vector<std::byte> random_bytes(size_t n, uint64_t seed, bool as_bool = fals
   std::vector<std::byte> out(n);
   for (auto& b : out) b = std::byte(as_bool ? rng() & 1 : rng() & 0xFF);
   return out;
-}
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-void write_raw(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
 }
 
 std::string u64_le(uint64_t v) {
@@ -76,12 +66,8 @@ TEST(SafetensorsDType, NamesRoundTrip) {
   }
   EXPECT_FALSE(dtype_from_safetensors("F8_E5M2"));
   EXPECT_FALSE(dtype_from_safetensors("f32"));
-  try {
-    safetensors_dtype_name(DType::kQ4_K);
-    FAIL() << "q4_k has no safetensors name";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
-  }
+  EXPECT_EQ(error_kind_of([] { safetensors_dtype_name(DType::kQ4_K); }), ErrorKind::kUnsupported)
+      << "q4_k has no safetensors name";
 }
 
 TEST_F(SafetensorsTest, EveryDtypeRoundTripsBitExact) {
@@ -158,7 +144,7 @@ TEST_F(SafetensorsTest, HeaderIsPaddedWithSpacesToEightBytes) {
     const float x = 1.5f;
     w.add(name, Tensor(DType::kF32, {1}, const_cast<float*>(&x)));
     w.write(path("p.safetensors"));
-    const std::string bytes = read_all(path("p.safetensors"));
+    const std::string bytes = read_bytes(path("p.safetensors"));
     uint64_t n = 0;
     std::memcpy(&n, bytes.data(), 8);
     EXPECT_EQ(n % 8, 0u) << name;
@@ -183,7 +169,7 @@ TEST_F(SafetensorsTest, HandBuiltFileReadsPerSpec) {
   data += std::string(reinterpret_cast<const char*>(b), 4);
   data += '\x01';
   const std::string bytes = st_file(header, data);
-  write_raw(path("hand.safetensors"), bytes);
+  write_bytes(path("hand.safetensors"), bytes);
 
   for (const SafetensorsFile& f : {SafetensorsFile::open(path("hand.safetensors")),
                                    SafetensorsFile::parse(as_bytes(bytes), nullptr, "in-memory")}) {
@@ -254,13 +240,13 @@ TEST_F(SafetensorsTest, FailedWriteLeavesOldFileAndNoTempFiles) {
   SafetensorsWriter good;
   good.add("w", DType::kI32, {4}, [](std::span<std::byte> s) { std::memset(s.data(), 7, s.size()); });
   good.write(path("model.safetensors"));
-  const std::string before = read_all(path("model.safetensors"));
+  const std::string before = read_bytes(path("model.safetensors"));
 
   SafetensorsWriter bad;
   bad.add("ok", DType::kF32, {1024}, [](std::span<std::byte> s) { std::memset(s.data(), 3, s.size()); });
   bad.add("boom", DType::kF32, {4}, [](std::span<std::byte>) { throw std::runtime_error("fill failed"); });
   EXPECT_THROW(bad.write(path("model.safetensors")), std::runtime_error);
-  EXPECT_EQ(read_all(path("model.safetensors")), before);
+  EXPECT_EQ(read_bytes(path("model.safetensors")), before);
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(dir_)) files.push_back(e.path().filename().string());
   EXPECT_EQ(files, std::vector<std::string>{"model.safetensors"});
@@ -333,7 +319,7 @@ std::vector<Broken> broken_cases() {
 TEST_F(SafetensorsTest, BrokenInputsThrowNamingFileAndProblem) {
   for (const Broken& b : broken_cases()) {
     const std::string p = path(std::string(b.name) + ".safetensors");
-    write_raw(p, b.bytes);
+    write_bytes(p, b.bytes);
     try {
       SafetensorsFile::open(p);
       ADD_FAILURE() << b.name << " parsed";
@@ -362,7 +348,7 @@ TEST_F(SafetensorsTest, EveryTruncationThrowsAndOnlyTheFullFileParses) {
   w.add("b.bias", DType::kF32, {5}, [](std::span<std::byte> s) { std::memset(s.data(), 0x41, s.size()); });
   w.add("c.empty", DType::kI8, {0}, [](std::span<std::byte>) {});
   w.write(path("full.safetensors"));
-  const std::string bytes = read_all(path("full.safetensors"));
+  const std::string bytes = read_bytes(path("full.safetensors"));
   for (size_t len = 0; len < bytes.size(); ++len) {
     EXPECT_THROW(SafetensorsFile::parse(as_bytes(bytes).first(len), nullptr, "prefix"), Error) << len;
   }

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "../test_files.h"
 #include "engine/engine.h"
 #include "engine/engine_loop.h"
 #include "model/presets.h"
@@ -39,7 +40,7 @@ struct TinyModel {
  private:
   static TinyModel make() {
     namespace fs = std::filesystem;
-    const std::string dir = (fs::temp_directory_path() / ("whale_server_" + std::to_string(::getpid()))).string();
+    const std::string dir = ::whale::testing::fresh_temp_path("server").string();
     model::RandomCheckpointOptions o;
     o.progress = false;
     o.weight_std = 0.08f;  // varied tokens from random weights

@@ -21,13 +21,6 @@ struct Family {
   std::string bos, eos;
 };
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::vector<Family> families() {
   std::vector<Family> out;
   for (const char* pkg : {"deepseek_v3", "qwen3", "llama3"}) {
@@ -40,8 +33,8 @@ std::vector<Family> families() {
   }
   const std::string bos = "<｜begin▁of▁sentence｜>", eos = "<｜end▁of▁sentence｜>";
   const std::string data = std::string(WHALE_TEST_DATA) + "/../tokenizer/data/";
-  out.push_back({"deepseek_r1", read_text(data + "deepseek_r1.jinja"), bos, eos});
-  out.push_back({"deepseek_r1_distill_llama", read_text(data + "deepseek_r1_distill_llama.jinja"), bos, eos});
+  out.push_back({"deepseek_r1", read_bytes(data + "deepseek_r1.jinja"), bos, eos});
+  out.push_back({"deepseek_r1_distill_llama", read_bytes(data + "deepseek_r1_distill_llama.jinja"), bos, eos});
   const auto specials = formats::deepseek_special_tokens(0, 1);
   const json placeholder = json::parse(formats::deepseek_tokenizer_config_json(specials, 0, 1, 4096));
   out.push_back({"whale_placeholder", placeholder["chat_template"].get<std::string>(), bos, eos});
@@ -99,7 +92,7 @@ TEST(ChatTemplate, MatchesJinjaRenderingOfRealTemplates) {
     }
   }
   const std::string in = scratch_dir() + "/render_cases.json", out = scratch_dir() + "/render_out.json";
-  write_text(in, cases.dump());
+  write_bytes(in, cases.dump());
   ASSERT_TRUE(run_reference("render '" + in + "' '" + out + "'"));
   const json want = read_json(out);
   ASSERT_EQ(want.size(), ours.size());

@@ -2,6 +2,7 @@
 // GGUF by formats::tokenizer_to_gguf gives identical ids on the whole corpus and identical chats.
 #include <gtest/gtest.h>
 
+#include "../error_of.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "formats/gguf.h"
@@ -14,6 +15,7 @@ namespace whale::tokenizer {
 namespace {
 
 using namespace testing;
+using ::whale::testing::error_of;
 
 // Writes tokenizer.ggml.* for the files' text into a GGUF with no tensors; returns its path.
 std::string write_gguf(const std::string& name, const std::string& tokenizer_json, const std::string& config_json,
@@ -100,15 +102,10 @@ TEST(GgufTokenizerFile, UnknownPreTokenizerNamesTheKnownOnes) {
   const auto specials = formats::deepseek_special_tokens(0, 1);
   const std::string path = write_gguf("unknown_pre", formats::byte_level_tokenizer_json(specials),
                                       formats::deepseek_tokenizer_config_json(specials, 0, 1, 2048), 300, "gpt-4o");
-  try {
-    Tokenizer::from_gguf(formats::GgufFile::open(path));
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find("\"gpt-4o\""), std::string::npos) << m;
-    EXPECT_NE(m.find("deepseek-v3, deepseek-r1-qwen, qwen2, llama-bpe"), std::string::npos) << m;
-    EXPECT_NE(m.find("unknown_pre.gguf"), std::string::npos) << m;
-  }
+  const std::string m = error_of([&] { Tokenizer::from_gguf(formats::GgufFile::open(path)); });
+  EXPECT_NE(m.find("\"gpt-4o\""), std::string::npos) << m;
+  EXPECT_NE(m.find("deepseek-v3, deepseek-r1-qwen, qwen2, llama-bpe"), std::string::npos) << m;
+  EXPECT_NE(m.find("unknown_pre.gguf"), std::string::npos) << m;
 }
 
 TEST(GgufTokenizerFile, MissingTokensKeyIsAnErrorNamingIt) {
@@ -117,12 +114,8 @@ TEST(GgufTokenizerFile, MissingTokensKeyIsAnErrorNamingIt) {
   w.set("tokenizer.ggml.pre", formats::GgufValue::string("deepseek-v3"));
   const std::string path = scratch_dir() + "/no_tokens.gguf";
   w.write(path);
-  try {
-    Tokenizer::from_gguf(formats::GgufFile::open(path));
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("tokenizer.ggml.tokens"), std::string::npos) << e.what();
-  }
+  const std::string m = error_of([&] { Tokenizer::from_gguf(formats::GgufFile::open(path)); });
+  EXPECT_NE(m.find("tokenizer.ggml.tokens"), std::string::npos) << m;
 }
 
 }  // namespace

@@ -7,12 +7,11 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <map>
 #include <string>
 
+#include "../test_files.h"
 #include "tokenizer/tokenizer.h"
 
 namespace whale::tokenizer::testing {
@@ -61,17 +60,10 @@ inline bool run_reference(const std::string& args) {
   return std::system(cmd.c_str()) == 0;
 }
 
-inline nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return nlohmann::json::parse(ss.str());
-}
+using ::whale::testing::read_bytes;
+using ::whale::testing::write_bytes;
 
-inline void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
+inline nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(read_bytes(path)); }
 
 // The corpus strings (generated once per test run by the reference script).
 inline const std::vector<std::string>& corpus() {

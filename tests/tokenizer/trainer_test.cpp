@@ -28,7 +28,7 @@ TEST(BpeTrainer, WrittenTokenizerAgreesWithReferenceLoader) {
   std::string train_text;
   for (size_t i = 0; i < strings.size() / 2; ++i) train_text += strings[i] + "\n";
   const std::string train_file = scratch_dir() + "/train.txt", dir = scratch_dir() + "/trained";
-  write_text(train_file, train_text);
+  write_bytes(train_file, train_text);
   train_tokenizer_files({train_file}, {.vocab_size = 3000}, dir);
   const Tokenizer tok = Tokenizer::from_dir(dir);
   EXPECT_EQ(tok.vocab_size(), 3000u);

@@ -29,59 +29,58 @@ using Field = std::variant<WeightView*, std::vector<float>*>;
 
 Field field(Weights& w, const TensorSpec& t) {
   using R = TensorRole;
+  const auto layer = [&]() -> LayerWeights& {
+    if (t.layer < 0 || t.layer >= static_cast<int64_t>(w.layers.size())) {
+      fail(ErrorKind::kInternal, "tensor ", t.name, ": layer ", t.layer, " outside the ", w.layers.size(), " bound layers");
+    }
+    return w.layers[static_cast<size_t>(t.layer)];
+  };
+  const auto expert = [&]() -> MlpWeights& {
+    std::vector<MlpWeights>& experts = layer().moe.experts;
+    if (t.expert < 0 || t.expert >= static_cast<int64_t>(experts.size())) {
+      fail(ErrorKind::kInternal, "tensor ", t.name, ": expert ", t.expert, " outside the layer's ", experts.size());
+    }
+    return experts[static_cast<size_t>(t.expert)];
+  };
   switch (t.role) {
     case R::kEmbed: return &w.embed;
     case R::kFinalNorm: return &w.final_norm;
     case R::kLmHead: return &w.lm_head;
-    default: break;
-  }
-  if (t.layer < 0 || t.layer >= static_cast<int64_t>(w.layers.size())) {
-    fail(ErrorKind::kInternal, "tensor ", t.name, ": layer ", t.layer, " outside the ", w.layers.size(), " bound layers");
-  }
-  LayerWeights& L = w.layers[static_cast<size_t>(t.layer)];
-  const auto expert = [&]() -> MlpWeights& {
-    if (t.expert < 0 || t.expert >= static_cast<int64_t>(L.moe.experts.size())) {
-      fail(ErrorKind::kInternal, "tensor ", t.name, ": expert ", t.expert, " outside the layer's experts");
-    }
-    return L.moe.experts[static_cast<size_t>(t.expert)];
-  };
-  switch (t.role) {
-    case R::kAttnNorm: return &L.attn_norm;
-    case R::kFfnNorm: return &L.ffn_norm;
-    case R::kMlaQA: return &L.mla.q_a;
-    case R::kMlaQANorm: return &L.mla.q_a_norm;
-    case R::kMlaQB: return &L.mla.q_b;
-    case R::kMlaQ: return &L.mla.q;
-    case R::kMlaKvA: return &L.mla.kv_a;
-    case R::kMlaKvANorm: return &L.mla.kv_a_norm;
-    case R::kMlaKvB: return &L.mla.kv_b;
-    case R::kMlaO: return &L.mla.o;
-    case R::kGqaQ: return &L.gqa.q;
-    case R::kGqaK: return &L.gqa.k;
-    case R::kGqaV: return &L.gqa.v;
-    case R::kGqaO: return &L.gqa.o;
-    case R::kGqaQBias: return &L.gqa.q_bias;
-    case R::kGqaKBias: return &L.gqa.k_bias;
-    case R::kGqaVBias: return &L.gqa.v_bias;
-    case R::kMlpGate: return &L.mlp.gate;
-    case R::kMlpUp: return &L.mlp.up;
-    case R::kMlpDown: return &L.mlp.down;
-    case R::kRouter: return &L.moe.router;
-    case R::kRouterBias: return &L.moe.router_bias;
+    case R::kAttnNorm: return &layer().attn_norm;
+    case R::kFfnNorm: return &layer().ffn_norm;
+    case R::kMlaQA: return &layer().mla.q_a;
+    case R::kMlaQANorm: return &layer().mla.q_a_norm;
+    case R::kMlaQB: return &layer().mla.q_b;
+    case R::kMlaQ: return &layer().mla.q;
+    case R::kMlaKvA: return &layer().mla.kv_a;
+    case R::kMlaKvANorm: return &layer().mla.kv_a_norm;
+    case R::kMlaKvB: return &layer().mla.kv_b;
+    case R::kMlaO: return &layer().mla.o;
+    case R::kGqaQ: return &layer().gqa.q;
+    case R::kGqaK: return &layer().gqa.k;
+    case R::kGqaV: return &layer().gqa.v;
+    case R::kGqaO: return &layer().gqa.o;
+    case R::kGqaQBias: return &layer().gqa.q_bias;
+    case R::kGqaKBias: return &layer().gqa.k_bias;
+    case R::kGqaVBias: return &layer().gqa.v_bias;
+    case R::kMlpGate: return &layer().mlp.gate;
+    case R::kMlpUp: return &layer().mlp.up;
+    case R::kMlpDown: return &layer().mlp.down;
+    case R::kRouter: return &layer().moe.router;
+    case R::kRouterBias: return &layer().moe.router_bias;
     case R::kExpertGate: return &expert().gate;
     case R::kExpertUp: return &expert().up;
     case R::kExpertDown: return &expert().down;
-    case R::kSharedGate: return &L.moe.shared.gate;
-    case R::kSharedUp: return &L.moe.shared.up;
-    case R::kSharedDown: return &L.moe.shared.down;
-    case R::kMtpEmbed: return &L.mtp.embed;
-    case R::kMtpEnorm: return &L.mtp.enorm;
-    case R::kMtpHnorm: return &L.mtp.hnorm;
-    case R::kMtpEhProj: return &L.mtp.eh_proj;
-    case R::kMtpHeadNorm: return &L.mtp.head_norm;
-    case R::kMtpHead: return &L.mtp.head;
-    case R::kEmbed: case R::kFinalNorm: case R::kLmHead: case R::kScaleInv:
-      break;
+    case R::kSharedGate: return &layer().moe.shared.gate;
+    case R::kSharedUp: return &layer().moe.shared.up;
+    case R::kSharedDown: return &layer().moe.shared.down;
+    case R::kMtpEmbed: return &layer().mtp.embed;
+    case R::kMtpEnorm: return &layer().mtp.enorm;
+    case R::kMtpHnorm: return &layer().mtp.hnorm;
+    case R::kMtpEhProj: return &layer().mtp.eh_proj;
+    case R::kMtpHeadNorm: return &layer().mtp.head_norm;
+    case R::kMtpHead: return &layer().mtp.head;
+    case R::kScaleInv: break;  // read with its weight (TensorSource::stored)
   }
   fail(ErrorKind::kInternal, "tensor ", t.name, " has no field to bind to");
 }

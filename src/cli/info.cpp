@@ -12,6 +12,7 @@
 #include "formats/gguf.h"
 #include "formats/model_args.h"
 #include "formats/tensor_table.h"
+#include "model/architecture.h"
 #include "model/model_info.h"
 
 namespace whale::cli {
@@ -28,13 +29,14 @@ void print_kv(int64_t values, int64_t bytes, int64_t mha_bytes, const char* what
 void info_hf(const std::string& dir, bool verbose) {
   const formats::ModelArgs a = formats::load_model_args(dir);
   const model::ModelSummary s = model::summarize(a);
+  const model::Architecture& arch = model::architecture(a);
   std::printf("model:      %s (%s)\n", dir.c_str(), a.model_type.c_str());
   std::printf("shape:      %lld layers", static_cast<long long>(a.num_hidden_layers));
   if (a.num_nextn_predict_layers > 0) std::printf(" + %lld MTP", static_cast<long long>(a.num_nextn_predict_layers));
   std::printf(", hidden %lld, %lld heads, vocab %lld, context %lld\n", static_cast<long long>(a.hidden_size),
               static_cast<long long>(a.num_attention_heads), static_cast<long long>(a.vocab_size),
               static_cast<long long>(a.max_position_embeddings));
-  if (a.is_deepseek()) {
+  if (arch.attention == model::Attention::kMla) {
     std::printf("attention:  MLA, q_lora %lld, kv_lora %lld, head dims nope %lld / rope %lld / v %lld\n",
                 static_cast<long long>(a.q_lora_rank), static_cast<long long>(a.kv_lora_rank),
                 static_cast<long long>(a.qk_nope_head_dim), static_cast<long long>(a.qk_rope_head_dim),
@@ -59,11 +61,7 @@ void info_hf(const std::string& dir, bool verbose) {
               model::format_count(s.active_params).c_str());
   if (s.mtp_params > 0) std::printf(", %s in MTP modules", model::format_count(s.mtp_params).c_str());
   std::printf("\n");
-  if (a.is_deepseek()) {
-    print_kv(s.kv_values_per_token, s.kv_bytes_per_token, s.mha_kv_bytes_per_token, "MLA latent + rope key");
-  } else {
-    print_kv(s.kv_values_per_token, s.kv_bytes_per_token, s.mha_kv_bytes_per_token, "K and V per KV head");
-  }
+  print_kv(s.kv_values_per_token, s.kv_bytes_per_token, s.mha_kv_bytes_per_token, arch.kv_row_contents);
 
   const formats::CheckpointReader ckpt = formats::CheckpointReader::open(dir);
   std::map<core::DType, int64_t> bytes = s.bytes_by_dtype;

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "model/architecture.h"
 #include "model/model_info.h"
 #include "model/presets.h"
 #include "model/random_checkpoint.h"
@@ -61,15 +62,16 @@ void add_init_command(CLI::App& app) {
       args.num_hidden_layers = *opts->layers;
       args.first_k_dense_replace = std::min(args.first_k_dense_replace, args.num_hidden_layers);
     }
+    const model::Architecture& arch = model::architecture(args);
     if (opts->mtp_layers) {
-      if (!args.is_deepseek() && *opts->mtp_layers > 0) {
+      if (!arch.mtp && *opts->mtp_layers > 0) {
         fail(ErrorKind::kInvalidArgument, "--mtp-layers: ", args.model_type, " models have no MTP modules");
       }
       args.num_nextn_predict_layers = *opts->mtp_layers;
     }
     if (!opts->dtype.empty()) {
       args.fp8 = opts->dtype == "fp8";
-      if (args.fp8 && !args.is_deepseek()) {
+      if (args.fp8 && !arch.fp8) {
         fail(ErrorKind::kInvalidArgument, "--dtype fp8: only DeepSeek checkpoints come in block-scaled FP8");
       }
       args.torch_dtype = opts->dtype == "f32" ? "float32" : opts->dtype == "f16" ? "float16" : "bfloat16";

@@ -1,6 +1,6 @@
 // The single table of every tensor a model of each family has: Hugging Face name, shape, stored
-// dtype, and the GGUF name llama.cpp uses. Loaders, writers, `whale init`, `whale info`, the
-// converter and the tests all walk this one list, so they cannot disagree.
+// dtype, the GGUF name llama.cpp uses and the role it plays. Loaders (binding by role), writers,
+// `whale init`, `whale info`, the converter and the tests all walk this one list, so they cannot disagree.
 #pragma once
 
 #include <functional>
@@ -25,11 +25,28 @@ enum class TensorKind {
   kScaleInv,    // FP8 block scales of the preceding matrix [ceil(out/128), ceil(in/128)], f32
 };
 
+// What a tensor is in the model's structure: the binder in model/ (tensor_source.cpp) maps each role
+// to one field of Weights, so a Hugging Face name is spelled only here. A layer's roles apply to the
+// layer in TensorSpec::layer; a routed expert's to the expert in TensorSpec::expert.
+enum class TensorRole {
+  kEmbed, kFinalNorm, kLmHead,
+  kAttnNorm, kFfnNorm,                                               // every decoder layer
+  kMlaQA, kMlaQANorm, kMlaQB, kMlaQ, kMlaKvA, kMlaKvANorm, kMlaKvB, kMlaO,  // deepseek attention
+  kGqaQ, kGqaK, kGqaV, kGqaO, kGqaQBias, kGqaKBias, kGqaVBias,       // qwen2 / llama attention
+  kMlpGate, kMlpUp, kMlpDown,                                        // a dense layer's MLP
+  kRouter, kRouterBias,                                              // MoE gate
+  kExpertGate, kExpertUp, kExpertDown,                               // a routed expert
+  kSharedGate, kSharedUp, kSharedDown,                               // the shared experts
+  kMtpEmbed, kMtpEnorm, kMtpHnorm, kMtpEhProj, kMtpHeadNorm, kMtpHead,  // an MTP module's own tensors
+  kScaleInv,                                                         // FP8 scales, read with their weight
+};
+
 struct TensorSpec {
   std::string name;       // Hugging Face name, e.g. "model.layers.3.mlp.experts.17.down_proj.weight"
   core::Shape shape;      // Hugging Face (row-major, [out, in]) shape
   core::DType dtype;      // dtype as a checkpoint of these args stores it
-  TensorKind kind;
+  TensorKind kind;        // follows from the role
+  TensorRole role;
   int64_t layer = -1;     // decoder layer index (MTP modules follow the main stack), -1 for none
   int64_t expert = -1;    // routed expert index, -1 for none
   bool mtp = false;       // belongs to a multi-token-prediction module

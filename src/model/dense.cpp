@@ -91,26 +91,4 @@ void dense_forward(const Weights& w, const Batch& batch, KvCache& cache, const F
   output_logits(w.lm_head, w.final_norm, eps, x, T, D, out.logits, s, pool, opt.logit_rows);
 }
 
-void forward(const Weights& w, const Batch& batch, KvCache& cache, const ForwardOptions& opt, Scratch& s,
-             core::ThreadPool& pool, ForwardOutput& out) {
-  if (batch.size() == 0) {
-    out.logits.clear();
-    return;
-  }
-  if (batch.positions.size() != batch.tokens.size() || batch.seq_ids.size() != batch.tokens.size()) {
-    fail(ErrorKind::kInvalidArgument, "batch has ", batch.tokens.size(), " tokens but ", batch.positions.size(),
-         " positions and ", batch.seq_ids.size(), " sequence ids");
-  }
-  for (int32_t p : batch.positions) {
-    if (p < 0 || p >= cache.max_positions()) {
-      fail(ErrorKind::kOutOfRange, "position ", p, " is past the context of ", cache.max_positions(), " tokens");
-    }
-  }
-  if (w.args.is_deepseek()) {
-    deepseek_forward(w, batch, cache, opt, s, pool, out);
-  } else {
-    dense_forward(w, batch, cache, opt, s, pool, out);
-  }
-}
-
 }  // namespace whale::model

@@ -64,10 +64,4 @@ void forward(const Weights& w, const Batch& batch, KvCache& cache, const Forward
 void mtp_forward(const Weights& w, const Batch& next, const std::vector<float>& hidden, int64_t k, KvCache& cache,
                  const ForwardOptions& opt, Scratch& scratch, core::ThreadPool& pool, std::vector<float>& logits);
 
-// Family entry points (deepseek.cpp, dense.cpp).
-void deepseek_forward(const Weights& w, const Batch& batch, KvCache& cache, const ForwardOptions& opt, Scratch& s,
-                      core::ThreadPool& pool, ForwardOutput& out);
-void dense_forward(const Weights& w, const Batch& batch, KvCache& cache, const ForwardOptions& opt, Scratch& s,
-                   core::ThreadPool& pool, ForwardOutput& out);
-
 }  // namespace whale::model

@@ -18,6 +18,7 @@
 #include "formats/gguf_model_args.h"
 #include "formats/tensor_table.h"
 #include "kernels/weight.h"
+#include "model/architecture.h"
 
 namespace whale::model {
 namespace {
@@ -25,6 +26,7 @@ namespace {
 using core::DType;
 using core::Shape;
 using formats::TensorKind;
+using formats::TensorRole;
 using kernels::WeightView;
 
 enum class JobKind {
@@ -56,7 +58,8 @@ std::vector<Job> plan_jobs(const formats::ModelArgs& a, const ConvertOptions& o)
          " (known: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)");
   }
   std::vector<Job> jobs;
-  if (a.family == formats::Family::kLlama && a.rope_scaling.type == "llama3") {
+  const bool llama_rope = architecture(a).gguf_llama_rope;
+  if (llama_rope && a.rope_scaling.type == "llama3") {
     jobs.push_back({{"rope_freqs.weight", Shape{a.head_dim / 2}, DType::kF32}, JobKind::kRopeFreqs, {}, 0});
   }
   std::map<std::string, size_t> stacked;  // gguf name -> job index
@@ -74,7 +77,7 @@ std::vector<Job> plan_jobs(const formats::ModelArgs& a, const ConvertOptions& o)
       jobs[it->second].sources.push_back(s.name);
       return;
     }
-    if (a.is_deepseek() && s.name.ends_with("self_attn.kv_b_proj.weight")) {
+    if (s.role == TensorRole::kMlaKvB) {
       const int64_t r = a.kv_lora_rank, nope = a.qk_nope_head_dim, v = a.v_head_dim;
       jobs.push_back({{split_kv_b_name(s.gguf_name, "attn_k_b"), Shape{H, r, nope}, gguf_matrix_dtype(target, nope)},
                       JobKind::kKB, {s.name}, H});
@@ -82,9 +85,9 @@ std::vector<Job> plan_jobs(const formats::ModelArgs& a, const ConvertOptions& o)
                       JobKind::kVB, {s.name}, H});
       return;
     }
-    if (a.family == formats::Family::kLlama) {
-      const bool q = s.name.ends_with("q_proj.weight") || s.name.ends_with("q_proj.bias");
-      const bool k = s.name.ends_with("k_proj.weight") || s.name.ends_with("k_proj.bias");
+    if (llama_rope) {
+      const bool q = s.role == TensorRole::kGqaQ || s.role == TensorRole::kGqaQBias;
+      const bool k = s.role == TensorRole::kGqaK || s.role == TensorRole::kGqaKBias;
       if (q || k) {
         jobs.push_back({{s.gguf_name, s.shape, dtype}, JobKind::kPermute, {s.name}, q ? H : a.num_key_value_heads});
         return;

@@ -1,16 +1,16 @@
-// Binding GGUF tensors to the layer structure: the tensor table gives every Hugging Face name its
-// llama.cpp name, so the binding below reads like load_weights, with three GGUF-only twists
-// (stacked experts, the split kv_b, llama's permuted q/k rows).
+// Reading GGUF tensors for bind_weights: the tensor table gives every entry its llama.cpp name, so
+// binding is the same walk as load_weights, with three GGUF-only twists (stacked experts, the split
+// kv_b, llama's permuted q/k rows).
 #include "model/gguf_weights.h"
 
 #include <cstring>
-#include <map>
 
 #include "core/convert.h"
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "formats/gguf_model_args.h"
 #include "formats/tensor_table.h"
+#include "model/architecture.h"
 #include "model/gguf_convert.h"
 #include "model/quantize.h"
 #include "model/tensor_source.h"
@@ -21,6 +21,7 @@ namespace {
 using core::DType;
 using core::Shape;
 using formats::TensorKind;
+using formats::TensorRole;
 using formats::TensorSpec;
 
 bool computable(DType t) {
@@ -38,18 +39,12 @@ bool is_plain(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DTy
 class GgufBinder final : public TensorSource {
  public:
   GgufBinder(const formats::ModelArgs& a, std::shared_ptr<const formats::GgufFile> file, const LoadOptions& opt)
-      : a_(a), f_(std::move(file)), opt_(opt), pool_(opt.threads) {
-    for (TensorSpec& s : formats::tensor_table(a)) {
-      if (s.kind == TensorKind::kScaleInv) continue;
-      order_.push_back(s.name);
-      specs_.emplace(s.name, std::move(s));
-    }
-  }
+      : a_(a), f_(std::move(file)), opt_(opt), pool_(opt.threads), llama_rope_(architecture(a).gguf_llama_rope) {}
 
   // Every tensor the metadata implies, present with its shape and a dtype whale computes with.
   void check() const {
-    for (const std::string& hf : order_) {
-      const TensorSpec& s = specs_.at(hf);
+    for (const TensorSpec& s : formats::tensor_table(a_)) {
+      if (s.kind == TensorKind::kScaleInv) continue;
       if (s.kind == TensorKind::kOutput && !s.mtp && a_.tie_word_embeddings) continue;
       if (s.kind == TensorKind::kExpert) {
         if (s.expert == 0) expect(s.gguf_name, Shape{a_.n_routed_experts, s.shape[0], s.shape[1]});
@@ -66,19 +61,17 @@ class GgufBinder final : public TensorSource {
   }
 
   // A weight matrix, re-quantized when the options ask for it (as load_weights does).
-  WeightView matrix(const std::string& hf) override {
-    const TensorSpec& s = spec(hf);
+  WeightView matrix(const TensorSpec& s) override {
     if (split_kv_b(s)) {
       bool plain = false;
       WeightView w = rebuild_kv_b(s, plain);
       // Re-encoding values already rounded to a block type along the other axis would round twice.
       return plain ? requant(w) : w;
     }
-    return requant(stored(hf));
+    return requant(stored(s));
   }
 
-  bool kv_b_halves(const std::string& hf, WeightView& uk_t, WeightView& uv) override {
-    const TensorSpec& s = spec(hf);
+  bool kv_b_halves(const TensorSpec& s, WeightView& uk_t, WeightView& uv) override {
     if (!split_kv_b(s)) return false;
     const int64_t H = a_.num_attention_heads, r = a_.kv_lora_rank;
     uk_t.w = f_->view(split_kv_b_name(s.gguf_name, "attn_k_b")).reshape(Shape{H * r, a_.qk_nope_head_dim});
@@ -88,26 +81,21 @@ class GgufBinder final : public TensorSource {
     return true;
   }
 
-  WeightView stored(const std::string& hf) const override {
-    const TensorSpec& s = spec(hf);
+  WeightView stored(const TensorSpec& s) const override {
     WeightView w;
     if (s.kind == TensorKind::kExpert) {
       w.w = f_->view(s.gguf_name).slice(s.expert, s.expert + 1).reshape(s.shape);  // of [E, out, in]
       return w;
     }
     w.w = f_->view(s.gguf_name);
-    if (permuted(s)) w.w = unpermute(w.w, s.name.find("q_proj") != std::string::npos ? a_.num_attention_heads
-                                                                                      : a_.num_key_value_heads);
+    if (permuted(s)) {
+      const bool q = s.role == TensorRole::kGqaQ || s.role == TensorRole::kGqaQBias;
+      w.w = unpermute(w.w, q ? a_.num_attention_heads : a_.num_key_value_heads);
+    }
     return w;
   }
 
  private:
-  const TensorSpec& spec(const std::string& hf) const {
-    const auto it = specs_.find(hf);
-    if (it == specs_.end()) fail(ErrorKind::kInternal, "no tensor table entry for ", hf);
-    return it->second;
-  }
-
   void expect(const std::string& name, const Shape& shape) const {
     const formats::GgufTensorInfo* t = f_->find_tensor(name);
     if (!t) fail(ErrorKind::kNotFound, f_->path(), ": tensor ", name, " ", shape.str(), " is missing");
@@ -123,13 +111,12 @@ class GgufBinder final : public TensorSource {
 
   // llama.cpp's MLA files carry attn_k_b/attn_v_b instead of kv_b_proj (older ones keep attn_kv_b).
   bool split_kv_b(const TensorSpec& s) const {
-    return a_.is_deepseek() && s.name.ends_with("self_attn.kv_b_proj.weight") && !f_->find_tensor(s.gguf_name);
+    return s.role == TensorRole::kMlaKvB && !f_->find_tensor(s.gguf_name);
   }
 
   bool permuted(const TensorSpec& s) const {
-    return a_.family == formats::Family::kLlama &&
-           (s.name.ends_with("q_proj.weight") || s.name.ends_with("q_proj.bias") ||
-            s.name.ends_with("k_proj.weight") || s.name.ends_with("k_proj.bias"));
+    return llama_rope_ && (s.role == TensorRole::kGqaQ || s.role == TensorRole::kGqaQBias ||
+                           s.role == TensorRole::kGqaK || s.role == TensorRole::kGqaKBias);
   }
 
   WeightView requant(const WeightView& w) {
@@ -186,8 +173,7 @@ class GgufBinder final : public TensorSource {
   std::shared_ptr<const formats::GgufFile> f_;
   const LoadOptions& opt_;
   core::ThreadPool pool_;
-  std::vector<std::string> order_;
-  std::map<std::string, TensorSpec> specs_;  // by Hugging Face name
+  bool llama_rope_;  // llama.cpp permuted q/k rows for its rotary pairs
 };
 
 }  // namespace
@@ -196,11 +182,9 @@ Weights load_weights_gguf(const std::string& path, const LoadOptions& options) {
   auto file = std::make_shared<const formats::GgufFile>(formats::GgufFile::open(path));
   Weights w;
   w.args = formats::model_args_from_gguf(*file);
-  const formats::ModelArgs& a = w.args;
   w.storage = file;
-  GgufBinder b(a, file, options);
+  GgufBinder b(w.args, file, options);
   b.check();
-
   bind_weights(b, w);
   return w;
 }

@@ -1,17 +1,15 @@
-// Row widths per family and the contiguous cache's indexing, with bounds checks that name the
-// limit (a too-long prompt is an error, never a write past the end).
+// The contiguous cache's indexing, with bounds checks that name the limit (a too-long prompt is an
+// error, never a write past the end); row widths and layer counts come from the family's record.
 #include "model/kv_cache.h"
 
 #include "core/error.h"
+#include "model/architecture.h"
 
 namespace whale::model {
 
-int64_t kv_row_width(const formats::ModelArgs& a) {
-  if (a.is_deepseek()) return a.kv_lora_rank + a.qk_rope_head_dim;
-  return 2 * a.num_key_value_heads * a.head_dim;
-}
+int64_t kv_row_width(const formats::ModelArgs& a) { return architecture(a).kv_row_width(a); }
 
-int64_t kv_layers(const formats::ModelArgs& a) { return a.is_deepseek() ? a.total_layers() : a.num_hidden_layers; }
+int64_t kv_layers(const formats::ModelArgs& a) { return architecture(a).layers(a); }
 
 ContiguousKvCache::ContiguousKvCache(const formats::ModelArgs& args, int64_t n_seqs, int64_t max_positions)
     : layers_(kv_layers(args)), n_seqs_(n_seqs), max_pos_(max_positions), width_(kv_row_width(args)) {

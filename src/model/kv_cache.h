@@ -19,9 +19,9 @@ class KvCache {
   virtual float* row(int64_t layer, int64_t seq, int64_t pos) = 0;
 };
 
-// Values per cached row for this model.
+// Values per cached row for this model (Architecture::kv_row_width).
 int64_t kv_row_width(const formats::ModelArgs& args);
-// Layers that keep a cache: the main stack plus MTP modules.
+// Layers that keep a cache: the main stack plus MTP modules (Architecture::layers).
 int64_t kv_layers(const formats::ModelArgs& args);
 
 // A fixed-size cache: n_seqs sequences of up to max_positions each, contiguous per sequence.

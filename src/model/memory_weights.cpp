@@ -1,3 +1,5 @@
+// Weights bound from tensors held in memory by Hugging Face name, after the same tensor-table
+// checks load_weights makes on files.
 #include "model/memory_weights.h"
 
 #include <memory>
@@ -14,10 +16,10 @@ using TensorMap = std::map<std::string, core::Tensor>;
 class MapSource final : public TensorSource {
  public:
   explicit MapSource(std::shared_ptr<const TensorMap> m) : m_(std::move(m)) {}
-  WeightView matrix(const std::string& name) override { return stored(name); }
-  WeightView stored(const std::string& name) const override {
-    const auto it = m_->find(name);
-    if (it == m_->end()) fail(ErrorKind::kNotFound, "in-memory weights: tensor ", name, " is missing");
+  WeightView matrix(const formats::TensorSpec& t) override { return stored(t); }
+  WeightView stored(const formats::TensorSpec& t) const override {
+    const auto it = m_->find(t.name);
+    if (it == m_->end()) fail(ErrorKind::kNotFound, "in-memory weights: tensor ", t.name, " is missing");
     WeightView w;
     w.w = it->second;
     return w;

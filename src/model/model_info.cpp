@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "formats/tensor_table.h"
+#include "model/architecture.h"
 
 namespace whale::model {
 
@@ -31,15 +32,11 @@ ModelSummary summarize(const formats::ModelArgs& args) {
     s.active_params += routed_params / args.n_routed_experts * args.num_experts_per_tok;
   }
 
+  const Architecture& arch = architecture(args);
   const int64_t layers = args.num_hidden_layers;
   constexpr int64_t kBytes = 2;  // bf16/f16 cache entries
-  if (args.is_deepseek()) {
-    s.kv_values_per_token = layers * (args.kv_lora_rank + args.qk_rope_head_dim);
-    s.mha_kv_bytes_per_token = layers * args.num_attention_heads * (args.qk_head_dim() + args.v_head_dim) * kBytes;
-  } else {
-    s.kv_values_per_token = layers * 2 * args.num_key_value_heads * args.head_dim;
-    s.mha_kv_bytes_per_token = layers * 2 * args.num_attention_heads * args.head_dim * kBytes;
-  }
+  s.kv_values_per_token = layers * arch.kv_row_width(args);
+  s.mha_kv_bytes_per_token = layers * arch.mha_row_width(args) * kBytes;
   s.kv_bytes_per_token = s.kv_values_per_token * kBytes;
   return s;
 }

@@ -1,23 +1,89 @@
-// Binding by Hugging Face names in the model's layer order.
+// Binding by role: field() is the one place a tensor-table role meets a Weights member, so the
+// table's walk is the binder (gemma.cpp's ForEachTensor) and no Hugging Face name is spelled here.
 #include "model/tensor_source.h"
 
+#include <variant>
+
+#include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/packed.h"
+#include "model/architecture.h"
 
 namespace whale::model {
 
-std::vector<float> TensorSource::vec(const std::string& name) const {
-  const WeightView w = stored(name);
+std::vector<float> TensorSource::vec(const formats::TensorSpec& t) const {
+  const WeightView w = stored(t);
   std::vector<float> out(static_cast<size_t>(w.w.numel()));
   kernels::dequantize_weight(w, out.data());
   return out;
 }
 
-MlpWeights TensorSource::mlp(const std::string& p) {
-  return {matrix(p + "gate_proj.weight"), matrix(p + "up_proj.weight"), matrix(p + "down_proj.weight")};
-}
-
 namespace {
+
+using formats::TensorKind;
+using formats::TensorRole;
+using formats::TensorSpec;
+
+// A matrix kept as a view, or a small vector (norm, bias) decoded to f32.
+using Field = std::variant<WeightView*, std::vector<float>*>;
+
+Field field(Weights& w, const TensorSpec& t) {
+  using R = TensorRole;
+  const auto layer = [&]() -> LayerWeights& {
+    if (t.layer < 0 || t.layer >= static_cast<int64_t>(w.layers.size())) {
+      fail(ErrorKind::kInternal, "tensor ", t.name, ": layer ", t.layer, " outside the ", w.layers.size(), " bound layers");
+    }
+    return w.layers[static_cast<size_t>(t.layer)];
+  };
+  const auto expert = [&]() -> MlpWeights& {
+    std::vector<MlpWeights>& experts = layer().moe.experts;
+    if (t.expert < 0 || t.expert >= static_cast<int64_t>(experts.size())) {
+      fail(ErrorKind::kInternal, "tensor ", t.name, ": expert ", t.expert, " outside the layer's ", experts.size());
+    }
+    return experts[static_cast<size_t>(t.expert)];
+  };
+  switch (t.role) {
+    case R::kEmbed: return &w.embed;
+    case R::kFinalNorm: return &w.final_norm;
+    case R::kLmHead: return &w.lm_head;
+    case R::kAttnNorm: return &layer().attn_norm;
+    case R::kFfnNorm: return &layer().ffn_norm;
+    case R::kMlaQA: return &layer().mla.q_a;
+    case R::kMlaQANorm: return &layer().mla.q_a_norm;
+    case R::kMlaQB: return &layer().mla.q_b;
+    case R::kMlaQ: return &layer().mla.q;
+    case R::kMlaKvA: return &layer().mla.kv_a;
+    case R::kMlaKvANorm: return &layer().mla.kv_a_norm;
+    case R::kMlaKvB: return &layer().mla.kv_b;
+    case R::kMlaO: return &layer().mla.o;
+    case R::kGqaQ: return &layer().gqa.q;
+    case R::kGqaK: return &layer().gqa.k;
+    case R::kGqaV: return &layer().gqa.v;
+    case R::kGqaO: return &layer().gqa.o;
+    case R::kGqaQBias: return &layer().gqa.q_bias;
+    case R::kGqaKBias: return &layer().gqa.k_bias;
+    case R::kGqaVBias: return &layer().gqa.v_bias;
+    case R::kMlpGate: return &layer().mlp.gate;
+    case R::kMlpUp: return &layer().mlp.up;
+    case R::kMlpDown: return &layer().mlp.down;
+    case R::kRouter: return &layer().moe.router;
+    case R::kRouterBias: return &layer().moe.router_bias;
+    case R::kExpertGate: return &expert().gate;
+    case R::kExpertUp: return &expert().up;
+    case R::kExpertDown: return &expert().down;
+    case R::kSharedGate: return &layer().moe.shared.gate;
+    case R::kSharedUp: return &layer().moe.shared.up;
+    case R::kSharedDown: return &layer().moe.shared.down;
+    case R::kMtpEmbed: return &layer().mtp.embed;
+    case R::kMtpEnorm: return &layer().mtp.enorm;
+    case R::kMtpHnorm: return &layer().mtp.hnorm;
+    case R::kMtpEhProj: return &layer().mtp.eh_proj;
+    case R::kMtpHeadNorm: return &layer().mtp.head_norm;
+    case R::kMtpHead: return &layer().mtp.head;
+    case R::kScaleInv: break;  // read with its weight (TensorSource::stored)
+  }
+  fail(ErrorKind::kInternal, "tensor ", t.name, " has no field to bind to");
+}
 
 // Every matrix linear() multiplies, packed for the int8 kernels where the CPU has them (the input
 // embedding is only looked up, so it stays as stored unless it doubles as the output head).
@@ -48,64 +114,33 @@ void pack_weights(Weights& w) {
 
 }  // namespace
 
-void bind_weights(TensorSource& b, Weights& w) {
+void bind_weights(TensorSource& src, Weights& w) {
   const formats::ModelArgs& a = w.args;
-  w.embed = b.matrix("model.embed_tokens.weight");
-  w.final_norm = b.vec("model.norm.weight");
-  w.lm_head = a.tie_word_embeddings ? w.embed : b.matrix("lm_head.weight");
-  const int64_t n_layers = a.is_deepseek() ? a.total_layers() : a.num_hidden_layers;
-  w.layers.resize(static_cast<size_t>(n_layers));
-  for (int64_t i = 0; i < n_layers; ++i) {
-    LayerWeights& L = w.layers[static_cast<size_t>(i)];
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    L.attn_norm = b.vec(p + "input_layernorm.weight");
-    L.ffn_norm = b.vec(p + "post_attention_layernorm.weight");
-    const std::string s = p + "self_attn.";
-    if (a.is_deepseek()) {
-      if (a.q_lora_rank > 0) {
-        L.mla.q_a = b.matrix(s + "q_a_proj.weight");
-        L.mla.q_a_norm = b.vec(s + "q_a_layernorm.weight");
-        L.mla.q_b = b.matrix(s + "q_b_proj.weight");
-      } else {
-        L.mla.q = b.matrix(s + "q_proj.weight");
-      }
-      L.mla.kv_a = b.matrix(s + "kv_a_proj_with_mqa.weight");
-      L.mla.kv_a_norm = b.vec(s + "kv_a_layernorm.weight");
-      L.mla.kv_b = b.matrix(s + "kv_b_proj.weight");
-      b.kv_b_halves(s + "kv_b_proj.weight", L.mla.uk_t, L.mla.uv);
-      L.mla.o = b.matrix(s + "o_proj.weight");
-    } else {
-      L.gqa.q = b.matrix(s + "q_proj.weight");
-      L.gqa.k = b.matrix(s + "k_proj.weight");
-      L.gqa.v = b.matrix(s + "v_proj.weight");
-      L.gqa.o = b.matrix(s + "o_proj.weight");
-      if (a.attention_bias) {
-        L.gqa.q_bias = b.vec(s + "q_proj.bias");
-        L.gqa.k_bias = b.vec(s + "k_proj.bias");
-        L.gqa.v_bias = b.vec(s + "v_proj.bias");
-      }
-    }
-    L.is_moe = a.is_moe_layer(i);
-    if (L.is_moe) {
-      L.moe.router = b.stored(p + "mlp.gate.weight");  // routing decisions stay at stored precision
-      if (a.topk_method == "noaux_tc") L.moe.router_bias = b.vec(p + "mlp.gate.e_score_correction_bias");
-      for (int64_t e = 0; e < a.n_routed_experts; ++e) {
-        L.moe.experts.push_back(b.mlp(p + "mlp.experts." + std::to_string(e) + "."));
-      }
-      L.moe.has_shared = a.n_shared_experts > 0;
-      if (L.moe.has_shared) L.moe.shared = b.mlp(p + "mlp.shared_experts.");
-    } else {
-      L.mlp = b.mlp(p + "mlp.");
-    }
-    if (i >= a.num_hidden_layers) {
-      L.mtp.embed = b.matrix(p + "embed_tokens.weight");
-      L.mtp.eh_proj = b.matrix(p + "eh_proj.weight");
-      L.mtp.head = b.matrix(p + "shared_head.head.weight");
-      L.mtp.enorm = b.vec(p + "enorm.weight");
-      L.mtp.hnorm = b.vec(p + "hnorm.weight");
-      L.mtp.head_norm = b.vec(p + "shared_head.norm.weight");
-    }
+  w.arch = &architecture(a);
+  w.layers.assign(static_cast<size_t>(w.arch->layers(a)), LayerWeights{});
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    LayerWeights& L = w.layers[i];
+    L.is_moe = a.is_moe_layer(static_cast<int64_t>(i));
+    if (!L.is_moe) continue;
+    L.moe.experts.resize(static_cast<size_t>(a.n_routed_experts));
+    L.moe.has_shared = a.n_shared_experts > 0;
   }
+  formats::for_each_tensor(a, [&](const TensorSpec& t) {
+    if (t.kind == TensorKind::kScaleInv) return;                      // read with its weight
+    if (t.role == TensorRole::kLmHead && a.tie_word_embeddings) return;  // the head is the embedding
+    const Field f = field(w, t);
+    if (auto* v = std::get_if<std::vector<float>*>(&f)) {
+      **v = src.vec(t);
+    } else {
+      // Routing decisions stay at stored precision; every other matrix may be re-quantized.
+      *std::get<WeightView*>(f) = t.kind == TensorKind::kRouter ? src.stored(t) : src.matrix(t);
+    }
+    if (t.role == TensorRole::kMlaKvB) {
+      MlaWeights& mla = w.layers[static_cast<size_t>(t.layer)].mla;
+      src.kv_b_halves(t, mla.uk_t, mla.uv);
+    }
+  });
+  if (a.tie_word_embeddings) w.lm_head = w.embed;
   pack_weights(w);
 }
 

@@ -17,14 +17,15 @@ class SafetensorsSource final : public TensorSource {
   SafetensorsSource(const formats::ModelArgs& a, std::shared_ptr<formats::CheckpointReader> ckpt, const LoadOptions& opt)
       : a_(a), ckpt_(std::move(ckpt)), opt_(opt), pool_(opt.threads) {}
 
-  WeightView matrix(const std::string& name) override {
-    WeightView w = stored(name);
+  WeightView matrix(const formats::TensorSpec& t) override {
+    WeightView w = stored(t);
     if (!opt_.quant || w.w.dtype() == *opt_.quant) return w;
     std::optional<WeightView> q = quantize_weight(w, *opt_.quant, pool_);
     return q ? *q : w;
   }
 
-  WeightView stored(const std::string& name) const override {
+  WeightView stored(const formats::TensorSpec& t) const override {
+    const std::string& name = t.name;
     WeightView w;
     w.w = ckpt_->view(name);
     if (w.w.dtype() == core::DType::kF8E4M3) {

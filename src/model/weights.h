@@ -15,6 +15,8 @@ namespace whale::model {
 
 using kernels::WeightView;
 
+struct Architecture;  // model/architecture.h
+
 struct MlpWeights {
   WeightView gate, up, down;  // SwiGLU: down(silu(gate x) * up x)
 };
@@ -60,6 +62,7 @@ struct LayerWeights {
 
 struct Weights {
   formats::ModelArgs args;
+  const Architecture* arch = nullptr;  // the family's record, architecture(args), set when bound
   WeightView embed, lm_head;
   std::vector<float> final_norm;
   std::vector<LayerWeights> layers;  // main stack, then MTP modules

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "core/mapped_file.h"
 
@@ -108,6 +109,42 @@ TEST(TensorTable, ScaleFollowsItsWeight) {
     EXPECT_EQ(t[i - 1].name.substr(0, t[i - 1].name.size() - 7) + ".weight_scale_inv", t[i].name);
     EXPECT_EQ(t[i - 1].dtype, core::DType::kF8E4M3);
   }
+}
+
+// The binder keys fields by (role, layer, expert): no two tensors may share one, and the roles of
+// look-alike names must differ as the names do.
+TEST(TensorTable, RolesNameOneFieldEach) {
+  for (const char* config : {"deepseek-v3", "deepseek-v2-lite", "r1-distill-qwen-1.5b", "r1-distill-llama-8b"}) {
+    std::set<std::tuple<TensorRole, int64_t, int64_t>> seen;
+    for (const TensorSpec& s : tensor_table(released(config))) {
+      if (s.role == TensorRole::kScaleInv) continue;
+      EXPECT_TRUE(seen.emplace(s.role, s.layer, s.expert).second) << config << ": " << s.name;
+    }
+  }
+  const auto v3 = by_name(released("deepseek-v3"));
+  EXPECT_EQ(v3.at("model.layers.3.self_attn.q_a_proj.weight").role, TensorRole::kMlaQA);
+  EXPECT_EQ(v3.at("model.layers.3.self_attn.q_b_proj.weight").role, TensorRole::kMlaQB);
+  EXPECT_EQ(v3.at("model.layers.3.self_attn.kv_b_proj.weight").role, TensorRole::kMlaKvB);
+  EXPECT_EQ(v3.at("model.layers.3.self_attn.kv_b_proj.weight_scale_inv").role, TensorRole::kScaleInv);
+  EXPECT_EQ(v3.at("model.layers.2.mlp.up_proj.weight").role, TensorRole::kMlpUp);
+  EXPECT_EQ(v3.at("model.layers.3.mlp.shared_experts.up_proj.weight").role, TensorRole::kSharedUp);
+  EXPECT_EQ(v3.at("model.layers.3.mlp.experts.7.up_proj.weight").role, TensorRole::kExpertUp);
+  EXPECT_EQ(v3.at("model.layers.3.mlp.experts.7.up_proj.weight").expert, 7);
+  EXPECT_EQ(v3.at("model.layers.3.mlp.gate.weight").role, TensorRole::kRouter);
+  EXPECT_EQ(v3.at("model.layers.3.mlp.gate.e_score_correction_bias").role, TensorRole::kRouterBias);
+  EXPECT_EQ(v3.at("model.layers.61.embed_tokens.weight").role, TensorRole::kMtpEmbed);
+  EXPECT_EQ(v3.at("model.layers.61.embed_tokens.weight").kind, TensorKind::kEmbedding);
+  EXPECT_EQ(v3.at("model.layers.61.shared_head.head.weight").role, TensorRole::kMtpHead);
+  EXPECT_EQ(v3.at("model.layers.61.shared_head.head.weight").kind, TensorKind::kOutput);
+  EXPECT_EQ(v3.at("model.layers.61.eh_proj.weight").kind, TensorKind::kLinear);
+  EXPECT_EQ(v3.at("lm_head.weight").role, TensorRole::kLmHead);
+  EXPECT_EQ(v3.at("model.norm.weight").role, TensorRole::kFinalNorm);
+  const auto qwen = by_name(released("r1-distill-qwen-1.5b"));
+  EXPECT_EQ(qwen.at("model.layers.0.self_attn.q_proj.weight").role, TensorRole::kGqaQ);
+  EXPECT_EQ(qwen.at("model.layers.0.self_attn.k_proj.bias").role, TensorRole::kGqaKBias);
+  EXPECT_EQ(qwen.at("model.layers.0.self_attn.k_proj.bias").kind, TensorKind::kBias);
+  EXPECT_EQ(qwen.at("model.layers.0.self_attn.v_proj.weight").role, TensorRole::kGqaV);
+  EXPECT_EQ(by_name(released("deepseek-v2-lite")).at("model.layers.0.self_attn.q_proj.weight").role, TensorRole::kMlaQ);
 }
 
 }  // namespace

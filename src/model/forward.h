@@ -7,7 +7,10 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/attention_work.h"
+#include "kernels/rope.h"
 #include "model/kv_cache.h"
+#include "model/moe_gate.h"
 #include "model/weights.h"
 
 namespace whale::model {
@@ -31,7 +34,8 @@ enum class MlaMode {
 
 struct ForwardOptions {
   MlaMode mla = MlaMode::kNaive;
-  bool want_hidden = false;  // keep the final hidden states (pre-norm), e.g. for MTP drafting
+  bool want_hidden = false;   // keep the final hidden states (pre-norm), e.g. for MTP drafting
+  bool want_routing = false;  // keep the routed experts of every MoE layer (tests, load statistics)
   // Batch rows to compute logits for (the head is a vocab-sized matmul: prefill needs only each
   // sequence's last row). Empty: every row.
   std::vector<int32_t> logit_rows;
@@ -40,19 +44,41 @@ struct ForwardOptions {
 struct ForwardOutput {
   std::vector<float> logits;  // [T, vocab], or [logit_rows.size(), vocab] when rows were chosen
   std::vector<float> hidden;  // [T, hidden] before the final norm, when want_hidden
-  // Routed experts chosen per MoE layer: routing[layer][t * k + j] (for tests and load statistics).
+  // With want_routing, the routed experts chosen per layer of the main stack: routing[layer][t * k
+  // + j] (empty for dense layers); otherwise empty.
   std::vector<std::vector<int32_t>> routing;
 };
 
-// Reusable buffers: grown on demand, never shrunk, so steady decoding allocates nothing new.
+// Reusable buffers: grown on demand, never shrunk, so steady decoding allocates nothing new (the
+// forward pass keeps no other buffer from layer to layer or step to step). Shapes: T = tokens in
+// the batch, D = hidden, H = heads, n = a sequence's cached positions, E = routed experts, k =
+// experts per token.
 struct Scratch {
   std::vector<float> x, h, out;          // residual stream, normed input, sublayer output: [T, D]
-  std::vector<float> q, kv, attn, lat;   // attention intermediates
+  std::vector<float> q, attn;            // queries [T, H*d_qk], attention output [T, H*d_v]
+  std::vector<float> k, v;               // GQA keys and values: [T, KV*d]
+  std::vector<float> kv, lat;            // MLA [c_kv | k_pe]: [T, r + d_rope]; c_q: [T, q_lora_rank]
   std::vector<float> lat_q, lat_o;       // absorbed MLA: [T, H, r + d_rope] queries, [T, H, r] outputs
-  std::vector<float> router;             // [T, n_routed_experts]
-  std::vector<float> moe_in, moe_out;    // one expert's gathered tokens
+  std::vector<float> mla_latent, mla_full, mla_heads;  // naive MLA, one sequence: c_kv [n, r],
+                                                       // kv_b(c_kv) [n, H*(nope+d_v)], [n, H, k | v]
+  std::vector<const float*> rows, head_rows;  // cache rows of one sequence [n]; naive MLA per head [H*n]
+  std::vector<int32_t> seqs;             // the batch's distinct sequences
+  kernels::AttentionWork attention;      // one layer's query sets
+  kernels::RopeTable rope;               // rebuilt per call (cheap), into the same storage
+  std::vector<float> router;             // [T, E]
+  Routing gate;                          // one token's routing, and route_token's working space
+  std::vector<int32_t> expert_idx;       // [T, k] chosen experts
+  std::vector<float> expert_weight;      // [T, k] their gate weights
+  std::vector<int64_t> expert_start, expert_fill;  // [E + 1] offsets into expert_tok / expert_gate
+  std::vector<int64_t> expert_tok;       // [T*k] token of each (token, expert) pair, grouped by expert
+  std::vector<float> expert_gate;        // [T*k] its gate weight
+  std::vector<float> moe_in, moe_out;    // one expert's gathered tokens: [n_e, D]
   std::vector<float> mlp_gate, mlp_up;   // [T, width]
+  std::vector<float> mtp_in, mtp_emb;    // MTP: [enorm(emb) | hnorm(h)] [T, 2D], embeddings [T, D]
   std::vector<float> head_in;            // normed final hidden states
+
+  // Bytes held by every buffer above (grows only; forward_test checks a repeated decode leaves it).
+  size_t reserved_bytes() const;
 };
 
 // Runs all layers of the main stack; writes this batch's rows into `cache`.

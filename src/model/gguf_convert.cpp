@@ -56,7 +56,7 @@ std::vector<Job> plan_jobs(const formats::ModelArgs& a, const ConvertOptions& o)
          " (known: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)");
   }
   std::vector<Job> jobs;
-  if (a.family == formats::Family::kLlama && a.rope_scaling.type == "llama3") {
+  if (a.family == formats::Family::kLlama && a.rope_scaling.type == formats::RopeType::kLlama3) {
     jobs.push_back({{"rope_freqs.weight", Shape{a.head_dim / 2}, DType::kF32}, JobKind::kRopeFreqs, {}, 0});
   }
   std::map<std::string, size_t> stacked;  // gguf name -> job index

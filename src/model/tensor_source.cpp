@@ -88,7 +88,7 @@ void bind_weights(TensorSource& b, Weights& w) {
     L.is_moe = a.is_moe_layer(i);
     if (L.is_moe) {
       L.moe.router = b.stored(p + "mlp.gate.weight");  // routing decisions stay at stored precision
-      if (a.topk_method == "noaux_tc") L.moe.router_bias = b.vec(p + "mlp.gate.e_score_correction_bias");
+      if (a.topk_method == formats::TopkMethod::kNoauxTc) L.moe.router_bias = b.vec(p + "mlp.gate.e_score_correction_bias");
       for (int64_t e = 0; e < a.n_routed_experts; ++e) {
         L.moe.experts.push_back(b.mlp(p + "mlp.experts." + std::to_string(e) + "."));
       }

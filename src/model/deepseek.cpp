@@ -4,6 +4,7 @@
 // cached positions, E = routed experts, k = experts per token. Buffers live in Scratch.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "core/error.h"
 #include "kernels/linear.h"
@@ -96,23 +97,25 @@ void mla_attend_absorbed(Ctx& c, int64_t layer, const float* q, float* attn) {
   const MlaWeights& m = c.w.layers[static_cast<size_t>(layer)].mla;
   if (m.uk_t.w.defined() && m.uk_t.w.numel() > 0) {
     // q_lat of head h for all tokens at once: W_ukᵀ (stored as such) times q_nope.
-    c.pool.parallel_for(H, [&](int64_t b, int64_t e, int) {
+    const auto heads = [&](int64_t b, int64_t e, int) {
       for (int64_t h = b; h < e; ++h) {
         kernels::linear(m.uk_t, {.x = q + h * qd, .T = T, .x_stride = H * qd, .y = ql + h * width, .y_stride = H * width,
                                  .row0 = h * r, .row1 = (h + 1) * r},
                         nullptr);
       }
-    });
+    };
+    c.pool.parallel_for(H, std::ref(heads));  // std::ref: the pool's std::function holds a pointer, no copy
     for (int64_t i = 0; i < T * H; ++i) std::copy(q + i * qd + nope, q + (i + 1) * qd, ql + i * width + r);
   } else {
-    c.pool.parallel_for(T * H, [&](int64_t b, int64_t e, int) {
+    const auto token_heads = [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
         const int64_t t = i / H, h = i % H;
         const float* qh = q + t * H * qd + h * qd;
         kernels::linear_transposed(kv_b, h * kvb, h * kvb + nope, qh, ql + i * width);
         std::copy(qh + nope, qh + qd, ql + i * width + r);
       }
-    });
+    };
+    c.pool.parallel_for(T * H, std::ref(token_heads));
   }
   // One query set per token: its heads over the sequence's latent rows [c_kv | k_pe], values c_kv.
   kernels::AttentionWork& work = c.s.attention;
@@ -126,13 +129,14 @@ void mla_attend_absorbed(Ctx& c, int64_t layer, const float* q, float* attn) {
   work.run(c.pool);
   // o_h = W_uv · o_lat, from attn_v_b where the file has it, else from kv_b's value rows.
   const bool split = m.uv.w.defined() && m.uv.w.numel() > 0;
-  c.pool.parallel_for(H, [&](int64_t b, int64_t e, int) {
+  const auto heads_out = [&](int64_t b, int64_t e, int) {
     for (int64_t h = b; h < e; ++h) {
       const kernels::LinearArgs args{.x = ol + h * r, .T = T, .x_stride = H * r, .y = attn + h * dv, .y_stride = H * dv,
                                      .row0 = split ? h * dv : h * kvb + nope, .row1 = split ? (h + 1) * dv : h * kvb + kvb};
       kernels::linear(split ? m.uv : kv_b, args, nullptr);  // o_h: [T, d_v]
     }
-  });
+  };
+  c.pool.parallel_for(H, std::ref(heads_out));
 }
 
 // Multi-head latent attention for the batch; writes each token's [c_kv | k_pe] row to the cache.

@@ -82,5 +82,29 @@ TEST(Rope, Llama3Bands) {
   }
 }
 
+// The forward pass rebuilds its table every call into the same vector: a longer vector full of
+// other values is resized to d/2 in place and holds exactly what a fresh one would.
+TEST(Rope, TablesFillTheGivenStorage) {
+  std::vector<float> out(40, 99.0f);
+  const float* before = out.data();
+  rope_default_freqs(8, 100.0, out);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out.data(), before);
+  EXPECT_FLOAT_EQ(out[0], 1.0f);
+  EXPECT_FLOAT_EQ(out[1], 0.31622776f);  // 100^(-2/8)
+  EXPECT_FLOAT_EQ(out[2], 0.1f);
+  EXPECT_FLOAT_EQ(out[3], 0.031622776f);
+  const YarnParams p{40.0, 4096, 32.0, 1.0};
+  std::vector<float> fresh, reused(100, -1.0f);
+  rope_yarn_freqs(64, 10000.0, p, fresh);
+  rope_yarn_freqs(64, 10000.0, p, reused);
+  EXPECT_EQ(reused, fresh);
+  const Llama3Params l{8.0, 1.0, 4.0, 8192};
+  rope_llama3_freqs(128, 500000.0, l, fresh);
+  rope_llama3_freqs(128, 500000.0, l, reused);
+  EXPECT_EQ(reused.size(), 64u);
+  EXPECT_EQ(reused, fresh);
+}
+
 }  // namespace
 }  // namespace whale::kernels

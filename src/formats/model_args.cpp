@@ -1,5 +1,5 @@
-// config.json <-> ModelArgs: typed field readers that name the field on error, family defaults,
-// validation, and the writer used by `whale init` and the trainer.
+// config.json <-> ModelArgs: typed field readers that name the field on error, the enums'
+// spellings, family defaults, validation, and the writer used by `whale init` and the trainer.
 #include "formats/model_args.h"
 
 #include <cmath>

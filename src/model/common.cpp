@@ -3,7 +3,6 @@
 #include "model/common.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "core/error.h"
 #include "kernels/linear.h"

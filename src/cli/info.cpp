@@ -45,7 +45,7 @@ void info_hf(const std::string& dir, bool verbose) {
       std::printf("moe:        %lld routed experts, %lld per token, %lld shared; %s scores, %s (%lld groups, top %lld); "
                   "first %lld layers dense\n",
                   static_cast<long long>(a.n_routed_experts), static_cast<long long>(a.num_experts_per_tok),
-                  static_cast<long long>(a.n_shared_experts), a.scoring_func.c_str(), a.topk_method.c_str(),
+                  static_cast<long long>(a.n_shared_experts), formats::scoring_func_name(a.scoring_func), formats::topk_method_name(a.topk_method),
                   static_cast<long long>(a.n_group), static_cast<long long>(a.topk_group),
                   static_cast<long long>(a.first_k_dense_replace));
     }
@@ -53,8 +53,8 @@ void info_hf(const std::string& dir, bool verbose) {
     std::printf("attention:  GQA, %lld KV heads, head dim %lld%s\n", static_cast<long long>(a.num_key_value_heads),
                 static_cast<long long>(a.head_dim), a.attention_bias ? ", qkv bias" : "");
   }
-  if (!a.rope_scaling.type.empty()) {
-    std::printf("rope:       theta %g, %s x%g from %lld\n", a.rope_theta, a.rope_scaling.type.c_str(),
+  if (a.rope_scaling.type != formats::RopeType::kNone) {
+    std::printf("rope:       theta %g, %s x%g from %lld\n", a.rope_theta, formats::rope_type_name(a.rope_scaling.type),
                 a.rope_scaling.factor, static_cast<long long>(a.rope_scaling.original_max_position_embeddings));
   }
   std::printf("parameters: %s total, %s active per token", model::format_count(s.total_params).c_str(),

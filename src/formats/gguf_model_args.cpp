@@ -63,13 +63,13 @@ void deepseek_keys(const ModelArgs& a, Emitter& e) {
   e.u32("expert_group_used_count", a.topk_group);
   e.f32("expert_weights_scale", a.routed_scaling_factor);
   if (a.norm_topk_prob) e.arch("expert_weights_norm", V::boolean(true));
-  e.u32("expert_gating_func", a.scoring_func == "sigmoid" ? 2 : 1);
+  e.u32("expert_gating_func", a.scoring_func == ScoringFunc::kSigmoid ? 2 : 1);
   e.u32("rope.dimension_count", a.qk_rope_head_dim);
 }
 
 void rope_scaling_keys(const ModelArgs& a, Emitter& e) {
   const RopeScaling& r = a.rope_scaling;
-  if (r.type == "yarn") {
+  if (r.type == RopeType::kYarn) {
     e.arch("rope.scaling.type", V::string("yarn"));
     e.f32("rope.scaling.factor", r.factor);
     e.u32("rope.scaling.original_context_length", r.original_max_position_embeddings);
@@ -77,7 +77,7 @@ void rope_scaling_keys(const ModelArgs& a, Emitter& e) {
     e.f32("rope.scaling.yarn_beta_slow", r.beta_slow);
     // llama.cpp's loader divides by 0.1 again (deepseek2 only).
     if (a.is_deepseek()) e.f32("rope.scaling.yarn_log_multiplier", 0.1 * r.mscale_all_dim);
-  } else if (r.type == "linear") {
+  } else if (r.type == RopeType::kLinear) {
     e.arch("rope.scaling.type", V::string("linear"));
     e.f32("rope.scaling.factor", r.factor);
   }
@@ -101,16 +101,16 @@ void whale_keys(const ModelArgs& a, Emitter& e) {
   e.put("whale.tie_word_embeddings", V::boolean(a.tie_word_embeddings));
   if (a.is_deepseek()) {
     e.put("whale.num_key_value_heads", V::u32(static_cast<uint32_t>(a.num_key_value_heads)));
-    e.put("whale.topk_method", V::string(a.topk_method));
-    e.put("whale.scoring_func", V::string(a.scoring_func));
+    e.put("whale.topk_method", V::string(topk_method_name(a.topk_method)));
+    e.put("whale.scoring_func", V::string(scoring_func_name(a.scoring_func)));
     e.put("whale.moe_layer_freq", V::u32(static_cast<uint32_t>(a.moe_layer_freq)));
     e.put("whale.routed_scaling_factor", V::f64(a.routed_scaling_factor));
   } else {
     e.put("whale.attention_bias", V::boolean(a.attention_bias));
   }
   const RopeScaling& r = a.rope_scaling;
-  if (!r.type.empty()) {
-    e.put("whale.rope_scaling.type", V::string(r.type));
+  if (r.type != RopeType::kNone) {
+    e.put("whale.rope_scaling.type", V::string(rope_type_name(r.type)));
     e.put("whale.rope_scaling.factor", V::f64(r.factor));
     e.put("whale.rope_scaling.original_max_position_embeddings",
           V::u64(static_cast<uint64_t>(r.original_max_position_embeddings)));
@@ -149,6 +149,14 @@ class Keys {
   std::string text(const std::string& key, const std::string& fallback) const {
     return has(key) ? convert(key, [&] { return need(key).as_string(); }) : fallback;
   }
+  // A string key holding one of an enum's config.json spellings (`known` lists them).
+  template <class E>
+  E spelling(const std::string& key, std::optional<E> (*from_name)(std::string_view), const char* known) const {
+    const std::string name = text(key, "");
+    const std::optional<E> v = from_name(name);
+    if (!v) fail(ErrorKind::kInvalidArgument, f_.path(), ": key ", key, " = \"", name, "\" (known: ", known, ")");
+    return *v;
+  }
   const std::string& path() const { return f_.path(); }
   const GgufFile& file() const { return f_; }
 
@@ -168,11 +176,11 @@ class Keys {
 
 // noaux_tc is the only method that uses a correction bias, so its tensor decides; without one,
 // groups mean group-limited selection (V2), otherwise plain top-k (V2-Lite).
-std::string infer_topk_method(const ModelArgs& a, const GgufFile& f) {
+TopkMethod infer_topk_method(const ModelArgs& a, const GgufFile& f) {
   for (int64_t i = 0; i < a.total_layers(); ++i) {
-    if (f.find_tensor("blk." + std::to_string(i) + ".exp_probs_b.bias")) return "noaux_tc";
+    if (f.find_tensor("blk." + std::to_string(i) + ".exp_probs_b.bias")) return TopkMethod::kNoauxTc;
   }
-  return a.n_group > 1 ? "group_limited_greedy" : "greedy";
+  return a.n_group > 1 ? TopkMethod::kGroupLimitedGreedy : TopkMethod::kGreedy;
 }
 
 void read_deepseek(const Keys& k, ModelArgs& a) {
@@ -215,13 +223,17 @@ void read_deepseek(const Keys& k, ModelArgs& a) {
     fail(ErrorKind::kUnsupported, k.path(), ": key ", k.a("expert_gating_func"), " = ", gating,
          " (known: 1 softmax, 2 sigmoid)");
   }
-  a.scoring_func = k.text("whale.scoring_func", gating == 2 ? "sigmoid" : "softmax");  // 0: llama.cpp's softmax
+  a.scoring_func = k.has("whale.scoring_func")
+                       ? k.spelling("whale.scoring_func", scoring_func_from_name, "softmax, sigmoid")
+                       : (gating == 2 ? ScoringFunc::kSigmoid : ScoringFunc::kSoftmax);  // 0: llama.cpp's softmax
   a.norm_topk_prob = k.flag(k.a("expert_weights_norm"), false);
   a.routed_scaling_factor = k.real("whale.routed_scaling_factor", k.real(k.a("expert_weights_scale"), 1.0));
   a.moe_layer_freq = k.integer("whale.moe_layer_freq", 1);
-  a.topk_method = k.text("whale.topk_method", infer_topk_method(a, k.file()));
-  a.model_type = a.scoring_func == "sigmoid" ? "deepseek_v3" : "deepseek_v2";
-  if (a.rope_scaling.type == "yarn" && k.has(k.a("rope.scaling.yarn_log_multiplier"))) {
+  a.topk_method = k.has("whale.topk_method")
+                      ? k.spelling("whale.topk_method", topk_method_from_name, "greedy, group_limited_greedy, noaux_tc")
+                      : infer_topk_method(a, k.file());
+  a.model_type = a.scoring_func == ScoringFunc::kSigmoid ? "deepseek_v3" : "deepseek_v2";
+  if (a.rope_scaling.type == RopeType::kYarn && k.has(k.a("rope.scaling.yarn_log_multiplier"))) {
     // DeepSeek's configs set mscale == mscale_all_dim; llama.cpp keeps only the latter.
     const double m = round_significant(k.real(k.a("rope.scaling.yarn_log_multiplier"), 0.0) / 0.1, 12);
     a.rope_scaling.mscale = m;
@@ -243,7 +255,7 @@ void infer_llama3(const Keys& k, const GgufTensorInfo& t, ModelArgs& a) {
   }
   const float* r = view.data<const float>();
   RopeScaling& s = a.rope_scaling;
-  s.type = "llama3";
+  s.type = RopeType::kLlama3;
   s.low_freq_factor = 1.0;
   s.high_freq_factor = 4.0;
   float factor = 1;
@@ -275,7 +287,7 @@ void read_dense(const Keys& k, ModelArgs& a, Family family) {
                      k.flag("whale.attention_bias", k.file().find_tensor("blk.0.attn_q.bias") != nullptr);
   a.model_type = family == Family::kQwen2 ? "qwen2" : "llama";
   const GgufTensorInfo* freqs = k.file().find_tensor("rope_freqs.weight");
-  if (freqs && !k.has("whale.rope_scaling.type") && a.rope_scaling.type.empty()) infer_llama3(k, *freqs, a);
+  if (freqs && !k.has("whale.rope_scaling.type") && a.rope_scaling.type == RopeType::kNone) infer_llama3(k, *freqs, a);
 }
 
 int64_t read_vocab_size(const Keys& k) {
@@ -290,7 +302,7 @@ int64_t read_vocab_size(const Keys& k) {
 
 void read_whale_rope(const Keys& k, RopeScaling& r) {
   if (!k.has("whale.rope_scaling.type")) return;
-  r.type = k.text("whale.rope_scaling.type", "");
+  r.type = k.spelling("whale.rope_scaling.type", rope_type_from_name, "yarn, llama3, linear");
   r.factor = k.real("whale.rope_scaling.factor", r.factor);
   r.original_max_position_embeddings =
       k.integer("whale.rope_scaling.original_max_position_embeddings", r.original_max_position_embeddings);
@@ -399,14 +411,15 @@ ModelArgs model_args_from_gguf(const GgufFile& file) {
   a.tie_word_embeddings = k.flag("whale.tie_word_embeddings", file.find_tensor("output.weight") == nullptr);
 
   RopeScaling& r = a.rope_scaling;
-  r.type = k.text(k.a("rope.scaling.type"), "");
-  if (r.type == "none") r.type.clear();
-  if (!r.type.empty() && r.type != "yarn" && r.type != "linear") {
-    fail(ErrorKind::kUnsupported, file.path(), ": key ", k.a("rope.scaling.type"), " = \"", r.type,
+  std::string rope_type = k.text(k.a("rope.scaling.type"), "");
+  if (rope_type == "none") rope_type.clear();
+  if (!rope_type.empty() && rope_type != "yarn" && rope_type != "linear") {
+    fail(ErrorKind::kUnsupported, file.path(), ": key ", k.a("rope.scaling.type"), " = \"", rope_type,
          "\" (whale runs yarn and linear)");
   }
+  r.type = *rope_type_from_name(rope_type);
   r.factor = k.real(k.a("rope.scaling.factor"), 1.0);
-  if (r.type == "yarn") {
+  if (r.type == RopeType::kYarn) {
     r.original_max_position_embeddings = k.integer(k.a("rope.scaling.original_context_length"), a.max_position_embeddings);
     r.beta_fast = k.real(k.a("rope.scaling.yarn_beta_fast"), 32.0);
     r.beta_slow = k.real(k.a("rope.scaling.yarn_beta_slow"), 1.0);

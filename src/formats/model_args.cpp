@@ -1,5 +1,5 @@
-// config.json <-> ModelArgs: typed field readers that name the field on error, family defaults,
-// validation, and the writer used by `whale init` and the trainer.
+// config.json <-> ModelArgs: typed field readers that name the field on error, the enums'
+// spellings, family defaults, validation, and the writer used by `whale init` and the trainer.
 #include "formats/model_args.h"
 
 #include <cmath>
@@ -13,6 +13,35 @@ namespace whale::formats {
 namespace {
 
 using nlohmann::json;
+
+// Each enum's config.json spellings, in one table per enum for both directions.
+template <class E>
+struct Spelling {
+  E value;
+  const char* name;
+};
+constexpr Spelling<TopkMethod> kTopkMethods[] = {{TopkMethod::kGreedy, "greedy"},
+                                                 {TopkMethod::kGroupLimitedGreedy, "group_limited_greedy"},
+                                                 {TopkMethod::kNoauxTc, "noaux_tc"}};
+constexpr Spelling<ScoringFunc> kScoringFuncs[] = {{ScoringFunc::kSoftmax, "softmax"}, {ScoringFunc::kSigmoid, "sigmoid"}};
+constexpr Spelling<RopeType> kRopeTypes[] = {
+    {RopeType::kNone, ""}, {RopeType::kYarn, "yarn"}, {RopeType::kLlama3, "llama3"}, {RopeType::kLinear, "linear"}};
+
+template <class E, size_t N>
+const char* name_of(const Spelling<E> (&table)[N], E value) {
+  for (const Spelling<E>& s : table) {
+    if (s.value == value) return s.name;
+  }
+  return "?";
+}
+
+template <class E, size_t N>
+std::optional<E> value_of(const Spelling<E> (&table)[N], std::string_view name) {
+  for (const Spelling<E>& s : table) {
+    if (name == s.name) return s.value;
+  }
+  return std::nullopt;
+}
 
 // Reads fields of one JSON object, naming `source` and the field in every error.
 class Fields {
@@ -111,10 +140,9 @@ void read_rope_scaling(const Fields& f, ModelArgs& a) {
   // HF uses "type" in older configs and "rope_type" in newer ones.
   std::string type = r.string("rope_type", r.string("type", ""));
   if (type == "default") type.clear();
-  if (!type.empty() && type != "yarn" && type != "llama3" && type != "linear") {
-    fail(ErrorKind::kUnsupported, f.source(), ": rope_scaling type \"", type, "\" (known: yarn, llama3, linear)");
-  }
-  a.rope_scaling.type = type;
+  const std::optional<RopeType> t = rope_type_from_name(type);
+  if (!t) fail(ErrorKind::kUnsupported, f.source(), ": rope_scaling type \"", type, "\" (known: yarn, llama3, linear)");
+  a.rope_scaling.type = *t;
   a.rope_scaling.factor = r.number("factor", 1.0);
   a.rope_scaling.original_max_position_embeddings = r.integer("original_max_position_embeddings", 0);
   a.rope_scaling.beta_fast = r.number("beta_fast", 32.0);
@@ -123,6 +151,23 @@ void read_rope_scaling(const Fields& f, ModelArgs& a) {
   a.rope_scaling.mscale_all_dim = r.number("mscale_all_dim", 0.0);
   a.rope_scaling.low_freq_factor = r.number("low_freq_factor", 1.0);
   a.rope_scaling.high_freq_factor = r.number("high_freq_factor", 4.0);
+}
+
+TopkMethod read_topk_method(const Fields& f) {
+  const std::string name = f.string("topk_method", "greedy");
+  const std::optional<TopkMethod> m = topk_method_from_name(name);
+  if (!m) {
+    fail(ErrorKind::kInvalidArgument, f.source(), ": field \"topk_method\" = \"", name,
+         "\" (known: greedy, group_limited_greedy, noaux_tc)");
+  }
+  return *m;
+}
+
+ScoringFunc read_scoring_func(const Fields& f) {
+  const std::string name = f.string("scoring_func", "softmax");
+  const std::optional<ScoringFunc> s = scoring_func_from_name(name);
+  if (!s) fail(ErrorKind::kInvalidArgument, f.source(), ": field \"scoring_func\" = \"", name, "\" (known: softmax, sigmoid)");
+  return *s;
 }
 
 void read_quantization(const Fields& f, ModelArgs& a) {
@@ -149,15 +194,12 @@ void read_quantization(const Fields& f, ModelArgs& a) {
 
 }  // namespace
 
-const char* family_name(Family f) {
-  switch (f) {
-    case Family::kDeepseekV2: return "deepseek_v2";
-    case Family::kDeepseekV3: return "deepseek_v3";
-    case Family::kQwen2: return "qwen2";
-    case Family::kLlama: return "llama";
-  }
-  return "?";
-}
+const char* topk_method_name(TopkMethod m) { return name_of(kTopkMethods, m); }
+const char* scoring_func_name(ScoringFunc f) { return name_of(kScoringFuncs, f); }
+const char* rope_type_name(RopeType t) { return name_of(kRopeTypes, t); }
+std::optional<TopkMethod> topk_method_from_name(std::string_view name) { return value_of(kTopkMethods, name); }
+std::optional<ScoringFunc> scoring_func_from_name(std::string_view name) { return value_of(kScoringFuncs, name); }
+std::optional<RopeType> rope_type_from_name(std::string_view name) { return value_of(kRopeTypes, name); }
 
 bool ModelArgs::is_moe_layer(int64_t layer) const {
   if (!is_deepseek() || n_routed_experts == 0) return false;
@@ -211,8 +253,8 @@ ModelArgs parse_model_args(const std::string& json_text, const std::string& sour
     a.first_k_dense_replace = f.integer("first_k_dense_replace", 0);
     a.n_group = f.integer("n_group", 1);
     a.topk_group = f.integer("topk_group", 1);
-    a.topk_method = f.string("topk_method", "greedy");
-    a.scoring_func = f.string("scoring_func", "softmax");
+    a.topk_method = read_topk_method(f);
+    a.scoring_func = read_scoring_func(f);
     a.norm_topk_prob = f.boolean("norm_topk_prob", false);
     a.routed_scaling_factor = f.number("routed_scaling_factor", 1.0);
     a.num_nextn_predict_layers = f.integer("num_nextn_predict_layers", 0);

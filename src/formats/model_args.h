@@ -3,15 +3,30 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace whale::formats {
 
 enum class Family { kDeepseekV2, kDeepseekV3, kQwen2, kLlama };
 
+// The config's string-valued choices, parsed once so the forward pass compares enums. Each has
+// its config.json spelling (*_name) and the reverse lookup (nullopt for an unknown spelling).
+enum class TopkMethod { kGreedy, kGroupLimitedGreedy, kNoauxTc };  // greedy | group_limited_greedy | noaux_tc
+enum class ScoringFunc { kSoftmax, kSigmoid };                     // softmax | sigmoid
+enum class RopeType { kNone, kYarn, kLlama3, kLinear };            // "" | yarn | llama3 | linear
+
+const char* topk_method_name(TopkMethod m);
+const char* scoring_func_name(ScoringFunc f);
+const char* rope_type_name(RopeType t);  // "" for kNone
+std::optional<TopkMethod> topk_method_from_name(std::string_view name);
+std::optional<ScoringFunc> scoring_func_from_name(std::string_view name);
+std::optional<RopeType> rope_type_from_name(std::string_view name);  // "" is kNone
+
 struct RopeScaling {
-  std::string type;  // "" (none), "yarn", "llama3", "linear"
+  RopeType type = RopeType::kNone;
   double factor = 1.0;
   int64_t original_max_position_embeddings = 0;
   // yarn
@@ -61,8 +76,8 @@ struct ModelArgs {
   int64_t first_k_dense_replace = 0;
   int64_t n_group = 1;
   int64_t topk_group = 1;
-  std::string topk_method = "greedy";   // greedy | group_limited_greedy | noaux_tc
-  std::string scoring_func = "softmax";  // softmax | sigmoid
+  TopkMethod topk_method = TopkMethod::kGreedy;
+  ScoringFunc scoring_func = ScoringFunc::kSoftmax;
   bool norm_topk_prob = false;
   double routed_scaling_factor = 1.0;
 
@@ -95,7 +110,5 @@ ModelArgs load_model_args(const std::string& path);
 void validate_model_args(const ModelArgs& args, const std::string& source = "config.json");
 // The config.json Hugging Face writes for this family (parse_model_args(to_json(a)) == a).
 std::string model_args_to_json(const ModelArgs& args);
-
-const char* family_name(Family f);
 
 }  // namespace whale::formats

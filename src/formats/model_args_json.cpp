@@ -31,12 +31,12 @@ std::string model_args_to_json(const ModelArgs& a) {
   if (a.eos_token_ids.size() == 1) j["eos_token_id"] = a.eos_token_ids[0];
   if (a.eos_token_ids.size() > 1) j["eos_token_id"] = a.eos_token_ids;
   j["rope_theta"] = a.rope_theta;
-  if (a.rope_scaling.type.empty()) {
+  if (a.rope_scaling.type == RopeType::kNone) {
     j["rope_scaling"] = nullptr;
   } else {
     nlohmann::ordered_json rs;
     const RopeScaling& r = a.rope_scaling;
-    if (r.type == "yarn") {
+    if (r.type == RopeType::kYarn) {
       rs["type"] = "yarn";
       rs["factor"] = r.factor;
       rs["original_max_position_embeddings"] = r.original_max_position_embeddings;
@@ -44,14 +44,14 @@ std::string model_args_to_json(const ModelArgs& a) {
       rs["beta_slow"] = r.beta_slow;
       rs["mscale"] = r.mscale;
       rs["mscale_all_dim"] = r.mscale_all_dim;
-    } else if (r.type == "llama3") {
+    } else if (r.type == RopeType::kLlama3) {
       rs["rope_type"] = "llama3";
       rs["factor"] = r.factor;
       rs["original_max_position_embeddings"] = r.original_max_position_embeddings;
       rs["low_freq_factor"] = r.low_freq_factor;
       rs["high_freq_factor"] = r.high_freq_factor;
     } else {
-      rs["type"] = r.type;
+      rs["type"] = rope_type_name(r.type);
       rs["factor"] = r.factor;
     }
     j["rope_scaling"] = rs;
@@ -75,8 +75,8 @@ std::string model_args_to_json(const ModelArgs& a) {
     j["first_k_dense_replace"] = a.first_k_dense_replace;
     j["n_group"] = a.n_group;
     j["topk_group"] = a.topk_group;
-    j["topk_method"] = a.topk_method;
-    j["scoring_func"] = a.scoring_func;
+    j["topk_method"] = topk_method_name(a.topk_method);
+    j["scoring_func"] = scoring_func_name(a.scoring_func);
     j["norm_topk_prob"] = a.norm_topk_prob;
     j["routed_scaling_factor"] = a.routed_scaling_factor;
     j["num_nextn_predict_layers"] = a.num_nextn_predict_layers;

@@ -1,4 +1,4 @@
-// Validation of ModelArgs: every size positive and sane, every ratio divisible, every enum known,
+// Validation of ModelArgs: every size positive and sane, every ratio divisible (enums are known by type),
 // so later code can trust the numbers without re-checking (and never allocates 2^40 of anything).
 #include <algorithm>
 
@@ -53,13 +53,13 @@ void validate_model_args(const ModelArgs& a, const std::string& source) {
   for (int64_t id : a.eos_token_ids) c.range("eos_token_id", id, 0, a.vocab_size - 1);
 
   const RopeScaling& rs = a.rope_scaling;
-  if (!rs.type.empty()) {
+  if (rs.type != RopeType::kNone) {
     c.require(rs.factor >= 1.0, "rope_scaling.factor must be >= 1");
-    if (rs.type == "yarn" || rs.type == "llama3") {
+    if (rs.type == RopeType::kYarn || rs.type == RopeType::kLlama3) {
       c.range("rope_scaling.original_max_position_embeddings", rs.original_max_position_embeddings, 1, kMaxPositions);
     }
-    if (rs.type == "yarn") c.require(rs.beta_fast > rs.beta_slow && rs.beta_slow > 0, "rope_scaling needs beta_fast > beta_slow > 0");
-    if (rs.type == "llama3") c.require(rs.high_freq_factor > rs.low_freq_factor && rs.low_freq_factor > 0, "rope_scaling needs high_freq_factor > low_freq_factor > 0");
+    if (rs.type == RopeType::kYarn) c.require(rs.beta_fast > rs.beta_slow && rs.beta_slow > 0, "rope_scaling needs beta_fast > beta_slow > 0");
+    if (rs.type == RopeType::kLlama3) c.require(rs.high_freq_factor > rs.low_freq_factor && rs.low_freq_factor > 0, "rope_scaling needs high_freq_factor > low_freq_factor > 0");
   }
   if (a.fp8) {
     c.range("quantization_config.weight_block_size[0]", a.fp8_block_rows, 1, 1 << 16);
@@ -96,18 +96,14 @@ void validate_model_args(const ModelArgs& a, const std::string& source) {
   c.range("n_group", a.n_group, 1, a.n_routed_experts);
   c.divides("n_routed_experts must be a multiple of n_group", a.n_routed_experts, a.n_group);
   c.range("topk_group", a.topk_group, 1, a.n_group);
-  c.require(a.scoring_func == "softmax" || a.scoring_func == "sigmoid",
-            "field \"scoring_func\" = \"" + a.scoring_func + "\" (known: softmax, sigmoid)");
-  c.require(a.topk_method == "greedy" || a.topk_method == "group_limited_greedy" || a.topk_method == "noaux_tc",
-            "field \"topk_method\" = \"" + a.topk_method + "\" (known: greedy, group_limited_greedy, noaux_tc)");
   c.require(a.routed_scaling_factor > 0, "field \"routed_scaling_factor\" must be positive");
   const int64_t per_group = a.n_routed_experts / a.n_group;
-  if (a.topk_method != "greedy") {
+  if (a.topk_method != TopkMethod::kGreedy) {
     c.require(a.num_experts_per_tok <= a.topk_group * per_group,
               "num_experts_per_tok exceeds the experts in topk_group groups");
   }
   // noaux_tc scores a group by the sum of its two best experts.
-  if (a.topk_method == "noaux_tc") {
+  if (a.topk_method == TopkMethod::kNoauxTc) {
     c.require(per_group >= 2 || a.n_group == 1, "noaux_tc needs at least 2 experts per group");
   }
 }

@@ -174,7 +174,7 @@ class TableBuilder {
     const int64_t E = a_.n_routed_experts;
     const int64_t W = a_.moe_intermediate_size;
     emit(p + "mlp.gate.weight", Shape{E, D}, R::kRouter, g + "ffn_gate_inp.weight");
-    if (a_.topk_method == "noaux_tc") {
+    if (a_.topk_method == TopkMethod::kNoauxTc) {
       emit(p + "mlp.gate.e_score_correction_bias", Shape{E}, R::kRouterBias, g + "exp_probs_b.bias");
     }
     for (int64_t e = 0; e < E; ++e) {

@@ -7,12 +7,11 @@
 
 namespace whale::kernels {
 
-std::vector<float> rope_default_freqs(int64_t dim, double base) {
-  std::vector<float> f(static_cast<size_t>(dim / 2));
+void rope_default_freqs(int64_t dim, double base, std::vector<float>& f) {
+  f.resize(static_cast<size_t>(dim / 2));
   for (int64_t i = 0; i < dim / 2; ++i) {
     f[static_cast<size_t>(i)] = static_cast<float>(1.0 / std::pow(base, static_cast<double>(2 * i) / static_cast<double>(dim)));
   }
-  return f;
 }
 
 namespace {
@@ -22,14 +21,14 @@ double correction_dim(double rotations, int64_t dim, double base, int64_t max_po
 }
 }  // namespace
 
-std::vector<float> rope_yarn_freqs(int64_t dim, double base, const YarnParams& p) {
+void rope_yarn_freqs(int64_t dim, double base, const YarnParams& p, std::vector<float>& f) {
   const int64_t half = dim / 2;
   double low = std::floor(correction_dim(p.beta_fast, dim, base, p.original_max_position_embeddings));
   double high = std::ceil(correction_dim(p.beta_slow, dim, base, p.original_max_position_embeddings));
   low = std::max(low, 0.0);
   high = std::min(high, static_cast<double>(dim - 1));
   if (low == high) high += 0.001;  // avoid a zero-width ramp
-  std::vector<float> f(static_cast<size_t>(half));
+  f.resize(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
     const double extra = 1.0 / std::pow(base, static_cast<double>(2 * i) / static_cast<double>(dim));
     const double inter = extra / p.factor;
@@ -37,7 +36,6 @@ std::vector<float> rope_yarn_freqs(int64_t dim, double base, const YarnParams& p
     const double extra_weight = 1.0 - ramp;  // 1 for fast-rotating (low i) dims: keep extrapolated
     f[static_cast<size_t>(i)] = static_cast<float>(inter * (1.0 - extra_weight) + extra * extra_weight);
   }
-  return f;
 }
 
 double yarn_mscale(double scale, double mscale) {
@@ -45,8 +43,8 @@ double yarn_mscale(double scale, double mscale) {
   return 0.1 * mscale * std::log(scale) + 1.0;
 }
 
-std::vector<float> rope_llama3_freqs(int64_t dim, double base, const Llama3Params& p) {
-  std::vector<float> f = rope_default_freqs(dim, base);
+void rope_llama3_freqs(int64_t dim, double base, const Llama3Params& p, std::vector<float>& f) {
+  rope_default_freqs(dim, base, f);
   const double old_ctx = static_cast<double>(p.original_max_position_embeddings);
   const double low_wavelen = old_ctx / p.low_freq_factor;
   const double high_wavelen = old_ctx / p.high_freq_factor;
@@ -62,7 +60,6 @@ std::vector<float> rope_llama3_freqs(int64_t dim, double base, const Llama3Param
     }
     v = static_cast<float>(out);
   }
-  return f;
 }
 
 void rope_apply(const RopeTable& t, int64_t position, float* x) {

@@ -16,8 +16,11 @@ struct RopeTable {
   RopePairing pairing = RopePairing::kAdjacent;
 };
 
+// The frequency tables fill `out` with d/2 values, reusing its storage (the forward pass rebuilds
+// its table every call without allocating).
+
 // inv_freq[i] = base^(-2i/d)
-std::vector<float> rope_default_freqs(int64_t dim, double base);
+void rope_default_freqs(int64_t dim, double base, std::vector<float>& out);
 
 struct YarnParams {
   double factor;
@@ -27,7 +30,7 @@ struct YarnParams {
 };
 // Hugging Face's DeepSeek YaRN: per dimension, a linear ramp between extrapolated (base) and
 // interpolated (base / factor) frequencies, between the correction dims of beta_fast and beta_slow.
-std::vector<float> rope_yarn_freqs(int64_t dim, double base, const YarnParams& p);
+void rope_yarn_freqs(int64_t dim, double base, const YarnParams& p, std::vector<float>& out);
 
 // YaRN's attention temperature: 0.1·mscale·ln(scale) + 1 for scale > 1, else 1.
 double yarn_mscale(double scale, double mscale);
@@ -38,7 +41,7 @@ struct Llama3Params {
   double high_freq_factor;
   int64_t original_max_position_embeddings;
 };
-std::vector<float> rope_llama3_freqs(int64_t dim, double base, const Llama3Params& p);
+void rope_llama3_freqs(int64_t dim, double base, const Llama3Params& p, std::vector<float>& out);
 
 // Rotates x[0..d) in place for `position` (d = 2 * inv_freq.size()).
 void rope_apply(const RopeTable& table, int64_t position, float* x);

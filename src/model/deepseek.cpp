@@ -1,11 +1,12 @@
 // The DeepSeek-V2/V3/R1 forward pass, in the order of the papers: multi-head latent attention,
-// the MoE gate, the MoE layer, the dense MLP (common.cpp), the decoder block, the MTP module, the
-// whole model. Shapes use T = tokens in the batch, D = hidden_size, H = heads, r = kv_lora_rank.
+// the MoE gate, the MoE layer, the dense MLP, the decoder block, the MTP module, the whole model.
+// Shapes: T = tokens in the batch, D = hidden_size, H = heads, r = kv_lora_rank, n = a sequence's
+// cached positions, E = routed experts, k = experts per token. Buffers live in Scratch.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "core/error.h"
-#include "kernels/attention.h"
 #include "kernels/linear.h"
 #include "kernels/ops.h"
 #include "model/common.h"
@@ -23,15 +24,15 @@ struct Ctx {
   const ForwardOptions& opt;
   Scratch& s;
   core::ThreadPool& pool;
-  kernels::RopeTable rope;
   float softmax_scale;
+  std::vector<std::vector<int32_t>>* routing;  // where MoE layers record their experts, or null
 };
 
 // Softmax scale (d_nope + d_rope)^-1/2, times YaRN's mscale(factor, mscale_all_dim)² as Hugging
 // Face applies it whenever rope_scaling says yarn.
 float mla_softmax_scale(const formats::ModelArgs& a) {
   double scale = 1.0 / std::sqrt(static_cast<double>(a.qk_head_dim()));
-  if (a.rope_scaling.type == "yarn" && a.rope_scaling.mscale_all_dim != 0.0) {
+  if (a.rope_scaling.type == formats::RopeType::kYarn && a.rope_scaling.mscale_all_dim != 0.0) {
     const double m = kernels::yarn_mscale(a.rope_scaling.factor, a.rope_scaling.mscale_all_dim);
     scale *= m * m;
   }
@@ -39,38 +40,40 @@ float mla_softmax_scale(const formats::ModelArgs& a) {
 }
 
 // Naive MLA attention: decompress k_nope and v for every head from each cached latent, then plain
-// attention with the shared rope key. attn: [T, H*d_v].
+// attention with the shared rope key. q: [T, H*(nope+rope)]; attn: [T, H*d_v].
 void mla_attend_naive(Ctx& c, int64_t layer, const float* q, float* attn) {
   const auto& a = c.a;
   const int64_t H = a.num_attention_heads, nope = a.qk_nope_head_dim, rope = a.qk_rope_head_dim;
   const int64_t dv = a.v_head_dim, r = a.kv_lora_rank, qd = nope + rope, width = r + rope;
   const int64_t kvb = nope + dv;  // kv_b_proj rows per head
-  std::vector<const float*> rows;
-  for (int32_t seq : batch_sequences(c.batch)) {
+  std::vector<const float*>& rows = c.s.rows;
+  batch_sequences(c.batch, c.s.seqs);
+  for (int32_t seq : c.s.seqs) {
     const int64_t n = seq_extent(c.batch, seq);
-    gather_rows(c.cache, layer, seq, n, rows);
-    // c_kv of the sequence: [n, r]; decompressed: [n, H*(nope+v)]
-    std::vector<float> latent(static_cast<size_t>(n * r)), full(static_cast<size_t>(n * H * kvb));
-    for (int64_t j = 0; j < n; ++j) std::copy(rows[j], rows[j] + r, latent.begin() + j * r);
-    kernels::linear(c.w.layers[layer].mla.kv_b, {.x = latent.data(), .T = n, .x_stride = r, .y = full.data(), .y_stride = H * kvb}, &c.pool);
+    gather_rows(c.cache, layer, seq, n, rows);  // [c_kv | k_pe] per position: [n, r + rope]
+    float* latent = ensure(c.s.mla_latent, n * r);       // c_kv: [n, r]
+    float* full = ensure(c.s.mla_full, n * H * kvb);     // kv_b(c_kv): [n, H*(nope+d_v)]
+    float* kv = ensure(c.s.mla_heads, n * H * (qd + dv));  // [n, H, k_nope | k_pe | v]
+    const float** head_rows = ensure(c.s.head_rows, H * n);  // [H, n] pointers into kv
+    for (int64_t j = 0; j < n; ++j) std::copy(rows[j], rows[j] + r, latent + j * r);
+    kernels::linear(c.w.layers[layer].mla.kv_b, {.x = latent, .T = n, .x_stride = r, .y = full, .y_stride = H * kvb},
+                    &c.pool);
     // Per head and position: [k_nope | k_pe | v] so one attention call sees K and V.
-    std::vector<float> kv(static_cast<size_t>(n * H * (qd + dv)));
-    std::vector<const float*> head_rows(static_cast<size_t>(H * n));
     for (int64_t j = 0; j < n; ++j) {
       for (int64_t h = 0; h < H; ++h) {
-        float* dst = kv.data() + (j * H + h) * (qd + dv);
-        const float* src = full.data() + j * H * kvb + h * kvb;
+        float* dst = kv + (j * H + h) * (qd + dv);
+        const float* src = full + j * H * kvb + h * kvb;
         std::copy(src, src + nope, dst);                       // k_nope
         std::copy(rows[j] + r, rows[j] + width, dst + nope);   // k_pe, shared by all heads
         std::copy(src + nope, src + kvb, dst + qd);            // v
-        head_rows[static_cast<size_t>(h * n + j)] = dst;
+        head_rows[h * n + j] = dst;
       }
     }
     // One query set per head: the sequence's tokens over that head's decompressed rows.
-    AttentionWork work;
+    kernels::AttentionWork& work = c.s.attention;
+    work.clear();
     for (int64_t h = 0; h < H; ++h) {
-      const size_t set = work.add_set({head_rows.begin() + h * n, head_rows.begin() + (h + 1) * n}, 0, qd, qd, dv,
-                                      c.softmax_scale);
+      const size_t set = work.add_set({head_rows + h * n, static_cast<size_t>(n)}, 0, qd, qd, dv, c.softmax_scale);
       for (int64_t t = 0; t < c.batch.size(); ++t) {
         if (c.batch.seq_ids[static_cast<size_t>(t)] != seq) continue;
         work.add_query(set, q + t * H * qd + h * qd, c.batch.positions[static_cast<size_t>(t)] + 1, attn + t * H * dv + h * dv);
@@ -89,51 +92,55 @@ void mla_attend_absorbed(Ctx& c, int64_t layer, const float* q, float* attn) {
   const WeightView& kv_b = c.w.layers[layer].mla.kv_b;
   const int64_t T = c.batch.size(), width = r + rope;
   // Per token and head: [q_lat | q_pe] (q_lat = W_ukᵀ q_nope) and the latent output.
-  float* ql = ensure(c.s.lat_q, T * H * width);
-  float* ol = ensure(c.s.lat_o, T * H * r);
+  float* ql = ensure(c.s.lat_q, T * H * width);  // [T, H, r + rope]
+  float* ol = ensure(c.s.lat_o, T * H * r);      // [T, H, r]
   const MlaWeights& m = c.w.layers[static_cast<size_t>(layer)].mla;
   if (m.uk_t.w.defined() && m.uk_t.w.numel() > 0) {
     // q_lat of head h for all tokens at once: W_ukᵀ (stored as such) times q_nope.
-    c.pool.parallel_for(H, [&](int64_t b, int64_t e, int) {
+    const auto heads = [&](int64_t b, int64_t e, int) {
       for (int64_t h = b; h < e; ++h) {
         kernels::linear(m.uk_t, {.x = q + h * qd, .T = T, .x_stride = H * qd, .y = ql + h * width, .y_stride = H * width,
                                  .row0 = h * r, .row1 = (h + 1) * r},
                         nullptr);
       }
-    });
+    };
+    c.pool.parallel_for(H, std::ref(heads));  // std::ref: the pool's std::function holds a pointer, no copy
     for (int64_t i = 0; i < T * H; ++i) std::copy(q + i * qd + nope, q + (i + 1) * qd, ql + i * width + r);
   } else {
-    c.pool.parallel_for(T * H, [&](int64_t b, int64_t e, int) {
+    const auto token_heads = [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
         const int64_t t = i / H, h = i % H;
         const float* qh = q + t * H * qd + h * qd;
         kernels::linear_transposed(kv_b, h * kvb, h * kvb + nope, qh, ql + i * width);
         std::copy(qh + nope, qh + qd, ql + i * width + r);
       }
-    });
+    };
+    c.pool.parallel_for(T * H, std::ref(token_heads));
   }
   // One query set per token: its heads over the sequence's latent rows [c_kv | k_pe], values c_kv.
-  AttentionWork work;
+  kernels::AttentionWork& work = c.s.attention;
+  work.clear();
   for (int64_t t = 0; t < T; ++t) {
     const int64_t n = c.batch.positions[static_cast<size_t>(t)] + 1;
-    std::vector<const float*> rows;
-    gather_rows(c.cache, layer, c.batch.seq_ids[static_cast<size_t>(t)], n, rows);
-    const size_t set = work.add_set(std::move(rows), 0, 0, width, r, c.softmax_scale);
+    gather_rows(c.cache, layer, c.batch.seq_ids[static_cast<size_t>(t)], n, c.s.rows);
+    const size_t set = work.add_set(c.s.rows, 0, 0, width, r, c.softmax_scale);
     for (int64_t h = 0; h < H; ++h) work.add_query(set, ql + (t * H + h) * width, n, ol + (t * H + h) * r);
   }
   work.run(c.pool);
   // o_h = W_uv · o_lat, from attn_v_b where the file has it, else from kv_b's value rows.
   const bool split = m.uv.w.defined() && m.uv.w.numel() > 0;
-  c.pool.parallel_for(H, [&](int64_t b, int64_t e, int) {
+  const auto heads_out = [&](int64_t b, int64_t e, int) {
     for (int64_t h = b; h < e; ++h) {
       const kernels::LinearArgs args{.x = ol + h * r, .T = T, .x_stride = H * r, .y = attn + h * dv, .y_stride = H * dv,
                                      .row0 = split ? h * dv : h * kvb + nope, .row1 = split ? (h + 1) * dv : h * kvb + kvb};
       kernels::linear(split ? m.uv : kv_b, args, nullptr);  // o_h: [T, d_v]
     }
-  });
+  };
+  c.pool.parallel_for(H, std::ref(heads_out));
 }
 
 // Multi-head latent attention for the batch; writes each token's [c_kv | k_pe] row to the cache.
+// h: [T, D] (normed); out: [T, D].
 void mla_forward(Ctx& c, int64_t layer, const float* h, float* out) {
   const auto& a = c.a;
   const MlaWeights& m = c.w.layers[static_cast<size_t>(layer)].mla;
@@ -154,8 +161,8 @@ void mla_forward(Ctx& c, int64_t layer, const float* h, float* out) {
     const int64_t pos = c.batch.positions[static_cast<size_t>(t)];
     float* row = kv + t * (r + rope);
     kernels::rms_norm(row, m.kv_a_norm.data(), r, static_cast<float>(a.rms_norm_eps), row);  // c_kv
-    kernels::rope_apply(c.rope, pos, row + r);                                                  // k_pe
-    for (int64_t hh = 0; hh < H; ++hh) kernels::rope_apply(c.rope, pos, q + t * H * qd + hh * qd + nope);  // q_pe
+    kernels::rope_apply(c.s.rope, pos, row + r);                                              // k_pe
+    for (int64_t hh = 0; hh < H; ++hh) kernels::rope_apply(c.s.rope, pos, q + t * H * qd + hh * qd + nope);  // q_pe
     std::copy(row, row + r + rope, c.cache.row(layer, c.batch.seq_ids[static_cast<size_t>(t)], pos));
   }
   float* attn = ensure(c.s.attn, T * H * a.v_head_dim);  // attn: [T, H*d_v]
@@ -168,57 +175,84 @@ void mla_forward(Ctx& c, int64_t layer, const float* h, float* out) {
 }
 
 // The router: logits for every token, then each token's experts and weights (moe_gate.cpp).
-// idx, weight: [T, k].
-void gate_forward(Ctx& c, int64_t layer, const float* h, std::vector<int32_t>& idx, std::vector<float>& weight) {
+// h: [T, D]; idx, weight: [T, k].
+void gate_forward(Ctx& c, int64_t layer, const float* h, int32_t* idx, float* weight) {
   const auto& a = c.a;
   const MoeWeights& m = c.w.layers[static_cast<size_t>(layer)].moe;
   const int64_t T = c.batch.size(), E = a.n_routed_experts, k = a.num_experts_per_tok;
   float* logits = ensure(c.s.router, T * E);  // [T, E]
   linear_rows(m.router, h, T, logits, c.pool);
-  idx.resize(static_cast<size_t>(T * k));
-  weight.resize(static_cast<size_t>(T * k));
-  Routing r;
+  Routing& r = c.s.gate;
   for (int64_t t = 0; t < T; ++t) {
     route_token(a, logits + t * E, m.router_bias.empty() ? nullptr : m.router_bias.data(), r);
-    std::copy(r.experts.begin(), r.experts.end(), idx.begin() + t * k);
-    std::copy(r.weights.begin(), r.weights.end(), weight.begin() + t * k);
+    std::copy(r.experts.begin(), r.experts.end(), idx + t * k);
+    std::copy(r.weights.begin(), r.weights.end(), weight + t * k);
   }
 }
 
 // DeepSeekMoE: shared experts on every token plus Σ g_i · expert_i over the chosen experts. Tokens
 // are grouped by expert so each expert's weights are read once per batch, and only chosen experts
-// are touched.
-void moe_forward(Ctx& c, int64_t layer, const float* h, float* out, ForwardOutput& fo) {
+// are touched. h: [T, D]; out: [T, D].
+void moe_forward(Ctx& c, int64_t layer, const float* h, float* out) {
   const auto& a = c.a;
   const MoeWeights& m = c.w.layers[static_cast<size_t>(layer)].moe;
-  const int64_t T = c.batch.size(), D = a.hidden_size, k = a.num_experts_per_tok;
-  std::vector<int32_t> idx;
-  std::vector<float> weight;
+  const int64_t T = c.batch.size(), D = a.hidden_size, E = a.n_routed_experts, k = a.num_experts_per_tok;
+  int32_t* idx = ensure(c.s.expert_idx, T * k);        // [T, k]
+  float* weight = ensure(c.s.expert_weight, T * k);    // [T, k]
   gate_forward(c, layer, h, idx, weight);
-  if (layer < a.num_hidden_layers) fo.routing[static_cast<size_t>(layer)] = idx;
+  if (c.routing && layer < a.num_hidden_layers) (*c.routing)[static_cast<size_t>(layer)].assign(idx, idx + T * k);
   if (m.has_shared) {
-    mlp_forward(m.shared, h, T, D, out, c.s, c.pool);
+    mlp_forward(m.shared, h, T, out, c.s, c.pool);
   } else {
     std::fill(out, out + T * D, 0.0f);
   }
-  std::vector<std::vector<std::pair<int64_t, float>>> by_expert(static_cast<size_t>(a.n_routed_experts));
+  // Group the (token, expert) pairs by expert, tokens in batch order: expert e's pairs are
+  // [start[e], start[e+1]) of tok and gate (a counting sort).
+  int64_t* start = ensure(c.s.expert_start, E + 1);
+  int64_t* fill = ensure(c.s.expert_fill, E);
+  int64_t* tok = ensure(c.s.expert_tok, T * k);   // [T*k]
+  float* gate = ensure(c.s.expert_gate, T * k);  // [T*k]
+  std::fill(start, start + E + 1, 0);
+  for (int64_t i = 0; i < T * k; ++i) ++start[idx[i] + 1];
+  for (int64_t e = 0; e < E; ++e) start[e + 1] += start[e];
+  std::copy(start, start + E, fill);
   for (int64_t t = 0; t < T; ++t) {
-    for (int64_t j = 0; j < k; ++j) by_expert[idx[t * k + j]].push_back({t, weight[t * k + j]});
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t slot = fill[idx[t * k + j]]++;
+      tok[slot] = t;
+      gate[slot] = weight[t * k + j];
+    }
   }
-  for (int64_t e = 0; e < a.n_routed_experts; ++e) {
-    const auto& toks = by_expert[static_cast<size_t>(e)];
-    if (toks.empty()) continue;
-    const int64_t n = static_cast<int64_t>(toks.size());
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t n = start[e + 1] - start[e];
+    if (n == 0) continue;
+    const int64_t* toks = tok + start[e];
     float* xin = ensure(c.s.moe_in, n * D);  // this expert's tokens: [n, D]
-    for (int64_t i = 0; i < n; ++i) std::copy(h + toks[i].first * D, h + toks[i].first * D + D, xin + i * D);
-    float* y = ensure(c.s.moe_out, n * D);
-    mlp_forward(m.experts[static_cast<size_t>(e)], xin, n, D, y, c.s, c.pool);
-    for (int64_t i = 0; i < n; ++i) kernels::axpy(toks[i].second, y + i * D, out + toks[i].first * D, D);
+    for (int64_t i = 0; i < n; ++i) std::copy(h + toks[i] * D, h + toks[i] * D + D, xin + i * D);
+    float* y = ensure(c.s.moe_out, n * D);   // [n, D]
+    mlp_forward(m.experts[static_cast<size_t>(e)], xin, n, y, c.s, c.pool);
+    for (int64_t i = 0; i < n; ++i) kernels::axpy(gate[start[e] + i], y + i * D, out + toks[i] * D, D);
   }
 }
 
-// Pre-norm residual block: x += MLA(norm(x)); x += MoE-or-MLP(norm(x)).
-void block_forward(Ctx& c, int64_t layer, float* x, ForwardOutput& fo) {
+}  // namespace
+
+// The SwiGLU MLP (a dense layer, a shared or a routed expert; also the dense families' MLP):
+// out[T, D] = down(silu(gate x) * up x).
+void mlp_forward(const MlpWeights& m, const float* x, int64_t T, float* out, Scratch& s, core::ThreadPool& pool) {
+  const int64_t W = m.gate.rows();
+  float* gate = ensure(s.mlp_gate, T * W);
+  float* up = ensure(s.mlp_up, T * W);
+  linear_rows(m.gate, x, T, gate, pool);  // gate: [T, W]
+  linear_rows(m.up, x, T, up, pool);      // up: [T, W]
+  kernels::silu_mul(gate, up, gate, T * W);
+  linear_rows(m.down, gate, T, out, pool);  // out: [T, D]
+}
+
+namespace {
+
+// Pre-norm residual block: x += MLA(norm(x)); x += MoE-or-MLP(norm(x)). x: [T, D].
+void block_forward(Ctx& c, int64_t layer, float* x) {
   const auto& a = c.a;
   const LayerWeights& L = c.w.layers[static_cast<size_t>(layer)];
   const int64_t T = c.batch.size(), D = a.hidden_size;
@@ -230,17 +264,17 @@ void block_forward(Ctx& c, int64_t layer, float* x, ForwardOutput& fo) {
   kernels::axpy(1.0f, out, x, T * D);
   rms_norm_rows(x, T, D, L.ffn_norm, eps, h);
   if (L.is_moe) {
-    moe_forward(c, layer, h, out, fo);
+    moe_forward(c, layer, h, out);
   } else {
-    mlp_forward(L.mlp, h, T, D, out, c.s, c.pool);
+    mlp_forward(L.mlp, h, T, out, c.s, c.pool);
   }
   kernels::axpy(1.0f, out, x, T * D);
 }
 
 Ctx make_ctx(const Weights& w, const Batch& b, KvCache& cache, const ForwardOptions& opt, Scratch& s,
-             core::ThreadPool& pool) {
-  return Ctx{w, w.args, b, cache, opt, s, pool,
-             rope_table(w.args, w.args.qk_rope_head_dim, kernels::RopePairing::kAdjacent), mla_softmax_scale(w.args)};
+             core::ThreadPool& pool, std::vector<std::vector<int32_t>>* routing) {
+  rope_table(w.args, w.args.qk_rope_head_dim, kernels::RopePairing::kAdjacent, s.rope);
+  return Ctx{w, w.args, b, cache, opt, s, pool, mla_softmax_scale(w.args), routing};
 }
 
 }  // namespace
@@ -257,19 +291,17 @@ void mtp_forward(const Weights& w, const Batch& next, const std::vector<float>& 
   if (static_cast<int64_t>(hidden.size()) < T * D) fail(ErrorKind::kInternal, "mtp_forward: hidden states too short");
   const MtpWeights& m = w.layers[static_cast<size_t>(layer)].mtp;
   const float eps = static_cast<float>(a.rms_norm_eps);
-  Ctx c = make_ctx(w, next, cache, opt, s, pool);
-  std::vector<float> cat(static_cast<size_t>(T * 2 * D));  // [T, 2D]
-  std::vector<float> emb(static_cast<size_t>(T * D));
-  embed_tokens(m.embed, next.tokens, emb.data());
+  Ctx c = make_ctx(w, next, cache, opt, s, pool, /*routing=*/nullptr);
+  float* cat = ensure(s.mtp_in, T * 2 * D);  // [T, 2D]
+  float* emb = ensure(s.mtp_emb, T * D);     // [T, D]
+  embed_tokens(m.embed, next.tokens, emb);
   for (int64_t t = 0; t < T; ++t) {
-    kernels::rms_norm(emb.data() + t * D, m.enorm.data(), D, eps, cat.data() + t * 2 * D);
-    kernels::rms_norm(hidden.data() + t * D, m.hnorm.data(), D, eps, cat.data() + t * 2 * D + D);
+    kernels::rms_norm(emb + t * D, m.enorm.data(), D, eps, cat + t * 2 * D);
+    kernels::rms_norm(hidden.data() + t * D, m.hnorm.data(), D, eps, cat + t * 2 * D + D);
   }
   float* x = ensure(s.x, T * D);
-  linear_rows(m.eh_proj, cat.data(), T, x, pool);  // x: [T, D]
-  ForwardOutput unused;
-  unused.routing.resize(static_cast<size_t>(a.num_hidden_layers));
-  block_forward(c, layer, x, unused);
+  linear_rows(m.eh_proj, cat, T, x, pool);  // x: [T, D]
+  block_forward(c, layer, x);
   output_logits(m.head, m.head_norm, eps, x, T, D, logits, s, pool);
 }
 
@@ -277,11 +309,15 @@ void deepseek_forward(const Weights& w, const Batch& batch, KvCache& cache, cons
                       core::ThreadPool& pool, ForwardOutput& out) {
   const auto& a = w.args;
   const int64_t T = batch.size(), D = a.hidden_size;
-  Ctx c = make_ctx(w, batch, cache, opt, s, pool);
+  if (opt.want_routing) {
+    out.routing.assign(static_cast<size_t>(a.num_hidden_layers), {});
+  } else {
+    out.routing.clear();
+  }
+  Ctx c = make_ctx(w, batch, cache, opt, s, pool, opt.want_routing ? &out.routing : nullptr);
   float* x = ensure(s.x, T * D);  // residual stream: [T, D]
   embed_tokens(w.embed, batch.tokens, x);
-  out.routing.assign(static_cast<size_t>(a.num_hidden_layers), {});
-  for (int64_t layer = 0; layer < a.num_hidden_layers; ++layer) block_forward(c, layer, x, out);
+  for (int64_t layer = 0; layer < a.num_hidden_layers; ++layer) block_forward(c, layer, x);
   if (opt.want_hidden) out.hidden.assign(x, x + T * D);
   output_logits(w.lm_head, w.final_norm, static_cast<float>(a.rms_norm_eps), x, T, D, out.logits, s, pool,
                 opt.logit_rows);

@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "kernels/attention.h"
 #include "kernels/ops.h"
 #include "model/common.h"
 #include "model/forward.h"
@@ -19,15 +18,15 @@ void add_bias(float* y, int64_t T, const std::vector<float>& bias) {
 }
 
 // Grouped-query attention; each token's K and V go to its cache row [K (KV*d) | V (KV*d)].
+// h: [T, D] (normed); out: [T, D].
 void gqa_forward(const Weights& w, int64_t layer, const Batch& batch, KvCache& cache, const kernels::RopeTable& rope,
                  const float* h, float* out, Scratch& s, core::ThreadPool& pool) {
   const auto& a = w.args;
   const GqaWeights& g = w.layers[static_cast<size_t>(layer)].gqa;
   const int64_t T = batch.size(), H = a.num_attention_heads, KV = a.num_key_value_heads, d = a.head_dim;
-  float* q = ensure(s.q, T * H * d);       // q: [T, H*d]
-  float* kv = ensure(s.kv, T * 2 * KV * d);  // [k | v]: [T, 2*KV*d]
-  float* k = ensure(s.lat, T * KV * d);
-  float* v = ensure(s.moe_in, T * KV * d);
+  float* q = ensure(s.q, T * H * d);   // q: [T, H*d]
+  float* k = ensure(s.k, T * KV * d);  // k: [T, KV*d]
+  float* v = ensure(s.v, T * KV * d);  // v: [T, KV*d]
   linear_rows(g.q, h, T, q, pool);
   linear_rows(g.k, h, T, k, pool);
   linear_rows(g.v, h, T, v, pool);
@@ -42,17 +41,17 @@ void gqa_forward(const Weights& w, int64_t layer, const Batch& batch, KvCache& c
     std::copy(k + t * KV * d, k + (t + 1) * KV * d, row);
     std::copy(v + t * KV * d, v + (t + 1) * KV * d, row + KV * d);
   }
-  (void)kv;
   float* attn = ensure(s.attn, T * H * d);  // attn: [T, H*d]
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   // One query set per (sequence, KV head): its tokens x the query heads of the group.
   const int64_t group = H / KV;
-  AttentionWork work;
-  for (int32_t seq : batch_sequences(batch)) {
-    std::vector<const float*> rows;
-    gather_rows(cache, layer, seq, seq_extent(batch, seq), rows);
+  kernels::AttentionWork& work = s.attention;
+  work.clear();
+  batch_sequences(batch, s.seqs);
+  for (int32_t seq : s.seqs) {
+    gather_rows(cache, layer, seq, seq_extent(batch, seq), s.rows);
     for (int64_t kvh = 0; kvh < KV; ++kvh) {
-      const size_t set = work.add_set(rows, kvh * d, KV * d + kvh * d, d, d, scale);
+      const size_t set = work.add_set(s.rows, kvh * d, KV * d + kvh * d, d, d, scale);
       for (int64_t t = 0; t < T; ++t) {
         if (batch.seq_ids[static_cast<size_t>(t)] != seq) continue;
         for (int64_t hh = kvh * group; hh < (kvh + 1) * group; ++hh) {
@@ -72,7 +71,7 @@ void dense_forward(const Weights& w, const Batch& batch, KvCache& cache, const F
   const auto& a = w.args;
   const int64_t T = batch.size(), D = a.hidden_size;
   const float eps = static_cast<float>(a.rms_norm_eps);
-  const kernels::RopeTable rope = rope_table(a, a.head_dim, kernels::RopePairing::kHalf);
+  rope_table(a, a.head_dim, kernels::RopePairing::kHalf, s.rope);
   float* x = ensure(s.x, T * D);  // residual stream: [T, D]
   embed_tokens(w.embed, batch.tokens, x);
   for (int64_t layer = 0; layer < a.num_hidden_layers; ++layer) {
@@ -80,13 +79,13 @@ void dense_forward(const Weights& w, const Batch& batch, KvCache& cache, const F
     float* h = ensure(s.h, T * D);
     float* o = ensure(s.out, T * D);
     rms_norm_rows(x, T, D, L.attn_norm, eps, h);
-    gqa_forward(w, layer, batch, cache, rope, h, o, s, pool);
+    gqa_forward(w, layer, batch, cache, s.rope, h, o, s, pool);
     kernels::axpy(1.0f, o, x, T * D);
     rms_norm_rows(x, T, D, L.ffn_norm, eps, h);
-    mlp_forward(L.mlp, h, T, D, o, s, pool);
+    mlp_forward(L.mlp, h, T, o, s, pool);
     kernels::axpy(1.0f, o, x, T * D);
   }
-  out.routing.clear();
+  out.routing.clear();  // no MoE layers
   if (opt.want_hidden) out.hidden.assign(x, x + T * D);
   output_logits(w.lm_head, w.final_norm, eps, x, T, D, out.logits, s, pool, opt.logit_rows);
 }

@@ -7,7 +7,10 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/attention_work.h"
+#include "kernels/rope.h"
 #include "model/kv_cache.h"
+#include "model/moe_gate.h"
 #include "model/weights.h"
 
 namespace whale::model {
@@ -31,7 +34,8 @@ enum class MlaMode {
 
 struct ForwardOptions {
   MlaMode mla = MlaMode::kNaive;
-  bool want_hidden = false;  // keep the final hidden states (pre-norm), e.g. for MTP drafting
+  bool want_hidden = false;   // keep the final hidden states (pre-norm), e.g. for MTP drafting
+  bool want_routing = false;  // keep the routed experts of every MoE layer (tests, load statistics)
   // Batch rows to compute logits for (the head is a vocab-sized matmul: prefill needs only each
   // sequence's last row). Empty: every row.
   std::vector<int32_t> logit_rows;
@@ -40,19 +44,45 @@ struct ForwardOptions {
 struct ForwardOutput {
   std::vector<float> logits;  // [T, vocab], or [logit_rows.size(), vocab] when rows were chosen
   std::vector<float> hidden;  // [T, hidden] before the final norm, when want_hidden
-  // Routed experts chosen per MoE layer: routing[layer][t * k + j] (for tests and load statistics).
+  // With want_routing, the routed experts chosen per layer of the main stack: routing[layer][t * k
+  // + j] (empty for dense layers); otherwise empty.
   std::vector<std::vector<int32_t>> routing;
 };
 
-// Reusable buffers: grown on demand, never shrunk, so steady decoding allocates nothing new.
+// Reusable buffers: grown on demand, never shrunk, so steady decoding allocates nothing new (the
+// forward pass keeps no other buffer from layer to layer or step to step; forward_test counts).
+// T = tokens in the batch, D = hidden, H = heads, KV = KV heads, d = head dim, r = kv_lora_rank,
+// n = one sequence's cached positions, E = routed experts, k = experts per token.
 struct Scratch {
-  std::vector<float> x, h, out;          // residual stream, normed input, sublayer output: [T, D]
-  std::vector<float> q, kv, attn, lat;   // attention intermediates
-  std::vector<float> lat_q, lat_o;       // absorbed MLA: [T, H, r + d_rope] queries, [T, H, r] outputs
-  std::vector<float> router;             // [T, n_routed_experts]
-  std::vector<float> moe_in, moe_out;    // one expert's gathered tokens
-  std::vector<float> mlp_gate, mlp_up;   // [T, width]
-  std::vector<float> head_in;            // normed final hidden states
+  std::vector<float> x, h, out;        // residual stream, normed input, sublayer output: [T, D]
+  std::vector<float> q, attn;          // queries [T, H*d_qk], attention output [T, H*d_v]
+  std::vector<float> k, v;             // GQA keys and values: [T, KV*d]
+  std::vector<float> kv, lat;          // MLA [c_kv | k_pe]: [T, r + d_rope]; c_q: [T, q_lora_rank]
+  std::vector<float> lat_q, lat_o;     // absorbed MLA: [T, H, r + d_rope] queries, [T, H, r] outputs
+  std::vector<float> mla_latent;       // naive MLA, one sequence: c_kv [n, r]
+  std::vector<float> mla_full;         //   kv_b(c_kv) [n, H*(d_nope + d_v)]
+  std::vector<float> mla_heads;        //   per position and head [k_nope | k_pe | v]: [n, H, d_qk + d_v]
+  std::vector<const float*> rows;      // one sequence's cache rows: [n]
+  std::vector<const float*> head_rows;  // naive MLA: each head's rows in mla_heads: [H, n]
+  std::vector<int32_t> seqs;           // the batch's distinct sequences
+  kernels::AttentionWork attention;    // one layer's query sets
+  kernels::RopeTable rope;             // rebuilt every call (d/2 values) into the same storage
+  std::vector<float> router;           // router logits: [T, E]
+  Routing gate;                        // one token's routing, and route_token's working space
+  std::vector<int32_t> expert_idx;     // chosen experts: [T, k]
+  std::vector<float> expert_weight;    // their gate weights: [T, k]
+  std::vector<int64_t> expert_start;   // [E + 1]: expert e's pairs are [start[e], start[e+1]) below
+  std::vector<int64_t> expert_fill;    // [E] fill cursors while grouping
+  std::vector<int64_t> expert_tok;     // token of each (token, expert) pair, grouped by expert: [T*k]
+  std::vector<float> expert_gate;      // its gate weight: [T*k]
+  std::vector<float> moe_in, moe_out;  // one expert's gathered tokens and its output: [n_e, D]
+  std::vector<float> mlp_gate, mlp_up;  // [T, width]
+  std::vector<float> mtp_in, mtp_emb;  // MTP: [enorm(emb) | hnorm(h)] [T, 2D], embeddings [T, D]
+  std::vector<float> head_in;          // normed final hidden states: [rows, D]
+
+  // Bytes held by all the buffers above (they only grow: an unchanged total means none was
+  // reallocated). Lists every member: add new ones there.
+  size_t reserved_bytes() const;
 };
 
 // Runs all layers of the main stack; writes this batch's rows into `cache`.

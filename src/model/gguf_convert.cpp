@@ -59,7 +59,7 @@ std::vector<Job> plan_jobs(const formats::ModelArgs& a, const ConvertOptions& o)
   }
   std::vector<Job> jobs;
   const bool llama_rope = architecture(a).gguf_llama_rope;
-  if (llama_rope && a.rope_scaling.type == "llama3") {
+  if (llama_rope && a.rope_scaling.type == formats::RopeType::kLlama3) {
     jobs.push_back({{"rope_freqs.weight", Shape{a.head_dim / 2}, DType::kF32}, JobKind::kRopeFreqs, {}, 0});
   }
   std::map<std::string, size_t> stacked;  // gguf name -> job index

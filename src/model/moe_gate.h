@@ -13,6 +13,11 @@ namespace whale::model {
 struct Routing {
   std::vector<int32_t> experts;  // [k], best first
   std::vector<float> weights;    // [k]
+  // route_token's working space, kept here so one Routing reused token after token allocates
+  // nothing new: biased scores [E], group scores [n_group], kept groups, top-k indices.
+  std::vector<float> choose, group_score;
+  std::vector<uint8_t> keep;
+  std::vector<int64_t> order, top;
 };
 
 // `logits`: the router's n_routed_experts outputs (overwritten with the affinities s_i);

@@ -10,6 +10,9 @@ namespace {
 
 using formats::Family;
 using formats::ModelArgs;
+using formats::RopeType;
+using formats::ScoringFunc;
+using formats::TopkMethod;
 
 ModelArgs deepseek_v3() {
   ModelArgs a;
@@ -37,13 +40,19 @@ ModelArgs deepseek_v3() {
   a.first_k_dense_replace = 3;
   a.n_group = 8;
   a.topk_group = 4;
-  a.topk_method = "noaux_tc";
-  a.scoring_func = "sigmoid";
+  a.topk_method = TopkMethod::kNoauxTc;
+  a.scoring_func = ScoringFunc::kSigmoid;
   a.norm_topk_prob = true;
   a.routed_scaling_factor = 2.5;
   a.num_nextn_predict_layers = 1;
   a.rope_theta = 10000;
-  a.rope_scaling = {"yarn", 40.0, 4096, 32.0, 1.0, 1.0, 1.0, 1.0, 4.0};
+  a.rope_scaling = {.type = RopeType::kYarn,
+                    .factor = 40.0,
+                    .original_max_position_embeddings = 4096,
+                    .beta_fast = 32.0,
+                    .beta_slow = 1.0,
+                    .mscale = 1.0,
+                    .mscale_all_dim = 1.0};
   a.fp8 = true;
   return a;
 }
@@ -73,11 +82,17 @@ ModelArgs deepseek_v2() {
   a.first_k_dense_replace = 1;
   a.n_group = 8;
   a.topk_group = 3;
-  a.topk_method = "group_limited_greedy";
-  a.scoring_func = "softmax";
+  a.topk_method = TopkMethod::kGroupLimitedGreedy;
+  a.scoring_func = ScoringFunc::kSoftmax;
   a.norm_topk_prob = false;
   a.routed_scaling_factor = 16.0;
-  a.rope_scaling = {"yarn", 40.0, 4096, 32.0, 1.0, 0.707, 0.707, 1.0, 4.0};
+  a.rope_scaling = {.type = RopeType::kYarn,
+                    .factor = 40.0,
+                    .original_max_position_embeddings = 4096,
+                    .beta_fast = 32.0,
+                    .beta_slow = 1.0,
+                    .mscale = 0.707,
+                    .mscale_all_dim = 0.707};
   return a;
 }
 
@@ -95,7 +110,7 @@ ModelArgs deepseek_v2_lite() {
   a.moe_intermediate_size = 1408;
   a.n_group = 1;
   a.topk_group = 1;
-  a.topk_method = "greedy";
+  a.topk_method = TopkMethod::kGreedy;
   a.routed_scaling_factor = 1.0;
   return a;
 }
@@ -135,11 +150,11 @@ ModelArgs r1_distill_llama_8b() {
   a.bos_token_id = 128000;
   a.eos_token_ids = {128001};
   a.rope_theta = 500000;
-  a.rope_scaling.type = "llama3";
-  a.rope_scaling.factor = 8.0;
-  a.rope_scaling.original_max_position_embeddings = 8192;
-  a.rope_scaling.low_freq_factor = 1.0;
-  a.rope_scaling.high_freq_factor = 4.0;
+  a.rope_scaling = {.type = RopeType::kLlama3,
+                    .factor = 8.0,
+                    .original_max_position_embeddings = 8192,
+                    .low_freq_factor = 1.0,
+                    .high_freq_factor = 4.0};
   return a;
 }
 
@@ -167,7 +182,7 @@ ModelArgs tiny_deepseek(ModelArgs a) {
   a.v_head_dim = 16;
   a.moe_intermediate_size = 32;
   a.first_k_dense_replace = 1;
-  if (a.rope_scaling.type == "yarn") a.rope_scaling.original_max_position_embeddings = 256;
+  if (a.rope_scaling.type == RopeType::kYarn) a.rope_scaling.original_max_position_embeddings = 256;
   a.rope_scaling.factor = 4.0;
   return a;
 }
@@ -206,7 +221,7 @@ ModelArgs tiny_dense(ModelArgs a) {
   a.num_attention_heads = 4;
   a.num_key_value_heads = 2;
   a.head_dim = 16;
-  if (a.rope_scaling.type == "llama3") a.rope_scaling.original_max_position_embeddings = 256;
+  if (a.rope_scaling.type == RopeType::kLlama3) a.rope_scaling.original_max_position_embeddings = 256;
   return a;
 }
 

@@ -161,7 +161,7 @@ TEST_F(GgufArgsTest, LlamaCppFilesInferTheRest) {
   EXPECT_EQ(model_args_to_json(back), model_args_to_json(v3));  // noaux_tc, sigmoid, 1e-6, 2.5, mscale 1
   // Without the correction bias, groups mean group-limited selection.
   back = model_args_from_gguf(write(model_args_to_gguf(v3, {}), "whale."));
-  EXPECT_EQ(back.topk_method, "group_limited_greedy");
+  EXPECT_EQ(back.topk_method, TopkMethod::kGroupLimitedGreedy);
 
   const ModelArgs lite = released("deepseek-v2-lite");  // softmax, one group, mscale 0.707 via the multiplier
   back = model_args_from_gguf(write(model_args_to_gguf(lite, {}), "whale.", {{"output.weight", {0}}}));

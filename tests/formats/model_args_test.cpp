@@ -49,13 +49,13 @@ TEST(ModelArgs, DeepseekV3MatchesReleasedConfig) {
   EXPECT_EQ(a.moe_intermediate_size, 2048);
   EXPECT_EQ(a.intermediate_size, 18432);
   EXPECT_EQ(a.first_k_dense_replace, 3);
-  EXPECT_EQ(a.scoring_func, "sigmoid");
-  EXPECT_EQ(a.topk_method, "noaux_tc");
+  EXPECT_EQ(a.scoring_func, ScoringFunc::kSigmoid);
+  EXPECT_EQ(a.topk_method, TopkMethod::kNoauxTc);
   EXPECT_TRUE(a.norm_topk_prob);
   EXPECT_DOUBLE_EQ(a.routed_scaling_factor, 2.5);
   EXPECT_EQ(a.num_nextn_predict_layers, 1);
   EXPECT_EQ(a.vocab_size, 129280);
-  EXPECT_EQ(a.rope_scaling.type, "yarn");
+  EXPECT_EQ(a.rope_scaling.type, RopeType::kYarn);
   EXPECT_DOUBLE_EQ(a.rope_scaling.factor, 40);
   EXPECT_EQ(a.rope_scaling.original_max_position_embeddings, 4096);
   EXPECT_DOUBLE_EQ(a.rope_scaling.mscale_all_dim, 1.0);
@@ -76,8 +76,8 @@ TEST(ModelArgs, DeepseekV2LiteHasNoQueryCompression) {
   EXPECT_EQ(a.q_lora_rank, 0);  // null in the file
   EXPECT_EQ(a.n_routed_experts, 64);
   EXPECT_EQ(a.n_shared_experts, 2);
-  EXPECT_EQ(a.topk_method, "greedy");
-  EXPECT_EQ(a.scoring_func, "softmax");
+  EXPECT_EQ(a.topk_method, TopkMethod::kGreedy);
+  EXPECT_EQ(a.scoring_func, ScoringFunc::kSoftmax);
   EXPECT_FALSE(a.norm_topk_prob);
   EXPECT_DOUBLE_EQ(a.rope_scaling.mscale, 0.707);
   EXPECT_FALSE(a.fp8);
@@ -93,7 +93,7 @@ TEST(ModelArgs, DenseFamilies) {
   EXPECT_FALSE(q.tie_word_embeddings);
   const ModelArgs l = parse_model_args(config_text("r1-distill-llama-8b"));
   EXPECT_EQ(l.family, Family::kLlama);
-  EXPECT_EQ(l.rope_scaling.type, "llama3");  // from "rope_type"
+  EXPECT_EQ(l.rope_scaling.type, RopeType::kLlama3);  // from "rope_type"
   EXPECT_DOUBLE_EQ(l.rope_scaling.factor, 8.0);
   EXPECT_DOUBLE_EQ(l.rope_scaling.high_freq_factor, 4.0);
   EXPECT_EQ(l.rope_scaling.original_max_position_embeddings, 8192);
@@ -113,6 +113,45 @@ TEST(ModelArgs, WriterRoundTrips) {
     EXPECT_EQ(b.fp8, a.fp8);
     EXPECT_EQ(b.eos_token_ids, a.eos_token_ids);
   }
+}
+
+// The string-valued choices become enums when parsed and are written back with the same spelling.
+TEST(ModelArgs, ChoicesReadAsEnumsAndWriteBackTheirSpelling) {
+  const std::pair<const char*, TopkMethod> methods[] = {{"greedy", TopkMethod::kGreedy},
+                                                        {"group_limited_greedy", TopkMethod::kGroupLimitedGreedy},
+                                                        {"noaux_tc", TopkMethod::kNoauxTc}};
+  for (const auto& [name, method] : methods) {
+    const ModelArgs a = parse_with("deepseek-v3", "topk_method", name);
+    EXPECT_EQ(a.topk_method, method) << name;
+    EXPECT_EQ(nlohmann::json::parse(model_args_to_json(a))["topk_method"], name);
+  }
+  const std::pair<const char*, ScoringFunc> funcs[] = {{"softmax", ScoringFunc::kSoftmax},
+                                                       {"sigmoid", ScoringFunc::kSigmoid}};
+  for (const auto& [name, func] : funcs) {
+    const ModelArgs a = parse_with("deepseek-v3", "scoring_func", name);
+    EXPECT_EQ(a.scoring_func, func) << name;
+    EXPECT_EQ(nlohmann::json::parse(model_args_to_json(a))["scoring_func"], name);
+  }
+  const ModelArgs linear = parse_with("deepseek-v3", "rope_scaling", {{"type", "linear"}, {"factor", 2.0}});
+  EXPECT_EQ(linear.rope_scaling.type, RopeType::kLinear);
+  EXPECT_EQ(nlohmann::json::parse(model_args_to_json(linear))["rope_scaling"],
+            (nlohmann::json{{"type", "linear"}, {"factor", 2.0}}));
+  const ModelArgs plain = parse_with("deepseek-v3", "rope_scaling", {{"rope_type", "default"}});
+  EXPECT_EQ(plain.rope_scaling.type, RopeType::kNone);
+  EXPECT_TRUE(nlohmann::json::parse(model_args_to_json(plain))["rope_scaling"].is_null());
+  EXPECT_EQ(nlohmann::json::parse(model_args_to_json(parse_model_args(config_text("deepseek-v3"))))["rope_scaling"]["type"],
+            "yarn");
+  EXPECT_EQ(nlohmann::json::parse(model_args_to_json(parse_model_args(config_text("r1-distill-llama-8b"))))
+                ["rope_scaling"]["rope_type"],
+            "llama3");
+  // Spellings are exact: case and unknown names are not guessed at.
+  EXPECT_FALSE(topk_method_from_name("Greedy").has_value());
+  EXPECT_FALSE(scoring_func_from_name("relu").has_value());
+  EXPECT_FALSE(rope_type_from_name("dynamic").has_value());
+  EXPECT_STREQ(rope_type_name(RopeType::kNone), "");
+  EXPECT_NE(error_of([] { parse_with("deepseek-v3", "scoring_func", "relu"); })
+                .find("field \"scoring_func\" = \"relu\" (known: softmax, sigmoid)"),
+            std::string::npos);
 }
 
 TEST(ModelArgs, EosListAndIntegralFloats) {

@@ -12,7 +12,7 @@ namespace {
 TEST(Rope, AdjacentVersusHalfPairing) {
   // d = 4, base 100: inv_freq = {1, 0.1}; position 1: angles 1 and 0.1.
   RopeTable t;
-  t.inv_freq = rope_default_freqs(4, 100.0);
+  rope_default_freqs(4, 100.0, t.inv_freq);
   ASSERT_FLOAT_EQ(t.inv_freq[0], 1.0f);
   ASSERT_FLOAT_EQ(t.inv_freq[1], 0.1f);
   const float c0 = std::cos(1.0f), s0 = std::sin(1.0f), c1 = std::cos(0.1f), s1 = std::sin(0.1f);
@@ -47,8 +47,9 @@ TEST(Rope, YarnMscaleAndSoftmaxFactor) {
 TEST(Rope, YarnBlendsBetweenExtrapolationAndInterpolation) {
   // V3 rope dims: d = 64, base 10000, factor 40, original 4096, beta 32/1.
   const YarnParams p{40.0, 4096, 32.0, 1.0};
-  const std::vector<float> f = rope_yarn_freqs(64, 10000.0, p);
-  const std::vector<float> base = rope_default_freqs(64, 10000.0);
+  std::vector<float> f, base;
+  rope_yarn_freqs(64, 10000.0, p, f);
+  rope_default_freqs(64, 10000.0, base);
   // correction dims: low = floor(64 ln(4096/(32*2pi)) / (2 ln 10000)) = floor(10.39) = 10,
   // high = ceil(64 ln(4096/(2pi)) / (2 ln 10000)) = ceil(22.50) = 23.
   for (int i = 0; i <= 10; ++i) EXPECT_FLOAT_EQ(f[i], base[i]) << i;            // extrapolated
@@ -60,8 +61,9 @@ TEST(Rope, YarnBlendsBetweenExtrapolationAndInterpolation) {
 
 TEST(Rope, Llama3Bands) {
   const Llama3Params p{8.0, 1.0, 4.0, 8192};
-  const std::vector<float> f = rope_llama3_freqs(128, 500000.0, p);
-  const std::vector<float> base = rope_default_freqs(128, 500000.0);
+  std::vector<float> f, base;
+  rope_llama3_freqs(128, 500000.0, p, f);
+  rope_default_freqs(128, 500000.0, base);
   // High frequencies (wavelength < 8192/4 = 2048) are unchanged; low (> 8192) divided by 8.
   EXPECT_FLOAT_EQ(f[0], base[0]);
   EXPECT_FLOAT_EQ(f[63], static_cast<float>(base[63] / 8.0));
@@ -78,6 +80,30 @@ TEST(Rope, Llama3Bands) {
       EXPECT_NEAR(f[i], (1 - smooth) * base[i] / 8 + smooth * base[i], 1e-9);
     }
   }
+}
+
+// The forward pass rebuilds its table every call into the same vector: a longer vector full of
+// other values is resized to d/2 in place and holds exactly what a fresh one would.
+TEST(Rope, TablesFillTheGivenStorage) {
+  std::vector<float> out(40, 99.0f);
+  const float* before = out.data();
+  rope_default_freqs(8, 100.0, out);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out.data(), before);
+  EXPECT_FLOAT_EQ(out[0], 1.0f);
+  EXPECT_FLOAT_EQ(out[1], 0.31622776f);  // 100^(-2/8)
+  EXPECT_FLOAT_EQ(out[2], 0.1f);
+  EXPECT_FLOAT_EQ(out[3], 0.031622776f);
+  const YarnParams p{40.0, 4096, 32.0, 1.0};
+  std::vector<float> fresh, reused(100, -1.0f);
+  rope_yarn_freqs(64, 10000.0, p, fresh);
+  rope_yarn_freqs(64, 10000.0, p, reused);
+  EXPECT_EQ(reused, fresh);
+  const Llama3Params l{8.0, 1.0, 4.0, 8192};
+  rope_llama3_freqs(128, 500000.0, l, fresh);
+  rope_llama3_freqs(128, 500000.0, l, reused);
+  EXPECT_EQ(reused.size(), 64u);
+  EXPECT_EQ(reused, fresh);
 }
 
 }  // namespace

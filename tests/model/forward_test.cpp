@@ -7,13 +7,35 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <new>
 
 #include "core/error.h"
 #include "kernels/cpu_features.h"
 #include "model/presets.h"
 #include "model/random_checkpoint.h"
+
+// GCC 12 pairs the inlined replacement delete's free() with `new` expressions and warns; the
+// replacement new below allocates with malloc, so the pair is right.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+// Heap allocations made while g_counting is set, on any thread (the pool's workers too).
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<int64_t> g_allocations{0};
+}  // namespace
+
+void* operator new(size_t n) {
+  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace whale::model {
 namespace {
@@ -140,6 +162,73 @@ TEST_P(ForwardTest, BadInputIsAnError) {
   EXPECT_THROW(forward(w_, past_end, cache, {}, scratch_, pool_, out), Error);
 }
 
+// Routing is reported only when asked for, and asking changes no logit.
+TEST_P(ForwardTest, RoutingOnlyWhenAsked) {
+  const auto& a = w_.args;
+  Batch b;
+  for (size_t i = 0; i < tokens_.size(); ++i) b.add(tokens_[i], static_cast<int32_t>(i), 0);
+  ContiguousKvCache cache(a, 1, 64);
+  ForwardOutput plain, routed;
+  forward(w_, b, cache, {}, scratch_, pool_, plain);
+  EXPECT_TRUE(plain.routing.empty());
+  forward(w_, b, cache, {.want_routing = true}, scratch_, pool_, routed);
+  EXPECT_EQ(plain.logits, routed.logits);
+  if (!a.is_deepseek()) {
+    EXPECT_TRUE(routed.routing.empty());
+    return;
+  }
+  ASSERT_EQ(static_cast<int64_t>(routed.routing.size()), a.num_hidden_layers);
+  const int64_t T = b.size(), k = a.num_experts_per_tok;
+  for (int64_t layer = 0; layer < a.num_hidden_layers; ++layer) {
+    const std::vector<int32_t>& r = routed.routing[static_cast<size_t>(layer)];
+    if (!a.is_moe_layer(layer)) {
+      EXPECT_TRUE(r.empty()) << layer;
+      continue;
+    }
+    ASSERT_EQ(static_cast<int64_t>(r.size()), T * k) << layer;
+    for (int64_t t = 0; t < T; ++t) {
+      std::vector<int32_t> chosen(r.begin() + t * k, r.begin() + (t + 1) * k);
+      for (int32_t e : chosen) EXPECT_TRUE(e >= 0 && e < a.n_routed_experts) << e;
+      std::sort(chosen.begin(), chosen.end());
+      EXPECT_EQ(std::adjacent_find(chosen.begin(), chosen.end()), chosen.end()) << "an expert chosen twice";
+    }
+  }
+  // The same Scratch, asked again without routing: the output's routing is emptied.
+  forward(w_, b, cache, {}, scratch_, pool_, routed);
+  EXPECT_TRUE(routed.routing.empty());
+}
+
+// Steady decoding allocates nothing new: once a Scratch has seen a decode of some length, decoding
+// the same length again (the same shapes at every step) grows none of its buffers. Both MLA paths,
+// and two sequences decoding side by side.
+TEST_P(ForwardTest, RepeatedDecodeGrowsNoScratchBuffer) {
+  const auto& a = w_.args;
+  std::vector<MlaMode> modes = {MlaMode::kNaive};
+  if (a.is_deepseek()) modes.push_back(MlaMode::kAbsorbed);
+  for (const MlaMode mode : modes) {
+    Scratch s;
+    ContiguousKvCache cache(a, 2, 64);
+    ForwardOutput out;
+    std::vector<float> first_logits;
+    auto decode = [&](std::vector<float>* logits) {
+      for (size_t i = 0; i < tokens_.size(); ++i) {
+        Batch b;
+        b.add(tokens_[i], static_cast<int32_t>(i), 0);
+        b.add(tokens_[tokens_.size() - 1 - i], static_cast<int32_t>(i), 1);
+        forward(w_, b, cache, {.mla = mode}, s, pool_, out);
+        if (logits) logits->insert(logits->end(), out.logits.begin(), out.logits.end());
+      }
+    };
+    decode(&first_logits);
+    const size_t grown = s.reserved_bytes();
+    EXPECT_GT(grown, 0u);
+    std::vector<float> again;
+    decode(&again);
+    EXPECT_EQ(s.reserved_bytes(), grown) << "mode " << static_cast<int>(mode);
+    EXPECT_EQ(again, first_logits);  // reused buffers hold nothing over from one step to the next
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, ForwardTest,
                          ::testing::Values("tiny-deepseek-v3", "tiny-deepseek-v2", "tiny-deepseek-v2-lite",
                                            "tiny-qwen2", "tiny-llama"),
@@ -148,6 +237,43 @@ INSTANTIATE_TEST_SUITE_P(Families, ForwardTest,
                            for (char& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
                            return n;
                          });
+
+// forward.h's promise: once a Scratch has grown, decoding allocates nothing. The same two-sequence
+// decode runs twice through one Scratch; the second run must not touch the heap. The width keeps
+// every matmul below kernels::linear's split across the pool (32768 multiply-adds), since that
+// split passes a std::function too large for its inline storage; everything else is the model's.
+TEST(SteadyDecode, AllocatesNothing) {
+  for (const char* name : {"tiny-deepseek-v3", "tiny-deepseek-v2-lite", "tiny-qwen2"}) {
+    formats::ModelArgs args = find_preset(name).args;
+    args.hidden_size = 16;
+    const std::string dir = (fs::temp_directory_path() / ("whale_alloc_" + std::to_string(::getpid()))).string();
+    RandomCheckpointOptions o;
+    o.progress = false;
+    write_random_checkpoint(args, dir, o);
+    const Weights w = load_weights(dir);
+    fs::remove_all(dir);
+    core::ThreadPool pool(2);
+    std::vector<MlaMode> modes = {MlaMode::kNaive};
+    if (args.is_deepseek()) modes.push_back(MlaMode::kAbsorbed);
+    for (const MlaMode mode : modes) {
+      Scratch s;
+      ContiguousKvCache cache(args, 2, 8);
+      ForwardOutput out;
+      std::vector<Batch> steps(6);
+      for (int32_t i = 0; i < 6; ++i) {
+        steps[static_cast<size_t>(i)].add(10 + i, i, 0);
+        steps[static_cast<size_t>(i)].add(40 - i, i, 1);
+      }
+      for (const Batch& b : steps) forward(w, b, cache, {.mla = mode}, s, pool, out);  // grows the buffers
+      g_allocations = 0;
+      g_counting = true;
+      for (const Batch& b : steps) forward(w, b, cache, {.mla = mode}, s, pool, out);
+      g_counting = false;
+      EXPECT_EQ(g_allocations.load(), 0) << name << " mode " << static_cast<int>(mode);
+      EXPECT_EQ(out.logits.size(), 2u * args.vocab_size);
+    }
+  }
+}
 
 TEST(Mtp, DraftLogitsAreDeterministicAndUseTheModule) {
   const std::string dir = (fs::temp_directory_path() / ("whale_mtp_" + std::to_string(::getpid()))).string();

@@ -367,7 +367,7 @@ TEST_F(GgufTest, LlamaRowsArePermutedAndRopeFreqsWritten) {
   for (const auto& t : f.tensors()) w.add_tensor(t.name, f.view(t.name));
   w.write(bare);
   const Weights gg = load_weights_gguf(bare);
-  EXPECT_EQ(gg.args.rope_scaling.type, "llama3");
+  EXPECT_EQ(gg.args.rope_scaling.type, formats::RopeType::kLlama3);
   EXPECT_EQ(gg.args.rope_scaling.original_max_position_embeddings, 256);
   EXPECT_EQ(gg.args.rope_scaling.factor, a.rope_scaling.factor);
   EXPECT_LE(max_diff(run(load_weights(dir)).logits, run(gg).logits), 1e-5);

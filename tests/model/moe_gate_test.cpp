@@ -16,8 +16,8 @@ formats::ModelArgs v3_like() {
   a.n_group = 4;  // groups {0,1} {2,3} {4,5} {6,7}
   a.topk_group = 2;
   a.num_experts_per_tok = 2;
-  a.scoring_func = "sigmoid";
-  a.topk_method = "noaux_tc";
+  a.scoring_func = formats::ScoringFunc::kSigmoid;
+  a.topk_method = formats::TopkMethod::kNoauxTc;
   a.norm_topk_prob = true;
   a.routed_scaling_factor = 2.5;
   return a;
@@ -43,7 +43,7 @@ TEST(MoeGate, GroupLimitedDiffersFromPlainTopK) {
   EXPECT_NEAR(r.weights[0], 0.9 / 1.7 * 2.5, 1e-5);
   EXPECT_NEAR(r.weights[1], 0.8 / 1.7 * 2.5, 1e-5);
   formats::ModelArgs greedy = a;
-  greedy.topk_method = "greedy";
+  greedy.topk_method = formats::TopkMethod::kGreedy;
   u = logits_for(kAffinity);
   route_token(greedy, u.data(), nullptr, r);
   EXPECT_EQ(r.experts, (std::vector<int32_t>{0, 4}));
@@ -79,8 +79,8 @@ TEST(MoeGate, V2SoftmaxGreedyAndGroupLimited) {
   a.n_group = 1;
   a.topk_group = 1;
   a.num_experts_per_tok = 2;
-  a.scoring_func = "softmax";
-  a.topk_method = "greedy";
+  a.scoring_func = formats::ScoringFunc::kSoftmax;
+  a.topk_method = formats::TopkMethod::kGreedy;
   a.norm_topk_prob = false;
   a.routed_scaling_factor = 16.0;
   // exp(u) = 1, 2, 3, 4 -> s = 0.1, 0.2, 0.3, 0.4.
@@ -100,7 +100,7 @@ TEST(MoeGate, V2SoftmaxGreedyAndGroupLimited) {
   a.n_routed_experts = 8;
   a.n_group = 4;
   a.topk_group = 2;
-  a.topk_method = "group_limited_greedy";
+  a.topk_method = formats::TopkMethod::kGroupLimitedGreedy;
   a.norm_topk_prob = false;
   a.routed_scaling_factor = 1.0;
   // exp(u) = 8 1 | 2 7 | 6 6 | 1 1 (sum 32): group maxima 8, 7, 6, 1 -> keep groups 0 and 1.

@@ -33,8 +33,8 @@ TEST(DefaultModel, IsADeepseekV3WithMtpAndTheEngineMatchesLibtorch) {
   const formats::ModelArgs a = formats::load_model_args(dir);
   EXPECT_EQ(a.model_type, "deepseek_v3");
   EXPECT_GT(a.q_lora_rank, 0);
-  EXPECT_EQ(a.topk_method, "noaux_tc");
-  EXPECT_EQ(a.scoring_func, "sigmoid");
+  EXPECT_EQ(a.topk_method, formats::TopkMethod::kNoauxTc);
+  EXPECT_EQ(a.scoring_func, formats::ScoringFunc::kSigmoid);
   EXPECT_EQ(a.first_k_dense_replace, 1);
   EXPECT_EQ(a.num_nextn_predict_layers, 1);
   expect_engine_matches_libtorch(dir);

@@ -81,7 +81,7 @@ TEST_P(Golden, EngineMatchesLibtorch) {
     model::Batch b;
     for (int64_t i = 0; i < T; ++i) b.add(tokens[static_cast<size_t>(i)], static_cast<int32_t>(i), 0);
     model::ForwardOutput out;
-    model::forward(w, b, cache, {.mla = mode, .want_hidden = true}, s, pool, out);
+    model::forward(w, b, cache, {.mla = mode, .want_hidden = true, .want_routing = true}, s, pool, out);
     const double prefill = max_abs_diff(out.logits.data(), r.logits);
     EXPECT_LE(prefill, 1e-4) << v.name << " prefill";
     EXPECT_LE(max_abs_diff(out.hidden.data(), r.hidden), 1e-4) << v.name << " hidden";

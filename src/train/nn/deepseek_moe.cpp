@@ -10,8 +10,8 @@ namespace whale::train::nn {
 
 GateConfig GateConfig::from_args(const formats::ModelArgs& a) {
   GateConfig c;
-  c.scoring_func = a.scoring_func;
-  c.topk_method = a.topk_method;
+  c.scoring_func = formats::scoring_func_name(a.scoring_func);
+  c.topk_method = formats::topk_method_name(a.topk_method);
   c.top_k = a.num_experts_per_tok;
   c.n_group = a.n_group;
   c.topk_group = a.topk_group;
@@ -67,7 +67,7 @@ Routing route(const torch::Tensor& logits, const torch::Tensor& bias, const Gate
 
 Gate::Gate(const formats::ModelArgs& a) : cfg_(GateConfig::from_args(a)) {
   weight = register_parameter("weight", torch::randn({a.n_routed_experts, a.hidden_size}) * 0.02);
-  if (a.topk_method == "noaux_tc") {
+  if (a.topk_method == formats::TopkMethod::kNoauxTc) {
     e_score_correction_bias =
         register_parameter("e_score_correction_bias", torch::zeros({a.n_routed_experts}), /*requires_grad=*/false);
   }

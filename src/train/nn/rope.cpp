@@ -31,9 +31,9 @@ torch::Tensor rope_inv_freq(const formats::RopeScaling& s, double theta, int64_t
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   const torch::Tensor exponent = torch::arange(0, dim, 2, f64) / static_cast<double>(dim);  // 2i / d
   const torch::Tensor base_freq = 1.0 / torch::pow(theta, exponent);
-  if (s.type.empty() || s.type == "default") return base_freq;
-  if (s.type == "linear") return base_freq / s.factor;
-  if (s.type == "yarn") {
+  if (s.type == formats::RopeType::kNone) return base_freq;
+  if (s.type == formats::RopeType::kLinear) return base_freq / s.factor;
+  if (s.type == formats::RopeType::kYarn) {
     // Dimensions below `low` rotate fast enough to keep their frequency (extrapolate); above
     // `high` they are interpolated (/ factor); a linear ramp blends the band between.
     const torch::Tensor freq_extra = base_freq;
@@ -45,7 +45,7 @@ torch::Tensor rope_inv_freq(const formats::RopeScaling& s, double theta, int64_t
     const torch::Tensor extra_mask = 1.0 - ramp;
     return freq_inter * (1.0 - extra_mask) + freq_extra * extra_mask;
   }
-  if (s.type == "llama3") {
+  if (s.type == formats::RopeType::kLlama3) {
     const double orig = static_cast<double>(s.original_max_position_embeddings);
     const double low_wavelen = orig / s.low_freq_factor;
     const double high_wavelen = orig / s.high_freq_factor;
@@ -56,17 +56,17 @@ torch::Tensor rope_inv_freq(const formats::RopeScaling& s, double theta, int64_t
     const torch::Tensor medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
     return torch::where(medium, smoothed, inv);
   }
-  fail(ErrorKind::kUnsupported, "rope_scaling type \"", s.type, "\" (known: yarn, llama3, linear)");
+  fail(ErrorKind::kUnsupported, "rope_scaling type \"", formats::rope_type_name(s.type), "\" (known: yarn, llama3, linear)");
 }
 
 double rope_cos_sin_factor(const formats::RopeScaling& s) {
-  if (s.type != "yarn") return 1.0;
+  if (s.type != formats::RopeType::kYarn) return 1.0;
   return yarn_get_mscale(s.factor, s.mscale) / yarn_get_mscale(s.factor, s.mscale_all_dim);
 }
 
 double mla_softmax_scale(const formats::ModelArgs& a) {
   double scale = 1.0 / std::sqrt(static_cast<double>(a.qk_nope_head_dim + a.qk_rope_head_dim));
-  if (a.rope_scaling.type == "yarn" && a.rope_scaling.mscale_all_dim != 0.0) {
+  if (a.rope_scaling.type == formats::RopeType::kYarn && a.rope_scaling.mscale_all_dim != 0.0) {
     const double m = yarn_get_mscale(a.rope_scaling.factor, a.rope_scaling.mscale_all_dim);
     scale *= m * m;
   }

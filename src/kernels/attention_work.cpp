@@ -1,0 +1,85 @@
+// AttentionWork: the bookkeeping around kernels::attend for one layer (sets, key transposes,
+// tile order across the pool); the math is in attention.cpp.
+#include "kernels/attention_work.h"
+
+#include <algorithm>
+
+#include "kernels/attention.h"
+
+namespace whale::kernels {
+namespace {
+constexpr int64_t kTile = 16;  // queries per attend call
+}  // namespace
+
+void AttentionWork::clear() { n_sets_ = 0; }
+
+size_t AttentionWork::add_set(std::span<const float* const> rows, int64_t k_offset, int64_t v_offset, int64_t d,
+                              int64_t dv, float scale) {
+  if (n_sets_ == sets_.size()) sets_.emplace_back();
+  Set& s = sets_[n_sets_];
+  s.rows.assign(rows.begin(), rows.end());
+  s.q.clear();
+  s.n.clear();
+  s.out.clear();
+  s.kt.clear();
+  s.k_offset = k_offset;
+  s.v_offset = v_offset;
+  s.d = d;
+  s.dv = dv;
+  s.scale = scale;
+  return n_sets_++;
+}
+
+void AttentionWork::add_query(size_t set, const float* q, int64_t n, float* out) {
+  Set& s = sets_[set];
+  s.q.push_back(q);
+  s.n.push_back(n);
+  s.out.push_back(out);
+}
+
+void AttentionWork::run(core::ThreadPool& pool) {
+  // Sets with more than one tile of queries share one transposed copy of their keys.
+  const int64_t W = attention_block();
+  blocks_.clear();
+  for (size_t s = 0; s < n_sets_; ++s) {
+    Set& set = sets_[s];
+    if (static_cast<int64_t>(set.q.size()) <= kTile) continue;
+    const int64_t n_blocks = (static_cast<int64_t>(set.rows.size()) + W - 1) / W;
+    set.kt.resize(static_cast<size_t>(n_blocks * W * set.d));
+    for (int64_t b = 0; b < n_blocks; ++b) blocks_.push_back({s, b});
+  }
+  pool.parallel_for(static_cast<int64_t>(blocks_.size()), [this](int64_t b, int64_t e, int) {
+    for (int64_t u = b; u < e; ++u) {
+      const auto [si, blk] = blocks_[static_cast<size_t>(u)];
+      Set& s = sets_[si];
+      transpose_keys(s.rows.data(), static_cast<int64_t>(s.rows.size()), s.k_offset, s.d, blk, blk + 1, s.kt.data());
+    }
+  });
+  tiles_.clear();
+  for (size_t s = 0; s < n_sets_; ++s) {
+    for (int64_t i = 0; i < static_cast<int64_t>(sets_[s].q.size()); i += kTile) tiles_.push_back({s, i});
+  }
+  pool.parallel_for(static_cast<int64_t>(tiles_.size()), [this](int64_t b, int64_t e, int) {
+    const int64_t U = static_cast<int64_t>(tiles_.size());
+    for (int64_t u = b; u < e; ++u) {
+      // 0, U-1, 1, U-2, ...: each contiguous range mixes early (short) and late (long) tiles.
+      const auto [si, i0] = tiles_[static_cast<size_t>(u % 2 == 0 ? u / 2 : U - 1 - u / 2)];
+      const Set& s = sets_[si];
+      const int64_t nq = std::min<int64_t>(kTile, static_cast<int64_t>(s.q.size()) - i0);
+      attend({.q = s.q.data() + i0, .n = s.n.data() + i0, .nq = nq, .rows = s.rows.data(), .k_offset = s.k_offset,
+              .v_offset = s.v_offset, .d = s.d, .dv = s.dv, .scale = s.scale, .out = s.out.data() + i0,
+              .kt = s.kt.empty() ? nullptr : s.kt.data()});
+    }
+  });
+}
+
+size_t AttentionWork::reserved_bytes() const {
+  size_t bytes = sets_.capacity() * sizeof(Set) + (blocks_.capacity() + tiles_.capacity()) * sizeof(blocks_[0]);
+  for (const Set& s : sets_) {
+    bytes += (s.rows.capacity() + s.q.capacity() + s.out.capacity()) * sizeof(void*) +
+             s.n.capacity() * sizeof(int64_t) + s.kt.capacity() * sizeof(float);
+  }
+  return bytes;
+}
+
+}  // namespace whale::kernels

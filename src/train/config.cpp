@@ -11,15 +11,6 @@
 
 namespace whale::train {
 
-const char* balance_name(Balance b) {
-  switch (b) {
-    case Balance::kAuxFree: return "aux_free";
-    case Balance::kAuxLoss: return "aux_loss";
-    case Balance::kNone: return "none";
-  }
-  return "?";
-}
-
 namespace {
 
 using nlohmann::json;
@@ -64,9 +55,9 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
     if (!j.contains("distill") || !j.at("distill").is_object()) {
       fail(ErrorKind::kInvalidArgument, source, ": distillation needs \"distill\": {\"teacher\": DIR, ...}");
     }
-    const json& d = j.at("distill");
+    const json& d = *nested_object(j, "distill", {"teacher", "teacher_prompt", "prompt", "prompts", "samples", "keep",
+                                                  "temperature", "top_p", "max_tokens"}, source);
     const std::string s = source + " \"distill\"";
-    check_known_keys(d, {"teacher", "teacher_prompt", "prompt", "prompts", "samples", "keep", "temperature", "top_p", "max_tokens"}, s);
     DistillSpec& ds = c.distill;
     get_key(d, "teacher", ds.teacher, s);
     get_key(d, "teacher_prompt", ds.teacher_prompt, s);
@@ -106,8 +97,8 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
   if (c.eval_batches < 0) fail(ErrorKind::kInvalidArgument, source, ": \"eval_batches\" must be >= 0");
   if (c.seq_len < 8) fail(ErrorKind::kInvalidArgument, source, ": \"seq_len\" must be at least 8");
 
-  if (j.contains("optimizer")) {
-    const json& o = j.at("optimizer");
+  if (const json* opt = nested_object(j, "optimizer", {"lr", "min_lr_ratio", "weight_decay", "eps", "warmup_steps", "clip", "betas"}, source)) {
+    const json& o = *opt;
     const std::string s = source + " \"optimizer\"";
     get_key(o, "lr", c.lr, s);
     get_key(o, "min_lr_ratio", c.min_lr_ratio, s);
@@ -125,8 +116,8 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
     if (!(c.lr > 0)) fail(ErrorKind::kInvalidArgument, s, ": \"lr\" must be positive");
     if (c.warmup_steps < 0) fail(ErrorKind::kInvalidArgument, s, ": \"warmup_steps\" must be >= 0");
   }
-  if (j.contains("balance")) {
-    const json& b = j.at("balance");
+  if (const json* bal = nested_object(j, "balance", {"mode", "gamma", "seq_alpha", "aux_alpha"}, source)) {
+    const json& b = *bal;
     const std::string s = source + " \"balance\"";
     std::string mode = "aux_free";
     get_key(b, "mode", mode, s);
@@ -143,8 +134,8 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
     get_key(b, "seq_alpha", c.seq_alpha, s);
     get_key(b, "aux_alpha", c.aux_alpha, s);
   }
-  if (j.contains("mtp")) {
-    const json& m = j.at("mtp");
+  if (const json* mtp = nested_object(j, "mtp", {"weight", "weight_after", "switch_at"}, source)) {
+    const json& m = *mtp;
     const std::string s = source + " \"mtp\"";
     get_key(m, "weight", c.mtp_weight, s);
     get_key(m, "weight_after", c.mtp_weight_after, s);
@@ -153,8 +144,12 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
   if (!j.contains("tasks") || !j.at("tasks").is_array() || j.at("tasks").empty()) {
     fail(ErrorKind::kInvalidArgument, source, ": \"tasks\" must be a non-empty array of {\"task\": NAME, ...}");
   }
-  for (const json& t : j.at("tasks")) {
+  for (size_t i = 0; i < j.at("tasks").size(); ++i) {
+    const json& t = j.at("tasks")[i];
     const std::string s = source + " \"tasks\"";
+    if (!t.is_object()) fail(ErrorKind::kFormat, s, ": each task must be a JSON object");
+    check_known_keys(t, {"task", "weight", "min_digits", "max_digits", "min_numbers", "max_numbers", "max_number",
+                         "min_target", "max_target"}, source, "tasks[" + std::to_string(i) + "]");
     TaskMix m;
     std::string name;
     get_key(t, "task", name, s);

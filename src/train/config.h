@@ -18,8 +18,6 @@ enum class RunKind { kPretrain, kSft, kDistill };
 // auxiliary loss alone (batch-wise α·Σ f_i P_i, as in DeepSeek-V2); or nothing.
 enum class Balance { kAuxFree, kAuxLoss, kNone };
 
-const char* balance_name(Balance b);  // "aux_free", "aux_loss", "none"
-
 struct TaskMix {
   tasks::TaskKind task = tasks::TaskKind::kAddition;
   double weight = 1.0;

@@ -8,11 +8,10 @@
 #include <vector>
 
 #include "train/config.h"
+#include "train/grpo_advantages.h"
 #include "train/tasks/response.h"
 
 namespace whale::train {
-
-enum class GrpoVariant { kGrpo, kDrGrpo, kDapo };
 
 struct GrpoConfig {
   std::string init;       // the starting checkpoint (pretrained or SFT)
@@ -40,14 +39,6 @@ struct GrpoConfig {
 };
 
 GrpoConfig parse_grpo_config(const std::string& json_text, const std::string& source);
-
-// Advantages for one group of rewards: (r - mean) / (std + 1e-6) for GRPO and DAPO (population
-// std, as the R1 formula), r - mean for Dr. GRPO.
-std::vector<double> group_advantages(const std::vector<double>& rewards, GrpoVariant variant);
-
-// The k3 estimator of KL(π_θ || π_ref) per token from log-probabilities:
-// exp(ref - logp) - (ref - logp) - 1 (always >= 0).
-double k3(double logp, double ref_logp);
 
 void train_grpo(const GrpoConfig& config, const std::string& config_text, const std::string& run_dir, bool resume,
                 bool progress);

@@ -1,5 +1,5 @@
 // Leveled logging to stderr. The level comes from WHALE_LOG (debug|info|warn|error|quiet) or
-// set_log_level; messages below it cost one comparison.
+// set_log_level; messages below it cost one comparison. Only the levels in use have helpers.
 #pragma once
 
 #include <string_view>
@@ -15,20 +15,8 @@ LogLevel log_level();
 void log_message(LogLevel level, std::string_view message);
 
 template <class... Args>
-void log_debug(const Args&... args) {
-  if (log_level() <= LogLevel::kDebug) log_message(LogLevel::kDebug, cat(args...));
-}
-template <class... Args>
 void log_info(const Args&... args) {
   if (log_level() <= LogLevel::kInfo) log_message(LogLevel::kInfo, cat(args...));
-}
-template <class... Args>
-void log_warn(const Args&... args) {
-  if (log_level() <= LogLevel::kWarn) log_message(LogLevel::kWarn, cat(args...));
-}
-template <class... Args>
-void log_error(const Args&... args) {
-  if (log_level() <= LogLevel::kError) log_message(LogLevel::kError, cat(args...));
 }
 
 }  // namespace whale::core

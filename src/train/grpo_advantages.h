@@ -2,6 +2,7 @@
 // update keeps (DAPO's dynamic sampling), DAPO's overlong penalty, and the k3 KL estimator.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

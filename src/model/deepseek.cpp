@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "kernels/linear.h"
 #include "kernels/ops.h"
+#include "model/architecture.h"
 #include "model/common.h"
 #include "model/forward.h"
 #include "model/moe_gate.h"
@@ -284,7 +285,7 @@ Ctx make_ctx(const Weights& w, const Batch& b, KvCache& cache, const ForwardOpti
 void mtp_forward(const Weights& w, const Batch& next, const std::vector<float>& hidden, int64_t k, KvCache& cache,
                  const ForwardOptions& opt, Scratch& s, core::ThreadPool& pool, std::vector<float>& logits) {
   const auto& a = w.args;
-  if (!a.is_deepseek() || k < 0 || k >= a.num_nextn_predict_layers) {
+  if (w.arch == nullptr || !w.arch->mtp || k < 0 || k >= a.num_nextn_predict_layers) {
     fail(ErrorKind::kInvalidArgument, "model has ", a.num_nextn_predict_layers, " MTP modules; asked for module ", k);
   }
   const int64_t layer = a.num_hidden_layers + k, T = next.size(), D = a.hidden_size;

@@ -4,6 +4,7 @@
 #include "kernels/linear.h"
 
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 #include "core/error.h"
@@ -79,7 +80,7 @@ const ActBlock* quantize_tokens(const LinearArgs& a, int64_t cols, const simd::K
     for (int64_t t = b; t < e; ++t) k.quantize_activations(a.x + t * a.x_stride, cols, out + t * nb);
   };
   if (pool != nullptr && a.T * cols >= 65536) {
-    pool->parallel_for(a.T, quantize);
+    pool->parallel_for(a.T, std::ref(quantize));  // std::ref: the pool's std::function stays inline
   } else {
     quantize(0, a.T, 0);
   }
@@ -128,7 +129,7 @@ void linear(const WeightView& w, const LinearArgs& a, core::ThreadPool* pool) {
     if (pool == nullptr || n_rows * cols * a.T < 32768) {
       body(0, units, 0);
     } else {
-      pool->parallel_for(units, body);
+      pool->parallel_for(units, std::cref(body));  // no heap copy of the lambda per call
     }
   };
   if (path == Path::kRows) {

@@ -24,7 +24,7 @@ std::string generic_rules() {
   g += "char ::= [^\"\\\\\\x00-\\x1F] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4} )\n";
   g += "string ::= \"\\\"\" char* \"\\\"\"\n";
   g += "integer ::= \"-\"? ( \"0\" | [1-9] [0-9]{0,15} )\n";
-  g += "number ::= integer ( \".\" [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,3} )?\n";
+  g += "number ::= integer ( \".\" [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,2} )?\n";
   g += "boolean ::= \"true\" | \"false\"\n";
   g += "null ::= \"null\"\n";
   for (int d = 0; d <= kGenericDepth; ++d) {

@@ -15,7 +15,8 @@ namespace whale::constrain {
 // never extra keys, which is valid whatever additionalProperties says; an object without
 // `properties` is any JSON object (additionalProperties absent or true) or {} (false).
 // Output is compact-ish JSON: whitespace between tokens is at most a space or a newline with
-// up to 20 indent characters; numbers have at most 16 integer and 16 fraction digits.
+// up to 20 indent characters; numbers have at most 16 integer and 16 fraction digits and a
+// two-digit exponent (so every number fits a double).
 // Throws whale::Error (kUnsupported or kInvalidArgument) whose message names the keyword and
 // where it is ("unsupported JSON schema keyword 'minimum' at #/properties/age").
 std::string json_schema_to_gbnf(std::string_view schema_json);

@@ -117,7 +117,7 @@ const std::vector<uint64_t>& Matcher::mask() {
   }
   auto it = masks_.find(state_);
   if (it != masks_.end()) return it->second;
-  if (masks_.size() >= 256) masks_.clear();  // bound the cache (19 KB a state at 152k tokens)
+  if (masks_.size() >= 64) masks_.clear();  // bound the cache (19 KB a state at 152k tokens)
   std::vector<uint64_t>& m = masks_[state_];
   compute_mask(state_, m);
   return m;

@@ -2,6 +2,7 @@
 // depth-bounded generic JSON value) are emitted once at the end.
 #include "constrain/json_schema.h"
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -225,16 +226,46 @@ class Compiler {
   int counter_ = 0;
 };
 
+// Every rule name in `gbnf` with `prefix` in front (literals, classes, counts and comments untouched).
+std::string prefix_rules(const std::string& gbnf, std::string_view prefix) {
+  if (prefix.empty()) return gbnf;
+  auto name_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  };
+  std::string out;
+  for (size_t i = 0; i < gbnf.size();) {
+    const char c = gbnf[i];
+    if (c == '"' || c == '[' || c == '{' || c == '#') {
+      const char close = c == '"' ? '"' : c == '[' ? ']' : c == '{' ? '}' : '\n';
+      size_t j = i + 1;
+      while (j < gbnf.size() && gbnf[j] != close) j += (gbnf[j] == '\\' && c != '#') ? 2 : 1;
+      j = std::min(j + 1, gbnf.size());
+      out.append(gbnf, i, j - i);
+      i = j;
+    } else if (name_char(c)) {
+      size_t j = i;
+      while (j < gbnf.size() && name_char(gbnf[j])) ++j;
+      out += prefix;
+      out.append(gbnf, i, j - i);
+      i = j;
+    } else {
+      out += c;
+      ++i;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
-std::string json_schema_to_gbnf(std::string_view schema_json) {
+std::string json_schema_to_gbnf(std::string_view schema_json, std::string_view rule_prefix) {
   json schema;
   try {
     schema = json::parse(schema_json);
   } catch (const json::parse_error& e) {
     fail(ErrorKind::kInvalidArgument, "JSON schema is not valid JSON: ", e.what());
   }
-  return Compiler(std::move(schema)).run();
+  return prefix_rules(Compiler(std::move(schema)).run(), rule_prefix);
 }
 
 std::string any_json_object_gbnf() { return "root ::= object-0\n" + generic_rules(); }

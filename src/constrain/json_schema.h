@@ -19,7 +19,9 @@ namespace whale::constrain {
 // two-digit exponent (so every number fits a double).
 // Throws whale::Error (kUnsupported or kInvalidArgument) whose message names the keyword and
 // where it is ("unsupported JSON schema keyword 'minimum' at #/properties/age").
-std::string json_schema_to_gbnf(std::string_view schema_json);
+// With a `rule_prefix`, every rule is named prefix + name and the schema's rule is prefix + "root",
+// so several schemas (tool arguments, say) can live in one grammar text.
+std::string json_schema_to_gbnf(std::string_view schema_json, std::string_view rule_prefix = "");
 
 // Any JSON object (response_format json_object): nesting is limited to 8 levels.
 std::string any_json_object_gbnf();

@@ -124,6 +124,23 @@ TEST(JsonSchema, AnyJsonObject) {
   EXPECT_FALSE(m2.accept_bytes("[1]"));
 }
 
+TEST(JsonSchema, PrefixedRulesCombineInOneGrammar) {
+  // Two tools' argument schemas in one grammar, as a tool-call wrapper would use them.
+  const std::string a = json_schema_to_gbnf(R"({"type":"object","properties":{"city":{"type":"string"}},"required":["city"]})", "get-weather-");
+  const std::string b = json_schema_to_gbnf(R"({"type":"object","properties":{"n":{"enum":[1,2]}},"required":["n"]})", "pick-");
+  const std::string g = "root ::= \"<call>\" ( \"weather \" get-weather-root | \"pick \" pick-root ) \"</call>\"\n" + a + b;
+  auto grammar = std::make_shared<Grammar>(parse_gbnf(g));
+  auto v = std::make_shared<Vocabulary>(std::vector<std::string>{"a"}, std::vector<int32_t>{}, std::vector<int32_t>{});
+  auto ok = [&](const std::string& text) {
+    Matcher m(grammar, v);
+    return m.accept_bytes(text) && m.complete();
+  };
+  EXPECT_TRUE(ok(R"(<call>weather {"city": "Paris \"x\" [{#}]"}</call>)"));
+  EXPECT_TRUE(ok(R"(<call>pick {"n":2}</call>)"));
+  EXPECT_FALSE(ok(R"(<call>pick {"n":3}</call>)"));
+  EXPECT_FALSE(ok(R"(<call>weather {"n":1}</call>)"));
+}
+
 TEST(JsonSchema, UnsupportedKeywordsAreNamed) {
   EXPECT_EQ(error_of(R"({"type":"integer","minimum":0})"), "unsupported JSON schema keyword 'minimum' at #");
   EXPECT_EQ(error_of(R"({"type":"object","properties":{"s":{"type":"string","pattern":"a+"}}})"),

@@ -123,7 +123,25 @@ void Engine::append(Sequence& seq, int32_t token) {
     seq.req.on_event({.kind = Event::Kind::kAnswer, .request_id = seq.id, .tokens = {token}});
   }
   if (was_reasoning || seq.splitter.in_reasoning()) ++seq.usage.reasoning_tokens;
+  if (seq.req.constraint && !seq.constraint_on && tok_) watch_reasoning_close(seq, token);
   if (stopped) seq.end(FinishReason::kStop);
+}
+
+// A constraint starts after the reasoning's closing tag, found in the token bytes themselves
+// (the splitter's view lags behind the stop-string and UTF-8 hold-backs).
+void Engine::watch_reasoning_close(Sequence& seq, int32_t token) {
+  const std::string& tag = seq.req.reasoning.close_tag;
+  seq.reasoning_tail += tok_->token_bytes(token);
+  const size_t at = seq.reasoning_tail.find(tag);
+  if (at == std::string::npos) {
+    if (seq.reasoning_tail.size() > tag.size()) seq.reasoning_tail.erase(0, seq.reasoning_tail.size() - tag.size());
+    return;
+  }
+  seq.constraint_on = true;
+  // Bytes after the tag in the same token(s) (a forced "\n</think>\n\n"): the grammar sees them if it
+  // allows them; whitespace it does not allow is left out of its view.
+  seq.req.constraint->accept_bytes(std::string_view(seq.reasoning_tail).substr(at + tag.size()));
+  seq.reasoning_tail.clear();
 }
 
 // Ends the sequence (sets its finish reason) at EOS, a stop string, max_tokens or a full context;
@@ -133,8 +151,14 @@ void Engine::post_process(Sequence& seq, const float* logits) {
   l.assign(logits, logits + w_.args.vocab_size);
   // Outputs that name no token (checkpoints round vocab_size up past the tokenizer): never pick them.
   for (int32_t id : no_token_ids_) l[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
+  constrain::Matcher* c = seq.constraint_on ? seq.req.constraint.get() : nullptr;
+  if (c && !mask_logits(*c, l)) {  // the vocabulary cannot continue the grammar
+    seq.end(FinishReason::kLength);
+    return;
+  }
   const int32_t token = seq.sampler.sample(l.data(), w_.args.vocab_size);
-  const bool eos = !seq.req.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
+  const bool eos = (c || !seq.req.ignore_eos) && std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
+  if (c) c->accept_token(token);
   if (eos) {
     ++seq.usage.completion_tokens;
     ++stats_.generated_tokens;
@@ -158,6 +182,21 @@ void Engine::post_process(Sequence& seq, const float* logits) {
   } else if (static_cast<int64_t>(seq.tokens.size()) >= max_context_) {
     seq.end(FinishReason::kLength, /*full=*/true);
   }
+}
+
+// Disallowed tokens get -inf; false when no token is allowed.
+bool Engine::mask_logits(constrain::Matcher& c, std::vector<float>& l) const {
+  const std::vector<uint64_t>& mask = c.mask();
+  const size_t n_mask = mask.size() * 64;
+  bool any = false;
+  for (size_t id = 0; id < l.size(); ++id) {
+    if (id < n_mask && ((mask[id >> 6] >> (id & 63)) & 1u)) {
+      any = any || l[id] != -std::numeric_limits<float>::infinity();
+    } else {
+      l[id] = -std::numeric_limits<float>::infinity();
+    }
+  }
+  return any;
 }
 
 // The one place a sequence leaves: flush its text, free its blocks and slot, tell the caller, erase.

@@ -60,6 +60,8 @@ class Engine {
  private:
   void post_process(Sequence& seq, const float* logits);
   void append(Sequence& seq, int32_t token);
+  void watch_reasoning_close(Sequence& seq, int32_t token);
+  bool mask_logits(constrain::Matcher& c, std::vector<float>& l) const;
   void reap();  // the one place a sequence leaves: finished (or cancelled) ones end here
   void emit_text(Sequence& seq, const std::string& text, bool flush, bool& stopped);
 

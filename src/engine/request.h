@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "constrain/matcher.h"
 #include "engine/reasoning_splitter.h"
 #include "sampler/sampler.h"
 
@@ -45,6 +47,10 @@ struct Request {
   bool ignore_eos = false;
   ReasoningSplitter::Options reasoning;  // enabled, and whether the prompt opened <think>
   int64_t think_budget = -1;      // >= 0: close the reasoning after this many tokens
+  // Structured output: when set, only tokens the grammar allows are sampled (EOS once it is
+  // complete, so a constrained output ends with kStop). It applies to the answer: with reasoning
+  // that the prompt opened, it starts after the closing tag.
+  std::shared_ptr<constrain::Matcher> constraint;
   std::function<void(const Event&)> on_event;
 };
 

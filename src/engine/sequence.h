@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "engine/block_manager.h"
@@ -27,6 +28,7 @@ struct Sequence {
         stop(req.stop),
         splitter(tok ? req.reasoning : ReasoningSplitter::Options{.enabled = false}) {
     if (tok) detok.emplace(*tok, /*skip_special=*/true);  // BOS/EOS text never reaches the user
+    constraint_on = req.constraint && !(req.reasoning.enabled && req.reasoning.starts_in_reasoning);
     sampler.set_prompt(req.prompt);
     usage.prompt_tokens = n_prompt;
   }
@@ -52,6 +54,8 @@ struct Sequence {
   bool context_full = false;           // finish is kLength because the context filled up
   bool budget_closed = false;  // the thinking budget already forced the closing tag
   bool cancelled = false;     // asked to stop: ends as kCancelled at the next reap
+  bool constraint_on = false;  // req.constraint masks the logits (the reasoning, if any, closed)
+  std::string reasoning_tail;  // the last bytes generated while waiting for the closing tag
   sampler::Sampler sampler;
   std::optional<tokenizer::StreamDecoder> detok;
   StopMatcher stop;

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "server/api_error.h"
+#include "server/structured_output.h"
 
 namespace whale::server {
 namespace {
@@ -77,11 +78,6 @@ void reject_unsupported(const json& j) {
   }
   if (const json* t = field(j, "tools"); t && !(t->is_array() && t->empty())) bad_request("tools", "tools are not supported");
   if (field(j, "functions")) bad_request("functions", "functions are not supported");
-  if (const json* rf = field(j, "response_format")) {
-    if (!rf->is_object() || rf->value("type", "text") != "text") {
-      bad_request("response_format", "only response_format {\"type\": \"text\"} is supported");
-    }
-  }
   if (boolean(j, "echo").value_or(false)) bad_request("echo", "echo is not supported");
   if (field(j, "suffix")) bad_request("suffix", "suffix is not supported");
 }
@@ -242,6 +238,7 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
     bad_request("messages", e.what());
   }
   g.thinking = r.reasoning.enabled;
+  r.constraint = parse_constraint(j, body, *m.tokenizer, *m.constraint_vocab);
   return g;
 }
 
@@ -268,6 +265,7 @@ GenerationRequest parse_completion_request(std::string_view body, const ServedMo
   }
   r.reasoning.enabled = false;
   g.thinking = false;
+  r.constraint = parse_constraint(j, body, *m.tokenizer, *m.constraint_vocab);
   return g;
 }
 

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "engine/request.h"
 #include "sampler/sampler.h"
+#include "server/structured_output.h"
 #include "tokenizer/tokenizer.h"
 
 namespace whale::server {
@@ -22,6 +24,8 @@ struct ServedModel {
   int64_t max_context = 0;
   int64_t vocab_size = 0;
   int64_t created = 0;  // unix seconds (when the server started)
+  // The vocabulary structured output masks over, built on the first constrained request.
+  std::shared_ptr<ConstraintVocabulary> constraint_vocab = std::make_shared<ConstraintVocabulary>();
 };
 
 // The aliases DeepSeek's API uses; both name the loaded model. deepseek-chat turns thinking off

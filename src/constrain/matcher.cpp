@@ -1,0 +1,148 @@
+// Stack expansion (llama.cpp's pushdown scheme with tail calls), memoised byte transitions and the
+// trie walk that computes a mask.
+#include "constrain/matcher.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace whale::constrain {
+
+Matcher::Matcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const Vocabulary> vocab)
+    : g_(std::move(grammar)), v_(std::move(vocab)) {
+  nodes_.push_back({-1, 0});
+  std::vector<int32_t> init;
+  for (int32_t a : g_->rules[static_cast<size_t>(g_->root)]) expand(a, 0, init);
+  state_ = intern(init);
+  walk_.resize(v_->trie().max_depth + 1);
+}
+
+int32_t Matcher::node(int32_t pos, int32_t parent) {
+  const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(pos)) << 32) | static_cast<uint32_t>(parent);
+  auto [it, fresh] = node_ids_.emplace(key, static_cast<int32_t>(nodes_.size()));
+  if (fresh) nodes_.push_back({pos, parent});
+  return it->second;
+}
+
+// All stacks whose top is a byte element, reachable from "continue at pos, then return to parent".
+void Matcher::expand(int32_t pos, int32_t parent, std::vector<int32_t>& out) {
+  const Grammar::Element& e = g_->elements[static_cast<size_t>(pos)];
+  switch (e.op) {
+    case Grammar::Op::kEnd:
+      if (parent == 0) {
+        out.push_back(0);
+      } else {
+        const Node p = nodes_[static_cast<size_t>(parent)];
+        expand(p.pos, p.parent, out);
+      }
+      return;
+    case Grammar::Op::kBytes:
+      out.push_back(node(pos, parent));
+      return;
+    case Grammar::Op::kRule: {
+      // A rule in tail position returns straight to our parent: right recursion stays flat.
+      const bool tail = g_->elements[static_cast<size_t>(pos) + 1].op == Grammar::Op::kEnd;
+      const int32_t cont = tail ? parent : node(pos + 1, parent);
+      for (int32_t a : g_->rules[static_cast<size_t>(e.arg)]) expand(a, cont, out);
+      return;
+    }
+  }
+}
+
+int32_t Matcher::intern(std::vector<int32_t>& stacks) {
+  std::sort(stacks.begin(), stacks.end());
+  stacks.erase(std::unique(stacks.begin(), stacks.end()), stacks.end());
+  if (stacks.empty()) return kDead;
+  std::string key(reinterpret_cast<const char*>(stacks.data()), stacks.size() * sizeof(int32_t));
+  auto [it, fresh] = state_ids_.emplace(std::move(key), static_cast<int32_t>(states_.size()));
+  if (fresh) {
+    states_.push_back(stacks);
+    trans_.resize(trans_.size() + 256, kUnknown);
+  }
+  return it->second;
+}
+
+int32_t Matcher::compute_step(int32_t state, uint8_t b) {
+  std::vector<int32_t> out;
+  for (int32_t s : states_[static_cast<size_t>(state)]) {
+    if (s == 0) continue;
+    const Node n = nodes_[static_cast<size_t>(s)];
+    if (!g_->sets[static_cast<size_t>(g_->elements[static_cast<size_t>(n.pos)].arg)].has(b)) continue;
+    expand(n.pos + 1, n.parent, out);
+  }
+  return intern(out);
+}
+
+bool Matcher::complete() const {
+  const auto& s = states_[static_cast<size_t>(state_)];
+  return !s.empty() && s[0] == 0;
+}
+
+bool Matcher::can_continue() const {
+  const auto& s = states_[static_cast<size_t>(state_)];
+  return !s.empty() && s.back() != 0;
+}
+
+void Matcher::compute_mask(int32_t state, std::vector<uint64_t>& out) {
+  out.assign((v_->size() + 63) / 64, 0);
+  const Vocabulary::Trie& t = v_->trie();
+  const size_t n = t.byte.size();
+  walk_[0] = state;
+  for (size_t k = 0; k < n;) {
+    const int32_t s = step(walk_[t.depth[k] - 1], t.byte[k]);
+    if (s == kDead) {
+      k = static_cast<size_t>(t.end[k]);
+      continue;
+    }
+    walk_[t.depth[k]] = s;
+    for (int32_t i = t.tok_begin[k]; i < t.tok_begin[k + 1]; ++i) {
+      const uint32_t id = static_cast<uint32_t>(t.tok[static_cast<size_t>(i)]);
+      out[id >> 6] |= uint64_t{1} << (id & 63);
+    }
+    ++k;
+  }
+  const auto& st = states_[static_cast<size_t>(state)];
+  if (!st.empty() && st[0] == 0) {
+    for (int32_t id : v_->eos()) {
+      if (id >= 0 && static_cast<size_t>(id) < v_->size()) out[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63);
+    }
+  }
+}
+
+const std::vector<uint64_t>& Matcher::mask() {
+  if (ended_) {
+    eos_only_.assign((v_->size() + 63) / 64, 0);
+    return eos_only_;
+  }
+  auto it = masks_.find(state_);
+  if (it != masks_.end()) return it->second;
+  if (masks_.size() >= 64) masks_.clear();  // bound the cache (19 KB a state at 152k tokens)
+  std::vector<uint64_t>& m = masks_[state_];
+  compute_mask(state_, m);
+  return m;
+}
+
+bool Matcher::accept_bytes(std::string_view bytes) {
+  if (ended_) return bytes.empty();
+  int32_t s = state_;
+  for (char c : bytes) {
+    s = step(s, static_cast<uint8_t>(c));
+    if (s == kDead) return false;
+  }
+  state_ = s;
+  return true;
+}
+
+bool Matcher::accept_token(int32_t id) {
+  if (ended_ || id < 0 || static_cast<size_t>(id) >= v_->size()) return false;
+  if (v_->is_eos(id)) {
+    if (!complete()) return false;
+    ended_ = true;
+    return true;
+  }
+  if (v_->excluded(id)) return false;
+  return accept_bytes(v_->bytes(id));
+}
+
+}  // namespace whale::constrain

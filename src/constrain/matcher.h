@@ -1,0 +1,77 @@
+// The per-request grammar state: the set of pushdown stacks the bytes so far allow, the allowed
+// token mask for the next step, and advancing on the accepted token.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "constrain/grammar.h"
+#include "constrain/vocabulary.h"
+
+namespace whale::constrain {
+
+// Stacks are hash-consed (equal stacks share one id) and sets of stacks are interned as states,
+// so a state's byte transitions are a memoised 256-entry row: the mask walk over the vocabulary
+// trie is mostly table lookups, and a state seen before (inside a string, say) reuses its mask.
+// Not thread-safe: one matcher per request.
+class Matcher {
+ public:
+  Matcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const Vocabulary> vocab);
+
+  // Bit id set: token id may come next (EOS only when the grammar is complete). The reference is
+  // valid until the next call to a non-const method.
+  const std::vector<uint64_t>& mask();
+  static bool allowed(const std::vector<uint64_t>& mask, int32_t id) { return (mask[static_cast<size_t>(id) >> 6] >> (id & 63)) & 1u; }
+
+  // Advances over the token's bytes; false (and no change) if the grammar does not allow it.
+  // EOS is accepted when the grammar is complete and ends the matcher.
+  bool accept_token(int32_t id);
+  // Advances over raw bytes (tests, forced text); false (and no change) if not allowed.
+  bool accept_bytes(std::string_view bytes);
+
+  bool complete() const;      // the bytes so far form a whole sentence of the grammar
+  bool can_continue() const;  // some byte may still follow
+  bool ended() const { return ended_; }  // EOS was accepted
+
+ private:
+  static constexpr int32_t kDead = -1;
+  static constexpr int32_t kUnknown = -2;
+
+  int32_t node(int32_t pos, int32_t parent);
+  void expand(int32_t pos, int32_t parent, std::vector<int32_t>& out);
+  int32_t intern(std::vector<int32_t>& stacks);
+  int32_t step(int32_t state, uint8_t b) {
+    const size_t k = static_cast<size_t>(state) * 256 + b;
+    if (trans_[k] == kUnknown) {
+      const int32_t t = compute_step(state, b);  // may grow trans_
+      trans_[k] = t;
+    }
+    return trans_[k];
+  }
+  int32_t compute_step(int32_t state, uint8_t b);
+  void compute_mask(int32_t state, std::vector<uint64_t>& out);
+
+  std::shared_ptr<const Grammar> g_;
+  std::shared_ptr<const Vocabulary> v_;
+  struct Node {
+    int32_t pos;     // a kBytes element for a stack top; for inner nodes the return position
+    int32_t parent;  // 0: the bottom of the stack
+  };
+  std::vector<Node> nodes_;  // nodes_[0] is the empty stack (a complete parse)
+  std::unordered_map<uint64_t, int32_t> node_ids_;
+  std::vector<std::vector<int32_t>> states_;  // sorted stack ids
+  std::unordered_map<std::string, int32_t> state_ids_;  // the stack ids' bytes -> state
+  std::vector<int32_t> trans_;  // state * 256 + byte -> state, kDead or kUnknown
+  std::unordered_map<int32_t, std::vector<uint64_t>> masks_;  // per state, bounded
+  std::vector<int32_t> scratch_;
+  std::vector<int32_t> walk_;   // state per trie depth during a mask walk
+  int32_t state_ = 0;
+  bool ended_ = false;
+  std::vector<uint64_t> eos_only_;
+};
+
+}  // namespace whale::constrain

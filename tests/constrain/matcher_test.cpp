@@ -1,0 +1,95 @@
+// Masks against brute force: over a small vocabulary, a token is in the mask exactly when
+// advancing a copy of the matcher over its bytes succeeds; special tokens never, EOS only when
+// the grammar is complete.
+#include "constrain/matcher.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <random>
+
+#include "constrain/json_schema.h"
+
+namespace whale::constrain {
+namespace {
+
+std::shared_ptr<Vocabulary> small_vocab() {
+  std::vector<std::string> t = {"<eos>", "<special>", "{", "}", "\"", "a", "ab", "\"a", "\":", ":", ",", " ",
+                                "1", "12", "-", ".", "5e", "true", "tr", "ue", "null", "[", "]", "\\", "\\n",
+                                "\"}", "\"a\"", "{\"", "\xC3", "\xA9", "\xC3\xA9", "x\"", "\n", "  ", "0", "false",
+                                "}{", "\"name\"", "\"age\"", "\"tags\"", "red", "\"red\"", "\"b", "}]", "],", "name"};
+  return std::make_shared<Vocabulary>(t, std::vector<int32_t>{0}, std::vector<int32_t>{1});
+}
+
+// Random walks: at each step compare mask() with brute force, then take a random allowed token.
+void check_against_brute_force(const std::string& gbnf, uint64_t seed) {
+  auto g = std::make_shared<Grammar>(parse_gbnf(gbnf));
+  auto v = small_vocab();
+  Matcher m(g, v);
+  std::mt19937_64 rng(seed);
+  for (int step = 0; step < 40 && !m.ended(); ++step) {
+    const std::vector<uint64_t> mask = m.mask();
+    std::vector<int32_t> allowed;
+    for (int32_t id = 0; id < static_cast<int32_t>(v->size()); ++id) {
+      Matcher copy = m;
+      const bool ok = id != 1 && copy.accept_token(id);
+      ASSERT_EQ(Matcher::allowed(mask, id), ok) << "token " << id << " '" << v->bytes(id) << "' at step " << step;
+      if (ok) allowed.push_back(id);
+    }
+    if (allowed.empty()) break;
+    ASSERT_TRUE(m.accept_token(allowed[rng() % allowed.size()]));
+  }
+}
+
+TEST(Matcher, MaskEqualsBruteForceOnJsonSchema) {
+  const std::string schema = R"({"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"},
+    "tags":{"type":"array","items":{"enum":["red","b"]},"maxItems":3}},"required":["name"],"additionalProperties":false})";
+  const std::string gbnf = json_schema_to_gbnf(schema);
+  for (uint64_t seed = 0; seed < 30; ++seed) check_against_brute_force(gbnf, seed);
+}
+
+TEST(Matcher, MaskEqualsBruteForceOnAnyJsonObject) {
+  const std::string gbnf = any_json_object_gbnf();
+  for (uint64_t seed = 0; seed < 30; ++seed) check_against_brute_force(gbnf, seed);
+}
+
+TEST(Matcher, MaskEqualsBruteForceOnUnicodeClass) {
+  for (uint64_t seed = 0; seed < 10; ++seed) check_against_brute_force("root ::= [^a\"]{0,6} \"\\\"\"", seed);
+}
+
+TEST(Matcher, EosOnlyWhenComplete) {
+  auto g = std::make_shared<Grammar>(parse_gbnf("root ::= \"{\" \"}\""));
+  auto v = small_vocab();
+  Matcher m(g, v);
+  EXPECT_FALSE(Matcher::allowed(m.mask(), 0));
+  EXPECT_FALSE(m.accept_token(0));
+  EXPECT_FALSE(Matcher::allowed(m.mask(), 1));  // the special token, though "<special>" is no match anyway
+  ASSERT_TRUE(m.accept_token(2));
+  ASSERT_TRUE(m.accept_token(3));
+  EXPECT_TRUE(m.complete());
+  EXPECT_FALSE(m.can_continue());
+  const auto& mask = m.mask();
+  for (int32_t id = 0; id < static_cast<int32_t>(v->size()); ++id) EXPECT_EQ(Matcher::allowed(mask, id), id == 0) << id;
+  EXPECT_TRUE(m.accept_token(0));
+  EXPECT_TRUE(m.ended());
+}
+
+TEST(Matcher, SpecialTokensNeverAllowed) {
+  // A grammar that accepts the special token's bytes still never allows the token.
+  auto g = std::make_shared<Grammar>(parse_gbnf("root ::= \"<special>\""));
+  Matcher m(g, small_vocab());
+  EXPECT_FALSE(Matcher::allowed(m.mask(), 1));
+  EXPECT_FALSE(m.accept_token(1));
+  EXPECT_TRUE(m.accept_bytes("<special>"));
+}
+
+TEST(Matcher, RejectedTokenLeavesStateUnchanged) {
+  auto g = std::make_shared<Grammar>(parse_gbnf("root ::= \"ab\""));
+  Matcher m(g, small_vocab());
+  EXPECT_FALSE(m.accept_token(4));
+  EXPECT_TRUE(m.accept_token(6));
+  EXPECT_TRUE(m.complete());
+}
+
+}  // namespace
+}  // namespace whale::constrain

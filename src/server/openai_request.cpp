@@ -214,12 +214,15 @@ std::vector<tokenizer::ChatMessage> parse_messages(const json& j) {
     if (r != "system" && r != "user" && r != "assistant" && r != "tool") {
       bad_request(at + ".role", "`" + at + ".role` \"" + r + "\" is not one of system, user, assistant, tool");
     }
-    // DeepSeek's API refuses earlier reasoning sent back: the template drops it anyway.
-    if (m.contains("reasoning_content")) {
-      bad_request(at + ".reasoning_content",
-                  "`" + at + ".reasoning_content` must not be sent back in input messages; send only `content`");
+    // Clients append the returned message, reasoning_content included (DeepSeek's docs: ignored in
+    // plain turns). It reaches the template, which uses it where the family's does (Qwen3, after the
+    // last user turn); DeepSeek-R1's and V3's templates drop earlier reasoning.
+    std::optional<std::string> reasoning;
+    if (const json* rc = field(m, "reasoning_content")) {
+      if (!rc->is_string()) bad_request(at + ".reasoning_content", "`" + at + ".reasoning_content` must be a string or null");
+      if (r == "assistant") reasoning = rc->get<std::string>();
     }
-    out.push_back({r, content_text(m, i), std::nullopt});
+    out.push_back({r, content_text(m, i), std::move(reasoning)});
   }
   return out;
 }

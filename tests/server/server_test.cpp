@@ -217,7 +217,7 @@ TEST(Server, Errors) {
   expect_error(s, "{" + msgs + R"(, "thinking": {"type": "maybe"}})", 400, "thinking");
   expect_error(s, R"({"messages": [{"role": "wizard", "content": "hi"}]})", 400, "messages[0].role");
   expect_error(s, "{" + msgs + R"(, "model": "gpt-4o"})", 404, "model");
-  expect_error(s, R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "a", "reasoning_content": "r"}, {"role": "user", "content": "b"}]})",
+  expect_error(s, R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "a", "reasoning_content": 5}, {"role": "user", "content": "b"}]})",
                400, "messages[1].reasoning_content");
   std::string longtext;
   for (int i = 0; i < 200; ++i) longtext += "word ";

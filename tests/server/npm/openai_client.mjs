@@ -94,8 +94,30 @@ function checkUsage(u, prompt, completion) {
     (e) => e instanceof OpenAI.NotFoundError && e.status === 404);
   await assert.rejects(client.chat.completions.create({
     model: 'deepseek-reasoner',
-    messages: [...messages, { role: 'assistant', content: 'a', reasoning_content: 'r' }, { role: 'user', content: 'b' }],
+    messages: [...messages, { role: 'assistant', content: 'a', reasoning_content: 7 }, { role: 'user', content: 'b' }],
   }), (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && /reasoning_content/.test(e.message));
+}
+
+// A second turn that appends the returned message object as is (reasoning_content included, or
+// null as some clients send it): accepted, and R1's template drops the earlier reasoning, so the
+// prompt is the same whatever it held.
+{
+  const first = await client.chat.completions.create({
+    model: 'deepseek-reasoner', messages, max_tokens: 8, ignore_eos: true, seed: 3, thinking_budget: 3,
+  });
+  const usages = [];
+  for (const msg of [first.choices[0].message, { ...first.choices[0].message, reasoning_content: null },
+                     { ...first.choices[0].message, reasoning_content: 'something else entirely' }]) {
+    const r = await client.chat.completions.create({
+      model: 'deepseek-reasoner', messages: [...messages, msg, { role: 'user', content: 'And then?' }],
+      max_tokens: 2, ignore_eos: true,
+    });
+    assert.equal(r.choices[0].finish_reason, 'length');
+    usages.push(r.usage.prompt_tokens);
+  }
+  assert.ok(usages[0] > Number(promptThinking), 'the second turn holds the first');
+  assert.equal(usages[1], usages[0], 'null reasoning_content: same prompt');
+  assert.equal(usages[2], usages[0], 'earlier reasoning is dropped by the R1 template');
 }
 
 console.log('openai client: all checks passed');

@@ -59,9 +59,12 @@ class Engine {
 
  private:
   void post_process(Sequence& seq, const float* logits);
-  void append(Sequence& seq, int32_t token);
+  void append(Sequence& seq, int32_t token, const sampler::TokenLogprob* record = nullptr);
   void reap();  // the one place a sequence leaves: finished (or cancelled) ones end here
-  void emit_text(Sequence& seq, const std::string& text, bool flush, bool& stopped);
+  // Text through the stop strings and the reasoning splitter: the events it makes, not yet sent.
+  std::vector<Event> text_events(Sequence& seq, const std::string& text, bool flush, bool& stopped);
+  // Sends events, the pending logprob records riding on the first (kept for later if none).
+  void send(Sequence& seq, std::vector<Event> events);
 
   const model::Weights& w_;
   const tokenizer::Tokenizer* tok_;
@@ -71,6 +74,7 @@ class Engine {
   Scheduler scheduler_;
   Runner runner_;
   std::vector<float> logits_buf_;
+  std::vector<float> logprob_buf_;  // the raw logits of a request that asked for logprobs
   std::map<uint64_t, std::unique_ptr<Sequence>> sequences_;
   std::vector<int32_t> eos_ids_;
   std::vector<int32_t> close_reasoning_;  // tokens of "\n</think>\n\n" for the thinking budget

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/reasoning_splitter.h"
+#include "sampler/logprobs.h"
 #include "sampler/sampler.h"
 
 namespace whale::engine {
@@ -35,6 +36,10 @@ struct Event {
   FinishReason finish = FinishReason::kStop;  // kFinished
   bool context_full = false;        // kFinished with kLength because the context filled up
   Usage usage;                      // kFinished
+  // With Request::logprobs >= 0: the records of the tokens generated since the last event, in
+  // order (a token whose text is still held, e.g. by a stop-string prefix, comes with a later one;
+  // the finish event carries what is left). The end-of-sequence token has none.
+  std::vector<sampler::TokenLogprob> logprobs;
 };
 
 struct Request {
@@ -45,6 +50,7 @@ struct Request {
   bool ignore_eos = false;
   ReasoningSplitter::Options reasoning;  // enabled, and whether the prompt opened <think>
   int64_t think_budget = -1;      // >= 0: close the reasoning after this many tokens
+  int32_t logprobs = -1;          // >= 0: report each token's log-probability and this many alternatives
   std::function<void(const Event&)> on_event;
 };
 

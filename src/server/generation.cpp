@@ -2,6 +2,7 @@
 // JSON reply or as SSE chunks (reasoning and answer never share a chunk). A stream whose client
 // has gone (a failed write, an unwritable socket) cancels its sequence at once.
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -36,6 +37,58 @@ json usage_json(const engine::Usage& u) {
           {"prompt_cache_miss_tokens", u.prompt_tokens - u.cached_prompt_tokens}};
 }
 
+// Log-probabilities in OpenAI's shapes. A token's text is its bytes (a piece of a multi-byte
+// character shows as U+FFFD; `bytes` has it exactly); -inf (a token that cannot occur) is -9999,
+// OpenAI's floor.
+using Records = std::vector<sampler::TokenLogprob>;
+
+double logprob_value(float lp) { return std::isfinite(lp) ? static_cast<double>(lp) : -9999.0; }
+
+// Valid UTF-8 (the completions' top_logprobs dict is keyed by it: equal texts keep the best).
+std::string token_string(const tokenizer::Tokenizer& tok, int32_t id) { return tok.decode(std::span<const int32_t>(&id, 1)); }
+
+json chat_logprob(const tokenizer::Tokenizer& tok, int32_t id, float lp) {
+  json bytes = json::array();
+  for (unsigned char c : tok.token_bytes(id)) bytes.push_back(static_cast<int>(c));
+  return {{"token", token_string(tok, id)}, {"logprob", logprob_value(lp)}, {"bytes", std::move(bytes)}};
+}
+
+// Chat: {"content": [...]} for the answer's tokens; reasoning tokens (thinking on) go to a
+// "reasoning_content" list beside it, as the reply splits its text.
+json chat_logprobs(const tokenizer::Tokenizer& tok, const Records& records) {
+  json content = json::array(), reasoning = json::array();
+  for (const sampler::TokenLogprob& r : records) {
+    json e = chat_logprob(tok, r.token, r.logprob);
+    json top = json::array();
+    for (const sampler::TopLogprob& t : r.top) top.push_back(chat_logprob(tok, t.token, t.logprob));
+    e["top_logprobs"] = std::move(top);
+    (r.reasoning ? reasoning : content).push_back(std::move(e));
+  }
+  json out = {{"content", std::move(content)}, {"refusal", nullptr}};
+  if (!reasoning.empty()) out["reasoning_content"] = std::move(reasoning);
+  return out;
+}
+
+// Completions: parallel lists; text_offset is each token's byte offset in the generated text,
+// continued across stream chunks through `offset`.
+json completion_logprobs(const tokenizer::Tokenizer& tok, const Records& records, int64_t& offset) {
+  json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
+  for (const sampler::TokenLogprob& r : records) {
+    tokens.push_back(token_string(tok, r.token));
+    lps.push_back(logprob_value(r.logprob));
+    json top = json::object();
+    for (const sampler::TopLogprob& t : r.top) {
+      const std::string key = token_string(tok, t.token);
+      if (!top.contains(key)) top[key] = logprob_value(t.logprob);
+    }
+    tops.push_back(std::move(top));
+    offsets.push_back(offset);
+    offset += static_cast<int64_t>(tok.token_bytes(r.token).size());
+  }
+  return {{"tokens", std::move(tokens)}, {"token_logprobs", std::move(lps)}, {"top_logprobs", std::move(tops)},
+          {"text_offset", std::move(offsets)}};
+}
+
 const char* finish_name(const Event& e) {
   return e.finish == engine::FinishReason::kLength ? "length" : "stop";
 }
@@ -45,14 +98,15 @@ struct Reply {
   bool chat;
   std::string id, model;
   int64_t created;
+  const tokenizer::Tokenizer* tok = nullptr;  // set when the request asked for logprobs
 
   json base(const char* object) const {
     return {{"id", id}, {"object", object}, {"created", created}, {"model", model}, {"system_fingerprint", "whale"}};
   }
   // One streamed chunk carrying `delta` (chat) or `text` (completions).
-  json chunk(json delta_or_text, const json& finish_reason) const {
+  json chunk(json delta_or_text, const json& finish_reason, json logprobs = nullptr) const {
     json c = base(chat ? "chat.completion.chunk" : "text_completion");
-    json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason}};
+    json choice = {{"index", 0}, {"logprobs", std::move(logprobs)}, {"finish_reason", finish_reason}};
     choice[chat ? "delta" : "text"] = std::move(delta_or_text);
     c["choices"] = json::array({choice});
     return c;
@@ -67,15 +121,20 @@ std::string sse(const json& j) { return "data: " + dump(j) + "\n\n"; }
 void reply_whole(Server::Impl& s, const GenerationRequest& g, const Reply& r,
                  const std::shared_ptr<engine::RequestHandle>& h, httplib::Response& res) {
   std::string reasoning, answer;
+  Records records;
   for (;;) {
     if (s.stopping) s.loop.cancel(*h);
     for (const Event& e : h->wait(kPoll)) {
       if (e.kind == Event::Kind::kReasoning) reasoning += e.text;
       if (e.kind == Event::Kind::kAnswer) answer += e.text;
+      records.insert(records.end(), e.logprobs.begin(), e.logprobs.end());
       if (e.kind != Event::Kind::kFinished) continue;
       if (e.finish == engine::FinishReason::kCancelled) throw engine::ShuttingDownError();
       json body = r.base(r.chat ? "chat.completion" : "text_completion");
-      json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_name(e)}};
+      json logprobs = nullptr;
+      int64_t offset = 0;
+      if (r.tok) logprobs = r.chat ? chat_logprobs(*r.tok, records) : completion_logprobs(*r.tok, records, offset);
+      json choice = {{"index", 0}, {"logprobs", std::move(logprobs)}, {"finish_reason", finish_name(e)}};
       if (r.chat) {
         json msg = {{"role", "assistant"}, {"content", answer}};
         if (g.thinking) msg["reasoning_content"] = reasoning;
@@ -96,6 +155,7 @@ struct StreamState {
   bool include_usage, thinking;
   std::shared_ptr<engine::RequestHandle> handle;
   bool started = false, finished = false;
+  int64_t text_offset = 0;  // completions' logprobs.text_offset so far
   std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
 };
 
@@ -106,13 +166,21 @@ std::string stream_text(StreamState& st, const std::vector<Event>& events) {
   if (!st.started && r.chat) out += sse(r.chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
   st.started = true;
   std::string pending;
+  Records records;  // logprob records riding with the pending text
   Event::Kind pending_kind = Event::Kind::kAnswer;
+  const auto logprobs = [&]() -> json {
+    if (!r.tok) return nullptr;
+    json l = r.chat ? chat_logprobs(*r.tok, records) : completion_logprobs(*r.tok, records, st.text_offset);
+    records.clear();
+    return l;
+  };
   auto flush = [&] {
     if (pending.empty()) return;
     if (!r.chat) {
-      out += sse(r.chunk(pending, nullptr));
+      out += sse(r.chunk(pending, nullptr, logprobs()));
     } else {
-      out += sse(r.chunk({{pending_kind == Event::Kind::kReasoning ? "reasoning_content" : "content", pending}}, nullptr));
+      out += sse(r.chunk({{pending_kind == Event::Kind::kReasoning ? "reasoning_content" : "content", pending}}, nullptr,
+                         logprobs()));
     }
     pending.clear();
   };
@@ -123,7 +191,8 @@ std::string stream_text(StreamState& st, const std::vector<Event>& events) {
       if (e.finish == engine::FinishReason::kCancelled) {  // the server is shutting down
         out += sse(json::parse(error_body(ApiError(503, "server_error", "the server is shutting down", {}, "unavailable"))));
       } else {
-        out += sse(r.chunk(r.chat ? json::object() : json(""), finish_name(e)));
+        records = e.logprobs;  // tokens whose text never came out (held, then cut by the finish)
+        out += sse(r.chunk(r.chat ? json::object() : json(""), finish_name(e), records.empty() ? json(nullptr) : logprobs()));
         if (st.include_usage) {
           json u = r.base(r.chat ? "chat.completion.chunk" : "text_completion");
           u["choices"] = json::array();
@@ -137,6 +206,7 @@ std::string stream_text(StreamState& st, const std::vector<Event>& events) {
     if (e.kind != pending_kind) flush();
     pending_kind = e.kind;
     pending += e.text;
+    records.insert(records.end(), e.logprobs.begin(), e.logprobs.end());
   }
   flush();
   return out;
@@ -194,7 +264,8 @@ void handle_generation(Server::Impl& s, const httplib::Request& req, httplib::Re
                     " tokens (the context must also hold at least one generated token).",
                 "context_length_exceeded");
   }
-  const Reply r{chat, random_id(chat ? "chatcmpl-" : "cmpl-"), g.model, static_cast<int64_t>(std::time(nullptr))};
+  const Reply r{chat, random_id(chat ? "chatcmpl-" : "cmpl-"), g.model, static_cast<int64_t>(std::time(nullptr)),
+                g.request.logprobs >= 0 ? s.model.tokenizer : nullptr};
   const bool stream = g.stream;
   std::shared_ptr<engine::RequestHandle> h = s.loop.submit(std::move(g.request));
   if (stream) {

@@ -1,5 +1,5 @@
 // Field-by-field parsing of chat and completion bodies. Unknown fields are ignored (clients send
-// metadata such as `user`), except those whose meaning whale cannot honour (tools, logprobs, n>1):
+// metadata such as `user`), except those whose meaning whale cannot honour (tools, n>1):
 // those are a 400 rather than a silently different answer.
 #include "server/openai_request.h"
 
@@ -72,9 +72,6 @@ bool resolve_model(const json& j, const ServedModel& m, std::string& name) {
 void reject_unsupported(const json& j) {
   if (auto n = integer(j, "n"); n && *n != 1) bad_request("n", "only n=1 is supported");
   if (auto n = integer(j, "best_of"); n && *n != 1) bad_request("best_of", "only best_of=1 is supported");
-  if (boolean(j, "logprobs").value_or(false) || field(j, "top_logprobs")) {
-    bad_request(j.contains("top_logprobs") ? "top_logprobs" : "logprobs", "logprobs are not supported");
-  }
   if (const json* t = field(j, "tools"); t && !(t->is_array() && t->empty())) bad_request("tools", "tools are not supported");
   if (field(j, "functions")) bad_request("functions", "functions are not supported");
   if (const json* rf = field(j, "response_format")) {
@@ -84,6 +81,26 @@ void reject_unsupported(const json& j) {
   }
   if (boolean(j, "echo").value_or(false)) bad_request("echo", "echo is not supported");
   if (field(j, "suffix")) bad_request("suffix", "suffix is not supported");
+}
+
+// Chat: `logprobs: bool` and `top_logprobs: 0..20` (which needs logprobs). Completions: `logprobs:
+// 0..20`, the number of alternatives (OpenAI allows 5, DeepSeek's FIM and vLLM 20).
+int32_t parse_logprobs(const json& j, bool chat) {
+  const int32_t kMax = sampler::kMaxTopLogprobs;
+  const std::string range = "[0, " + std::to_string(kMax) + "]";
+  if (!chat) {
+    const json* v = field(j, "logprobs");
+    if (!v) return -1;
+    if (!v->is_number_integer() || v->get<int64_t>() < 0 || v->get<int64_t>() > kMax) {
+      bad_request("logprobs", "`logprobs` must be an integer in " + range + " (the number of alternatives per token)");
+    }
+    return static_cast<int32_t>(v->get<int64_t>());
+  }
+  const bool on = boolean(j, "logprobs").value_or(false);
+  const std::optional<int64_t> top = integer(j, "top_logprobs");
+  if (top && (*top < 0 || *top > kMax)) bad_request("top_logprobs", "`top_logprobs` must be in " + range);
+  if (top && !on) bad_request("top_logprobs", "`top_logprobs` needs `logprobs: true`");
+  return on ? static_cast<int32_t>(top.value_or(0)) : -1;
 }
 
 // Sampling fields, stream flags, max_tokens and stop: shared by both endpoints.
@@ -236,6 +253,7 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
   std::vector<tokenizer::ChatMessage> messages = parse_messages(j);
   parse_common(j, m, g);
   engine::Request& r = g.request;
+  r.logprobs = parse_logprobs(j, true);
   const bool thinking = parse_thinking(j, by_model, r.think_budget);
   // The template's own special tokens must become single tokens, so special parsing is on (as
   // `whale chat` and the reference tokenizers do).
@@ -254,6 +272,7 @@ GenerationRequest parse_completion_request(std::string_view body, const ServedMo
   resolve_model(j, m, g.model);
   parse_common(j, m, g);
   engine::Request& r = g.request;
+  r.logprobs = parse_logprobs(j, false);
   const json* p = field(j, "prompt");
   if (!p) bad_request("prompt", "`prompt` is required");
   if (p->is_array() && p->size() == 1 && (*p)[0].is_string()) p = &(*p)[0];

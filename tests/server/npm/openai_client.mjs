@@ -120,4 +120,30 @@ function checkUsage(u, prompt, completion) {
   assert.equal(usages[2], usages[0], 'earlier reasoning is dropped by the R1 template');
 }
 
+// logprobs: the client's typed shapes, whole and streamed; the stream's records equal the reply's.
+{
+  const req = { model: 'deepseek-chat', messages, max_tokens: 6, ignore_eos: true, temperature: 0, logprobs: true, top_logprobs: 3 };
+  const r = await client.chat.completions.create(req);
+  const content = r.choices[0].logprobs.content;
+  assert.equal(content.length, 6, 'one record per generated token');
+  for (const e of content) {
+    assert.equal(typeof e.token, 'string');
+    assert.ok(e.logprob <= 0 && Array.isArray(e.bytes));
+    assert.equal(e.top_logprobs.length, 3);
+    assert.deepEqual(e.top_logprobs[0].bytes, e.bytes, 'greedy: the chosen token is the best one');
+    for (let j = 1; j < 3; j++) assert.ok(e.top_logprobs[j].logprob <= e.top_logprobs[j - 1].logprob, 'best first');
+  }
+  const streamed = [];
+  for await (const chunk of await client.chat.completions.create({ ...req, stream: true })) {
+    for (const c of chunk.choices) if (c.logprobs) streamed.push(...c.logprobs.content);
+  }
+  assert.deepEqual(streamed, content, 'streamed records equal the whole reply\'s');
+  const c = await client.completions.create({ model: 'deepseek-chat', prompt: 'def fib(a):', max_tokens: 4, ignore_eos: true, logprobs: 2 });
+  const lp = c.choices[0].logprobs;
+  assert.equal(lp.tokens.length, 4);
+  assert.equal(lp.token_logprobs.length, 4);
+  assert.equal(lp.text_offset[0], 0);
+  for (const t of lp.top_logprobs) assert.ok(Object.keys(t).length >= 1 && Object.keys(t).length <= 2);
+}
+
 console.log('openai client: all checks passed');

@@ -1,5 +1,5 @@
 // Field-by-field parsing of chat and completion bodies. Unknown fields are ignored (clients send
-// metadata such as `user`), except those whose meaning whale cannot honour (tools, n>1):
+// metadata such as `user`), except those whose meaning whale cannot honour (tools, best_of>1):
 // those are a 400 rather than a silently different answer.
 #include "server/openai_request.h"
 
@@ -70,7 +70,6 @@ bool resolve_model(const json& j, const ServedModel& m, std::string& name) {
 }
 
 void reject_unsupported(const json& j) {
-  if (auto n = integer(j, "n"); n && *n != 1) bad_request("n", "only n=1 is supported");
   if (auto n = integer(j, "best_of"); n && *n != 1) bad_request("best_of", "only best_of=1 is supported");
   if (const json* t = field(j, "tools"); t && !(t->is_array() && t->empty())) bad_request("tools", "tools are not supported");
   if (field(j, "functions")) bad_request("functions", "functions are not supported");
@@ -139,6 +138,10 @@ void parse_common(const json& j, const ServedModel& m, GenerationRequest& g) {
       }
       r.sampling.logit_bias.emplace_back(static_cast<int32_t>(id), value.get<float>());
     }
+  }
+  if (auto n = integer(j, "n")) {
+    if (*n < 1 || *n > kMaxChoices) bad_request("n", "`n` must be in [1, " + std::to_string(kMaxChoices) + "]");
+    g.n = static_cast<int>(*n);
   }
   r.ignore_eos = boolean(j, "ignore_eos").value_or(false);  // vLLM's extension (benchmarks, tests)
   g.stream = boolean(j, "stream").value_or(false);

@@ -24,6 +24,9 @@ struct ServedModel {
   int64_t created = 0;  // unix seconds (when the server started)
 };
 
+// The most choices (`n`) one request may ask for.
+inline constexpr int kMaxChoices = 8;
+
 // The aliases DeepSeek's API uses; both name the loaded model. deepseek-chat turns thinking off
 // by default, deepseek-reasoner on.
 inline constexpr const char* kChatAlias = "deepseek-chat";
@@ -34,6 +37,7 @@ struct GenerationRequest {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool thinking = false;       // the reply has reasoning_content
+  int n = 1;                   // choices: n sequences of one prompt, choice i sampled with seed + i
   engine::Request request;     // prompt tokens, sampling, limits, stop strings
 };
 

@@ -195,7 +195,7 @@ TEST(Logprobs, StreamChunksAddUpToTheWholeReply) {
         if (v.is_array()) joined[k].insert(joined[k].end(), v.begin(), v.end());
       }
     }
-    EXPECT_GE(with_logprobs, 2) << (chat ? "chat" : "completions");
+    EXPECT_GE(with_logprobs, 1) << (chat ? "chat" : "completions");  // how many: as the polls batch them
     EXPECT_EQ(joined, whole) << (chat ? "chat" : "completions");
   }
 }

@@ -79,7 +79,6 @@ void reject_unsupported(const json& j) {
     }
   }
   if (boolean(j, "echo").value_or(false)) bad_request("echo", "echo is not supported");
-  if (field(j, "suffix")) bad_request("suffix", "suffix is not supported");
 }
 
 // Chat: `logprobs: bool` and `top_logprobs: 0..20` (which needs logprobs). Completions: `logprobs:
@@ -218,7 +217,9 @@ std::string content_text(const json& msg, size_t i) {
   return text;
 }
 
-std::vector<tokenizer::ChatMessage> parse_messages(const json& j) {
+// DeepSeek's beta `prefix: true` may mark only the last message, an assistant one: the model
+// continues it. Sets `prefix` when it does.
+std::vector<tokenizer::ChatMessage> parse_messages(const json& j, bool& prefix) {
   const json* ms = field(j, "messages");
   if (!ms) bad_request("messages", "`messages` is required");
   if (!ms->is_array() || ms->empty()) bad_request("messages", "`messages` must be a non-empty array");
@@ -243,8 +244,77 @@ std::vector<tokenizer::ChatMessage> parse_messages(const json& j) {
       if (r == "assistant") reasoning = rc->get<std::string>();
     }
     out.push_back({r, content_text(m, i), std::move(reasoning)});
+    if (boolean(m, "prefix").value_or(false)) {
+      if (i + 1 != ms->size() || r != "assistant") {
+        bad_request(at + ".prefix", "`" + at + ".prefix` is allowed only on the last message, and only when it is an assistant message");
+      }
+      prefix = true;
+    }
   }
   return out;
+}
+
+// The prompt for `prefix: true`: the earlier messages with the generation prompt, then the last
+// assistant message left open. With thinking on, its reasoning_content continues the reasoning
+// (opened here if the template did not), and a non-empty content closes the reasoning and starts
+// the answer; with thinking off only the content is used.
+void prepare_prefix_prompt(const tokenizer::Tokenizer& tok, const std::vector<tokenizer::ChatMessage>& messages,
+                           bool thinking, engine::Request& r) {
+  const tokenizer::ChatMessage& last = messages.back();
+  engine::prepare_chat_prompt(tok, std::span(messages.data(), messages.size() - 1), thinking, r);
+  std::string prompt = tok.chat_template().render(std::span(messages.data(), messages.size() - 1),
+                                                  {.add_generation_prompt = true, .enable_thinking = thinking});
+  if (thinking) {
+    const std::string reasoning = last.reasoning_content.value_or("");
+    bool open = r.reasoning.starts_in_reasoning;
+    if (!open && !reasoning.empty()) {
+      prompt += "<think>\n";
+      open = true;
+    }
+    prompt += reasoning;
+    if (open && !last.content.empty()) {
+      prompt += "\n</think>\n\n";
+      open = false;
+    }
+    r.reasoning.enabled = true;
+    r.reasoning.starts_in_reasoning = open;
+  }
+  prompt += last.content;
+  r.prompt = tok.encode(prompt, {.add_special = false, .parse_special = true});
+}
+
+// Fill-in-the-middle: each family's tokens, in prefix-suffix-middle order.
+struct FimTokens {
+  const char* prefix;
+  const char* suffix;
+  const char* middle;
+};
+constexpr FimTokens kFimFamilies[] = {
+    {"<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"},  // DeepSeek-V3, DeepSeek-Coder
+    {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"},  // Qwen2.5-Coder, Qwen3
+};
+
+// BOS (as the tokenizer adds it), FIM prefix token, prompt, suffix token, suffix, middle token; the
+// user's text never parses special tokens. A 400 naming the model when its tokenizer has no FIM tokens.
+std::vector<int32_t> fim_prompt(const ServedModel& m, const std::string& prefix, const std::string& suffix) {
+  const tokenizer::Tokenizer& tok = *m.tokenizer;
+  for (const FimTokens& f : kFimFamilies) {
+    const auto p = tok.token_id(f.prefix), s = tok.token_id(f.suffix), e = tok.token_id(f.middle);
+    if (!p || !s || !e) continue;
+    std::vector<int32_t> out = tok.encode("", {.add_special = true, .parse_special = false});
+    const auto append = [&](const std::string& text) {
+      const std::vector<int32_t> ids = tok.encode(text, {.add_special = false, .parse_special = false});
+      out.insert(out.end(), ids.begin(), ids.end());
+    };
+    out.push_back(*p);
+    append(prefix);
+    out.push_back(*s);
+    append(suffix);
+    out.push_back(*e);
+    return out;
+  }
+  bad_request("suffix", "The model `" + m.id + "` has no fill-in-the-middle tokens (<｜fim▁begin｜>/<｜fim▁hole｜>/<｜fim▁end｜> "
+                        "or <|fim_prefix|>/<|fim_suffix|>/<|fim_middle|>), so `suffix` (FIM) is not available");
 }
 
 }  // namespace
@@ -253,7 +323,9 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
   const json j = parse_body(body);
   GenerationRequest g;
   const bool by_model = resolve_model(j, m, g.model);
-  std::vector<tokenizer::ChatMessage> messages = parse_messages(j);
+  bool prefix = false;
+  std::vector<tokenizer::ChatMessage> messages = parse_messages(j, prefix);
+  if (field(j, "suffix")) bad_request("suffix", "`suffix` (FIM) belongs to /beta/completions, not chat");
   parse_common(j, m, g);
   engine::Request& r = g.request;
   r.logprobs = parse_logprobs(j, true);
@@ -261,7 +333,11 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
   // The template's own special tokens must become single tokens, so special parsing is on (as
   // `whale chat` and the reference tokenizers do).
   try {
-    engine::prepare_chat_prompt(*m.tokenizer, messages, thinking, r);
+    if (prefix) {
+      prepare_prefix_prompt(*m.tokenizer, messages, thinking, r);
+    } else {
+      engine::prepare_chat_prompt(*m.tokenizer, messages, thinking, r);
+    }
   } catch (const Error& e) {
     bad_request("messages", e.what());
   }
@@ -279,7 +355,11 @@ GenerationRequest parse_completion_request(std::string_view body, const ServedMo
   const json* p = field(j, "prompt");
   if (!p) bad_request("prompt", "`prompt` is required");
   if (p->is_array() && p->size() == 1 && (*p)[0].is_string()) p = &(*p)[0];
-  if (p->is_string()) {
+  if (const json* suffix = field(j, "suffix")) {
+    if (!suffix->is_string()) bad_request("suffix", "`suffix` must be a string");
+    if (!p->is_string()) bad_request("prompt", "`prompt` must be a string when `suffix` (FIM) is given");
+    r.prompt = fim_prompt(m, p->get<std::string>(), suffix->get<std::string>());
+  } else if (p->is_string()) {
     // Raw text from a client: special-token text stays text.
     r.prompt = m.tokenizer->encode(p->get<std::string>(), {.add_special = true, .parse_special = false});
   } else if (p->is_array() && !p->empty() && std::all_of(p->begin(), p->end(), [](const json& e) { return e.is_number_integer(); })) {

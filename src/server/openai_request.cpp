@@ -261,12 +261,17 @@ std::vector<tokenizer::ChatMessage> parse_messages(const json& j, bool& prefix) 
 void prepare_prefix_prompt(const tokenizer::Tokenizer& tok, const std::vector<tokenizer::ChatMessage>& messages,
                            bool thinking, engine::Request& r) {
   const tokenizer::ChatMessage& last = messages.back();
-  engine::prepare_chat_prompt(tok, std::span(messages.data(), messages.size() - 1), thinking, r);
   std::string prompt = tok.chat_template().render(std::span(messages.data(), messages.size() - 1),
                                                   {.add_generation_prompt = true, .enable_thinking = thinking});
+  // Whether the template opened the reasoning (R1's "<think>\n"), as prepare_chat_prompt decides.
+  const size_t at = prompt.rfind("<think>");
+  const bool opened = at != std::string::npos && prompt.find("</think>", at) == std::string::npos &&
+                      prompt.find_first_not_of(" \r\n", at + 7) == std::string::npos;
+  r.reasoning.enabled = opened;
+  r.reasoning.starts_in_reasoning = opened;
   if (thinking) {
     const std::string reasoning = last.reasoning_content.value_or("");
-    bool open = r.reasoning.starts_in_reasoning;
+    bool open = opened;
     if (!open && !reasoning.empty()) {
       prompt += "<think>\n";
       open = true;

@@ -146,4 +146,24 @@ function checkUsage(u, prompt, completion) {
   for (const t of lp.top_logprobs) assert.ok(Object.keys(t).length >= 1 && Object.keys(t).length <= 2);
 }
 
+// n = 2, streamed: the client's chunks carry each choice's index; DeepSeek's beta base URL with a
+// prefix message.
+{
+  const texts = ['', ''];
+  for await (const chunk of await client.chat.completions.create({
+    model: 'deepseek-chat', messages, max_tokens: 4, ignore_eos: true, seed: 5, n: 2, stream: true,
+  })) {
+    for (const c of chunk.choices) texts[c.index] += c.delta.content ?? '';
+  }
+  const whole = await client.chat.completions.create({ model: 'deepseek-chat', messages, max_tokens: 4, ignore_eos: true, seed: 5, n: 2 });
+  assert.deepEqual(texts, whole.choices.map((c) => c.message.content), 'streamed choices by index equal the whole reply');
+  assert.equal(whole.usage.completion_tokens, 8);
+  const beta = new OpenAI({ baseURL: baseURL.replace(/\/v1$/, '/beta'), apiKey: 'unused', maxRetries: 0 });
+  const r = await beta.chat.completions.create({
+    model: 'deepseek-chat', max_tokens: 3, ignore_eos: true,
+    messages: [...messages, { role: 'assistant', content: '```python\n', prefix: true }],
+  });
+  assert.equal(r.choices[0].finish_reason, 'length');
+}
+
 console.log('openai client: all checks passed');

@@ -41,9 +41,10 @@ struct GenerationRequest {
   engine::Request request;     // prompt tokens, sampling, limits, stop strings
 };
 
-// POST /v1/chat/completions.
+// POST /v1/chat/completions (also /beta/: `prefix: true` on the last assistant message).
 GenerationRequest parse_chat_request(std::string_view body, const ServedModel& model);
-// POST /v1/completions (a prompt string or token ids; no chat template, no reasoning split).
+// POST /v1/completions (a prompt string or token ids; no chat template, no reasoning split;
+// `suffix`: fill-in-the-middle with the tokenizer's FIM tokens).
 GenerationRequest parse_completion_request(std::string_view body, const ServedModel& model);
 
 }  // namespace whale::server

@@ -200,6 +200,21 @@ TEST(Logprobs, StreamChunksAddUpToTheWholeReply) {
   }
 }
 
+// Thinking on: every generated token has one record, the reasoning's in their own list, counted
+// as usage counts reasoning tokens.
+TEST(Logprobs, ReasoningTokensHaveTheirOwnList) {
+  LiveServer s;
+  json body = chat_request(1, 16);
+  body["model"] = "deepseek-reasoner";
+  body["thinking_budget"] = 5;
+  const json r = post_ok(s, "/v1/chat/completions", body);
+  const json& lp = r["choices"][0]["logprobs"];
+  ASSERT_TRUE(lp.contains("reasoning_content")) << r.dump();
+  EXPECT_EQ(lp["reasoning_content"].size(), r["usage"]["completion_tokens_details"]["reasoning_tokens"].get<size_t>());
+  EXPECT_EQ(lp["reasoning_content"].size() + lp["content"].size(), 16u);
+  EXPECT_FALSE(lp["content"].empty());  // the budget closed the reasoning; the answer followed
+}
+
 TEST(Logprobs, OffByDefaultAndErrorsNameTheField) {
   LiveServer s;
   json plain = chat_request(0, 2);

@@ -191,7 +191,7 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("--top-p", o->top_p, "Nucleus sampling (default: generation_config.json, else 0.95)");
   cmd->add_option("--top-k", o->top_k, "Top-k sampling (default: off)");
   cmd->add_option("--seed", o->seed, "Random seed");
-  cmd->add_option("--max-tokens", o->max_tokens, "Most tokens per answer")->check(CLI::PositiveNumber);
+  cmd->add_option("-n,--n-predict,--max-tokens", o->max_tokens, "Most tokens per answer")->check(CLI::PositiveNumber);
   cmd->add_option("--think-budget", o->think_budget, "Close the reasoning after this many tokens");
   cmd->add_flag("--no-think", o->no_think, "Start with thinking off (/think on turns it back on)");
   cmd->add_option("--system", o->system, "System prompt (R1's advice: none)");

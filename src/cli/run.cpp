@@ -133,7 +133,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("model", o->model, "Model directory (Hugging Face layout)")->required();
   cmd->add_option("-p,--prompt", o->prompt, "Prompt text (sent through the chat template unless --raw)");
   cmd->add_option("--prompt-ids", o->prompt_ids, "Comma-separated prompt token ids (prints generated ids)");
-  cmd->add_option("-n,--n-predict", o->n, "Most tokens to generate")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("-n,--n-predict,--max-tokens", o->n, "Most tokens to generate")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_flag("--greedy", o->greedy, "Greedy decoding (temperature 0)");
   cmd->add_flag("--raw", o->raw, "Send the prompt text as is, without the chat template");
   cmd->add_flag("--json", o->json, "Print one JSON object: content, reasoning_content, finish_reason, usage");

@@ -19,4 +19,9 @@ void log_info(const Args&... args) {
   if (log_level() <= LogLevel::kInfo) log_message(LogLevel::kInfo, cat(args...));
 }
 
+template <class... Args>
+void log_warn(const Args&... args) {
+  if (log_level() <= LogLevel::kWarn) log_message(LogLevel::kWarn, cat(args...));
+}
+
 }  // namespace whale::core

@@ -97,7 +97,7 @@ bool Engine::step() {
   return true;
 }
 
-void Engine::emit_text(Sequence& seq, const std::string& text, bool flush, bool& stopped) {
+std::vector<Event> Engine::text_events(Sequence& seq, const std::string& text, bool flush, bool& stopped) {
   std::string safe = seq.stop.feed(text, stopped);
   if (flush && !stopped) safe += seq.stop.finish();
   ReasoningSplitter::Piece piece = seq.splitter.feed(safe);
@@ -106,24 +106,42 @@ void Engine::emit_text(Sequence& seq, const std::string& text, bool flush, bool&
     piece.reasoning += rest.reasoning;
     piece.answer += rest.answer;
   }
-  if (!seq.req.on_event) return;
-  if (!piece.reasoning.empty()) seq.req.on_event({.kind = Event::Kind::kReasoning, .request_id = seq.id, .text = piece.reasoning});
-  if (!piece.answer.empty()) seq.req.on_event({.kind = Event::Kind::kAnswer, .request_id = seq.id, .text = piece.answer});
+  std::vector<Event> out;
+  if (!piece.reasoning.empty()) out.push_back({.kind = Event::Kind::kReasoning, .request_id = seq.id, .text = piece.reasoning});
+  if (!piece.answer.empty()) out.push_back({.kind = Event::Kind::kAnswer, .request_id = seq.id, .text = piece.answer});
+  return out;
 }
 
-void Engine::append(Sequence& seq, int32_t token) {
+void Engine::send(Sequence& seq, std::vector<Event> events) {
+  if (!seq.req.on_event || events.empty()) return;
+  if (!seq.logprobs.empty()) {
+    events.front().logprobs = std::move(seq.logprobs);
+    seq.logprobs.clear();
+  }
+  for (const Event& e : events) seq.req.on_event(e);
+}
+
+void Engine::append(Sequence& seq, int32_t token, const sampler::TokenLogprob* record) {
   seq.tokens.push_back(token);
   ++seq.usage.completion_tokens;
   ++stats_.generated_tokens;
   const bool was_reasoning = seq.splitter.in_reasoning();
   bool stopped = false;
+  std::vector<Event> events;
   if (seq.detok) {
-    emit_text(seq, seq.detok->push(token), false, stopped);
-  } else if (seq.req.on_event) {
-    seq.req.on_event({.kind = Event::Kind::kAnswer, .request_id = seq.id, .tokens = {token}});
+    events = text_events(seq, seq.detok->push(token), false, stopped);
+  } else {
+    events.push_back({.kind = Event::Kind::kAnswer, .request_id = seq.id, .tokens = {token}});
   }
-  if (was_reasoning || seq.splitter.in_reasoning()) ++seq.usage.reasoning_tokens;
+  const bool reasoning = was_reasoning || seq.splitter.in_reasoning();
+  if (reasoning) ++seq.usage.reasoning_tokens;
   if (seq.req.constraint && !seq.constraint_on && tok_) watch_reasoning_close(seq, token);
+  if (seq.req.logprobs >= 0) {
+    sampler::TokenLogprob r = record ? *record : sampler::TokenLogprob{.token = token, .forced = true};
+    r.reasoning = reasoning;
+    seq.logprobs.push_back(std::move(r));
+  }
+  send(seq, std::move(events));
   if (stopped) seq.end(FinishReason::kStop);
 }
 
@@ -151,6 +169,7 @@ void Engine::post_process(Sequence& seq, const float* logits) {
   l.assign(logits, logits + w_.args.vocab_size);
   // Outputs that name no token (checkpoints round vocab_size up past the tokenizer): never pick them.
   for (int32_t id : no_token_ids_) l[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
+  if (seq.req.logprobs >= 0) logprob_buf_.assign(l.begin(), l.end());  // before bias, penalties, temperature
   constrain::Matcher* c = seq.constraint_on ? seq.req.constraint.get() : nullptr;
   if (c && !mask_logits(*c, l)) {  // the vocabulary cannot continue the grammar
     seq.end(FinishReason::kLength);
@@ -165,7 +184,13 @@ void Engine::post_process(Sequence& seq, const float* logits) {
     seq.end(FinishReason::kStop);
     return;
   }
-  append(seq, token);
+  if (seq.req.logprobs >= 0) {
+    const sampler::TokenLogprob record =
+        sampler::token_logprob(logprob_buf_.data(), w_.args.vocab_size, token, seq.req.logprobs);
+    append(seq, token, &record);
+  } else {
+    append(seq, token);
+  }
   if (seq.finished()) return;  // a stop string ended it
   // Thinking budget: past it, force the closing tag; the model continues with the answer.
   if (seq.req.think_budget >= 0 && !seq.budget_closed && seq.splitter.in_reasoning() &&
@@ -210,15 +235,15 @@ void Engine::reap() {
     }
     bool stopped = false;
     if (seq.detok && *seq.finish != FinishReason::kStop) {
-      emit_text(seq, seq.detok->flush(), true, stopped);
+      send(seq, text_events(seq, seq.detok->flush(), true, stopped));
     } else if (seq.detok) {
-      emit_text(seq, "", true, stopped);
+      send(seq, text_events(seq, "", true, stopped));
     }
     scheduler_.remove(&seq);  // before the event: a caller reading stats() sees it gone
     stats_.cached_prompt_tokens += seq.usage.cached_prompt_tokens;
     if (seq.req.on_event) {
       seq.req.on_event({.kind = Event::Kind::kFinished, .request_id = seq.id, .finish = *seq.finish,
-                        .context_full = seq.context_full, .usage = seq.usage});
+                        .context_full = seq.context_full, .usage = seq.usage, .logprobs = std::move(seq.logprobs)});
     }
     it = sequences_.erase(it);
   }

@@ -59,11 +59,14 @@ class Engine {
 
  private:
   void post_process(Sequence& seq, const float* logits);
-  void append(Sequence& seq, int32_t token);
+  void append(Sequence& seq, int32_t token, const sampler::TokenLogprob* record = nullptr);
   void watch_reasoning_close(Sequence& seq, int32_t token);
   bool mask_logits(constrain::Matcher& c, std::vector<float>& l) const;
   void reap();  // the one place a sequence leaves: finished (or cancelled) ones end here
-  void emit_text(Sequence& seq, const std::string& text, bool flush, bool& stopped);
+  // Text through the stop strings and the reasoning splitter: the events it makes, not yet sent.
+  std::vector<Event> text_events(Sequence& seq, const std::string& text, bool flush, bool& stopped);
+  // Sends events, the pending logprob records riding on the first (kept for later if none).
+  void send(Sequence& seq, std::vector<Event> events);
 
   const model::Weights& w_;
   const tokenizer::Tokenizer* tok_;
@@ -73,6 +76,7 @@ class Engine {
   Scheduler scheduler_;
   Runner runner_;
   std::vector<float> logits_buf_;
+  std::vector<float> logprob_buf_;  // the raw logits of a request that asked for logprobs
   std::map<uint64_t, std::unique_ptr<Sequence>> sequences_;
   std::vector<int32_t> eos_ids_;
   std::vector<int32_t> close_reasoning_;  // tokens of "\n</think>\n\n" for the thinking budget

@@ -10,6 +10,7 @@
 
 #include "constrain/matcher.h"
 #include "engine/reasoning_splitter.h"
+#include "sampler/logprobs.h"
 #include "sampler/sampler.h"
 
 namespace whale::engine {
@@ -37,6 +38,10 @@ struct Event {
   FinishReason finish = FinishReason::kStop;  // kFinished
   bool context_full = false;        // kFinished with kLength because the context filled up
   Usage usage;                      // kFinished
+  // With Request::logprobs >= 0: the records of the tokens generated since the last event, in
+  // order (a token whose text is still held, e.g. by a stop-string prefix, comes with a later one;
+  // the finish event carries what is left). The end-of-sequence token has none.
+  std::vector<sampler::TokenLogprob> logprobs;
 };
 
 struct Request {
@@ -51,6 +56,7 @@ struct Request {
   // complete, so a constrained output ends with kStop). It applies to the answer: with reasoning
   // that the prompt opened, it starts after the closing tag.
   std::shared_ptr<constrain::Matcher> constraint;
+  int32_t logprobs = -1;          // >= 0: report each token's log-probability and this many alternatives
   std::function<void(const Event&)> on_event;
 };
 

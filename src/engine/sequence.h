@@ -61,6 +61,7 @@ struct Sequence {
   StopMatcher stop;
   ReasoningSplitter splitter;
   Usage usage;
+  std::vector<sampler::TokenLogprob> logprobs;  // records not yet sent with an event
 };
 
 }  // namespace whale::engine

@@ -1,5 +1,5 @@
 // Field-by-field parsing of chat and completion bodies. Unknown fields are ignored (clients send
-// metadata such as `user`), except those whose meaning whale cannot honour (tools, logprobs, n>1):
+// metadata such as `user`), except those whose meaning whale cannot honour (tools, best_of>1):
 // those are a 400 rather than a silently different answer.
 #include "server/openai_request.h"
 
@@ -71,15 +71,30 @@ bool resolve_model(const json& j, const ServedModel& m, std::string& name) {
 }
 
 void reject_unsupported(const json& j) {
-  if (auto n = integer(j, "n"); n && *n != 1) bad_request("n", "only n=1 is supported");
   if (auto n = integer(j, "best_of"); n && *n != 1) bad_request("best_of", "only best_of=1 is supported");
-  if (boolean(j, "logprobs").value_or(false) || field(j, "top_logprobs")) {
-    bad_request(j.contains("top_logprobs") ? "top_logprobs" : "logprobs", "logprobs are not supported");
-  }
   if (const json* t = field(j, "tools"); t && !(t->is_array() && t->empty())) bad_request("tools", "tools are not supported");
   if (field(j, "functions")) bad_request("functions", "functions are not supported");
   if (boolean(j, "echo").value_or(false)) bad_request("echo", "echo is not supported");
-  if (field(j, "suffix")) bad_request("suffix", "suffix is not supported");
+}
+
+// Chat: `logprobs: bool` and `top_logprobs: 0..20` (which needs logprobs). Completions: `logprobs:
+// 0..20`, the number of alternatives (OpenAI allows 5, DeepSeek's FIM and vLLM 20).
+int32_t parse_logprobs(const json& j, bool chat) {
+  const int32_t kMax = sampler::kMaxTopLogprobs;
+  const std::string range = "[0, " + std::to_string(kMax) + "]";
+  if (!chat) {
+    const json* v = field(j, "logprobs");
+    if (!v) return -1;
+    if (!v->is_number_integer() || v->get<int64_t>() < 0 || v->get<int64_t>() > kMax) {
+      bad_request("logprobs", "`logprobs` must be an integer in " + range + " (the number of alternatives per token)");
+    }
+    return static_cast<int32_t>(v->get<int64_t>());
+  }
+  const bool on = boolean(j, "logprobs").value_or(false);
+  const std::optional<int64_t> top = integer(j, "top_logprobs");
+  if (top && (*top < 0 || *top > kMax)) bad_request("top_logprobs", "`top_logprobs` must be in " + range);
+  if (top && !on) bad_request("top_logprobs", "`top_logprobs` needs `logprobs: true`");
+  return on ? static_cast<int32_t>(top.value_or(0)) : -1;
 }
 
 // Sampling fields, stream flags, max_tokens and stop: shared by both endpoints.
@@ -118,6 +133,10 @@ void parse_common(const json& j, const ServedModel& m, GenerationRequest& g) {
       }
       r.sampling.logit_bias.emplace_back(static_cast<int32_t>(id), value.get<float>());
     }
+  }
+  if (auto n = integer(j, "n")) {
+    if (*n < 1 || *n > kMaxChoices) bad_request("n", "`n` must be in [1, " + std::to_string(kMaxChoices) + "]");
+    g.n = static_cast<int>(*n);
   }
   r.ignore_eos = boolean(j, "ignore_eos").value_or(false);  // vLLM's extension (benchmarks, tests)
   g.stream = boolean(j, "stream").value_or(false);
@@ -194,7 +213,9 @@ std::string content_text(const json& msg, size_t i) {
   return text;
 }
 
-std::vector<tokenizer::ChatMessage> parse_messages(const json& j) {
+// DeepSeek's beta `prefix: true` may mark only the last message, an assistant one: the model
+// continues it. Sets `prefix` when it does.
+std::vector<tokenizer::ChatMessage> parse_messages(const json& j, bool& prefix) {
   const json* ms = field(j, "messages");
   if (!ms) bad_request("messages", "`messages` is required");
   if (!ms->is_array() || ms->empty()) bad_request("messages", "`messages` must be a non-empty array");
@@ -210,14 +231,91 @@ std::vector<tokenizer::ChatMessage> parse_messages(const json& j) {
     if (r != "system" && r != "user" && r != "assistant" && r != "tool") {
       bad_request(at + ".role", "`" + at + ".role` \"" + r + "\" is not one of system, user, assistant, tool");
     }
-    // DeepSeek's API refuses earlier reasoning sent back: the template drops it anyway.
-    if (m.contains("reasoning_content")) {
-      bad_request(at + ".reasoning_content",
-                  "`" + at + ".reasoning_content` must not be sent back in input messages; send only `content`");
+    // Clients append the returned message, reasoning_content included (DeepSeek's docs: ignored in
+    // plain turns). It reaches the template, which uses it where the family's does (Qwen3, after the
+    // last user turn); DeepSeek-R1's and V3's templates drop earlier reasoning.
+    std::optional<std::string> reasoning;
+    if (const json* rc = field(m, "reasoning_content")) {
+      if (!rc->is_string()) bad_request(at + ".reasoning_content", "`" + at + ".reasoning_content` must be a string or null");
+      if (r == "assistant") reasoning = rc->get<std::string>();
     }
-    out.push_back({r, content_text(m, i), std::nullopt});
+    out.push_back({r, content_text(m, i), std::move(reasoning)});
+    if (boolean(m, "prefix").value_or(false)) {
+      if (i + 1 != ms->size() || r != "assistant") {
+        bad_request(at + ".prefix", "`" + at + ".prefix` is allowed only on the last message, and only when it is an assistant message");
+      }
+      prefix = true;
+    }
   }
   return out;
+}
+
+// The prompt for `prefix: true`: the earlier messages with the generation prompt, then the last
+// assistant message left open. With thinking on, its reasoning_content continues the reasoning
+// (opened here if the template did not), and a non-empty content closes the reasoning and starts
+// the answer; with thinking off only the content is used.
+void prepare_prefix_prompt(const tokenizer::Tokenizer& tok, const std::vector<tokenizer::ChatMessage>& messages,
+                           bool thinking, engine::Request& r) {
+  const tokenizer::ChatMessage& last = messages.back();
+  std::string prompt = tok.chat_template().render(std::span(messages.data(), messages.size() - 1),
+                                                  {.add_generation_prompt = true, .enable_thinking = thinking});
+  // Whether the template opened the reasoning (R1's "<think>\n"), as prepare_chat_prompt decides.
+  const size_t at = prompt.rfind("<think>");
+  const bool opened = at != std::string::npos && prompt.find("</think>", at) == std::string::npos &&
+                      prompt.find_first_not_of(" \r\n", at + 7) == std::string::npos;
+  r.reasoning.enabled = opened;
+  r.reasoning.starts_in_reasoning = opened;
+  if (thinking) {
+    const std::string reasoning = last.reasoning_content.value_or("");
+    bool open = opened;
+    if (!open && !reasoning.empty()) {
+      prompt += "<think>\n";
+      open = true;
+    }
+    prompt += reasoning;
+    if (open && !last.content.empty()) {
+      prompt += "\n</think>\n\n";
+      open = false;
+    }
+    r.reasoning.enabled = true;
+    r.reasoning.starts_in_reasoning = open;
+  }
+  prompt += last.content;
+  r.prompt = tok.encode(prompt, {.add_special = false, .parse_special = true});
+}
+
+// Fill-in-the-middle: each family's tokens, in prefix-suffix-middle order.
+struct FimTokens {
+  const char* prefix;
+  const char* suffix;
+  const char* middle;
+};
+constexpr FimTokens kFimFamilies[] = {
+    {"<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"},  // DeepSeek-V3, DeepSeek-Coder
+    {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"},  // Qwen2.5-Coder, Qwen3
+};
+
+// BOS (as the tokenizer adds it), FIM prefix token, prompt, suffix token, suffix, middle token; the
+// user's text never parses special tokens. A 400 naming the model when its tokenizer has no FIM tokens.
+std::vector<int32_t> fim_prompt(const ServedModel& m, const std::string& prefix, const std::string& suffix) {
+  const tokenizer::Tokenizer& tok = *m.tokenizer;
+  for (const FimTokens& f : kFimFamilies) {
+    const auto p = tok.token_id(f.prefix), s = tok.token_id(f.suffix), e = tok.token_id(f.middle);
+    if (!p || !s || !e) continue;
+    std::vector<int32_t> out = tok.encode("", {.add_special = true, .parse_special = false});
+    const auto append = [&](const std::string& text) {
+      const std::vector<int32_t> ids = tok.encode(text, {.add_special = false, .parse_special = false});
+      out.insert(out.end(), ids.begin(), ids.end());
+    };
+    out.push_back(*p);
+    append(prefix);
+    out.push_back(*s);
+    append(suffix);
+    out.push_back(*e);
+    return out;
+  }
+  bad_request("suffix", "The model `" + m.id + "` has no fill-in-the-middle tokens (<｜fim▁begin｜>/<｜fim▁hole｜>/<｜fim▁end｜> "
+                        "or <|fim_prefix|>/<|fim_suffix|>/<|fim_middle|>), so `suffix` (FIM) is not available");
 }
 
 }  // namespace
@@ -226,14 +324,21 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
   const json j = parse_body(body);
   GenerationRequest g;
   const bool by_model = resolve_model(j, m, g.model);
-  std::vector<tokenizer::ChatMessage> messages = parse_messages(j);
+  bool prefix = false;
+  std::vector<tokenizer::ChatMessage> messages = parse_messages(j, prefix);
+  if (field(j, "suffix")) bad_request("suffix", "`suffix` (FIM) belongs to /beta/completions, not chat");
   parse_common(j, m, g);
   engine::Request& r = g.request;
+  r.logprobs = parse_logprobs(j, true);
   const bool thinking = parse_thinking(j, by_model, r.think_budget);
   // The template's own special tokens must become single tokens, so special parsing is on (as
   // `whale chat` and the reference tokenizers do).
   try {
-    engine::prepare_chat_prompt(*m.tokenizer, messages, thinking, r);
+    if (prefix) {
+      prepare_prefix_prompt(*m.tokenizer, messages, thinking, r);
+    } else {
+      engine::prepare_chat_prompt(*m.tokenizer, messages, thinking, r);
+    }
   } catch (const Error& e) {
     bad_request("messages", e.what());
   }
@@ -248,10 +353,15 @@ GenerationRequest parse_completion_request(std::string_view body, const ServedMo
   resolve_model(j, m, g.model);
   parse_common(j, m, g);
   engine::Request& r = g.request;
+  r.logprobs = parse_logprobs(j, false);
   const json* p = field(j, "prompt");
   if (!p) bad_request("prompt", "`prompt` is required");
   if (p->is_array() && p->size() == 1 && (*p)[0].is_string()) p = &(*p)[0];
-  if (p->is_string()) {
+  if (const json* suffix = field(j, "suffix")) {
+    if (!suffix->is_string()) bad_request("suffix", "`suffix` must be a string");
+    if (!p->is_string()) bad_request("prompt", "`prompt` must be a string when `suffix` (FIM) is given");
+    r.prompt = fim_prompt(m, p->get<std::string>(), suffix->get<std::string>());
+  } else if (p->is_string()) {
     // Raw text from a client: special-token text stays text.
     r.prompt = m.tokenizer->encode(p->get<std::string>(), {.add_special = true, .parse_special = false});
   } else if (p->is_array() && !p->empty() && std::all_of(p->begin(), p->end(), [](const json& e) { return e.is_number_integer(); })) {

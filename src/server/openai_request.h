@@ -28,6 +28,9 @@ struct ServedModel {
   std::shared_ptr<ConstraintVocabulary> constraint_vocab = std::make_shared<ConstraintVocabulary>();
 };
 
+// The most choices (`n`) one request may ask for.
+inline constexpr int kMaxChoices = 8;
+
 // The aliases DeepSeek's API uses; both name the loaded model. deepseek-chat turns thinking off
 // by default, deepseek-reasoner on.
 inline constexpr const char* kChatAlias = "deepseek-chat";
@@ -38,12 +41,14 @@ struct GenerationRequest {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool thinking = false;       // the reply has reasoning_content
+  int n = 1;                   // choices: n sequences of one prompt, choice i sampled with seed + i
   engine::Request request;     // prompt tokens, sampling, limits, stop strings
 };
 
-// POST /v1/chat/completions.
+// POST /v1/chat/completions (also /beta/: `prefix: true` on the last assistant message).
 GenerationRequest parse_chat_request(std::string_view body, const ServedModel& model);
-// POST /v1/completions (a prompt string or token ids; no chat template, no reasoning split).
+// POST /v1/completions (a prompt string or token ids; no chat template, no reasoning split;
+// `suffix`: fill-in-the-middle with the tokenizer's FIM tokens).
 GenerationRequest parse_completion_request(std::string_view body, const ServedModel& model);
 
 }  // namespace whale::server

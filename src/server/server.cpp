@@ -32,6 +32,8 @@ constexpr Route kRoutes[] = {
     {"/chat/completions", "POST"},
     {"/v1/completions", "POST"},
     {"/completions", "POST"},
+    {"/beta/chat/completions", "POST"},  // DeepSeek's beta base URL (prefix completion, FIM)
+    {"/beta/completions", "POST"},
 };
 
 const Route* find_route(const std::string& path) {
@@ -163,10 +165,10 @@ Server::Server(engine::EngineLoop& loop, ServedModel model, ServerConfig config)
   };
   s.http.Get(R"(/v1/models/(.+))", one_model);
   s.http.Get(R"(/models/(.+))", one_model);
-  for (const char* path : {"/v1/chat/completions", "/chat/completions"}) {
+  for (const char* path : {"/v1/chat/completions", "/chat/completions", "/beta/chat/completions"}) {
     s.http.Post(path, [&s](const httplib::Request& req, httplib::Response& res) { handle_generation(s, req, res, true); });
   }
-  for (const char* path : {"/v1/completions", "/completions"}) {
+  for (const char* path : {"/v1/completions", "/completions", "/beta/completions"}) {
     s.http.Post(path, [&s](const httplib::Request& req, httplib::Response& res) { handle_generation(s, req, res, false); });
   }
 }

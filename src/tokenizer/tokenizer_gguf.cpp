@@ -5,9 +5,11 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "formats/gguf.h"
 #include "formats/tokenizer_families.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_impl.h"
 
 namespace whale::tokenizer {
 namespace {
@@ -46,6 +48,17 @@ std::optional<int64_t> token_id_of(const formats::GgufFile& file, const char* ke
 bool flag_of(const formats::GgufFile& file, const char* key) {
   const formats::GgufValue* v = file.find(key);
   return v && v->as_bool();
+}
+
+// The chat family a GGUF without tokenizer.chat_template most likely had (older converters did not
+// copy it), as llama.cpp falls back to a built-in template: by the pre-tokenizer, and whether the
+// vocabulary has a <think> token (DeepSeek-R1 vs V3 share one pre-tokenizer; Qwen3 vs Qwen2.5 too).
+std::optional<ChatFamily> fallback_chat_family(std::string_view pre, bool has_think) {
+  if (pre == "deepseek-v3") return has_think ? ChatFamily::kDeepSeekR1 : ChatFamily::kDeepSeekV3;
+  if (pre == "deepseek-r1-qwen") return ChatFamily::kDeepSeekR1;
+  if (pre == "qwen2" && has_think) return ChatFamily::kQwen3;
+  if (pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3") return ChatFamily::kLlama3;
+  return std::nullopt;  // e.g. Qwen2.5, whose template whale does not render
 }
 
 }  // namespace
@@ -123,7 +136,20 @@ Tokenizer Tokenizer::from_gguf(const formats::GgufFile& file) {
   if (bos) cj["bos_token"] = tokens[static_cast<size_t>(*bos)].as_string();
   if (eos) cj["eos_token"] = tokens[static_cast<size_t>(*eos)].as_string();
   if (file.find("tokenizer.chat_template")) cj["chat_template"] = string_of(file, "tokenizer.chat_template");
-  return from_json(tj.dump(), cj.dump(), where);
+  Tokenizer t = from_json(tj.dump(), cj.dump(), where);
+  if (!file.find("tokenizer.chat_template")) {
+    Impl& m = *t.impl_;
+    if (const auto fam = fallback_chat_family(pre, m.text_to_id.count("<think>") > 0)) {
+      m.chat = std::make_unique<ChatTemplate>(*fam, m.bos_token, m.eos_token);
+      core::log_warn(where, ": no tokenizer.chat_template; using the built-in ", chat_family_name(*fam),
+                     " template (from tokenizer.ggml.pre \"", pre, "\")");
+    } else {
+      m.chat_error = cat(where, ": no tokenizer.chat_template, and tokenizer.ggml.pre \"", pre,
+                         "\" names no family whose template whale has built in (deepseek-v3, deepseek-r1-qwen, "
+                         "qwen2 with <think>, llama-bpe); chat needs a GGUF with its template");
+    }
+  }
+  return t;
 }
 
 Tokenizer load_tokenizer(const std::string& model_path) {

@@ -143,6 +143,21 @@ TEST(Cli, ChatThroughPipedStdin) {
   fs::remove_all(dir);
 }
 
+// One set of flag names across run and chat: -n / --n-predict / --max-tokens mean the same in both.
+TEST(Cli, RunAndChatShareTheTokenLimitFlags) {
+  const std::string dir = temp_dir("nflag");
+  ASSERT_EQ(whale("init --preset tiny-deepseek-v3 --out " + dir).status, 0);
+  for (const char* flag : {"-n", "--n-predict", "--max-tokens"}) {
+    const CmdResult c = whale("chat " + dir + " " + flag + " 5 --seed 3 -t 1 < /dev/stdin <<'EOF'\nhello\n/exit\nEOF");
+    ASSERT_EQ(c.status, 0) << flag << ": " << c.out;
+    EXPECT_NE(c.out.find("(answer cut at --max-tokens 5)"), std::string::npos) << flag << ": " << c.out;
+    const CmdResult r = whale("run " + dir + " --prompt-ids 1,2,3 " + flag + " 4 --greedy -t 1");
+    ASSERT_EQ(r.status, 0) << flag << ": " << r.out;
+    EXPECT_NE(r.out.find("generated 4 tokens"), std::string::npos) << flag << ": " << r.out;
+  }
+  fs::remove_all(dir);
+}
+
 TEST(Cli, ChatWithoutModelExplainsWhatIsMissing) {
   const CmdResult r = whale("chat /nonexistent/model");
   EXPECT_EQ(r.status, 1);

@@ -1,10 +1,13 @@
 // Sampling against hand-computed distributions: frequencies over many seeded draws match the
 // expected probabilities after temperature, top-k, top-p and min-p; penalties and bias by hand.
 #include "sampler/sampler.h"
+#include "sampler/logprobs.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "core/error.h"
 
@@ -166,6 +169,31 @@ TEST(Sampler, ValidationNamesTheParameter) {
   p.temperature = -1;
   EXPECT_THROW(validate(p, 10), Error);
   EXPECT_NO_THROW(validate(SamplingParams{}, 10));
+}
+
+}  // namespace
+}  // namespace whale::sampler
+
+// token_logprob: log-softmax by hand on a small row, ties lower id first, masked tokens at -inf.
+namespace whale::sampler {
+namespace {
+
+TEST(TokenLogprob, HandComputedLogSoftmaxAndTop) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> l = {1.0f, 3.0f, -inf, 3.0f, 0.0f};
+  const double z = std::log(std::exp(1.0) + 2 * std::exp(3.0) + std::exp(0.0));
+  const TokenLogprob r = token_logprob(l.data(), 5, 4, 3);
+  EXPECT_EQ(r.token, 4);
+  EXPECT_NEAR(r.logprob, 0.0 - z, 1e-6);
+  ASSERT_EQ(r.top.size(), 3u);
+  EXPECT_EQ(r.top[0].token, 1);  // tie with 3: lower id first
+  EXPECT_EQ(r.top[1].token, 3);
+  EXPECT_EQ(r.top[2].token, 0);
+  EXPECT_NEAR(r.top[0].logprob, 3.0 - z, 1e-6);
+  EXPECT_NEAR(r.top[2].logprob, 1.0 - z, 1e-6);
+  EXPECT_TRUE(std::isinf(token_logprob(l.data(), 5, 2, 0).logprob));
+  EXPECT_TRUE(token_logprob(l.data(), 5, 2, 0).top.empty());
+  EXPECT_EQ(token_logprob(l.data(), 5, 0, 50).top.size(), 5u);  // at most the vocabulary
 }
 
 }  // namespace

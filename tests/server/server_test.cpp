@@ -211,13 +211,14 @@ TEST(Server, Errors) {
   expect_error(s, "{" + msgs + R"(, "max_tokens": 1.5})", 400, "max_tokens");
   expect_error(s, "{" + msgs + R"(, "stop": [1]})", 400, "stop");
   expect_error(s, "{" + msgs + R"(, "stream": "yes"})", 400, "stream");
-  expect_error(s, "{" + msgs + R"(, "n": 2})", 400, "n");
+  expect_error(s, "{" + msgs + R"(, "n": 9})", 400, "n");
+  expect_error(s, "{" + msgs + R"(, "n": 0})", 400, "n");
   expect_error(s, "{" + msgs + R"(, "top_p": 0})", 400, "", "top_p");
   expect_error(s, "{" + msgs + R"(, "logit_bias": {"abc": 1}})", 400, "logit_bias");
   expect_error(s, "{" + msgs + R"(, "thinking": {"type": "maybe"}})", 400, "thinking");
   expect_error(s, R"({"messages": [{"role": "wizard", "content": "hi"}]})", 400, "messages[0].role");
   expect_error(s, "{" + msgs + R"(, "model": "gpt-4o"})", 404, "model");
-  expect_error(s, R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "a", "reasoning_content": "r"}, {"role": "user", "content": "b"}]})",
+  expect_error(s, R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "a", "reasoning_content": 5}, {"role": "user", "content": "b"}]})",
                400, "messages[1].reasoning_content");
   std::string longtext;
   for (int i = 0; i < 200; ++i) longtext += "word ";

@@ -81,6 +81,45 @@ TEST_P(GgufTokenizer, IdsAndChatIdenticalToTokenizerJson) {
   EXPECT_EQ(load_tokenizer(path).encode("Hello, world!"), want.encode("Hello, world!"));
 }
 
+// A GGUF written without tokenizer.chat_template (older converters): chat falls back to the family's
+// built-in template, which renders exactly what the real template in tokenizer_config.json renders.
+TEST_P(GgufTokenizer, NoChatTemplateFallsBackToTheFamilyTemplate) {
+  ASSERT_TRUE(npm_installed());
+  const Family f = GetParam();
+  const std::string dir = reference_model_dir(f.npm);
+  const Tokenizer& want = reference_tokenizer(f.npm);
+  nlohmann::json cj = nlohmann::json::parse(core::read_file(dir + "/tokenizer_config.json"));
+  cj.erase("chat_template");
+  const std::string path = write_gguf(std::string(f.npm) + "_no_template", core::read_file(dir + "/tokenizer.json"),
+                                      cj.dump(), static_cast<int64_t>(want.vocab_size()), f.pre);
+  const Tokenizer got = Tokenizer::from_gguf(formats::GgufFile::open(path));
+  EXPECT_EQ(got.chat_template().family(), want.chat_template().family()) << f.npm;
+  const std::vector<ChatMessage> chat = {{"system", "Be brief.", std::nullopt},
+                                         {"user", "What is 2+3?", std::nullopt},
+                                         {"assistant", "<think>2+3=5</think>5", "2+3=5"},
+                                         {"user", "And 4+4?", std::nullopt}};
+  for (const bool thinking : {true, false}) {
+    const ChatOptions o{.add_generation_prompt = true, .enable_thinking = thinking};
+    EXPECT_EQ(got.chat_template().render(chat, o), want.chat_template().render(chat, o)) << f.npm;
+  }
+}
+
+// A family whose template whale does not have: the error names the GGUF and the missing key.
+TEST(GgufTokenizerFile, NoChatTemplateAndUnknownFamilyIsAClearError) {
+  ASSERT_TRUE(npm_installed());
+  const std::string dir = reference_model_dir("deepseek_v3");
+  nlohmann::json cj = nlohmann::json::parse(core::read_file(dir + "/tokenizer_config.json"));
+  cj.erase("chat_template");
+  // Qwen2's pre-tokenizer over a vocabulary without <think>: a Qwen2.5-like file.
+  const std::string path = write_gguf("qwen25_like", core::read_file(dir + "/tokenizer.json"), cj.dump(),
+                                      static_cast<int64_t>(reference_tokenizer("deepseek_v3").vocab_size()), "qwen2");
+  const Tokenizer got = Tokenizer::from_gguf(formats::GgufFile::open(path));
+  const std::string e = error_of([&] { got.chat_template(); });
+  EXPECT_NE(e.find("no tokenizer.chat_template"), std::string::npos) << e;
+  EXPECT_NE(e.find(path), std::string::npos) << e;
+  EXPECT_EQ(e.find("tokenizer_config.json"), std::string::npos) << e;
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, GgufTokenizer,
                          ::testing::Values(Family{"deepseek_v3", "deepseek-v3"}, Family{"qwen3", "qwen2"},
                                            Family{"llama3", "llama-bpe"}),

@@ -94,8 +94,76 @@ function checkUsage(u, prompt, completion) {
     (e) => e instanceof OpenAI.NotFoundError && e.status === 404);
   await assert.rejects(client.chat.completions.create({
     model: 'deepseek-reasoner',
-    messages: [...messages, { role: 'assistant', content: 'a', reasoning_content: 'r' }, { role: 'user', content: 'b' }],
+    messages: [...messages, { role: 'assistant', content: 'a', reasoning_content: 7 }, { role: 'user', content: 'b' }],
   }), (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && /reasoning_content/.test(e.message));
+}
+
+// A second turn that appends the returned message object as is (reasoning_content included, or
+// null as some clients send it): accepted, and R1's template drops the earlier reasoning, so the
+// prompt is the same whatever it held.
+{
+  const first = await client.chat.completions.create({
+    model: 'deepseek-reasoner', messages, max_tokens: 8, ignore_eos: true, seed: 3, thinking_budget: 3,
+  });
+  const usages = [];
+  for (const msg of [first.choices[0].message, { ...first.choices[0].message, reasoning_content: null },
+                     { ...first.choices[0].message, reasoning_content: 'something else entirely' }]) {
+    const r = await client.chat.completions.create({
+      model: 'deepseek-reasoner', messages: [...messages, msg, { role: 'user', content: 'And then?' }],
+      max_tokens: 2, ignore_eos: true,
+    });
+    assert.equal(r.choices[0].finish_reason, 'length');
+    usages.push(r.usage.prompt_tokens);
+  }
+  assert.ok(usages[0] > Number(promptThinking), 'the second turn holds the first');
+  assert.equal(usages[1], usages[0], 'null reasoning_content: same prompt');
+  assert.equal(usages[2], usages[0], 'earlier reasoning is dropped by the R1 template');
+}
+
+// logprobs: the client's typed shapes, whole and streamed; the stream's records equal the reply's.
+{
+  const req = { model: 'deepseek-chat', messages, max_tokens: 6, ignore_eos: true, temperature: 0, logprobs: true, top_logprobs: 3 };
+  const r = await client.chat.completions.create(req);
+  const content = r.choices[0].logprobs.content;
+  assert.equal(content.length, 6, 'one record per generated token');
+  for (const e of content) {
+    assert.equal(typeof e.token, 'string');
+    assert.ok(e.logprob <= 0 && Array.isArray(e.bytes));
+    assert.equal(e.top_logprobs.length, 3);
+    assert.deepEqual(e.top_logprobs[0].bytes, e.bytes, 'greedy: the chosen token is the best one');
+    for (let j = 1; j < 3; j++) assert.ok(e.top_logprobs[j].logprob <= e.top_logprobs[j - 1].logprob, 'best first');
+  }
+  const streamed = [];
+  for await (const chunk of await client.chat.completions.create({ ...req, stream: true })) {
+    for (const c of chunk.choices) if (c.logprobs) streamed.push(...c.logprobs.content);
+  }
+  assert.deepEqual(streamed, content, 'streamed records equal the whole reply\'s');
+  const c = await client.completions.create({ model: 'deepseek-chat', prompt: 'def fib(a):', max_tokens: 4, ignore_eos: true, logprobs: 2 });
+  const lp = c.choices[0].logprobs;
+  assert.equal(lp.tokens.length, 4);
+  assert.equal(lp.token_logprobs.length, 4);
+  assert.equal(lp.text_offset[0], 0);
+  for (const t of lp.top_logprobs) assert.ok(Object.keys(t).length >= 1 && Object.keys(t).length <= 2);
+}
+
+// n = 2, streamed: the client's chunks carry each choice's index; DeepSeek's beta base URL with a
+// prefix message.
+{
+  const texts = ['', ''];
+  for await (const chunk of await client.chat.completions.create({
+    model: 'deepseek-chat', messages, max_tokens: 4, ignore_eos: true, seed: 5, n: 2, stream: true,
+  })) {
+    for (const c of chunk.choices) texts[c.index] += c.delta.content ?? '';
+  }
+  const whole = await client.chat.completions.create({ model: 'deepseek-chat', messages, max_tokens: 4, ignore_eos: true, seed: 5, n: 2 });
+  assert.deepEqual(texts, whole.choices.map((c) => c.message.content), 'streamed choices by index equal the whole reply');
+  assert.equal(whole.usage.completion_tokens, 8);
+  const beta = new OpenAI({ baseURL: baseURL.replace(/\/v1$/, '/beta'), apiKey: 'unused', maxRetries: 0 });
+  const r = await beta.chat.completions.create({
+    model: 'deepseek-chat', max_tokens: 3, ignore_eos: true,
+    messages: [...messages, { role: 'assistant', content: '```python\n', prefix: true }],
+  });
+  assert.equal(r.choices[0].finish_reason, 'length');
 }
 
 console.log('openai client: all checks passed');

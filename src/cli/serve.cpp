@@ -34,6 +34,8 @@ struct Opts {
   int64_t max_batch_tokens = 256;
   std::string quant = "keep";
   int threads = 0;
+  bool special_in_content = false;
+  std::string cors;
 };
 
 void run_serve(const Opts& o) {
@@ -73,6 +75,7 @@ void run_serve(const Opts& o) {
   served.max_context = eng.max_context();
   served.vocab_size = weights.args.vocab_size;
   served.created = static_cast<int64_t>(std::time(nullptr));
+  served.special_in_content = o.special_in_content;
   std::string key = o.api_key;
   if (key.empty()) {
     if (const char* env = std::getenv("WHALE_API_KEY")) key = env;
@@ -115,6 +118,9 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--quant", o->quant, "Re-encode weights at load time: keep, bf16, q8_0, q4_0, q4_k, q6_k")
       ->check(CLI::IsMember({"keep", "bf16", "f16", "f32", "q8_0", "q4_0", "q4_k", "q6_k"}));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
+  cmd->add_flag("--special-in-content", o->special_in_content,
+                "Parse special-token text (e.g. <｜Assistant｜>) in user/system/tool messages as tokens "
+                "(default: plain text, so clients cannot forge turns)");
   cmd->callback([o] { run_serve(*o); });
 }
 

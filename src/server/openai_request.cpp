@@ -152,7 +152,9 @@ void parse_common(const json& j, const ServedModel& m, GenerationRequest& g) {
   try {
     sampler::validate(r.sampling, m.vocab_size);
   } catch (const Error& e) {
-    bad_request("", e.what());
+    // The message starts with the field's name ("top_p must be in (0, 1], got 2").
+    const std::string what = e.what();
+    bad_request(what.substr(0, what.find(' ')), what);
   }
 }
 
@@ -234,10 +236,10 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
   parse_common(j, m, g);
   engine::Request& r = g.request;
   const bool thinking = parse_thinking(j, by_model, r.think_budget);
-  // The template's own special tokens must become single tokens, so special parsing is on (as
-  // `whale chat` and the reference tokenizers do).
+  // The template's own special tokens become single tokens; special-token text in the client's
+  // contents stays text unless the server was started with --special-in-content.
   try {
-    engine::prepare_chat_prompt(*m.tokenizer, messages, thinking, r);
+    engine::prepare_chat_prompt(*m.tokenizer, messages, thinking, r, m.special_in_content);
   } catch (const Error& e) {
     bad_request("messages", e.what());
   }
@@ -256,7 +258,11 @@ GenerationRequest parse_completion_request(std::string_view body, const ServedMo
   if (p->is_array() && p->size() == 1 && (*p)[0].is_string()) p = &(*p)[0];
   if (p->is_string()) {
     // Raw text from a client: special-token text stays text.
-    r.prompt = m.tokenizer->encode(p->get<std::string>(), {.add_special = true, .parse_special = false});
+    try {
+      r.prompt = m.tokenizer->encode(p->get<std::string>(), {.add_special = true, .parse_special = false});
+    } catch (const Error& e) {
+      bad_request("prompt", e.what());
+    }
   } else if (p->is_array() && !p->empty() && std::all_of(p->begin(), p->end(), [](const json& e) { return e.is_number_integer(); })) {
     for (const json& e : *p) {
       const int64_t id = e.get<int64_t>();
@@ -266,6 +272,7 @@ GenerationRequest parse_completion_request(std::string_view body, const ServedMo
   } else {
     bad_request("prompt", "`prompt` must be a string, a one-string array or an array of token ids");
   }
+  if (r.prompt.empty()) bad_request("prompt", "`prompt` is empty (and this tokenizer adds no BOS token)");
   r.reasoning.enabled = false;
   g.thinking = false;
   return g;

@@ -22,6 +22,9 @@ struct ServedModel {
   int64_t max_context = 0;
   int64_t vocab_size = 0;
   int64_t created = 0;  // unix seconds (when the server started)
+  // Parse special-token text inside user/system/tool contents (`whale serve --special-in-content`);
+  // off: a client cannot forge turns by writing "<｜Assistant｜>" in a message.
+  bool special_in_content = false;
 };
 
 // The aliases DeepSeek's API uses; both name the loaded model. deepseek-chat turns thinking off

@@ -1,6 +1,6 @@
 // Routing and everything around the completion endpoints: the API key check, OpenAI-shaped errors
-// for unknown routes (404), wrong methods (405) and oversized bodies (413), the small GET routes,
-// and request counting for /metrics.
+// for unknown routes (404), wrong methods (405), oversized bodies (413, counted after decoding)
+// and unknown content encodings (415), the small GET routes, and request counting for /metrics.
 #include "server/server.h"
 
 #include <sys/socket.h>
@@ -57,11 +57,70 @@ json model_entry(const std::string& id, int64_t created, const std::string& root
   return {{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "whale"}, {"root", root}};
 }
 
+// A compressed body may inflate at most this many times its size once past kRatioFreeBytes
+// (small bodies never trip it; the decoded limit bounds the rest).
+constexpr size_t kMaxInflation = 100;
+constexpr size_t kRatioFreeBytes = 1u << 20;
+
+// The body of a POST, read through httplib's content reader so the limit applies to the decoded
+// bytes whatever the transfer encoding (Content-Length, chunked) and content encoding (gzip,
+// deflate, br: httplib inflates while streaming). Reading stops at the first byte over the limit.
+std::string read_body(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader,
+                      size_t limit) {
+  const std::string encoding = req.get_header_value("Content-Encoding");
+  const bool compressed = !encoding.empty() && encoding != "identity";
+  if (compressed && encoding != "gzip" && encoding != "deflate" && encoding != "br") {
+    res.set_header("Connection", "close");
+    throw ApiError(415, "invalid_request_error",
+                   "Content-Encoding \"" + encoding + "\" is not supported; use gzip, deflate, br or none", {},
+                   "unsupported_content_encoding");
+  }
+  const size_t sent = req.has_header("Content-Length") ? req.get_header_value<uint64_t>("Content-Length") : 0;
+  std::string body;
+  const char* over = nullptr;
+  const bool ok = reader([&](const char* data, size_t n) {
+    const size_t size = body.size() + n;
+    if (size > limit) {
+      over = "The request body is too large";
+    } else if (compressed && sent > 0 && size > kRatioFreeBytes && size > kMaxInflation * sent) {
+      over = "The compressed request body inflates more than 100 times its size";
+    }
+    if (over) return false;
+    body.append(data, n);
+    return true;
+  });
+  if (over || res.status == 413) {
+    res.set_header("Connection", "close");  // the rest of the body is never read
+    throw ApiError(413, "invalid_request_error",
+                   std::string(over ? over : "The request body is too large") + " (the limit is " +
+                       std::to_string(limit) + " bytes after decoding)",
+                   {}, "request_too_large");
+  }
+  if (!ok) {
+    res.set_header("Connection", "close");
+    throw ApiError(400, "invalid_request_error",
+                   "The request body could not be read (malformed chunked encoding or compressed data)");
+  }
+  return body;
+}
+
 }  // namespace
 
 void send_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status();
+  if (e.status() == 429) res.set_header("Retry-After", "1");  // a slot frees as soon as any answer ends
   res.set_content(error_body(e), "application/json");
+}
+
+void post_route(Server::Impl& s, const std::string& path, httplib::Server::Handler handler) {
+  s.http.Post(path, httplib::Server::HandlerWithContentReader(
+                        [&s, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res,
+                                                           const httplib::ContentReader& reader) {
+                          // The request is httplib's own non-const object; handlers read the body
+                          // where they always do.
+                          const_cast<httplib::Request&>(req).body = read_body(req, res, reader, s.config.max_body_bytes);
+                          handler(req, res);
+                        }));
 }
 
 Server::Server(engine::EngineLoop& loop, ServedModel model, ServerConfig config)
@@ -82,8 +141,14 @@ Server::Server(engine::EngineLoop& loop, ServedModel model, ServerConfig config)
 
   s.http.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
     const Route* route = find_route(req.path);
-    if (route && req.method != route->method && !(req.method == "HEAD" && std::string(route->method) == "GET")) {
+    if (!route) {  // answered before httplib reads (unbounded) a body nobody wants
+      if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) res.set_header("Connection", "close");
+      send_error(res, ApiError(404, "invalid_request_error", "Unknown route " + req.method + " " + req.path, {}, "unknown_url"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (req.method != route->method && !(req.method == "HEAD" && std::string(route->method) == "GET")) {
       res.set_header("Allow", route->method);
+      if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) res.set_header("Connection", "close");
       send_error(res, ApiError(405, "invalid_request_error",
                                req.method + " is not allowed on " + req.path + "; use " + route->method));
       return httplib::Server::HandlerResponse::Handled;
@@ -164,10 +229,10 @@ Server::Server(engine::EngineLoop& loop, ServedModel model, ServerConfig config)
   s.http.Get(R"(/v1/models/(.+))", one_model);
   s.http.Get(R"(/models/(.+))", one_model);
   for (const char* path : {"/v1/chat/completions", "/chat/completions"}) {
-    s.http.Post(path, [&s](const httplib::Request& req, httplib::Response& res) { handle_generation(s, req, res, true); });
+    post_route(s, path, [&s](const httplib::Request& req, httplib::Response& res) { handle_generation(s, req, res, true); });
   }
   for (const char* path : {"/v1/completions", "/completions"}) {
-    s.http.Post(path, [&s](const httplib::Request& req, httplib::Response& res) { handle_generation(s, req, res, false); });
+    post_route(s, path, [&s](const httplib::Request& req, httplib::Response& res) { handle_generation(s, req, res, false); });
   }
 }
 

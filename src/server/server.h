@@ -19,6 +19,7 @@ struct ServerConfig {
   size_t max_body_bytes = 4u << 20;  // larger bodies are a 413
   int http_threads = 0;            // 0: enough for the loop's queue plus a few idle connections
   int64_t max_pending = 64;        // what the loop was built with (sizes the thread pool)
+  std::string cors_origin;         // non-empty: Access-Control-Allow-Origin on replies, OPTIONS preflight
 };
 
 class Server {

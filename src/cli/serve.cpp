@@ -80,7 +80,9 @@ void run_serve(const Opts& o) {
   if (key.empty()) {
     if (const char* env = std::getenv("WHALE_API_KEY")) key = env;
   }
-  server::Server srv(loop, served, {.host = o.host, .port = o.port, .api_key = key, .max_pending = o.queue});
+  server::Server srv(loop, served,
+                     {.host = o.host, .port = o.port, .api_key = key, .max_pending = o.queue, .cors_origin = o.cors,
+                      .total_slots = o.max_seqs, .model_path = path});
   const int port = srv.bind();
   std::printf("whale serve: http://%s:%d  model %s (%s, context %lld, %d sequences, queue %lld)%s\n", o.host.c_str(), port,
               served.id.c_str(), weights.args.model_type.c_str(), static_cast<long long>(served.max_context), o.max_seqs,
@@ -118,6 +120,9 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--quant", o->quant, "Re-encode weights at load time: keep, bf16, q8_0, q4_0, q4_k, q6_k")
       ->check(CLI::IsMember({"keep", "bf16", "f16", "f32", "q8_0", "q4_0", "q4_k", "q6_k"}));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
+  cmd->add_option("--cors", o->cors,
+                  "Allow browser pages from ORIGIN (or *) to call the API: Access-Control-Allow-Origin and OPTIONS "
+                  "preflight (default: off)");
   cmd->add_flag("--special-in-content", o->special_in_content,
                 "Parse special-token text (e.g. <｜Assistant｜>) in user/system/tool messages as tokens "
                 "(default: plain text, so clients cannot forge turns)");

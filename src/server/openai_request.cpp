@@ -132,6 +132,11 @@ void parse_common(const json& j, const ServedModel& m, GenerationRequest& g) {
   std::optional<int64_t> max_tokens = integer(j, "max_completion_tokens");
   if (!max_tokens) max_tokens = integer(j, "max_tokens");
   if (max_tokens && *max_tokens <= 0) bad_request("max_tokens", "`max_tokens` must be at least 1");
+  if (!max_tokens) {  // llama-server's name; -1: no limit
+    max_tokens = integer(j, "n_predict");
+    if (max_tokens && (*max_tokens == 0 || *max_tokens < -1)) bad_request("n_predict", "`n_predict` must be -1 or at least 1");
+    if (max_tokens == -1) max_tokens.reset();
+  }
   // Without a limit the answer may run until the context is full (finish_reason "length").
   r.max_tokens = max_tokens.value_or(m.max_context);
   if (const json* s = field(j, "stop")) {
@@ -245,6 +250,20 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
   }
   g.thinking = r.reasoning.enabled;
   return g;
+}
+
+std::string render_chat_template(std::string_view body, const ServedModel& m) {
+  const json j = parse_body(body);
+  std::string name;
+  const bool by_model = resolve_model(j, m, name);
+  const std::vector<tokenizer::ChatMessage> messages = parse_messages(j);
+  int64_t budget = -1;
+  const bool thinking = parse_thinking(j, by_model, budget);
+  try {
+    return m.tokenizer->chat_template().render(messages, {.add_generation_prompt = true, .enable_thinking = thinking});
+  } catch (const Error& e) {
+    bad_request("messages", e.what());
+  }
 }
 
 GenerationRequest parse_completion_request(std::string_view body, const ServedModel& m) {

@@ -44,5 +44,8 @@ struct GenerationRequest {
 GenerationRequest parse_chat_request(std::string_view body, const ServedModel& model);
 // POST /v1/completions (a prompt string or token ids; no chat template, no reasoning split).
 GenerationRequest parse_completion_request(std::string_view body, const ServedModel& model);
+// llama-server's POST /apply-template: the chat body's messages (and thinking switch) rendered
+// with the chat template, the generation prompt included, not tokenized.
+std::string render_chat_template(std::string_view body, const ServedModel& model);
 
 }  // namespace whale::server

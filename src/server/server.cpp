@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/api_error.h"
+#include "server/llama_routes.h"
 #include "server/server_impl.h"
 #include "server/web_ui.h"
 
@@ -32,6 +33,15 @@ constexpr Route kRoutes[] = {
     {"/chat/completions", "POST"},
     {"/v1/completions", "POST"},
     {"/completions", "POST"},
+    // llama-server's own API (llama_routes.cpp)
+    {"/v1/health", "GET"},
+    {"/props", "GET"},
+    {"/slots", "GET"},
+    {"/tokenize", "POST"},
+    {"/detokenize", "POST"},
+    {"/apply-template", "POST"},
+    {"/completion", "POST"},
+    {"/infill", "POST"},
 };
 
 const Route* find_route(const std::string& path) {
@@ -43,7 +53,7 @@ const Route* find_route(const std::string& path) {
 }
 
 // Needs no key: the page (it asks for one itself) and the liveness probe.
-bool is_public(const std::string& path) { return path == "/" || path == "/health"; }
+bool is_public(const std::string& path) { return path == "/" || path == "/health" || path == "/v1/health"; }
 
 // Compares in time independent of where the first difference is.
 bool same_key(const std::string& a, const std::string& b) {
@@ -141,6 +151,17 @@ Server::Server(engine::EngineLoop& loop, ServedModel model, ServerConfig config)
 
   s.http.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
     const Route* route = find_route(req.path);
+    if (!s.config.cors_origin.empty()) {  // --cors: every reply, errors included, and the preflight
+      res.set_header("Access-Control-Allow-Origin", s.config.cors_origin);
+      if (s.config.cors_origin != "*") res.set_header("Vary", "Origin");
+      if (route && req.method == "OPTIONS") {
+        res.status = 204;
+        res.set_header("Access-Control-Allow-Methods", std::string(route->method) + ", OPTIONS");
+        res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding");
+        res.set_header("Access-Control-Max-Age", "86400");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
     if (!route) {  // answered before httplib reads (unbounded) a body nobody wants
       if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) res.set_header("Connection", "close");
       send_error(res, ApiError(404, "invalid_request_error", "Unknown route " + req.method + " " + req.path, {}, "unknown_url"));
@@ -201,12 +222,14 @@ Server::Server(engine::EngineLoop& loop, ServedModel model, ServerConfig config)
   s.http.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(std::string(index_html()), "text/html; charset=utf-8");
   });
-  s.http.Get("/health", [&s](const httplib::Request&, httplib::Response& res) {
+  const auto health = [&s](const httplib::Request&, httplib::Response& res) {
     const engine::LoopStats st = s.loop.stats();
     res.set_content(json{{"status", s.stopping ? "stopping" : "ok"}, {"model", s.model.id}, {"running", st.running},
                          {"queued", st.waiting}}.dump(),
                     "application/json");
-  });
+  };
+  s.http.Get("/health", health);
+  s.http.Get("/v1/health", health);  // llama-server answers both
   s.http.Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
     res.set_content(s.metrics.render(s.loop.stats()), "text/plain; version=0.0.4");
   });
@@ -234,6 +257,7 @@ Server::Server(engine::EngineLoop& loop, ServedModel model, ServerConfig config)
   for (const char* path : {"/v1/completions", "/completions"}) {
     post_route(s, path, [&s](const httplib::Request& req, httplib::Response& res) { handle_generation(s, req, res, false); });
   }
+  add_llama_routes(s);
 }
 
 Server::~Server() { stop(); }

@@ -20,6 +20,8 @@ struct ServerConfig {
   int http_threads = 0;            // 0: enough for the loop's queue plus a few idle connections
   int64_t max_pending = 64;        // what the loop was built with (sizes the thread pool)
   std::string cors_origin;         // non-empty: Access-Control-Allow-Origin on replies, OPTIONS preflight
+  int64_t total_slots = 1;         // the engine's max_seqs (llama-server's /props and /slots)
+  std::string model_path;          // what /props reports
 };
 
 class Server {

@@ -69,7 +69,7 @@ class LiveServer {
         loop_(engine_, {.max_pending = o.max_pending}),
         server_(loop_, served(engine_, o.special_in_content),
                 {.host = "127.0.0.1", .port = 0, .api_key = o.api_key, .max_body_bytes = o.max_body_bytes,
-                 .max_pending = o.max_pending, .cors_origin = o.cors_origin}) {
+                 .max_pending = o.max_pending, .cors_origin = o.cors_origin, .total_slots = o.max_seqs}) {
     port_ = server_.bind();
     thread_ = std::thread([this] { server_.run(); });
   }

@@ -1,6 +1,6 @@
 // Server: whale's OpenAI/DeepSeek-compatible HTTP API over one shared EngineLoop: chat and text
 // completions (streamed as SSE or whole), models, health, Prometheus metrics, optional API key,
-// and the page at "/" (a placeholder until the web UI is embedded).
+// llama-server's native routes, and the web chat page at "/".
 #pragma once
 
 #include <cstddef>

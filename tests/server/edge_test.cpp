@@ -126,10 +126,34 @@ TEST(ServerEdge, ChunkedBodyIsLimitedAfterDecoding) {
   // Nothing reached the engine.
   EXPECT_EQ(srv.loop().stats().pending + srv.loop().stats().running, 0);
 
+  // httplib's client sends everything before reading: the body is drained, so it gets the 413.
+  const std::string body = chat_body(10 << 20);
+  auto res = srv.client()->Post(
+      "/v1/chat/completions",
+      [&](size_t offset, httplib::DataSink& sink) {
+        if (offset >= body.size()) {
+          sink.done();
+          return true;
+        }
+        return sink.write(body.data() + offset, std::min<size_t>(body.size() - offset, 1 << 16));
+      },
+      "application/json");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 413);
+
   const RawReply small = raw_request(srv.port(), post_head("/v1/chat/completions", "Transfer-Encoding: chunked\r\n"),
                                      chunked(chat_body(100), 7));
   ASSERT_EQ(small.status, 200) << small.head << small.body;
   EXPECT_EQ(json::parse(small.body)["object"], "chat.completion");
+}
+
+TEST(ServerEdge, DeclaredLengthOverLimitIsRefusedBeforeReading) {
+  LiveServer srv;
+  // Only a few bytes follow a declared 100 MB: the answer must not wait for the rest.
+  const RawReply r = raw_request(srv.port(), post_head("/v1/chat/completions", "Content-Length: 100000000\r\n"), "{\"mess");
+  EXPECT_EQ(r.status, 413) << r.head;
+  EXPECT_EQ(error_of(r).value("code", ""), "request_too_large");
+  EXPECT_LT(r.seconds, 5.0);
 }
 
 TEST(ServerEdge, GzipBodyIsLimitedAfterInflating) {

@@ -124,13 +124,16 @@ struct Completion {
   std::vector<std::string> ignored;
 };
 
-// The prompt: a string, token ids, or a mix of both (strings encoded without special tokens; the
-// tokenizer's BOS first when the prompt starts with a string).
+// The prompt: a string, token ids, or a mix of both. As in llama-server, special-token text is
+// parsed (the client writes the whole prompt, e.g. /apply-template's output) and the tokenizer's
+// BOS goes first when the prompt starts with a string, unless that string already starts with it.
 std::vector<int32_t> completion_prompt(const json& p, const ServedModel& m) {
   std::vector<int32_t> out;
+  const tokenizer::Tokenizer& tok = *m.tokenizer;
   const auto text = [&](const std::string& s, bool first) {
+    const bool has_bos = tok.bos_id() && s.starts_with(tok.token_text(*tok.bos_id()));
     try {
-      const std::vector<int32_t> ids = m.tokenizer->encode(s, {.add_special = first, .parse_special = false});
+      const std::vector<int32_t> ids = tok.encode(s, {.add_special = first && !has_bos, .parse_special = true});
       out.insert(out.end(), ids.begin(), ids.end());
     } catch (const Error& e) {
       bad_request("prompt", e.what());

@@ -8,6 +8,7 @@
 
 #include "live_server.h"
 #include "server/llama_routes.h"
+#include "tokenizer/chat_prompt.h"
 
 namespace whale::server {
 namespace {
@@ -58,6 +59,11 @@ TEST(LlamaApi, ApplyTemplate) {
   EXPECT_EQ(post_json(s, "/apply-template", body)["prompt"],
             TinyModel::get().tok.chat_template().render(messages, {.add_generation_prompt = true, .enable_thinking = true}));
   EXPECT_EQ(post_json(s, "/apply-template", {{"messages", "x"}}, 400)["error"]["param"], "messages");
+  // README's flow: the template's prompt sent to /completion is tokenized as the chat route does
+  // (its markup special, its BOS not doubled).
+  const std::string prompt = post_json(s, "/apply-template", body)["prompt"];
+  const json r = post_json(s, "/completion", {{"prompt", prompt}, {"n_predict", 1}});
+  EXPECT_EQ(r["tokens_evaluated"], tokenizer::encode_chat(TinyModel::get().tok, messages, {}).ids.size());
 }
 
 TEST(LlamaApi, PropsHealthSlots) {
@@ -105,7 +111,7 @@ TEST(LlamaApi, CompletionRespectsNPredict) {
   const json oai = post_json(s, "/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 3}, {"ignore_eos", true},
                                                     {"seed", 7}, {"temperature", 1.0}});
   EXPECT_EQ(r["content"], oai["choices"][0]["text"]);
-  EXPECT_EQ(r["tokens_evaluated"], TinyModel::get().tok.encode("Once upon a time", {.add_special = true, .parse_special = false}).size());
+  EXPECT_EQ(r["tokens_evaluated"], TinyModel::get().tok.encode("Once upon a time", {.add_special = true}).size());
   EXPECT_EQ(r["generation_settings"]["params"]["n_predict"], 3);
   EXPECT_EQ(r["timings"]["predicted_n"], 3);
   for (const char* k : {"prompt_ms", "predicted_ms", "predicted_per_second"}) EXPECT_TRUE(r["timings"][k].is_number()) << k;

@@ -122,7 +122,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   cmd->add_option("--cors", o->cors,
                   "Allow browser pages from ORIGIN (or *) to call the API: Access-Control-Allow-Origin and OPTIONS "
-                  "preflight (default: off)");
+                  "preflight (default: off)")
+      ->type_name("ORIGIN");
   cmd->add_flag("--special-in-content", o->special_in_content,
                 "Parse special-token text (e.g. <｜Assistant｜>) in user/system/tool messages as tokens "
                 "(default: plain text, so clients cannot forge turns)");

@@ -34,6 +34,8 @@ struct Opts {
   int64_t max_batch_tokens = 256;
   std::string quant = "keep";
   int threads = 0;
+  bool special_in_content = false;
+  std::string cors;
 };
 
 void run_serve(const Opts& o) {
@@ -73,11 +75,14 @@ void run_serve(const Opts& o) {
   served.max_context = eng.max_context();
   served.vocab_size = weights.args.vocab_size;
   served.created = static_cast<int64_t>(std::time(nullptr));
+  served.special_in_content = o.special_in_content;
   std::string key = o.api_key;
   if (key.empty()) {
     if (const char* env = std::getenv("WHALE_API_KEY")) key = env;
   }
-  server::Server srv(loop, served, {.host = o.host, .port = o.port, .api_key = key, .max_pending = o.queue});
+  server::Server srv(loop, served,
+                     {.host = o.host, .port = o.port, .api_key = key, .max_pending = o.queue, .cors_origin = o.cors,
+                      .total_slots = o.max_seqs, .model_path = path});
   const int port = srv.bind();
   std::printf("whale serve: http://%s:%d  model %s (%s, context %lld, %d sequences, queue %lld)%s\n", o.host.c_str(), port,
               served.id.c_str(), weights.args.model_type.c_str(), static_cast<long long>(served.max_context), o.max_seqs,
@@ -115,6 +120,13 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--quant", o->quant, "Re-encode weights at load time: keep, bf16, q8_0, q4_0, q4_k, q6_k")
       ->check(CLI::IsMember({"keep", "bf16", "f16", "f32", "q8_0", "q4_0", "q4_k", "q6_k"}));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
+  cmd->add_option("--cors", o->cors,
+                  "Allow browser pages from ORIGIN (or *) to call the API: Access-Control-Allow-Origin and OPTIONS "
+                  "preflight (default: off)")
+      ->type_name("ORIGIN");
+  cmd->add_flag("--special-in-content", o->special_in_content,
+                "Parse special-token text (e.g. <｜Assistant｜>) in user/system/tool messages as tokens "
+                "(default: plain text, so clients cannot forge turns)");
   cmd->callback([o] { run_serve(*o); });
 }
 

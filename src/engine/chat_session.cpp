@@ -1,6 +1,9 @@
 // Rendering and tokenizing a turn. The template's own text contains the special tokens, so the
-// rendered prompt is tokenized with special-token parsing on and no extra BOS.
+// rendered prompt is tokenized with special-token parsing on and no extra BOS (contents a client
+// wrote stay text: tokenizer/chat_prompt.h).
 #include "engine/chat_session.h"
+
+#include "tokenizer/chat_prompt.h"
 
 namespace whale::engine {
 
@@ -16,10 +19,11 @@ void ChatSession::set_system(const std::string& text) {
 }
 
 void prepare_chat_prompt(const tokenizer::Tokenizer& tok, std::span<const tokenizer::ChatMessage> messages,
-                         bool thinking, Request& r) {
+                         bool thinking, Request& r, bool special_in_content) {
   const tokenizer::ChatOptions chat{.add_generation_prompt = true, .enable_thinking = thinking};
-  const std::string prompt = tok.chat_template().render(messages, chat);
-  r.prompt = tok.encode(prompt, {.add_special = false, .parse_special = true});
+  tokenizer::ChatPrompt rendered = tokenizer::encode_chat(tok, messages, chat, special_in_content);
+  const std::string& prompt = rendered.text;
+  r.prompt = std::move(rendered.ids);
   const std::string open = "<think>";
   const size_t last = prompt.rfind(open);
   const bool opened = last != std::string::npos && prompt.find("</think>", last) == std::string::npos &&

@@ -21,9 +21,10 @@ struct ChatTurnOptions {
 
 // Renders `messages` with the tokenizer's chat template (generation prompt, thinking on or off),
 // tokenizes the result into r.prompt and sets r.reasoning: when the template itself opened the
-// reasoning (R1's "<think>\n"), the model writes only its end.
+// reasoning (R1's "<think>\n"), the model writes only its end. Text in user, system and tool
+// contents that spells a special token stays text unless `special_in_content`.
 void prepare_chat_prompt(const tokenizer::Tokenizer& tok, std::span<const tokenizer::ChatMessage> messages,
-                         bool thinking, Request& r);
+                         bool thinking, Request& r, bool special_in_content = false);
 
 class ChatSession {
  public:

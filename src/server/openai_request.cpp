@@ -12,6 +12,7 @@
 
 #include "server/api_error.h"
 #include "server/structured_output.h"
+#include "tokenizer/chat_prompt.h"
 
 namespace whale::server {
 namespace {
@@ -147,6 +148,11 @@ void parse_common(const json& j, const ServedModel& m, GenerationRequest& g) {
   std::optional<int64_t> max_tokens = integer(j, "max_completion_tokens");
   if (!max_tokens) max_tokens = integer(j, "max_tokens");
   if (max_tokens && *max_tokens <= 0) bad_request("max_tokens", "`max_tokens` must be at least 1");
+  if (!max_tokens) {  // llama-server's name; -1: no limit
+    max_tokens = integer(j, "n_predict");
+    if (max_tokens && (*max_tokens == 0 || *max_tokens < -1)) bad_request("n_predict", "`n_predict` must be -1 or at least 1");
+    if (max_tokens == -1) max_tokens.reset();
+  }
   // Without a limit the answer may run until the context is full (finish_reason "length").
   r.max_tokens = max_tokens.value_or(m.max_context);
   if (const json* s = field(j, "stop")) {
@@ -167,7 +173,9 @@ void parse_common(const json& j, const ServedModel& m, GenerationRequest& g) {
   try {
     sampler::validate(r.sampling, m.vocab_size);
   } catch (const Error& e) {
-    bad_request("", e.what());
+    // The message starts with the field's name ("top_p must be in (0, 1], got 2").
+    const std::string what = e.what();
+    bad_request(what.substr(0, what.find(' ')), what);
   }
 }
 
@@ -255,33 +263,39 @@ std::vector<tokenizer::ChatMessage> parse_messages(const json& j, bool& prefix) 
 // (opened here if the template did not), and a non-empty content closes the reasoning and starts
 // the answer; with thinking off only the content is used.
 void prepare_prefix_prompt(const tokenizer::Tokenizer& tok, const std::vector<tokenizer::ChatMessage>& messages,
-                           bool thinking, engine::Request& r) {
+                           bool thinking, engine::Request& r, bool special_in_content) {
   const tokenizer::ChatMessage& last = messages.back();
-  std::string prompt = tok.chat_template().render(std::span(messages.data(), messages.size() - 1),
-                                                  {.add_generation_prompt = true, .enable_thinking = thinking});
+  // The turns before the prefix as prepare_chat_prompt encodes them (client text stays text).
+  tokenizer::ChatPrompt head =
+      tokenizer::encode_chat(tok, std::span(messages.data(), messages.size() - 1),
+                             {.add_generation_prompt = true, .enable_thinking = thinking}, special_in_content);
+  const std::string& prompt = head.text;
   // Whether the template opened the reasoning (R1's "<think>\n"), as prepare_chat_prompt decides.
   const size_t at = prompt.rfind("<think>");
   const bool opened = at != std::string::npos && prompt.find("</think>", at) == std::string::npos &&
                       prompt.find_first_not_of(" \r\n", at + 7) == std::string::npos;
   r.reasoning.enabled = opened;
   r.reasoning.starts_in_reasoning = opened;
+  std::string tail;  // the assistant's own prefix: its tags and text keep their tokens
   if (thinking) {
     const std::string reasoning = last.reasoning_content.value_or("");
     bool open = opened;
     if (!open && !reasoning.empty()) {
-      prompt += "<think>\n";
+      tail += "<think>\n";
       open = true;
     }
-    prompt += reasoning;
+    tail += reasoning;
     if (open && !last.content.empty()) {
-      prompt += "\n</think>\n\n";
+      tail += "\n</think>\n\n";
       open = false;
     }
     r.reasoning.enabled = true;
     r.reasoning.starts_in_reasoning = open;
   }
-  prompt += last.content;
-  r.prompt = tok.encode(prompt, {.add_special = false, .parse_special = true});
+  tail += last.content;
+  r.prompt = std::move(head.ids);
+  const std::vector<int32_t> more = tok.encode(tail, {.add_special = false, .parse_special = true});
+  r.prompt.insert(r.prompt.end(), more.begin(), more.end());
 }
 
 // Fill-in-the-middle: each family's tokens, in prefix-suffix-middle order.
@@ -331,13 +345,13 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
   engine::Request& r = g.request;
   r.logprobs = parse_logprobs(j, true);
   const bool thinking = parse_thinking(j, by_model, r.think_budget);
-  // The template's own special tokens must become single tokens, so special parsing is on (as
-  // `whale chat` and the reference tokenizers do).
+  // The template's own special tokens become single tokens; special-token text in the client's
+  // contents stays text unless the server was started with --special-in-content.
   try {
     if (prefix) {
-      prepare_prefix_prompt(*m.tokenizer, messages, thinking, r);
+      prepare_prefix_prompt(*m.tokenizer, messages, thinking, r, m.special_in_content);
     } else {
-      engine::prepare_chat_prompt(*m.tokenizer, messages, thinking, r);
+      engine::prepare_chat_prompt(*m.tokenizer, messages, thinking, r, m.special_in_content);
     }
   } catch (const Error& e) {
     bad_request("messages", e.what());
@@ -345,6 +359,20 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
   g.thinking = r.reasoning.enabled;
   r.constraint = parse_constraint(j, body, *m.tokenizer, *m.constraint_vocab);
   return g;
+}
+
+std::string render_chat_template(std::string_view body, const ServedModel& m) {
+  const json j = parse_body(body);
+  std::string name;
+  const bool by_model = resolve_model(j, m, name);
+  const std::vector<tokenizer::ChatMessage> messages = parse_messages(j);
+  int64_t budget = -1;
+  const bool thinking = parse_thinking(j, by_model, budget);
+  try {
+    return m.tokenizer->chat_template().render(messages, {.add_generation_prompt = true, .enable_thinking = thinking});
+  } catch (const Error& e) {
+    bad_request("messages", e.what());
+  }
 }
 
 GenerationRequest parse_completion_request(std::string_view body, const ServedModel& m) {
@@ -363,7 +391,11 @@ GenerationRequest parse_completion_request(std::string_view body, const ServedMo
     r.prompt = fim_prompt(m, p->get<std::string>(), suffix->get<std::string>());
   } else if (p->is_string()) {
     // Raw text from a client: special-token text stays text.
-    r.prompt = m.tokenizer->encode(p->get<std::string>(), {.add_special = true, .parse_special = false});
+    try {
+      r.prompt = m.tokenizer->encode(p->get<std::string>(), {.add_special = true, .parse_special = false});
+    } catch (const Error& e) {
+      bad_request("prompt", e.what());
+    }
   } else if (p->is_array() && !p->empty() && std::all_of(p->begin(), p->end(), [](const json& e) { return e.is_number_integer(); })) {
     for (const json& e : *p) {
       const int64_t id = e.get<int64_t>();
@@ -373,6 +405,7 @@ GenerationRequest parse_completion_request(std::string_view body, const ServedMo
   } else {
     bad_request("prompt", "`prompt` must be a string, a one-string array or an array of token ids");
   }
+  if (r.prompt.empty()) bad_request("prompt", "`prompt` is empty (and this tokenizer adds no BOS token)");
   r.reasoning.enabled = false;
   g.thinking = false;
   r.constraint = parse_constraint(j, body, *m.tokenizer, *m.constraint_vocab);

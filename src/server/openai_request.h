@@ -26,6 +26,9 @@ struct ServedModel {
   int64_t created = 0;  // unix seconds (when the server started)
   // The vocabulary structured output masks over, built on the first constrained request.
   std::shared_ptr<ConstraintVocabulary> constraint_vocab = std::make_shared<ConstraintVocabulary>();
+  // Parse special-token text inside user/system/tool contents (`whale serve --special-in-content`);
+  // off: a client cannot forge turns by writing "<｜Assistant｜>" in a message.
+  bool special_in_content = false;
 };
 
 // The most choices (`n`) one request may ask for.
@@ -50,5 +53,8 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
 // POST /v1/completions (a prompt string or token ids; no chat template, no reasoning split;
 // `suffix`: fill-in-the-middle with the tokenizer's FIM tokens).
 GenerationRequest parse_completion_request(std::string_view body, const ServedModel& model);
+// llama-server's POST /apply-template: the chat body's messages (and thinking switch) rendered
+// with the chat template, the generation prompt included, not tokenized.
+std::string render_chat_template(std::string_view body, const ServedModel& model);
 
 }  // namespace whale::server

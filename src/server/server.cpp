@@ -1,6 +1,6 @@
 // Routing and everything around the completion endpoints: the API key check, OpenAI-shaped errors
-// for unknown routes (404), wrong methods (405) and oversized bodies (413), the small GET routes,
-// and request counting for /metrics.
+// for unknown routes (404), wrong methods (405), oversized bodies (413, counted after decoding)
+// and unknown content encodings (415), the small GET routes, and request counting for /metrics.
 #include "server/server.h"
 
 #include <sys/socket.h>
@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/api_error.h"
+#include "server/llama_routes.h"
 #include "server/server_impl.h"
 #include "server/web_ui.h"
 
@@ -34,6 +35,15 @@ constexpr Route kRoutes[] = {
     {"/completions", "POST"},
     {"/beta/chat/completions", "POST"},  // DeepSeek's beta base URL (prefix completion, FIM)
     {"/beta/completions", "POST"},
+    // llama-server's own API (llama_routes.cpp)
+    {"/v1/health", "GET"},
+    {"/props", "GET"},
+    {"/slots", "GET"},
+    {"/tokenize", "POST"},
+    {"/detokenize", "POST"},
+    {"/apply-template", "POST"},
+    {"/completion", "POST"},
+    {"/infill", "POST"},
 };
 
 const Route* find_route(const std::string& path) {
@@ -45,7 +55,7 @@ const Route* find_route(const std::string& path) {
 }
 
 // Needs no key: the page (it asks for one itself) and the liveness probe.
-bool is_public(const std::string& path) { return path == "/" || path == "/health"; }
+bool is_public(const std::string& path) { return path == "/" || path == "/health" || path == "/v1/health"; }
 
 // Compares in time independent of where the first difference is.
 bool same_key(const std::string& a, const std::string& b) {
@@ -59,11 +69,85 @@ json model_entry(const std::string& id, int64_t created, const std::string& root
   return {{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "whale"}, {"root", root}};
 }
 
+// A compressed body may inflate at most this many times its size once past kRatioFreeBytes
+// (small bodies never trip it; the decoded limit bounds the rest).
+constexpr size_t kMaxInflation = 100;
+constexpr size_t kRatioFreeBytes = 1u << 20;
+// A body over the limit is still read (and dropped) up to this many times the limit, so that
+// clients which send everything before reading (most do) get the 413 instead of a reset; past it,
+// or for a compressed body that inflates past it, the connection is closed unread.
+constexpr size_t kDrainFactor = 16;
+
+// The body of a POST, read through httplib's content reader so the limit applies to the decoded
+// bytes whatever the transfer encoding (Content-Length, chunked) and content encoding (gzip,
+// deflate, br: httplib inflates while streaming). Reading stops at the first byte over the limit.
+std::string read_body(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader,
+                      size_t limit) {
+  const std::string encoding = req.get_header_value("Content-Encoding");
+  const bool compressed = !encoding.empty() && encoding != "identity";
+  if (compressed && encoding != "gzip" && encoding != "deflate" && encoding != "br") {
+    res.set_header("Connection", "close");
+    throw ApiError(415, "invalid_request_error",
+                   "Content-Encoding \"" + encoding + "\" is not supported; use gzip, deflate, br or none", {},
+                   "unsupported_content_encoding");
+  }
+  const size_t sent = req.has_header("Content-Length") ? req.get_header_value<uint64_t>("Content-Length") : 0;
+  std::string body;
+  const char* over = nullptr;
+  size_t dropped = 0;
+  const bool ok = reader([&](const char* data, size_t n) {
+    if (over) {  // draining: nothing more is kept
+      dropped += n;
+      return dropped <= kDrainFactor * limit;
+    }
+    const size_t size = body.size() + n;
+    if (size > limit) {
+      over = "The request body is too large";
+    } else if (compressed && sent > 0 && size > kRatioFreeBytes && size > kMaxInflation * sent) {
+      over = "The compressed request body inflates more than 100 times its size";
+      return false;  // a bomb is not drained
+    }
+    if (over) {
+      body.clear();
+      body.shrink_to_fit();
+      dropped = size;
+      return true;
+    }
+    body.append(data, n);
+    return true;
+  });
+  if (over || res.status == 413) {
+    if (!ok) res.set_header("Connection", "close");  // the rest of the body is never read
+    throw ApiError(413, "invalid_request_error",
+                   std::string(over ? over : "The request body is too large") + " (the limit is " +
+                       std::to_string(limit) + " bytes after decoding)",
+                   {}, "request_too_large");
+  }
+  if (!ok) {
+    res.set_header("Connection", "close");
+    throw ApiError(400, "invalid_request_error",
+                   "The request body could not be read (malformed chunked encoding or compressed data)");
+  }
+  return body;
+}
+
 }  // namespace
 
 void send_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status();
+  if (e.status() == 429) res.set_header("Retry-After", "1");  // a slot frees as soon as any answer ends
   res.set_content(error_body(e), "application/json");
+}
+
+void post_route(Server::Impl& s, const std::string& path, httplib::Server::Handler handler) {
+  s.http.Post(path, httplib::Server::HandlerWithContentReader(
+                        [&s, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res,
+                                                           const httplib::ContentReader& reader) {
+                          // The request is httplib's own non-const object; handlers read the body
+                          // where they always do.
+                          const_cast<httplib::Request&>(req).body = read_body(req, res, reader, s.config.max_body_bytes);
+                          handler(req, res);
+                        }));
 }
 
 Server::Server(engine::EngineLoop& loop, ServedModel model, ServerConfig config)
@@ -84,10 +168,38 @@ Server::Server(engine::EngineLoop& loop, ServedModel model, ServerConfig config)
 
   s.http.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
     const Route* route = find_route(req.path);
-    if (route && req.method != route->method && !(req.method == "HEAD" && std::string(route->method) == "GET")) {
+    if (!s.config.cors_origin.empty()) {  // --cors: every reply, errors included, and the preflight
+      res.set_header("Access-Control-Allow-Origin", s.config.cors_origin);
+      if (s.config.cors_origin != "*") res.set_header("Vary", "Origin");
+      if (route && req.method == "OPTIONS") {
+        res.status = 204;
+        res.set_header("Access-Control-Allow-Methods", std::string(route->method) + ", OPTIONS");
+        res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding");
+        res.set_header("Access-Control-Max-Age", "86400");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    if (!route) {  // answered before httplib reads (unbounded) a body nobody wants
+      if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) res.set_header("Connection", "close");
+      send_error(res, ApiError(404, "invalid_request_error", "Unknown route " + req.method + " " + req.path, {}, "unknown_url"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (req.method != route->method && !(req.method == "HEAD" && std::string(route->method) == "GET")) {
       res.set_header("Allow", route->method);
+      if (req.has_header("Content-Length") || req.has_header("Transfer-Encoding")) res.set_header("Connection", "close");
       send_error(res, ApiError(405, "invalid_request_error",
                                req.method + " is not allowed on " + req.path + "; use " + route->method));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // A declared length far over the limit is refused before reading (httplib would read it all;
+    // up to kDrainFactor times the limit it does, and the client gets its 413 cleanly).
+    if (req.has_header("Content-Length") &&
+        req.get_header_value<uint64_t>("Content-Length") > kDrainFactor * s.config.max_body_bytes) {
+      res.set_header("Connection", "close");
+      send_error(res, ApiError(413, "invalid_request_error",
+                               "The request body is too large (the limit is " + std::to_string(s.config.max_body_bytes) +
+                                   " bytes)",
+                               {}, "request_too_large"));
       return httplib::Server::HandlerResponse::Handled;
     }
     if (!s.config.api_key.empty() && !is_public(req.path)) {
@@ -138,12 +250,14 @@ Server::Server(engine::EngineLoop& loop, ServedModel model, ServerConfig config)
   s.http.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(std::string(index_html()), "text/html; charset=utf-8");
   });
-  s.http.Get("/health", [&s](const httplib::Request&, httplib::Response& res) {
+  const auto health = [&s](const httplib::Request&, httplib::Response& res) {
     const engine::LoopStats st = s.loop.stats();
     res.set_content(json{{"status", s.stopping ? "stopping" : "ok"}, {"model", s.model.id}, {"running", st.running},
                          {"queued", st.waiting}}.dump(),
                     "application/json");
-  });
+  };
+  s.http.Get("/health", health);
+  s.http.Get("/v1/health", health);  // llama-server answers both
   s.http.Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
     res.set_content(s.metrics.render(s.loop.stats()), "text/plain; version=0.0.4");
   });
@@ -166,11 +280,12 @@ Server::Server(engine::EngineLoop& loop, ServedModel model, ServerConfig config)
   s.http.Get(R"(/v1/models/(.+))", one_model);
   s.http.Get(R"(/models/(.+))", one_model);
   for (const char* path : {"/v1/chat/completions", "/chat/completions", "/beta/chat/completions"}) {
-    s.http.Post(path, [&s](const httplib::Request& req, httplib::Response& res) { handle_generation(s, req, res, true); });
+    post_route(s, path, [&s](const httplib::Request& req, httplib::Response& res) { handle_generation(s, req, res, true); });
   }
   for (const char* path : {"/v1/completions", "/completions", "/beta/completions"}) {
-    s.http.Post(path, [&s](const httplib::Request& req, httplib::Response& res) { handle_generation(s, req, res, false); });
+    post_route(s, path, [&s](const httplib::Request& req, httplib::Response& res) { handle_generation(s, req, res, false); });
   }
+  add_llama_routes(s);
 }
 
 Server::~Server() { stop(); }

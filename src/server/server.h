@@ -1,6 +1,6 @@
 // Server: whale's OpenAI/DeepSeek-compatible HTTP API over one shared EngineLoop: chat and text
 // completions (streamed as SSE or whole), models, health, Prometheus metrics, optional API key,
-// and the page at "/" (a placeholder until the web UI is embedded).
+// llama-server's native routes, and the web chat page at "/".
 #pragma once
 
 #include <cstddef>
@@ -19,6 +19,9 @@ struct ServerConfig {
   size_t max_body_bytes = 4u << 20;  // larger bodies are a 413
   int http_threads = 0;            // 0: enough for the loop's queue plus a few idle connections
   int64_t max_pending = 64;        // what the loop was built with (sizes the thread pool)
+  std::string cors_origin;         // non-empty: Access-Control-Allow-Origin on replies, OPTIONS preflight
+  int64_t total_slots = 1;         // the engine's max_seqs (llama-server's /props and /slots)
+  std::string model_path;          // what /props reports
 };
 
 class Server {

@@ -22,8 +22,11 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};  // streams and waits end their requests
 };
 
-// Replies with an OpenAI error body.
+// Replies with an OpenAI error body (429 with Retry-After).
 void send_error(httplib::Response& res, const class ApiError& e);
+// Registers a POST route whose body is read with the server's limit on decoded bytes (chunked,
+// gzip, deflate, br) into req.body before `handler` runs. Every POST route goes through it.
+void post_route(Server::Impl& s, const std::string& path, httplib::Server::Handler handler);
 // POST /v1/chat/completions and /v1/completions.
 void handle_generation(Server::Impl& s, const httplib::Request& req, httplib::Response& res, bool chat);
 

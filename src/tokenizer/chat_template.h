@@ -41,6 +41,7 @@ class ChatTemplate {
                                  const std::string& context);
 
   ChatFamily family() const { return family_; }
+  const std::string& source() const { return source_; }  // the Jinja text ("" when built from a family)
   std::string render(std::span<const ChatMessage> messages, const ChatOptions& options = {}) const;
 
  private:

@@ -114,7 +114,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, const EncodeOption
     const AddedToken& a = m.added[static_cast<size_t>(t)];
     return options.parse_special || !a.special;
   };
-  size_t start = 0, i = 0;
+  size_t start = 0, i = 0, plain_at = 0;
   bool strip_next = false;
   while (i < text.size()) {
     const auto b = static_cast<unsigned char>(text[i]);
@@ -122,6 +122,12 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, const EncodeOption
     if (t >= 0) {
       const AddedToken& a = m.added[static_cast<size_t>(t)];
       if (a.single_word && (word_char_before(text, i) || is_word_char(text, i + a.content.size()))) t = -1;
+    }
+    if (t >= 0 && !options.plain.empty()) {  // no match may overlap a plain range
+      while (plain_at < options.plain.size() && options.plain[plain_at].second <= i) ++plain_at;
+      if (plain_at < options.plain.size() && options.plain[plain_at].first < i + m.added[static_cast<size_t>(t)].content.size()) {
+        t = -1;
+      }
     }
     if (t < 0) {
       ++i;
@@ -142,6 +148,23 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, const EncodeOption
   m.encode_text(rest, out);
 
   if (options.add_special) out.insert(out.end(), m.suffix_ids.begin(), m.suffix_ids.end());
+  return out;
+}
+
+std::vector<std::pair<size_t, size_t>> Tokenizer::added_token_spans(std::string_view text) const {
+  const Impl& m = *impl_;
+  std::vector<std::pair<size_t, size_t>> out;
+  const auto any = [](int) { return true; };
+  for (size_t i = 0; i < text.size();) {
+    const int t = m.matcher.may_start(static_cast<unsigned char>(text[i])) ? m.matcher.match(text, i, any) : -1;
+    if (t < 0) {
+      ++i;
+      continue;
+    }
+    const size_t n = m.added[static_cast<size_t>(t)].content.size();
+    out.emplace_back(i, i + n);
+    i += n;
+  }
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tokenizer/chat_template.h"
@@ -35,6 +36,9 @@ struct EncodeOptions {
   // Match special tokens written in the text (`<｜User｜>` becomes one token), as the reference
   // tokenizers do. A server handling untrusted text turns this off.
   bool parse_special = true;
+  // Sorted, disjoint byte ranges [first, second) of the text where no added token (special or
+  // not) may match: untrusted content inside a rendered chat template (see chat_prompt.h).
+  std::span<const std::pair<size_t, size_t>> plain = {};
 };
 
 class Tokenizer {
@@ -54,6 +58,9 @@ class Tokenizer {
   ~Tokenizer();
 
   std::vector<int32_t> encode(std::string_view text, const EncodeOptions& options = {}) const;
+  // Byte ranges [first, second) of `text` that encode() would turn into added tokens (special or
+  // not), in order: what a chat prompt must keep as plain text when it comes from a client.
+  std::vector<std::pair<size_t, size_t>> added_token_spans(std::string_view text) const;
   // The bytes the ids stand for, concatenated (may be invalid UTF-8 mid-character).
   std::string decode_bytes(std::span<const int32_t> ids, bool skip_special = false) const;
   // decode_bytes with invalid UTF-8 replaced by U+FFFD.

@@ -56,6 +56,9 @@ struct LiveOptions {
   int64_t context = 512;
   int64_t max_pending = 64;
   std::string api_key;
+  size_t max_body_bytes = 1 << 20;
+  bool special_in_content = false;
+  std::string cors_origin;
 };
 
 class LiveServer {
@@ -64,8 +67,9 @@ class LiveServer {
       : engine_(TinyModel::get().weights, &TinyModel::get().tok,
                 {.max_seqs = o.max_seqs, .max_batch_tokens = 128, .max_context = o.context, .threads = 2}),
         loop_(engine_, {.max_pending = o.max_pending}),
-        server_(loop_, served(engine_), {.host = "127.0.0.1", .port = 0, .api_key = o.api_key, .max_body_bytes = 1 << 20,
-                                         .max_pending = o.max_pending}) {
+        server_(loop_, served(engine_, o.special_in_content),
+                {.host = "127.0.0.1", .port = 0, .api_key = o.api_key, .max_body_bytes = o.max_body_bytes,
+                 .max_pending = o.max_pending, .cors_origin = o.cors_origin, .total_slots = o.max_seqs}) {
     port_ = server_.bind();
     thread_ = std::thread([this] { server_.run(); });
   }
@@ -94,8 +98,9 @@ class LiveServer {
     return false;
   }
 
-  static ServedModel served(const engine::Engine& e) {
+  static ServedModel served(const engine::Engine& e, bool special_in_content = false) {
     ServedModel m;
+    m.special_in_content = special_in_content;
     m.id = "tiny";
     m.tokenizer = &TinyModel::get().tok;
     m.max_context = e.max_context();

@@ -264,6 +264,7 @@ TEST(Server, FullQueueIs429) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 429);
   EXPECT_EQ(json::parse(res->body)["error"]["code"], "rate_limit_exceeded");
+  EXPECT_EQ(res->get_header_value("Retry-After"), "1");
   EXPECT_TRUE(s.wait_idle());  // the hung-up stream was cancelled
   EXPECT_EQ(s.client()->Post("/v1/chat/completions", chat_body("tiny", 2).dump(), "application/json")->status, 200);
 }

@@ -16,8 +16,9 @@ void ChatSession::set_system(const std::string& text) {
 }
 
 void prepare_chat_prompt(const tokenizer::Tokenizer& tok, std::span<const tokenizer::ChatMessage> messages,
-                         bool thinking, Request& r) {
-  const tokenizer::ChatOptions chat{.add_generation_prompt = true, .enable_thinking = thinking};
+                         bool thinking, Request& r, std::string_view tools_json) {
+  const tokenizer::ChatOptions chat{.add_generation_prompt = true, .enable_thinking = thinking,
+                                    .tools_json = std::string(tools_json)};
   const std::string prompt = tok.chat_template().render(messages, chat);
   r.prompt = tok.encode(prompt, {.add_special = false, .parse_special = true});
   const std::string open = "<think>";

@@ -5,6 +5,7 @@
 
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/request.h"
@@ -23,7 +24,7 @@ struct ChatTurnOptions {
 // tokenizes the result into r.prompt and sets r.reasoning: when the template itself opened the
 // reasoning (R1's "<think>\n"), the model writes only its end.
 void prepare_chat_prompt(const tokenizer::Tokenizer& tok, std::span<const tokenizer::ChatMessage> messages,
-                         bool thinking, Request& r);
+                         bool thinking, Request& r, std::string_view tools_json = {});
 
 class ChatSession {
  public:

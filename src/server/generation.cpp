@@ -79,6 +79,14 @@ void reply_whole(Server::Impl& s, const GenerationRequest& g, const Reply& r,
       if (r.chat) {
         json msg = {{"role", "assistant"}, {"content", answer}};
         if (g.thinking) msg["reasoning_content"] = reasoning;
+        if (g.tools.parse_output) {  // the call markup becomes message.tool_calls
+          const ParsedOutput p = parse_tool_calls(g.tools.family, answer);
+          if (!p.calls.empty()) {
+            msg["content"] = p.content.empty() ? json(nullptr) : json(p.content);
+            msg["tool_calls"] = tool_calls_json(p.calls);
+            if (e.finish == engine::FinishReason::kStop) choice["finish_reason"] = "tool_calls";
+          }
+        }
         choice["message"] = std::move(msg);
       } else {
         choice["text"] = answer;
@@ -95,6 +103,7 @@ struct StreamState {
   Reply reply;
   bool include_usage, thinking;
   std::shared_ptr<engine::RequestHandle> handle;
+  std::shared_ptr<ToolCallStream> tools;  // parses answer text into delta.tool_calls
   bool started = false, finished = false;
   std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
 };
@@ -111,6 +120,8 @@ std::string stream_text(StreamState& st, const std::vector<Event>& events) {
     if (pending.empty()) return;
     if (!r.chat) {
       out += sse(r.chunk(pending, nullptr));
+    } else if (st.tools && pending_kind == Event::Kind::kAnswer) {
+      for (json& d : st.tools->feed(pending)) out += sse(r.chunk(std::move(d), nullptr));
     } else {
       out += sse(r.chunk({{pending_kind == Event::Kind::kReasoning ? "reasoning_content" : "content", pending}}, nullptr));
     }
@@ -123,7 +134,12 @@ std::string stream_text(StreamState& st, const std::vector<Event>& events) {
       if (e.finish == engine::FinishReason::kCancelled) {  // the server is shutting down
         out += sse(json::parse(error_body(ApiError(503, "server_error", "the server is shutting down", {}, "unavailable"))));
       } else {
-        out += sse(r.chunk(r.chat ? json::object() : json(""), finish_name(e)));
+        const char* finish = finish_name(e);
+        if (st.tools) {
+          for (json& d : st.tools->finish()) out += sse(r.chunk(std::move(d), nullptr));
+          if (st.tools->saw_calls() && e.finish == engine::FinishReason::kStop) finish = "tool_calls";
+        }
+        out += sse(r.chunk(r.chat ? json::object() : json(""), finish));
         if (st.include_usage) {
           json u = r.base(r.chat ? "chat.completion.chunk" : "text_completion");
           u["choices"] = json::array();
@@ -145,6 +161,7 @@ std::string stream_text(StreamState& st, const std::vector<Event>& events) {
 void reply_stream(Server::Impl& s, const GenerationRequest& g, const Reply& r,
                   std::shared_ptr<engine::RequestHandle> h, httplib::Response& res) {
   auto st = std::make_shared<StreamState>(StreamState{r, g.include_usage, g.thinking, std::move(h)});
+  if (r.chat && g.tools.parse_output) st->tools = std::make_shared<ToolCallStream>(g.tools.family);
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
   Server::Impl* sp = &s;

@@ -76,7 +76,6 @@ void reject_unsupported(const json& j) {
   if (boolean(j, "logprobs").value_or(false) || field(j, "top_logprobs")) {
     bad_request(j.contains("top_logprobs") ? "top_logprobs" : "logprobs", "logprobs are not supported");
   }
-  if (const json* t = field(j, "tools"); t && !(t->is_array() && t->empty())) bad_request("tools", "tools are not supported");
   if (field(j, "functions")) bad_request("functions", "functions are not supported");
   if (boolean(j, "echo").value_or(false)) bad_request("echo", "echo is not supported");
   if (field(j, "suffix")) bad_request("suffix", "suffix is not supported");
@@ -216,6 +215,10 @@ std::vector<tokenizer::ChatMessage> parse_messages(const json& j) {
                   "`" + at + ".reasoning_content` must not be sent back in input messages; send only `content`");
     }
     out.push_back({r, content_text(m, i), std::nullopt});
+    if (r == "assistant") out.back().tool_calls = parse_message_tool_calls(m, at);
+    if (r == "tool" && field(m, "tool_call_id") && m["tool_call_id"].is_string()) {
+      out.back().tool_call_id = m["tool_call_id"].get<std::string>();
+    }
   }
   return out;
 }
@@ -230,15 +233,20 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
   parse_common(j, m, g);
   engine::Request& r = g.request;
   const bool thinking = parse_thinking(j, by_model, r.think_budget);
+  g.tools = parse_tools(j, body, *m.tokenizer, *m.constraint_vocab);
   // The template's own special tokens must become single tokens, so special parsing is on (as
   // `whale chat` and the reference tokenizers do).
   try {
-    engine::prepare_chat_prompt(*m.tokenizer, messages, thinking, r);
+    engine::prepare_chat_prompt(*m.tokenizer, messages, thinking, r, g.tools.tools_json);
   } catch (const Error& e) {
     bad_request("messages", e.what());
   }
   g.thinking = r.reasoning.enabled;
   r.constraint = parse_constraint(j, body, *m.tokenizer, *m.constraint_vocab);
+  if (g.tools.forced) {
+    if (r.constraint) bad_request("tool_choice", "a forced `tool_choice` cannot be combined with `response_format`, `grammar` or `json_schema`");
+    r.constraint = g.tools.forced;
+  }
   return g;
 }
 

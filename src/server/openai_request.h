@@ -12,6 +12,7 @@
 #include "engine/request.h"
 #include "sampler/sampler.h"
 #include "server/structured_output.h"
+#include "server/tool_calls.h"
 #include "tokenizer/tokenizer.h"
 
 namespace whale::server {
@@ -39,6 +40,7 @@ struct GenerationRequest {
   bool include_usage = false;  // stream_options.include_usage
   bool thinking = false;       // the reply has reasoning_content
   engine::Request request;     // prompt tokens, sampling, limits, stop strings
+  ToolSetup tools;             // function calling: whose markup the answer's calls use, if parsed
 };
 
 // POST /v1/chat/completions.

@@ -1,0 +1,143 @@
+// Function calling end to end: tests/server/npm/tool_calls.mjs runs the official `openai` client
+// through forced tool calls (ajv-validated arguments), tool results sent back and the answer; each
+// answer request's prompt_tokens is checked here against whale's rendering of the messages the
+// client sent (which must contain the calls and the results). Plus the 400s and output parsing.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "live_server.h"
+#include "server/tool_calls.h"
+
+namespace whale::server::testing {
+namespace {
+
+std::string run_node(const std::string& cmd) {
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return "popen failed";
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  if (::pclose(p) != 0) out += "\n(node exited non-zero)";
+  return out;
+}
+
+TEST(ToolCalls, OpenAiClientToolLoopOnRandomModel) {
+  const std::string npm = std::string(WHALE_TEST_DATA) + "/../server/npm";
+  ASSERT_TRUE(std::filesystem::exists(npm + "/node_modules/openai/package.json"))
+      << "the openai npm client is not installed in " << npm << ": run scripts/npm_setup.sh first";
+  LiveServer s({.max_seqs = 4, .context = 2048});
+  const std::string out = run_node("node " + npm + "/tool_calls.mjs " + s.url() + "/v1");
+  ASSERT_NE(out.find("all checks passed"), std::string::npos) << out;
+  ASSERT_EQ(out.find("non-zero"), std::string::npos) << out;
+  std::istringstream lines(out);
+  int checked = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("PROMPT ")) continue;
+    const json j = json::parse(line.substr(7));
+    std::vector<tokenizer::ChatMessage> messages;
+    std::vector<std::string> must_contain;
+    for (size_t i = 0; i < j["messages"].size(); ++i) {
+      const json& m = j["messages"][i];
+      tokenizer::ChatMessage cm{m["role"], m["content"].is_string() ? m["content"].get<std::string>() : "", std::nullopt};
+      cm.tool_calls = parse_message_tool_calls(m, "messages[" + std::to_string(i) + "]");
+      for (const auto& c : cm.tool_calls) must_contain.push_back("<｜tool▁sep｜>" + c.name + "\n```json\n" + c.arguments + "\n```");
+      if (cm.role == "tool") must_contain.push_back("<｜tool▁output▁begin｜>" + cm.content + "<｜tool▁output▁end｜>");
+      messages.push_back(std::move(cm));
+    }
+    const tokenizer::Tokenizer& tok = TinyModel::get().tok;
+    const std::string rendered = tok.chat_template().render(messages, {.add_generation_prompt = true, .enable_thinking = false});
+    for (const std::string& want : must_contain) EXPECT_NE(rendered.find(want), std::string::npos) << want << "\nin\n" << rendered;
+    EXPECT_EQ(j["prompt_tokens"].get<int64_t>(), prompt_tokens(messages, false)) << rendered;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 6) << out;
+  std::printf("[ tool loop ] %d answer prompts checked; first: %s\n", checked, out.substr(0, out.find('\n')).c_str());
+}
+
+json post_json(LiveServer& s, const json& body, int& status) {
+  auto c = s.client();
+  auto r = c->Post("/v1/chat/completions", body.dump(), "application/json");
+  status = r ? r->status : -1;
+  return r ? json::parse(r->body, nullptr, false) : json();
+}
+
+TEST(ToolCalls, BadToolRequestsAre400NamingTheField) {
+  LiveServer s;
+  const json user = json::array({{{"role", "user"}, {"content", "hi"}}});
+  const json tools = json::array({{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", {{"type", "object"}}}}}}});
+  struct Case {
+    json patch;
+    std::string param;
+  };
+  const std::vector<Case> cases = {
+      {{{"tool_choice", "auto"}}, "tool_choice"},
+      {{{"tools", tools}, {"tool_choice", {{"type", "function"}, {"function", {{"name", "g"}}}}}}, "tool_choice"},
+      {{{"tools", tools}, {"tool_choice", "sometimes"}}, "tool_choice"},
+      {{{"tools", json::array({{{"type", "retrieval"}}})}}, "tools[0].type"},
+      {{{"tools", json::array({{{"type", "function"}, {"function", {{"name", "a b"}}}}})}}, "tools[0].function.name"},
+      {{{"tools", json::array({{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", {{"type", "object"}, {"properties", {{"x", {{"type", "string"}, {"format", "date"}}}}}}}}}}})},
+        {"tool_choice", "required"}},
+       "tools[0].function.parameters"},
+      {{{"tools", tools}, {"tool_choice", "required"}, {"response_format", {{"type", "json_object"}}}}, "tool_choice"},
+      {{{"tools", tools}, {"parallel_tool_calls", "yes"}}, "parallel_tool_calls"},
+      {{{"tools", tools}, {"messages", json::array({{{"role", "assistant"}, {"tool_calls", json::array({{{"function", {{"name", "f"}, {"arguments", 3}}}}})}}})}},
+       "messages[0].tool_calls[0].function.arguments"},
+  };
+  for (const Case& c : cases) {
+    json body = {{"model", "deepseek-chat"}, {"messages", user}, {"max_tokens", 1}};
+    body.update(c.patch);
+    int status = 0;
+    const json r = post_json(s, body, status);
+    EXPECT_EQ(status, 400) << c.patch.dump();
+    EXPECT_EQ(r["error"]["param"], c.param) << r.dump();
+  }
+}
+
+TEST(ToolCalls, ParsesEachFamilysMarkup) {
+  const std::string ds = "Let me look.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Paris\"}\n```<｜tool▁call▁end｜>\n"
+                         "<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_time\n```json\n{}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
+  ParsedOutput p = parse_tool_calls(tokenizer::ChatFamily::kDeepSeekR1, ds);
+  EXPECT_EQ(p.content, "Let me look.");
+  ASSERT_EQ(p.calls.size(), 2u);
+  EXPECT_EQ(p.calls[0].call.name, "get_weather");
+  EXPECT_EQ(p.calls[0].call.arguments, "{\"city\": \"Paris\"}");
+  EXPECT_EQ(p.calls[1].call.name, "get_time");
+  EXPECT_EQ(p.calls[1].call.arguments, "{}");
+  EXPECT_NE(p.calls[0].call.id, p.calls[1].call.id);
+
+  const std::string qw = "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": [1, 2]}}\n</tool_call>\n<tool_call>\n{\"name\": \"g\", \"arguments\": {}}\n</tool_call>";
+  p = parse_tool_calls(tokenizer::ChatFamily::kQwen3, qw);
+  EXPECT_EQ(p.content, "");
+  ASSERT_EQ(p.calls.size(), 2u);
+  EXPECT_EQ(p.calls[0].call.arguments, "{\"a\":[1,2]}");
+  EXPECT_EQ(parse_tool_calls(tokenizer::ChatFamily::kQwen3, "plain answer").calls.size(), 0u);
+
+  // Streamed one byte at a time: content stops before the markup, calls arrive whole.
+  for (const auto& [family, text] : {std::pair{tokenizer::ChatFamily::kDeepSeekR1, ds}, std::pair{tokenizer::ChatFamily::kQwen3, "Sure. " + qw}}) {
+    ToolCallStream st(family);
+    std::string content;
+    std::vector<json> deltas;
+    for (char c : text) {
+      for (json& d : st.feed(std::string(1, c))) deltas.push_back(std::move(d));
+    }
+    for (json& d : st.finish()) deltas.push_back(std::move(d));
+    std::vector<std::string> names, args(2);
+    for (const json& d : deltas) {
+      if (d.contains("content")) content += d["content"].get<std::string>();
+      if (!d.contains("tool_calls")) continue;
+      const json& t = d["tool_calls"][0];
+      if (t.contains("id")) names.push_back(t["function"]["name"]);
+      args[t["index"].get<size_t>()] += t["function"]["arguments"].get<std::string>();
+    }
+    EXPECT_EQ(content, family == tokenizer::ChatFamily::kQwen3 ? "Sure. " : "Let me look.");
+    EXPECT_EQ(names.size(), 2u);
+    EXPECT_TRUE(st.saw_calls());
+    EXPECT_FALSE(args[0].empty());
+  }
+}
+
+}  // namespace
+}  // namespace whale::server::testing

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "live_server.h"
+#include "constrain/grammar.h"
 #include "server/tool_calls.h"
 
 namespace whale::server::testing {
@@ -137,6 +138,47 @@ TEST(ToolCalls, ParsesEachFamilysMarkup) {
     EXPECT_TRUE(st.saw_calls());
     EXPECT_FALSE(args[0].empty());
   }
+}
+
+}  // namespace
+}  // namespace whale::server::testing
+
+namespace whale::server::testing {
+namespace {
+
+// The forcing grammar accepts exactly the family's call markup around schema-valid arguments.
+TEST(ToolCalls, ForcingGrammarAcceptsTheFamilysMarkup) {
+  std::vector<std::string> bytes(257);
+  for (int b = 0; b < 256; ++b) bytes[static_cast<size_t>(b)] = std::string(1, static_cast<char>(b));
+  auto vocab = std::make_shared<const constrain::Vocabulary>(bytes, std::vector<int32_t>{256}, std::vector<int32_t>{});
+  const nlohmann::ordered_json tools = nlohmann::ordered_json::parse(R"([
+    {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object",
+      "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}}, "required": ["city", "unit"], "additionalProperties": false}}},
+    {"type": "function", "function": {"name": "noop"}}])");
+  auto accepts = [&](tokenizer::ChatFamily f, std::vector<std::string> names, bool parallel, const std::string& text) {
+    auto g = std::make_shared<const constrain::Grammar>(constrain::parse_gbnf(tool_call_gbnf(f, tools, names, parallel)));
+    constrain::Matcher m(g, vocab);
+    return m.accept_bytes(text) && m.complete();
+  };
+  const auto ds = tokenizer::ChatFamily::kDeepSeekV3, qw = tokenizer::ChatFamily::kQwen3;
+  const std::string w = "<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Paris\", \"unit\": \"c\"}\n```<｜tool▁call▁end｜>";
+  const std::string n = "<｜tool▁call▁begin｜>function<｜tool▁sep｜>noop\n```json\n{}\n```<｜tool▁call▁end｜>";
+  EXPECT_TRUE(accepts(ds, {"get_weather"}, false, "<｜tool▁calls▁begin｜>" + w + "<｜tool▁calls▁end｜>"));
+  EXPECT_FALSE(accepts(ds, {"get_weather"}, false, "<｜tool▁calls▁begin｜>" + n + "<｜tool▁calls▁end｜>"));  // not the named tool
+  EXPECT_FALSE(accepts(ds, {"get_weather"}, false, "<｜tool▁calls▁begin｜>" + w + "\n" + w + "<｜tool▁calls▁end｜>"));  // one call
+  EXPECT_TRUE(accepts(ds, {"get_weather", "noop"}, true, "<｜tool▁calls▁begin｜>" + w + "\n" + n + "<｜tool▁calls▁end｜>"));
+  EXPECT_FALSE(accepts(ds, {"get_weather"}, false, "<｜tool▁calls▁begin｜>" + w));  // unfinished
+  const std::string bad = "<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Paris\", \"unit\": \"k\"}\n```<｜tool▁call▁end｜>";
+  EXPECT_FALSE(accepts(ds, {"get_weather"}, false, "<｜tool▁calls▁begin｜>" + bad + "<｜tool▁calls▁end｜>"));  // enum
+  const std::string qc = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"P\", \"unit\": \"f\"}}\n</tool_call>";
+  const std::string qn = "<tool_call>\n{\"name\": \"noop\", \"arguments\": {}}\n</tool_call>";
+  EXPECT_TRUE(accepts(qw, {"get_weather"}, false, qc));
+  EXPECT_TRUE(accepts(qw, {"get_weather", "noop"}, true, qn + "\n" + qc));
+  EXPECT_FALSE(accepts(qw, {"get_weather"}, false, qn));
+  // What the grammar forces, the parser reads back.
+  const ParsedOutput p = parse_tool_calls(qw, qn + "\n" + qc);
+  ASSERT_EQ(p.calls.size(), 2u);
+  EXPECT_EQ(p.calls[1].call.arguments, R"({"city":"P","unit":"f"})");
 }
 
 }  // namespace

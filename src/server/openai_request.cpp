@@ -234,6 +234,7 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
   engine::Request& r = g.request;
   const bool thinking = parse_thinking(j, by_model, r.think_budget);
   g.tools = parse_tools(j, body, *m.tokenizer, *m.constraint_vocab);
+  if (std::string sys = tools_system_prompt(g.tools); !sys.empty()) messages.insert(messages.begin(), {"system", sys, std::nullopt});
   // The template's own special tokens must become single tokens, so special parsing is on (as
   // `whale chat` and the reference tokenizers do).
   try {

@@ -9,6 +9,7 @@
 #include "constrain/grammar.h"
 #include "constrain/json_schema.h"
 #include "server/api_error.h"
+#include "tokenizer/chat_template_tools.h"
 
 namespace whale::server {
 
@@ -198,6 +199,15 @@ ToolSetup parse_tools(const json& j, std::string_view body, const tokenizer::Tok
     s.forced = std::make_shared<constrain::Matcher>(g, vocab.get(tok));
   }
   return s;
+}
+
+std::string tools_system_prompt(const ToolSetup& s) {
+  if (!deepseek(s.family) || s.tools_json.empty() || !s.parse_output) return {};
+  std::string out = "You can call the following functions:\n";
+  for (const ordered& t : ordered::parse(s.tools_json)) out += tokenizer::jinja_tojson(t.dump()) + "\n";
+  out += "\nTo call functions, reply with:\n" + std::string(kCallsBegin) + std::string(kCallBegin) + "function" + std::string(kSep) +
+         "NAME\n```json\nARGUMENTS\n```" + std::string(kCallEnd) + std::string(kCallsEnd);
+  return out;
 }
 
 std::vector<tokenizer::ToolCall> parse_message_tool_calls(const json& m, const std::string& at) {

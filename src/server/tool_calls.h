@@ -30,6 +30,11 @@ struct ToolSetup {
 ToolSetup parse_tools(const nlohmann::json& j, std::string_view body, const tokenizer::Tokenizer& tok,
                       ConstraintVocabulary& vocab);
 
+// The system text whale adds in front of the messages when the family's template does not render
+// tool definitions (DeepSeek-V3/R1): the tools, one `tojson` line each, and the call syntax the
+// model was trained on; "" when the template renders them itself (Qwen3) or no tools are parsed.
+std::string tools_system_prompt(const ToolSetup& tools);
+
 // messages[i].tool_calls of an assistant message (`at` is "messages[i]"); empty when absent.
 std::vector<tokenizer::ToolCall> parse_message_tool_calls(const nlohmann::json& m, const std::string& at);
 

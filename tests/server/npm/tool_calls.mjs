@@ -56,7 +56,7 @@ async function answer(messages, calls, stream) {
     assert.equal(r.choices[0].finish_reason, 'length');
     usage = r.usage;
   }
-  console.log('PROMPT ' + JSON.stringify({ messages: next, prompt_tokens: usage.prompt_tokens }));
+  console.log('PROMPT ' + JSON.stringify({ messages: next, tools, prompt_tokens: usage.prompt_tokens }));
 }
 
 const user = { role: 'user', content: 'What is the weather in Paris, and the time there?' };

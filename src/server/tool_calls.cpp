@@ -364,7 +364,10 @@ std::vector<json> ToolCallStream::finish() {
     held_.clear();
     return out;
   }
-  return emit(true);
+  std::vector<json> out = emit(true);
+  // Markup that never became a call is the model's text after all: do not lose it.
+  if (sent_ == 0 && !calls_.empty()) out.push_back({{"content", calls_}});
+  return out;
 }
 
 }  // namespace whale::server

@@ -121,6 +121,15 @@ TEST(ToolCalls, ParsesEachFamilysMarkup) {
   ASSERT_EQ(p.calls.size(), 2u);
   EXPECT_EQ(p.calls[0].call.arguments, "{\"a\":[1,2]}");
   EXPECT_EQ(parse_tool_calls(tokenizer::ChatFamily::kQwen3, "plain answer").calls.size(), 0u);
+  {  // markup that never becomes a call comes back as content at the end of the stream
+    ToolCallStream st(tokenizer::ChatFamily::kQwen3);
+    std::string content;
+    for (const json& d : st.feed("a <tool_call> not json")) content += d.value("content", "");
+    EXPECT_EQ(content, "a ");
+    for (const json& d : st.finish()) content += d.value("content", "");
+    EXPECT_EQ(content, "a <tool_call> not json");
+    EXPECT_FALSE(st.saw_calls());
+  }
 
   // Streamed one byte at a time: content stops before the markup, calls arrive whole.
   for (const auto& [family, text] : {std::pair{tokenizer::ChatFamily::kDeepSeekR1, ds}, std::pair{tokenizer::ChatFamily::kQwen3, "Sure. " + qw}}) {

@@ -255,6 +255,9 @@ GenerationRequest parse_completion_request(std::string_view body, const ServedMo
   const json j = parse_body(body);
   GenerationRequest g;
   resolve_model(j, m, g.model);
+  for (const char* k : {"tools", "tool_choice"}) {
+    if (field(j, k)) bad_request(k, std::string("`") + k + "` is a chat field: use /v1/chat/completions");
+  }
   parse_common(j, m, g);
   engine::Request& r = g.request;
   const json* p = field(j, "prompt");

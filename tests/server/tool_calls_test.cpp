@@ -93,6 +93,13 @@ TEST(ToolCalls, BadToolRequestsAre400NamingTheField) {
       {{{"tools", tools}, {"messages", json::array({{{"role", "assistant"}, {"tool_calls", json::array({{{"function", {{"name", "f"}, {"arguments", 3}}}}})}}})}},
        "messages[0].tool_calls[0].function.arguments"},
   };
+  {
+    auto c = s.client();
+    auto r = c->Post("/v1/completions", R"({"prompt": "x", "tools": [], "max_tokens": 1})", "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+    EXPECT_EQ(json::parse(r->body)["error"]["param"], "tools");
+  }
   for (const Case& c : cases) {
     json body = {{"model", "deepseek-chat"}, {"messages", user}, {"max_tokens", 1}};
     body.update(c.patch);

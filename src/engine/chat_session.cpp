@@ -19,8 +19,9 @@ void ChatSession::set_system(const std::string& text) {
 }
 
 void prepare_chat_prompt(const tokenizer::Tokenizer& tok, std::span<const tokenizer::ChatMessage> messages,
-                         bool thinking, Request& r, bool special_in_content) {
-  const tokenizer::ChatOptions chat{.add_generation_prompt = true, .enable_thinking = thinking};
+                         bool thinking, Request& r, bool special_in_content, std::string_view tools_json) {
+  const tokenizer::ChatOptions chat{.add_generation_prompt = true, .enable_thinking = thinking,
+                                    .tools_json = std::string(tools_json)};
   tokenizer::ChatPrompt rendered = tokenizer::encode_chat(tok, messages, chat, special_in_content);
   const std::string& prompt = rendered.text;
   r.prompt = std::move(rendered.ids);

@@ -5,6 +5,7 @@
 
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/request.h"
@@ -24,7 +25,8 @@ struct ChatTurnOptions {
 // reasoning (R1's "<think>\n"), the model writes only its end. Text in user, system and tool
 // contents that spells a special token stays text unless `special_in_content`.
 void prepare_chat_prompt(const tokenizer::Tokenizer& tok, std::span<const tokenizer::ChatMessage> messages,
-                         bool thinking, Request& r, bool special_in_content = false);
+                         bool thinking, Request& r, bool special_in_content = false,
+                         std::string_view tools_json = {});
 
 class ChatSession {
  public:

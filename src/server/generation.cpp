@@ -7,6 +7,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <utility>
 
 #include "server/api_error.h"
 #include "server/server_impl.h"
@@ -160,6 +161,14 @@ void reply_whole(Server::Impl& s, const GenerationRequest& g, const Reply& r, co
         if (r.chat) {
           json msg = {{"role", "assistant"}, {"content", answer}};
           if (g.thinking) msg["reasoning_content"] = reasoning;
+          if (g.tools.parse_output) {  // the call markup becomes message.tool_calls
+            const ParsedOutput p = parse_tool_calls(g.tools.family, answer);
+            if (!p.calls.empty()) {
+              msg["content"] = p.content.empty() ? json(nullptr) : json(p.content);
+              msg["tool_calls"] = tool_calls_json(p.calls);
+              if (e.finish == engine::FinishReason::kStop) choice["finish_reason"] = "tool_calls";
+            }
+          }
           choice["message"] = std::move(msg);
         } else {
           choice["text"] = answer;
@@ -183,6 +192,7 @@ struct StreamState {
   bool include_usage, thinking;
   Handles handles;
   std::vector<Event> early;  // choice 0's events read before the others were submitted
+  std::vector<std::shared_ptr<ToolCallStream>> tools;  // per choice: answer text -> delta.tool_calls
   bool started = false, finished = false;
   std::vector<bool> done;            // per choice: its finish chunk was sent
   std::vector<int64_t> text_offset;  // per choice: completions' logprobs.text_offset so far
@@ -212,6 +222,9 @@ std::string stream_text(StreamState& st, size_t index, const std::vector<Event>&
     if (pending.empty()) return;
     if (!r.chat) {
       out += sse(r.chunk(index, pending, nullptr, logprobs()));
+    } else if (!st.tools.empty() && pending_kind == Event::Kind::kAnswer) {
+      json l = logprobs();  // rides on the first delta this text makes
+      for (json& d : st.tools[index]->feed(pending)) out += sse(r.chunk(index, std::move(d), nullptr, std::exchange(l, nullptr)));
     } else {
       out += sse(r.chunk(index, {{pending_kind == Event::Kind::kReasoning ? "reasoning_content" : "content", pending}},
                          nullptr, logprobs()));
@@ -228,8 +241,12 @@ std::string stream_text(StreamState& st, size_t index, const std::vector<Event>&
         break;
       }
       records = e.logprobs;  // tokens whose text never came out (held, then cut by the finish)
-      out += sse(r.chunk(index, r.chat ? json::object() : json(""), finish_name(e),
-                         records.empty() ? json(nullptr) : logprobs()));
+      const char* finish = finish_name(e);
+      if (!st.tools.empty()) {
+        for (json& d : st.tools[index]->finish()) out += sse(r.chunk(index, std::move(d), nullptr));
+        if (st.tools[index]->saw_calls() && e.finish == engine::FinishReason::kStop) finish = "tool_calls";
+      }
+      out += sse(r.chunk(index, r.chat ? json::object() : json(""), finish, records.empty() ? json(nullptr) : logprobs()));
       add_usage(st.usage, e.usage, index == 0);
       st.done[index] = true;
       if (std::find(st.done.begin(), st.done.end(), false) == st.done.end()) {
@@ -258,6 +275,9 @@ void reply_stream(Server::Impl& s, const GenerationRequest& g, const Reply& r, H
   auto st = std::make_shared<StreamState>(StreamState{r, g.include_usage, g.thinking, std::move(hs), std::move(early)});
   st->done.assign(st->handles.size(), false);
   st->text_offset.assign(st->handles.size(), 0);
+  if (r.chat && g.tools.parse_output) {
+    for (size_t i = 0; i < st->handles.size(); ++i) st->tools.push_back(std::make_shared<ToolCallStream>(g.tools.family));
+  }
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
   Server::Impl* sp = &s;

@@ -73,7 +73,6 @@ bool resolve_model(const json& j, const ServedModel& m, std::string& name) {
 
 void reject_unsupported(const json& j) {
   if (auto n = integer(j, "best_of"); n && *n != 1) bad_request("best_of", "only best_of=1 is supported");
-  if (const json* t = field(j, "tools"); t && !(t->is_array() && t->empty())) bad_request("tools", "tools are not supported");
   if (field(j, "functions")) bad_request("functions", "functions are not supported");
   if (boolean(j, "echo").value_or(false)) bad_request("echo", "echo is not supported");
 }
@@ -254,6 +253,10 @@ std::vector<tokenizer::ChatMessage> parse_messages(const json& j, bool& prefix) 
       }
       prefix = true;
     }
+    if (r == "assistant") out.back().tool_calls = parse_message_tool_calls(m, at);
+    if (r == "tool" && field(m, "tool_call_id") && m["tool_call_id"].is_string()) {
+      out.back().tool_call_id = m["tool_call_id"].get<std::string>();
+    }
   }
   return out;
 }
@@ -345,19 +348,25 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
   engine::Request& r = g.request;
   r.logprobs = parse_logprobs(j, true);
   const bool thinking = parse_thinking(j, by_model, r.think_budget);
+  g.tools = parse_tools(j, body, *m.tokenizer, *m.constraint_vocab);
+  if (std::string sys = tools_system_prompt(g.tools); !sys.empty()) messages.insert(messages.begin(), {"system", sys, std::nullopt});
   // The template's own special tokens become single tokens; special-token text in the client's
   // contents stays text unless the server was started with --special-in-content.
   try {
     if (prefix) {
       prepare_prefix_prompt(*m.tokenizer, messages, thinking, r, m.special_in_content);
     } else {
-      engine::prepare_chat_prompt(*m.tokenizer, messages, thinking, r, m.special_in_content);
+      engine::prepare_chat_prompt(*m.tokenizer, messages, thinking, r, m.special_in_content, g.tools.tools_json);
     }
   } catch (const Error& e) {
     bad_request("messages", e.what());
   }
   g.thinking = r.reasoning.enabled;
   r.constraint = parse_constraint(j, body, *m.tokenizer, *m.constraint_vocab);
+  if (g.tools.forced) {
+    if (r.constraint) bad_request("tool_choice", "a forced `tool_choice` cannot be combined with `response_format`, `grammar` or `json_schema`");
+    r.constraint = g.tools.forced;
+  }
   return g;
 }
 
@@ -379,6 +388,9 @@ GenerationRequest parse_completion_request(std::string_view body, const ServedMo
   const json j = parse_body(body);
   GenerationRequest g;
   resolve_model(j, m, g.model);
+  for (const char* k : {"tools", "tool_choice"}) {
+    if (field(j, k)) bad_request(k, std::string("`") + k + "` is a chat field: use /v1/chat/completions");
+  }
   parse_common(j, m, g);
   engine::Request& r = g.request;
   r.logprobs = parse_logprobs(j, false);

@@ -12,6 +12,7 @@
 #include "engine/request.h"
 #include "sampler/sampler.h"
 #include "server/structured_output.h"
+#include "server/tool_calls.h"
 #include "tokenizer/tokenizer.h"
 
 namespace whale::server {
@@ -46,6 +47,7 @@ struct GenerationRequest {
   bool thinking = false;       // the reply has reasoning_content
   int n = 1;                   // choices: n sequences of one prompt, choice i sampled with seed + i
   engine::Request request;     // prompt tokens, sampling, limits, stop strings
+  ToolSetup tools;             // function calling: whose markup the answer's calls use, if parsed
 };
 
 // POST /v1/chat/completions (also /beta/: `prefix: true` on the last assistant message).

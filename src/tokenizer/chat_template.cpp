@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "tokenizer/chat_template_tools.h"
 #include "tokenizer/utf8.h"
 
 namespace whale::tokenizer {
@@ -111,13 +112,16 @@ std::string ChatTemplate::render_deepseek(std::span<const ChatMessage> messages,
     }
     out += system;
   }
-  bool is_tool = false, output_first = true;
+  bool is_tool = false, output_first = true, calls_first = false;
   for (const ChatMessage& m : messages) {
     if (m.role == "system") {
       if (!style.collect_system) out += m.content;
     } else if (m.role == "user") {
       is_tool = false;
       out += "<｜User｜>" + m.content;
+    } else if (m.role == "assistant" && !m.tool_calls.empty() && m.content.empty()) {  // content is none
+      is_tool = false;
+      if (style.tool_turns) render_deepseek_tool_calls(m, calls_first, out);
     } else if (m.role == "assistant") {
       std::string_view content = m.content;
       if (is_tool) {
@@ -152,7 +156,11 @@ std::string ChatTemplate::render_deepseek(std::span<const ChatMessage> messages,
 std::string ChatTemplate::render_qwen3(std::span<const ChatMessage> messages, const ChatOptions& options) const {
   std::string out;
   const size_t n = messages.size();
-  if (n > 0 && messages[0].role == "system") out += "<|im_start|>system\n" + messages[0].content + "<|im_end|>\n";
+  if (!options.tools_json.empty()) {
+    out += qwen3_tools_system(options.tools_json, n > 0 && messages[0].role == "system" ? &messages[0] : nullptr);
+  } else if (n > 0 && messages[0].role == "system") {
+    out += "<|im_start|>system\n" + messages[0].content + "<|im_end|>\n";
+  }
   // The last user turn that is not a wrapped tool response: reasoning is shown only after it.
   size_t last_query = n == 0 ? 0 : n - 1;
   for (size_t k = n; k-- > 0;) {
@@ -184,6 +192,7 @@ std::string ChatTemplate::render_qwen3(std::span<const ChatMessage> messages, co
       } else {
         out += content;
       }
+      render_qwen3_tool_calls(m, content, out);
       out += "<|im_end|>\n";
     } else if (m.role == "tool") {
       if (i == 0 || messages[i - 1].role != "tool") out += "<|im_start|>user";

@@ -18,10 +18,19 @@ enum class ChatFamily {
   kLlama3,      // Llama-3: header turns, generation prompt always added
 };
 
+// One function call of an assistant turn (OpenAI's tool_calls[i]); arguments is JSON text.
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments;
+};
+
 struct ChatMessage {
   std::string role;  // "system", "user", "assistant", "tool"
-  std::string content;
+  std::string content;  // with tool_calls, empty content is the templates' `content is none`
   std::optional<std::string> reasoning_content;  // Qwen3 only; the others ignore it
+  std::vector<ToolCall> tool_calls;  // assistant turns that call functions
+  std::string tool_call_id;          // tool turns (no template shown renders it)
 };
 
 struct ChatOptions {
@@ -29,6 +38,9 @@ struct ChatOptions {
   // false renders "thinking off": Qwen3's enable_thinking=false; for R1, an empty think block
   // "<think>\n\n</think>\n\n" after the generation prompt (a whale convention, not in R1's template).
   bool enable_thinking = true;
+  // The request's `tools` as a JSON array text ("" for none), rendered where the family's template
+  // renders tool definitions (Qwen3); DeepSeek's V3/R1 templates do not.
+  std::string tools_json;
 };
 
 class ChatTemplate {

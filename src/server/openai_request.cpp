@@ -374,7 +374,8 @@ std::string render_chat_template(std::string_view body, const ServedModel& m) {
   const json j = parse_body(body);
   std::string name;
   const bool by_model = resolve_model(j, m, name);
-  const std::vector<tokenizer::ChatMessage> messages = parse_messages(j);
+  bool prefix = false;  // /apply-template renders the turns as given; a prefix flag changes nothing
+  const std::vector<tokenizer::ChatMessage> messages = parse_messages(j, prefix);
   int64_t budget = -1;
   const bool thinking = parse_thinking(j, by_model, budget);
   try {

@@ -13,6 +13,7 @@
 #include "constrain/json_schema.h"
 #include "constrain/matcher.h"
 #include "constrain/vocabulary.h"
+#include "server/structured_output.h"
 #include "tokenizer/tokenizer.h"
 
 using namespace whale;
@@ -23,20 +24,7 @@ int main(int argc, char** argv) {
   const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_dir(dir);
   using clock = std::chrono::steady_clock;
   auto t0 = clock::now();
-  std::vector<std::string> bytes(tok.vocab_size());
-  std::vector<int32_t> special;
-  for (size_t id = 0; id < bytes.size(); ++id) {
-    const int32_t i = static_cast<int32_t>(id);
-    if (!tok.contains(i)) continue;
-    if (tok.is_special(i)) {
-      special.push_back(i);
-    } else {
-      bytes[id] = tok.token_bytes(i);
-    }
-  }
-  std::vector<int32_t> eos;
-  if (auto e = tok.eos_id()) eos.push_back(*e);
-  auto vocab = std::make_shared<constrain::Vocabulary>(bytes, eos, special);
+  const std::shared_ptr<const constrain::Vocabulary> vocab = server::constraint_vocabulary(tok);
   const double build_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
 
   const char* schema = R"({"type":"object","properties":{

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "server/api_error.h"
+#include "server/json_fields.h"
 #include "server/llama_routes.h"
 #include "server/server_impl.h"
 #include "tokenizer/utf8.h"
@@ -29,31 +30,8 @@ json parse_object(const std::string& body) {
   return j;
 }
 
-const json* field(const json& j, const char* name) {
-  auto it = j.find(name);
-  return it == j.end() || it->is_null() ? nullptr : &*it;
-}
-
-bool flag(const json& j, const char* name, bool fallback) {
-  const json* v = field(j, name);
-  if (!v) return fallback;
-  if (!v->is_boolean()) bad_request(name, std::string("`") + name + "` must be true or false");
-  return v->get<bool>();
-}
-
-std::optional<double> number(const json& j, const char* name) {
-  const json* v = field(j, name);
-  if (!v) return std::nullopt;
-  if (!v->is_number()) bad_request(name, std::string("`") + name + "` must be a number");
-  return v->get<double>();
-}
-
-std::optional<int64_t> integer(const json& j, const char* name) {
-  const json* v = field(j, name);
-  if (!v) return std::nullopt;
-  if (!v->is_number_integer()) bad_request(name, std::string("`") + name + "` must be an integer");
-  return v->get<int64_t>();
-}
+// llama-server's boolean options with their defaults.
+bool flag(const json& j, const char* name, bool fallback) { return boolean(j, name).value_or(fallback); }
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 

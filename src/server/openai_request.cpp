@@ -11,6 +11,7 @@
 #include <random>
 
 #include "server/api_error.h"
+#include "server/json_fields.h"
 #include "server/structured_output.h"
 #include "tokenizer/chat_prompt.h"
 
@@ -25,33 +26,6 @@ json parse_body(std::string_view body) {
   if (j.is_discarded()) bad_request("", "the request body is not valid JSON");
   if (!j.is_object()) bad_request("", "the request body must be a JSON object");
   return j;
-}
-
-// Present and not null.
-const json* field(const json& j, const char* name) {
-  auto it = j.find(name);
-  return it == j.end() || it->is_null() ? nullptr : &*it;
-}
-
-std::optional<double> number(const json& j, const char* name) {
-  const json* v = field(j, name);
-  if (!v) return std::nullopt;
-  if (!v->is_number()) bad_request(name, std::string("`") + name + "` must be a number");
-  return v->get<double>();
-}
-
-std::optional<int64_t> integer(const json& j, const char* name) {
-  const json* v = field(j, name);
-  if (!v) return std::nullopt;
-  if (!v->is_number_integer()) bad_request(name, std::string("`") + name + "` must be an integer");
-  return v->get<int64_t>();
-}
-
-std::optional<bool> boolean(const json& j, const char* name) {
-  const json* v = field(j, name);
-  if (!v) return std::nullopt;
-  if (!v->is_boolean()) bad_request(name, std::string("`") + name + "` must be true or false");
-  return v->get<bool>();
 }
 
 // Resolves the model name; returns the thinking default it implies.

@@ -12,23 +12,25 @@ namespace whale::server {
 using nlohmann::json;
 using ordered = nlohmann::ordered_json;
 
-std::shared_ptr<const constrain::Vocabulary> ConstraintVocabulary::get(const tokenizer::Tokenizer& tok) {
-  std::call_once(once_, [&] {
-    std::vector<std::string> bytes(tok.vocab_size());
-    std::vector<int32_t> special;
-    for (size_t id = 0; id < bytes.size(); ++id) {
-      const int32_t i = static_cast<int32_t>(id);
-      if (!tok.contains(i)) continue;
-      if (tok.is_special(i)) {
-        special.push_back(i);
-      } else {
-        bytes[id] = tok.token_bytes(i);
-      }
+std::shared_ptr<const constrain::Vocabulary> constraint_vocabulary(const tokenizer::Tokenizer& tok) {
+  std::vector<std::string> bytes(tok.vocab_size());
+  std::vector<int32_t> special;
+  for (size_t id = 0; id < bytes.size(); ++id) {
+    const int32_t i = static_cast<int32_t>(id);
+    if (!tok.contains(i)) continue;
+    if (tok.is_special(i)) {
+      special.push_back(i);
+    } else {
+      bytes[id] = tok.token_bytes(i);
     }
-    std::vector<int32_t> eos;
-    if (auto e = tok.eos_id()) eos.push_back(*e);
-    vocab_ = std::make_shared<constrain::Vocabulary>(std::move(bytes), std::move(eos), special);
-  });
+  }
+  std::vector<int32_t> eos;
+  if (auto e = tok.eos_id()) eos.push_back(*e);
+  return std::make_shared<constrain::Vocabulary>(std::move(bytes), std::move(eos), special);
+}
+
+std::shared_ptr<const constrain::Vocabulary> ConstraintVocabulary::get(const tokenizer::Tokenizer& tok) {
+  std::call_once(once_, [&] { vocab_ = constraint_vocabulary(tok); });
   return vocab_;
 }
 

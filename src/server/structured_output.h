@@ -13,7 +13,11 @@
 
 namespace whale::server {
 
-// The tokenizer's vocabulary as the matcher sees it, built on first use (a 152k vocabulary takes
+// The tokenizer's vocabulary as the matcher sees it: each token's bytes, special tokens (never
+// allowed) and EOS (allowed once the grammar is complete).
+std::shared_ptr<const constrain::Vocabulary> constraint_vocabulary(const tokenizer::Tokenizer& tok);
+
+// constraint_vocabulary(), built on first use (a 152k vocabulary takes
 // tens of milliseconds) and shared by every request.
 class ConstraintVocabulary {
  public:

@@ -5,6 +5,7 @@
 #include "tokenizer/chat_prompt.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 namespace whale::tokenizer {
 namespace {
@@ -48,11 +49,18 @@ ChatPrompt encode_chat(const Tokenizer& tok, std::span<const ChatMessage> messag
   ChatPrompt p;
   std::vector<std::string> pieces;
   std::vector<ChatMessage> escaped;
+  ChatOptions escaped_options = options;
   if (!special_in_content) {
     escaped.assign(messages.begin(), messages.end());
     for (ChatMessage& m : escaped) {
       m.content = escape(tok, m.content, from_client(m), pieces);
       if (m.reasoning_content) m.reasoning_content = escape(tok, *m.reasoning_content, false, pieces);
+    }
+    // Tool definitions are client text too (Qwen3 renders them). Re-serialised first, so a spelling
+    // hidden behind JSON escapes ("<\u007cim_start\u007c>") is literal before it is looked for.
+    if (!options.tools_json.empty()) {
+      const std::string literal = nlohmann::ordered_json::parse(options.tools_json).dump(-1, ' ', false);
+      escaped_options.tools_json = escape(tok, literal, /*added=*/true, pieces);
     }
   }
   if (pieces.empty()) {
@@ -60,7 +68,7 @@ ChatPrompt encode_chat(const Tokenizer& tok, std::span<const ChatMessage> messag
     p.ids = tok.encode(p.text, {.add_special = false, .parse_special = true});
     return p;
   }
-  const std::string rendered = chat.render(escaped, options);
+  const std::string rendered = chat.render(escaped, escaped_options);
   std::vector<std::pair<size_t, size_t>> plain;
   p.text.reserve(rendered.size());
   size_t i = 0;

@@ -10,14 +10,6 @@
 namespace whale::server::testing {
 namespace {
 
-json post_ok(LiveServer& s, const std::string& path, const json& body) {
-  auto res = s.client()->Post(path, body.dump(), "application/json");
-  EXPECT_TRUE(res);
-  if (!res) return {};
-  EXPECT_EQ(res->status, 200) << res->body;
-  return json::parse(res->body);
-}
-
 json request(const std::string& content, int max_tokens, uint64_t seed) {
   return {{"model", "deepseek-reasoner"}, {"messages", {{{"role", "user"}, {"content", content}}}},
           {"max_tokens", max_tokens}, {"ignore_eos", true}, {"temperature", 0.9}, {"seed", seed},

@@ -117,6 +117,15 @@ class LiveServer {
   std::thread thread_;
 };
 
+// POST `body` to `path`, expecting 200; the parsed reply (a test failure and {} otherwise).
+inline json post_ok(LiveServer& s, const std::string& path, const json& body) {
+  auto res = s.client()->Post(path, body.dump(), "application/json");
+  EXPECT_TRUE(res);
+  if (!res) return {};
+  EXPECT_EQ(res->status, 200) << res->body;
+  return json::parse(res->body);
+}
+
 // The prompt tokens the server should count for `messages` (the oracle for usage.prompt_tokens).
 inline int64_t prompt_tokens(const std::vector<tokenizer::ChatMessage>& messages, bool thinking) {
   const tokenizer::Tokenizer& tok = TinyModel::get().tok;

@@ -64,14 +64,6 @@ std::vector<int32_t> chat_prompt_ids(bool thinking) {
   return tok.encode(p, {.add_special = false, .parse_special = true});
 }
 
-json post_ok(LiveServer& s, const std::string& path, const json& body) {
-  auto res = s.client()->Post(path, body.dump(), "application/json");
-  EXPECT_TRUE(res);
-  if (!res) return {};
-  EXPECT_EQ(res->status, 200) << res->body;
-  return json::parse(res->body);
-}
-
 json chat_request(int top, int max_tokens) {
   return {{"model", "deepseek-chat"}, {"messages", {{{"role", "user"}, {"content", "Hello there, how are you?"}}}},
           {"max_tokens", max_tokens}, {"ignore_eos", true}, {"temperature", 0}, {"logprobs", true},

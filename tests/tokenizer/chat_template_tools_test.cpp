@@ -3,8 +3,8 @@
 // tool definitions, assistant tool_calls (one, parallel, several rounds) and tool results.
 #include <gtest/gtest.h>
 
-#include "formats/tokenizer_files.h"
 #include "oracle.h"
+#include "template_families.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/chat_template_tools.h"
 
@@ -14,29 +14,9 @@ namespace {
 using namespace testing;
 using nlohmann::json;
 
-struct Family {
-  std::string name, source, bos, eos;
-};
+using Family = TemplateFamily;
 
-std::vector<Family> families() {
-  std::vector<Family> out;
-  for (const char* pkg : {"deepseek_v3", "qwen3"}) {
-    const json cfg = read_json(reference_model_dir(pkg) + "/tokenizer_config.json");
-    auto tok = [&](const char* k) {
-      const json& v = cfg.value(k, json());
-      return v.is_string() ? v.get<std::string>() : v.is_object() ? v.value("content", "") : std::string();
-    };
-    out.push_back({pkg, cfg["chat_template"].get<std::string>(), tok("bos_token"), tok("eos_token")});
-  }
-  const std::string bos = "<｜begin▁of▁sentence｜>", eos = "<｜end▁of▁sentence｜>";
-  const std::string data = std::string(WHALE_TEST_DATA) + "/../tokenizer/data/";
-  out.push_back({"deepseek_r1", read_bytes(data + "deepseek_r1.jinja"), bos, eos});
-  out.push_back({"deepseek_r1_distill_llama", read_bytes(data + "deepseek_r1_distill_llama.jinja"), bos, eos});
-  const auto specials = formats::deepseek_special_tokens(0, 1);
-  const json placeholder = json::parse(formats::deepseek_tokenizer_config_json(specials, 0, 1, 4096));
-  out.push_back({"whale_placeholder", placeholder["chat_template"].get<std::string>(), bos, eos});
-  return out;
-}
+std::vector<Family> families() { return template_families({"deepseek_v3", "qwen3"}); }
 
 using Chat = std::vector<ChatMessage>;
 

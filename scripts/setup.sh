@@ -7,7 +7,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libpcre2-dev
   libdnnl-dev libtorch-dev libopenblas0-openmp gnuplot-nox
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev python3-numpy
   chromium
 )
 

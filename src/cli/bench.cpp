@@ -15,6 +15,7 @@
 #include "core/thread_pool.h"
 #include "model/forward.h"
 #include "model/model_info.h"
+#include "model/roofline.h"
 #include "model/weights.h"
 #include "run_common.h"
 
@@ -113,6 +114,10 @@ void bench(const Opts& o) {
               core::Progress::format_bytes(static_cast<double>(proc_status_kb("VmRSS:"))).c_str(),
               core::Progress::format_bytes(static_cast<double>(proc_status_kb("VmHWM:"))).c_str(),
               core::Progress::format_bytes(static_cast<double>(cache.bytes())).c_str(), static_cast<long long>(total));
+  // The roofline's denominators (bench/vs_llamacpp.sh divides them into the measured limits).
+  const model::TokenCost cost = model::token_cost(w);
+  std::printf("per token: %.4f GB of weights read in decode, %.4f G multiply-adds\n",
+              static_cast<double>(cost.weight_bytes) / 1e9, static_cast<double>(cost.weight_macs) / 1e9);
 }
 
 }  // namespace

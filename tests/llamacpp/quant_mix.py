@@ -5,6 +5,11 @@
 #                         the tensors of PLAN (whale quantize --dry-run lines: name, [ne...], type),
 #                         1-D tensors and the MoE router f32, the rest f16, the data a sparse hole:
 #                         real dimensions at no disk cost, for dry runs that never read the data.
+#   regen DIR STD [wide]  new weights for a whale init checkpoint in place: N(0, STD^2), norms 1
+#                         (logits far enough apart that greedy tokens do not hinge on rounding); with
+#                         `wide`, a tiny-qwen2/tiny-llama one is made 4x wider (hidden 256, head_dim 64,
+#                         intermediate 512) so every row is whole K-quant blocks (real q4_K/q6_K).
+import json
 import os
 import re
 import struct
@@ -68,9 +73,43 @@ def sparse(template, plan_path, out, overrides):
         f.truncate(f.tell() + offset)
 
 
+def regen(d, std, wide):
+    import numpy as np
+    dims = {}
+    if wide:
+        cfg_path = os.path.join(d, "config.json")
+        cfg = json.load(open(cfg_path))
+        dims = {cfg["hidden_size"]: 256, cfg["num_key_value_heads"] * cfg["head_dim"]: cfg["num_key_value_heads"] * 64,
+                cfg["intermediate_size"]: 512}
+        cfg.update(hidden_size=256, intermediate_size=512, head_dim=64)
+        json.dump(cfg, open(cfg_path, "w"), indent=2)
+    st = os.path.join(d, "model.safetensors")
+    with open(st, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    rng = np.random.default_rng(0)
+    arrays, out_header, offset = [], {"__metadata__": header.get("__metadata__", {})}, 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        shape = [dims.get(x, x) for x in info["shape"]]
+        a = np.ones(shape, np.float32) if "norm" in name else (rng.standard_normal(shape) * std).astype(np.float32)
+        out_header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + a.nbytes]}
+        offset += a.nbytes
+        arrays.append(a)
+    h = json.dumps(out_header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(st, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h)
+        for a in arrays:
+            f.write(a.tobytes())
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "plan":
         plan(sys.argv[2])
+    elif sys.argv[1] == "regen":
+        regen(sys.argv[2], float(sys.argv[3]), sys.argv[4:] == ["wide"])
     elif sys.argv[1] == "sparse":
         sparse(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
     else:

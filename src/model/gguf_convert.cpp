@@ -3,6 +3,7 @@
 // output tensor is ever in memory.
 #include "model/gguf_convert.h"
 
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -49,6 +50,42 @@ bool is_plain(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DTy
 
 DType default_type(const formats::ModelArgs& a) {
   return a.fp8 ? DType::kBF16 : formats::dtype_for_torch(a.torch_dtype);
+}
+
+formats::GgufArgsOptions args_options(const ConvertOptions& o) {
+  formats::GgufArgsOptions meta;
+  meta.keep_mtp = o.keep_mtp;
+  return meta;
+}
+
+// The mix's type of each job's tensor, given the jobs planned in the checkpoint's own dtype.
+std::vector<MixTensor> mix_rows(const formats::ModelArgs& a, const ConvertOptions& o, const std::vector<Job>& jobs,
+                                const QuantMix& mix) {
+  std::vector<MixTensor> rows;
+  for (const Job& j : jobs) rows.push_back({j.plan.name, j.plan.shape, std::string(core::dtype_name(j.plan.dtype))});
+  const std::vector<std::string> types = plan_quant_mix(mix, mix_model_of(formats::model_args_to_gguf(a, args_options(o))), rows);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i].type = types[i];
+  return rows;
+}
+
+const QuantMix& find_mix(const std::string& name) {
+  const QuantMix* m = find_quant_mix(name);
+  if (!m) fail(ErrorKind::kInvalidArgument, "unknown quantization mix \"", name, "\"");
+  return *m;
+}
+
+std::vector<Job> plan_jobs(const formats::ModelArgs& a, const ConvertOptions& o);
+
+// plan_jobs, with each tensor's dtype taken from the mix when one is asked for.
+std::vector<Job> plan_all_jobs(const formats::ModelArgs& a, const ConvertOptions& o) {
+  if (o.mix.empty()) return plan_jobs(a, o);
+  ConvertOptions plain = o;
+  plain.type.reset();
+  plain.mix.clear();
+  std::vector<Job> jobs = plan_jobs(a, plain);
+  const std::vector<DType> dtypes = mix_dtypes(mix_rows(a, plain, jobs, find_mix(o.mix)));
+  for (size_t i = 0; i < jobs.size(); ++i) jobs[i].plan.dtype = dtypes[i];
+  return jobs;
 }
 
 std::vector<Job> plan_jobs(const formats::ModelArgs& a, const ConvertOptions& o) {
@@ -265,7 +302,7 @@ DType gguf_matrix_dtype(DType target, int64_t row_elems) {
 
 std::vector<GgufTensorPlan> plan_gguf_tensors(const formats::ModelArgs& args, const ConvertOptions& options) {
   std::vector<GgufTensorPlan> out;
-  for (Job& j : plan_jobs(args, options)) out.push_back(std::move(j.plan));
+  for (Job& j : plan_all_jobs(args, options)) out.push_back(std::move(j.plan));
   return out;
 }
 
@@ -276,17 +313,21 @@ void convert_to_gguf(const std::string& hf_dir, const std::string& out_path, con
   if (!ckpt->has_weights()) fail(ErrorKind::kNotFound, hf_dir, ": no weight files (model.safetensors or an index)");
   const DType target = options.type.value_or(default_type(args));
   check_sources(args, *ckpt, options.keep_mtp);
-  const std::vector<Job> jobs = plan_jobs(args, options);
+  const std::vector<Job> jobs = plan_all_jobs(args, options);
 
-  formats::GgufArgsOptions meta;
+  formats::GgufArgsOptions meta = args_options(options);
   meta.name = options.name;
   if (meta.name.empty()) {
     const fs::path dir = fs::absolute(hf_dir).lexically_normal();
     meta.name = dir.has_filename() ? dir.filename().string() : dir.parent_path().filename().string();
   }
-  meta.file_type = file_type_of(target);
-  meta.quantized = core::dtype_info(target).is_block_quant;
-  meta.keep_mtp = options.keep_mtp;
+  if (options.mix.empty()) {
+    meta.file_type = file_type_of(target);
+    meta.quantized = core::dtype_info(target).is_block_quant;
+  } else {
+    meta.file_type = static_cast<formats::GgufFileType>(find_mix(options.mix).file_type);
+    meta.quantized = true;
+  }
   formats::GgufWriter writer;
   for (auto& [k, v] : formats::model_args_to_gguf(args, meta)) writer.set(k, v);
   const fs::path tok = fs::path(hf_dir) / "tokenizer.json";
@@ -312,14 +353,26 @@ void convert_to_gguf(const std::string& hf_dir, const std::string& out_path, con
 void quantize_gguf(const std::string& in_path, const std::string& out_path, const QuantizeOptions& options) {
   const formats::GgufFile in = formats::GgufFile::open(in_path);
   const DType target = options.type;
-  const formats::GgufFileType file_type = file_type_of(target);
+  std::vector<DType> mix_types;  // per tensor, in file order, when a mix is asked for
+  if (!options.mix.empty()) {
+    const QuantMix& mix = find_mix(options.mix);
+    std::vector<MixTensor> plan = mix_tensors_of(in);
+    const std::vector<std::string> types = plan_quant_mix(mix, mix_model_of(in), plan);
+    for (size_t i = 0; i < plan.size(); ++i) plan[i].type = types[i];
+    mix_types = mix_dtypes(plan);
+  }
+  const uint32_t file_type =
+      options.mix.empty() ? static_cast<uint32_t>(file_type_of(target)) : find_mix(options.mix).file_type;
   formats::GgufWriter writer;
   for (const auto& [k, v] : in.metadata()) writer.set(k, v);
-  writer.set("general.file_type", formats::GgufValue::u32(static_cast<uint32_t>(file_type)));
-  if (core::dtype_info(target).is_block_quant) writer.set("general.quantization_version", formats::GgufValue::u32(2));
+  writer.set("general.file_type", formats::GgufValue::u32(file_type));
+  if (!options.mix.empty() || core::dtype_info(target).is_block_quant) {
+    writer.set("general.quantization_version", formats::GgufValue::u32(2));
+  }
   auto pool = std::make_shared<core::ThreadPool>(options.threads);
   uint64_t total = 0;
-  for (const formats::GgufTensorInfo& t : in.tensors()) {
+  for (size_t ti = 0; ti < in.tensors().size(); ++ti) {
+    const formats::GgufTensorInfo& t = in.tensors()[ti];
     if (!t.dtype) {
       fail(ErrorKind::kUnsupported, in_path, ": tensor ", t.name, " has ggml type ", formats::ggml_type_name(t.ggml_type),
            ", which whale cannot decode");
@@ -328,7 +381,7 @@ void quantize_gguf(const std::string& in_path, const std::string& out_path, cons
     const int64_t cols = t.shape[t.shape.ndim() - 1];
     const bool matrix = t.shape.ndim() >= 2 && t.name.find("ffn_gate_inp") == std::string::npos &&
                         core::dtype_info(*t.dtype).is_float && *t.dtype != DType::kF64;
-    const DType dt = matrix ? gguf_matrix_dtype(target, cols) : *t.dtype;
+    const DType dt = !mix_types.empty() ? mix_types[ti] : matrix ? gguf_matrix_dtype(target, cols) : *t.dtype;
     total += static_cast<uint64_t>(core::dtype_bytes(dt, t.shape.numel()));
     if (dt == *t.dtype) {
       writer.add_tensor(t.name, view);
@@ -348,6 +401,42 @@ void quantize_gguf(const std::string& in_path, const std::string& out_path, cons
     });
   }
   write_with_progress(writer, out_path, total, options.progress);
+}
+
+std::vector<MixTensor> plan_quantize_mix(const std::string& in, const QuantMix& mix) {
+  if (std::filesystem::is_directory(in)) {
+    const formats::ModelArgs args = formats::load_model_args(in);
+    const ConvertOptions o;
+    return mix_rows(args, o, plan_jobs(args, o), mix);
+  }
+  const formats::GgufFile file = formats::GgufFile::open(in);
+  std::vector<MixTensor> plan = mix_tensors_of(file);
+  const std::vector<std::string> types = plan_quant_mix(mix, mix_model_of(file), plan);
+  for (size_t i = 0; i < plan.size(); ++i) plan[i].type = types[i];
+  return plan;
+}
+
+std::vector<DType> mix_dtypes(const std::vector<MixTensor>& plan) {
+  std::vector<DType> out;
+  std::map<std::string, std::string> missing;  // ggml type -> first tensor needing it
+  for (const MixTensor& t : plan) {
+    std::string lower = t.type;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::optional<DType> dt = core::dtype_from_name(lower);
+    if (dt && (core::dtype_info(*dt).is_block_quant || is_plain(*dt))) {
+      out.push_back(*dt);
+    } else {
+      missing.try_emplace(t.type, t.name);
+      out.push_back(DType::kF32);
+    }
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& [type, name] : missing) list += (list.empty() ? "" : ", ") + type + " (" + name + ")";
+    fail(ErrorKind::kUnsupported, "whale cannot encode every type this mix needs: missing ", list,
+         "; `whale quantize --dry-run` prints the whole plan");
+  }
+  return out;
 }
 
 }  // namespace whale::model

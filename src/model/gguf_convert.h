@@ -9,6 +9,7 @@
 #include "core/dtype.h"
 #include "core/tensor.h"
 #include "formats/model_args.h"
+#include "model/quant_mix.h"
 
 namespace whale::model {
 
@@ -23,6 +24,9 @@ struct ConvertOptions {
   // The dtype of weight matrices: f32, f16, bf16, q8_0, q4_0, q4_k or q6_k. Empty: as stored,
   // with FP8 checkpoints written as bf16.
   std::optional<core::DType> type;
+  // A llama-quantize mix ("Q4_K_M", see quant_mix.h): each tensor gets its type from the mix
+  // instead of `type`. Every type in the plan must be one whale encodes.
+  std::string mix;
   // Write the MTP modules as blk.{n}.nextn.* plus their decoder layer (llama.cpp drops them).
   bool keep_mtp = false;
   std::string name;           // general.name; default: the checkpoint directory's name
@@ -53,13 +57,23 @@ void convert_to_gguf(const std::string& hf_dir, const std::string& out_path, con
 
 struct QuantizeOptions {
   core::DType type = core::DType::kQ8_0;
+  std::string mix;  // a llama-quantize mix ("Q4_K_M"): per-tensor types from quant_mix.h instead of `type`
   int threads = 0;
   bool progress = true;
 };
 
 // Re-encodes every weight matrix of a GGUF file (2-D and stacked 3-D tensors except the MoE
-// router ffn_gate_inp) in `type`, with gguf_matrix_dtype's fallback; other tensors and all
-// metadata are copied, general.file_type and general.quantization_version updated.
+// router ffn_gate_inp) in `type`, with gguf_matrix_dtype's fallback, or each tensor in its type
+// from `mix`; other tensors and all metadata are copied, general.file_type and
+// general.quantization_version updated.
 void quantize_gguf(const std::string& in_path, const std::string& out_path, const QuantizeOptions& options);
+
+// The tensors `whale quantize --type MIX` writes from `in` (a GGUF file, or a Hugging Face
+// directory, where config.json alone suffices), each with the ggml type name it gets. No encoding.
+std::vector<MixTensor> plan_quantize_mix(const std::string& in, const QuantMix& mix);
+
+// The whale dtype of each planned type, in order; throws whale::Error (kUnsupported) naming every
+// type whale cannot encode yet and a tensor that needs it.
+std::vector<core::DType> mix_dtypes(const std::vector<MixTensor>& plan);
 
 }  // namespace whale::model

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Files written by llama.cpp's own llama-quantize run in whale with llama.cpp's greedy tokens, and
+# `whale quantize --type MIX` writes the same tensor types as llama-quantize, in files llama.cpp runs
+# with whale's tokens. Models: tiny-qwen2 and tiny-llama widened to rows of 256 (real q4_K/q6_K
+# blocks), tiny-deepseek-v3 at its size (rows of 16-64: the mixes fall back to q8_0/q4_0/f16), all
+# with weights of std 0.1 so that no greedy step is a near tie that rounding could flip.
+# Usage: quant_files.sh WHALE_BINARY. Exits 77 (skipped) when llama-quantize is not built yet.
+set -euo pipefail
+whale=$1
+here=$(cd "$(dirname "$0")/../.." && pwd)
+peer=$here/bench/llamacpp
+if ! tools=$("$here/bench/llama_tools.sh" --check); then
+  echo "SKIP: llama-quantize is not built; run bench/llama_tools.sh (minutes, once per llama.cpp version)"
+  exit 77
+fi
+if [ ! -d "$peer/node_modules/node-llama-cpp" ]; then
+  echo "node-llama-cpp is not installed: run scripts/npm_setup.sh" >&2
+  exit 1
+fi
+python=/usr/bin/python3
+[ -x "$python" ] || python=python3
+export GGUF_PY=$tools/gguf-py
+work=$(mktemp -d)
+bins=$(ls -d "$peer"/node_modules/@node-llama-cpp/linux-x64/bins/*/)
+restore() {
+  [ -f "$bins/libggml-cpu-sapphirerapids.so.off" ] && mv "$bins/libggml-cpu-sapphirerapids.so.off" "$bins/libggml-cpu-sapphirerapids.so"
+  rm -rf "$work"
+}
+trap restore EXIT
+types_of() {  # file -> "name type" lines, sorted
+  "$python" -c '
+import os, sys
+sys.path.insert(0, os.environ["GGUF_PY"])
+import gguf
+for t in gguf.GGUFReader(sys.argv[1]).tensors:
+    print(t.name, t.tensor_type.name.lower())' "$1" | sort
+}
+fails=0 checks=0
+agree() {  # label file prompt
+  local ours theirs
+  checks=$((checks + 1))
+  ours=$("$whale" run "$2" --prompt-ids "$3" -n 8 --greedy 2>"$work/err") || ours="whale failed: $(tail -n 1 "$work/err")"
+  theirs=$(node "$peer/greedy.mjs" "$2" "$3" 8 2>/dev/null | tail -n 1)
+  if [ "$ours" == "$theirs" ]; then
+    echo "agree  $1: $ours"
+  else
+    echo "DIFFER $1: whale [$ours] llama.cpp [$theirs]"
+    fails=$((fails + 1))
+  fi
+}
+check() {  # model prompt mixes...
+  local model=$1 prompt=$2 mix
+  shift 2
+  for mix in "$@"; do
+    "$tools/bin/llama-quantize" "$work/$model.gguf" "$work/$model-llama-$mix.gguf" "$mix" >"$work/log" 2>&1 ||
+      { echo "FAIL   $model $mix: llama-quantize failed"; tail -n 5 "$work/log"; fails=$((fails + 1)); continue; }
+    agree "$model $mix by llama-quantize" "$work/$model-llama-$mix.gguf" "$prompt"
+    "$whale" quantize "$work/$model.gguf" "$work/$model-whale-$mix.gguf" --type "$mix" >/dev/null 2>&1
+    checks=$((checks + 1))
+    if diff <(types_of "$work/$model-llama-$mix.gguf") <(types_of "$work/$model-whale-$mix.gguf") >"$work/diff"; then
+      echo "same   $model $mix tensor types by whale and llama-quantize"
+    else
+      echo "DIFFER $model $mix tensor types (< llama-quantize, > whale):"; head -n 10 "$work/diff"
+      fails=$((fails + 1))
+    fi
+    agree "$model $mix by whale" "$work/$model-whale-$mix.gguf" "$prompt"
+  done
+}
+for preset in tiny-qwen2 tiny-llama; do
+  model=wide-${preset#tiny-}
+  "$whale" init --preset "$preset" --out "$work/$model" >/dev/null 2>&1
+  "$python" "$here/tests/llamacpp/quant_mix.py" regen "$work/$model" 0.1 wide
+  "$whale" convert "$work/$model" "$work/$model.gguf" --type f32 >/dev/null 2>&1
+done
+check wide-qwen2 256,10,20,30 Q4_K_M Q6_K
+check wide-llama 256,40,50,60 Q4_K_M Q4_0
+# llama.cpp's AMX (sapphirerapids) CPU variant aborts on deepseek2 graphs (see agreement.sh).
+[ -f "$bins/libggml-cpu-sapphirerapids.so" ] && mv "$bins/libggml-cpu-sapphirerapids.so" "$bins/libggml-cpu-sapphirerapids.so.off"
+"$whale" init --preset tiny-deepseek-v3 --out "$work/tiny-deepseek-v3" >/dev/null 2>&1
+"$python" "$here/tests/llamacpp/quant_mix.py" regen "$work/tiny-deepseek-v3" 0.1
+"$whale" convert "$work/tiny-deepseek-v3" "$work/tiny-deepseek-v3.gguf" --type f32 >/dev/null 2>&1
+check tiny-deepseek-v3 256,10,20 Q6_K Q4_0
+echo "$((checks - fails)) of $checks checks passed"
+[ "$fails" -eq 0 ]

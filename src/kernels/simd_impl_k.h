@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "core/quant_k.h"
 #include "kernels/simd_impl.h"
@@ -133,14 +134,24 @@ void rows_q3_k(const MatArgs& a) {
 }
 
 // q2_k: q3_k's grouping with q in [0, 3] and a 4-bit scale and min per 16 elements. The min term
-// needs Σ xq over each 16 (the ActBlock sum covers 32), taken in-kernel as a dot with ones.
+// needs Σ xq over each 16 (the ActBlock sum covers 32): a dot with ones, taken once per call for
+// every token and block (dx times its 8 int32 lanes of 4 elements) rather than once per row.
 template <class Isa, int NT>
 void rows_q2_k(const MatArgs& a) {
-  const int64_t nbk = a.cols / core::kQK_K;
+  const int64_t nbk = a.cols / core::kQK_K, nb = a.cols / 32;
   const ActBlock* x[NT];
   WHALE_UNROLL for (int t = 0; t < NT; ++t) x[t] = a.xq + t * a.x_stride;
   const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi8(1);
   const __m128i m4 = _mm_set1_epi8(0x0F);
+  thread_local std::vector<float> sums_buf;  // grow-only: no allocation per call in steady state
+  if (sums_buf.size() < static_cast<size_t>(NT * nb * 8)) sums_buf.resize(static_cast<size_t>(NT * nb * 8));
+  float* sums = sums_buf.data();
+  for (int t = 0; t < NT; ++t) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const __m256i s = Isa::dot_u8s8(_mm256_setzero_si256(), ones, loadu256(x[t][b].qs));
+      _mm256_storeu_ps(sums + (t * nb + b) * 8, _mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(x[t][b].d)));
+    }
+  }
   for (int64_t i = 0; i < a.rows; ++i) {
     const auto* w = reinterpret_cast<const core::BlockQ2_K*>(a.w + i * a.row_bytes);
     __m256 acc[NT][2];
@@ -161,13 +172,10 @@ void rows_q2_k(const MatArgs& a) {
           q = _mm256_srli_epi16(q, 2);
           const __m256 dk = scale_pair(dl[h], g), mk = scale_pair(ml[h], g);
           WHALE_UNROLL for (int t = 0; t < NT; ++t) {
-            const ActBlock& xb = x[t][8 * bk + 4 * h + g];
-            const __m256i xq = loadu256(xb.qs);
-            const __m256i p = Isa::dot_u8s8(_mm256_setzero_si256(), u, xq);
-            const __m256i s = Isa::dot_u8s8(_mm256_setzero_si256(), ones, xq);
-            const __m256 xd = _mm256_set1_ps(xb.d);
-            acc[t][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dk, xd), acc[t][0]);
-            acc[t][1] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(mk, xd), acc[t][1]);
+            const int64_t b = 8 * bk + 4 * h + g;
+            const __m256i p = Isa::dot_u8s8(_mm256_setzero_si256(), u, loadu256(x[t][b].qs));
+            acc[t][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dk, _mm256_set1_ps(x[t][b].d)), acc[t][0]);
+            acc[t][1] = _mm256_fnmadd_ps(_mm256_loadu_ps(sums + (t * nb + b) * 8), mk, acc[t][1]);
           }
         }
       }

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""whale's q2_k / q3_k / q5_k against llama.cpp's own code, through `whale quantize`.
+"""whale's k-quants (q2_k..q6_k) against llama.cpp's own code, through `whale quantize`.
 
 For each type: f32 matrices (Gaussian, outliers, zero / constant / tiny rows) written with gguf-py
 go through `whale quantize IN Q --type T` and back through `whale quantize Q BACK --type f32`.
@@ -32,9 +32,9 @@ import numpy as np  # noqa: E402
 import gguf  # noqa: E402
 from gguf.quants import dequantize  # noqa: E402
 
-TYPES = {"q2_k": gguf.GGMLQuantizationType.Q2_K, "q3_k": gguf.GGMLQuantizationType.Q3_K,
-         "q5_k": gguf.GGMLQuantizationType.Q5_K}
-BLOCK_BYTES = {"q2_k": 84, "q3_k": 110, "q5_k": 176}
+Q = gguf.GGMLQuantizationType
+TYPES = {"q2_k": Q.Q2_K, "q3_k": Q.Q3_K, "q4_k": Q.Q4_K, "q5_k": Q.Q5_K, "q6_k": Q.Q6_K}
+BLOCK_BYTES = {"q2_k": 84, "q3_k": 110, "q4_k": 144, "q5_k": 176, "q6_k": 210}
 
 
 def inputs():

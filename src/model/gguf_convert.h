@@ -20,8 +20,8 @@ inline std::string split_kv_b_name(std::string kv_b_gguf_name, const char* part)
 }
 
 struct ConvertOptions {
-  // The dtype of weight matrices: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, q2_k, q3_k or q5_k. Empty: as stored,
-  // with FP8 checkpoints written as bf16.
+  // The dtype of weight matrices: f32, f16, bf16, q8_0, q4_0 or a k-quant (q2_k..q6_k). Empty: as
+  // stored, with FP8 checkpoints written as bf16.
   std::optional<core::DType> type;
   // Write the MTP modules as blk.{n}.nextn.* plus their decoder layer (llama.cpp drops them).
   bool keep_mtp = false;

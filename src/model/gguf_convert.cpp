@@ -262,7 +262,10 @@ void check_sources(const formats::ModelArgs& a, const formats::CheckpointReader&
 DType gguf_matrix_dtype(DType target, int64_t row_elems) {
   const auto fits = [row_elems](DType t) { return row_elems % core::dtype_info(t).block_elems == 0; };
   if (fits(target)) return target;
-  if (core::dtype_info(target).block_elems == 256 && fits(DType::kQ8_0)) return DType::kQ8_0;  // k-quants
+  // llama.cpp's fallbacks for the k-quants: q4_0 for q2_k/q3_k, q8_0 for q6_k (and, for want of
+  // q5_0/q5_1, for q4_k/q5_k too).
+  if ((target == DType::kQ2_K || target == DType::kQ3_K) && fits(DType::kQ4_0)) return DType::kQ4_0;
+  if (core::dtype_info(target).block_elems == 256 && fits(DType::kQ8_0)) return DType::kQ8_0;
   return DType::kF16;
 }
 

@@ -39,8 +39,9 @@ struct GgufTensorPlan {
 };
 
 // The dtype a matrix with rows of `row_elems` gets when `target` is asked for. Block types need
-// whole blocks per row: like llama.cpp's quantizer, a k-quant falls back to a 32-block type (q8_0
-// here; llama.cpp picks q5_0 for q4_k, which whale does not encode) and then to f16.
+// whole blocks per row: like llama.cpp's quantizer, a k-quant falls back to a 32-block type (q4_0
+// for q2_k/q3_k, q8_0 for the others; llama.cpp picks q5_0/q5_1 for q4_k/q5_k, which whale does
+// not encode) and then to f16.
 core::DType gguf_matrix_dtype(core::DType target, int64_t row_elems);
 
 // The tensors converting a checkpoint of `args` writes, in file order (no I/O).

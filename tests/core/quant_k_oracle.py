@@ -13,6 +13,7 @@ release bundle that node-llama-cpp ships (bench/llamacpp/...); exits 77 (skipped
 import ctypes
 import glob
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ if not os.path.exists(bundle):
     sys.exit(77)
 src = os.path.join(cache, "llama.cpp")
 if not os.path.isdir(os.path.join(src, "gguf-py")):
+    shutil.rmtree(src, ignore_errors=True)  # a clone cut short earlier
     subprocess.run(["git", "clone", "-q", "--no-checkout", bundle, src], check=True)
     subprocess.run(["git", "-C", src, "checkout", "-q", "HEAD", "--", "gguf-py"], check=True)
 sys.path.insert(0, os.path.join(src, "gguf-py"))

@@ -25,7 +25,7 @@ uint8_t f32_to_f8e4m3(float x, bool saturate = false);
 float f8e4m3_to_f32(uint8_t b);
 
 // Converts `n` elements from `src` (dtype `from`) to `dst` (dtype `to`). Plain types: f32, f16,
-// bf16, f8_e4m3 (non-saturating, as torch's .to()), f64; block types (q8_0, q4_0, q4_k, q6_k) go
+// bf16, f8_e4m3 (non-saturating, as torch's .to()), f64; block types (q8_0, q4_0, q2_k..q6_k) go
 // through quant.h, so `n` must then be a whole number of blocks. Conversions between two non-f32
 // types pass through f32 (so f64 -> f16 rounds twice). Integer and bool dtypes throw kUnsupported.
 void convert_row(DType from, const void* src, DType to, void* dst, int64_t n);

@@ -9,7 +9,7 @@
 namespace whale::core {
 namespace {
 
-constexpr std::array<DTypeInfo, 15> kInfos = {{
+constexpr std::array<DTypeInfo, 18> kInfos = {{
     {"f32", 1, 4, true, false},
     {"f16", 1, 2, true, false},
     {"bf16", 1, 2, true, false},
@@ -25,6 +25,9 @@ constexpr std::array<DTypeInfo, 15> kInfos = {{
     {"i8", 1, 1, false, false},
     {"u8", 1, 1, false, false},
     {"bool", 1, 1, false, false},
+    {"q2_k", 256, 84, true, true},
+    {"q3_k", 256, 110, true, true},
+    {"q5_k", 256, 176, true, true},
 }};
 
 }  // namespace

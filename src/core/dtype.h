@@ -24,6 +24,9 @@ enum class DType : uint8_t {
   kI8,
   kU8,
   kBool,
+  kQ2_K,  // GGUF: 256 elements = 84 bytes
+  kQ3_K,  // GGUF: 256 elements = 110 bytes
+  kQ5_K,  // GGUF: 256 elements = 176 bytes
 };
 
 struct DTypeInfo {

@@ -8,11 +8,14 @@
 
 #include "core/convert.h"
 #include "core/error.h"
+#include "core/quant_k.h"
 
 namespace whale::core {
 namespace {
 
 constexpr float kGroupMaxEps = 1e-15f;  // ggml's threshold for "this group is all zero"
+
+}  // namespace
 
 // Round to nearest, ties to even, via the 1.5 * 2^23 trick ggml uses; never UB (garbage past 2^22,
 // which callers clamp away).
@@ -22,6 +25,8 @@ int nearest_int(float v) {
   std::memcpy(&i, &shifted, sizeof i);
   return (i & 0x007FFFFF) - 0x00400000;
 }
+
+namespace {
 
 int64_t whole_blocks(DType t, int64_t n, int64_t block) {
   if (n < 0 || n % block != 0) {
@@ -82,11 +87,16 @@ void dequantize_q4_0(const BlockQ4_0* x, float* y, int64_t nb) {
   }
 }
 
-// Fits x ~ scale * L - min with L in [0, nmax] minimising the weighted squared error: start from
-// the min/max grid, then try nstep slightly stretched grids and solve the 2x2 least squares for
-// each (ggml's make_qkx2_quants). Returns the scale; *neg_min receives -min (>= 0).
+}  // namespace
+
+// Fits x ~ scale * L - min with L in [0, nmax] minimising the weighted squared (or, use_mad,
+// absolute) error: start from the min/max grid, then try nstep slightly stretched grids and solve
+// the 2x2 least squares for each (ggml's make_qkx2_quants). Returns the scale; *neg_min receives
+// -min (>= 0).
 float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L, float* neg_min,
-                    float rmin, float rdelta, int nstep) {
+                    float rmin, float rdelta, int nstep, bool use_mad) {
+  // The error as ggml sums it (w * (diff*diff)), so ties between grids break the same way.
+  const auto error = [use_mad](float diff) { return use_mad ? std::fabs(diff) : diff * diff; };
   float min = x[0], max = x[0];
   float sum_w = 0.f, sum_x = 0.f;
   for (int i = 0; i < n; ++i) {
@@ -106,8 +116,7 @@ float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L,
   float best_error = 0.f;
   for (int i = 0; i < n; ++i) {
     L[i] = static_cast<uint8_t>(std::clamp(nearest_int(iscale * (x[i] - min)), 0, nmax));
-    const float diff = scale * L[i] + min - x[i];
-    best_error += w[i] * diff * diff;
+    best_error += w[i] * error(scale * L[i] + min - x[i]);
   }
   uint8_t trial[32];
   for (int step = 0; step <= nstep; ++step) {
@@ -130,8 +139,7 @@ float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L,
     }
     float err = 0.f;
     for (int i = 0; i < n; ++i) {
-      const float diff = this_scale * trial[i] + this_min - x[i];
-      err += w[i] * diff * diff;
+      err += w[i] * error(this_scale * trial[i] + this_min - x[i]);
     }
     if (err < best_error) {
       std::copy(trial, trial + n, L);
@@ -144,52 +152,59 @@ float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L,
   return scale;
 }
 
-void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t nb) {
-  uint8_t L[kQK_K];
+void quantize_k4_header(const float* x, int nmax, float rmin, int nstep, uint8_t* packed, uint16_t* d_out,
+                        uint16_t* dmin_out, uint8_t* L) {
   float weights[32];
   float scales[8];
   float mins[8];
+  float max_scale = 0.f, max_min = 0.f;
+  for (int j = 0; j < 8; ++j) {
+    const float* xs = x + 32 * j;
+    float sum_x2 = 0.f;
+    for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
+    const float av_x = std::sqrt(sum_x2 / 32.f);
+    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
+    scales[j] = fit_scale_min(32, nmax, xs, weights, L + 32 * j, &mins[j], rmin, 0.1f, nstep);
+    max_scale = std::max(max_scale, scales[j]);
+    max_min = std::max(max_min, mins[j]);
+  }
+  std::memset(packed, 0, 12);
+  const float inv_scale = max_scale > 0.f ? 63.f / max_scale : 0.f;
+  const float inv_min = max_min > 0.f ? 63.f / max_min : 0.f;
+  for (int j = 0; j < 8; ++j) {
+    const int ls = std::min(63, nearest_int(inv_scale * scales[j]));
+    const int lm = std::min(63, nearest_int(inv_min * mins[j]));
+    if (j < 4) {
+      packed[j] = static_cast<uint8_t>(ls);
+      packed[j + 4] = static_cast<uint8_t>(lm);
+    } else {
+      packed[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
+      packed[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
+      packed[j] |= static_cast<uint8_t>((lm >> 4) << 6);
+    }
+  }
+  *d_out = f32_to_f16(max_scale / 63.f);
+  *dmin_out = f32_to_f16(max_min / 63.f);
+  // Requantize against the scales as stored (6-bit, f16), not the ideal ones.
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    q4_k_scale_min(j, packed, &sc, &m);
+    const float d = f16_to_f32(*d_out) * sc;
+    if (d == 0.f) continue;
+    const float dm = f16_to_f32(*dmin_out) * m;
+    for (int l = 0; l < 32; ++l) {
+      L[32 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + l] + dm) / d), 0, nmax));
+    }
+  }
+}
+
+namespace {
+
+void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t nb) {
+  uint8_t L[kQK_K];
   for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
-    float max_scale = 0.f, max_min = 0.f;
-    for (int j = 0; j < 8; ++j) {
-      const float* xs = x + 32 * j;
-      float sum_x2 = 0.f;
-      for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
-      const float av_x = std::sqrt(sum_x2 / 32.f);
-      for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-      scales[j] = fit_scale_min(32, 15, xs, weights, L + 32 * j, &mins[j], -1.f, 0.1f, 20);
-      max_scale = std::max(max_scale, scales[j]);
-      max_min = std::max(max_min, mins[j]);
-    }
     BlockQ4_K& b = y[i];
-    std::memset(&b, 0, sizeof b);
-    const float inv_scale = max_scale > 0.f ? 63.f / max_scale : 0.f;
-    const float inv_min = max_min > 0.f ? 63.f / max_min : 0.f;
-    for (int j = 0; j < 8; ++j) {
-      const int ls = std::min(63, nearest_int(inv_scale * scales[j]));
-      const int lm = std::min(63, nearest_int(inv_min * mins[j]));
-      if (j < 4) {
-        b.scales[j] = static_cast<uint8_t>(ls);
-        b.scales[j + 4] = static_cast<uint8_t>(lm);
-      } else {
-        b.scales[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
-        b.scales[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
-        b.scales[j] |= static_cast<uint8_t>((lm >> 4) << 6);
-      }
-    }
-    b.d = f32_to_f16(max_scale / 63.f);
-    b.dmin = f32_to_f16(max_min / 63.f);
-    // Requantize against the scales as stored (6-bit, f16), not the ideal ones.
-    for (int j = 0; j < 8; ++j) {
-      uint8_t sc, m;
-      q4_k_scale_min(j, b.scales, &sc, &m);
-      const float d = f16_to_f32(b.d) * sc;
-      if (d == 0.f) continue;
-      const float dm = f16_to_f32(b.dmin) * m;
-      for (int l = 0; l < 32; ++l) {
-        L[32 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + l] + dm) / d), 0, 15));
-      }
-    }
+    quantize_k4_header(x, 15, -1.f, 20, b.scales, &b.d, &b.dmin, L);
     for (int j = 0; j < kQK_K; j += 64) {
       for (int l = 0; l < 32; ++l) {
         b.qs[j / 2 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
@@ -354,6 +369,12 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
       return quantize_q4_k(src, static_cast<BlockQ4_K*>(dst), whole_blocks(t, n, kQK_K));
     case DType::kQ6_K:
       return quantize_q6_k(src, static_cast<BlockQ6_K*>(dst), whole_blocks(t, n, kQK_K));
+    case DType::kQ2_K:
+      return quantize_q2_k(src, static_cast<BlockQ2_K*>(dst), whole_blocks(t, n, kQK_K));
+    case DType::kQ3_K:
+      return quantize_q3_k(src, static_cast<BlockQ3_K*>(dst), whole_blocks(t, n, kQK_K));
+    case DType::kQ5_K:
+      return quantize_q5_k(src, static_cast<BlockQ5_K*>(dst), whole_blocks(t, n, kQK_K));
     default:
       fail(ErrorKind::kUnsupported, "quantize_row: ", dtype_name(t), " is not a block type");
   }
@@ -369,6 +390,12 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
       return dequantize_q4_k(static_cast<const BlockQ4_K*>(src), dst, whole_blocks(t, n, kQK_K));
     case DType::kQ6_K:
       return dequantize_q6_k(static_cast<const BlockQ6_K*>(src), dst, whole_blocks(t, n, kQK_K));
+    case DType::kQ2_K:
+      return dequantize_q2_k(static_cast<const BlockQ2_K*>(src), dst, whole_blocks(t, n, kQK_K));
+    case DType::kQ3_K:
+      return dequantize_q3_k(static_cast<const BlockQ3_K*>(src), dst, whole_blocks(t, n, kQK_K));
+    case DType::kQ5_K:
+      return dequantize_q5_k(static_cast<const BlockQ5_K*>(src), dst, whole_blocks(t, n, kQK_K));
     default:
       fail(ErrorKind::kUnsupported, "dequantize_row: ", dtype_name(t), " is not a block type");
   }

@@ -22,7 +22,7 @@ const char* gguf_tokenizer_pre(Family family);
 // LlamaFileType values for general.file_type.
 enum class GgufFileType : uint32_t {
   kAllF32 = 0, kMostlyF16 = 1, kMostlyQ4_0 = 2, kMostlyQ8_0 = 7, kMostlyQ4_K_S = 14, kMostlyQ6_K = 18,
-  kMostlyBF16 = 32,
+  kMostlyBF16 = 32, kMostlyQ2_K = 10, kMostlyQ3_K_S = 11, kMostlyQ5_K_S = 16,
 };
 
 struct GgufArgsOptions {

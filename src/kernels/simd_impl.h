@@ -299,6 +299,10 @@ void rows_q6_k(const MatArgs& a) {
   }
 }
 
+// q2_k, q3_k, q5_k: defined in simd_impl_k.h, which each level includes next.
+template <class Isa, int NT>
+bool matmul_kquant(const MatArgs& a);
+
 template <class Isa, int NT>
 bool matmul_nt(const MatArgs& a) {
   switch (a.dtype) {
@@ -310,6 +314,7 @@ bool matmul_nt(const MatArgs& a) {
     case DType::kQ4_0: rows_q4_0<Isa, NT>(a); return true;
     case DType::kQ4_K: rows_q4_k<Isa, NT>(a); return true;
     case DType::kQ6_K: rows_q6_k<Isa, NT>(a); return true;
+    case DType::kQ2_K: case DType::kQ3_K: case DType::kQ5_K: return matmul_kquant<Isa, NT>(a);
     default: return false;
   }
 }

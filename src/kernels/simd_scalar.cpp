@@ -1,13 +1,14 @@
 // The scalar level's kernel table: portable kernels for CPUs without AVX2 (and the oracle the SIMD
 // kernels are tested against). Float weights are decoded to f32 once per row; block-quantized rows
 // are decoded to int8 with a scale per 16 elements (and a min per 32 for q4_k), then dotted
-// exactly in int32 per block.
+// exactly in int32 per block (q2_k's mins per 16 elements take Σ xq per 16).
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "core/convert.h"
 #include "core/quant.h"
+#include "core/quant_k.h"
 #include "kernels/attention_impl.h"
 #include "kernels/simd_kernels.h"
 
@@ -20,7 +21,52 @@ struct RowScratch {
   std::vector<float> f;
   std::vector<int8_t> q;
   std::vector<float> scale16, min32;
+  std::vector<float> min16;  // q2_k only (empty otherwise)
 };
+
+// The k-quants of quant_k.h into RowScratch's form (core's dequantizers define the layouts).
+void decode_kquant_row(DType dt, const uint8_t* wr, int64_t cols, RowScratch& s) {
+  int8_t* q = s.q.data();
+  for (int64_t bk = 0; bk < cols / 256; ++bk, q += 256) {
+    float* sc = s.scale16.data() + 16 * bk;
+    if (dt == DType::kQ5_K) {
+      const auto& blk = reinterpret_cast<const core::BlockQ5_K*>(wr)[bk];
+      const float d = core::f16_to_f32(blk.d), dmin = core::f16_to_f32(blk.dmin);
+      for (int j = 0; j < 8; ++j) {
+        uint8_t scale, m;
+        core::q4_k_scale_min(j, blk.scales, &scale, &m);
+        sc[2 * j] = sc[2 * j + 1] = d * scale;
+        s.min32[8 * bk + j] = dmin * m;
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t byte = blk.qs[32 * (j / 2) + l];
+          q[32 * j + l] = static_cast<int8_t>((j % 2 == 0 ? byte & 15 : byte >> 4) | (((blk.qh[l] >> j) & 1) << 4));
+        }
+      }
+      continue;
+    }
+    // q2_k and q3_k: 2 low bits of element e at shift 2 * ((e % 128) / 32) of qs[32 * (e / 128) + e % 32].
+    const uint8_t* qs = dt == DType::kQ2_K ? reinterpret_cast<const core::BlockQ2_K*>(wr)[bk].qs
+                                           : reinterpret_cast<const core::BlockQ3_K*>(wr)[bk].qs;
+    for (int e = 0; e < 256; ++e) {
+      q[e] = static_cast<int8_t>((qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3);
+    }
+    if (dt == DType::kQ2_K) {
+      const auto& blk = reinterpret_cast<const core::BlockQ2_K*>(wr)[bk];
+      const float d = core::f16_to_f32(blk.d), dmin = core::f16_to_f32(blk.dmin);
+      for (int j = 0; j < 16; ++j) {
+        sc[j] = d * (blk.scales[j] & 15);
+        s.min16[16 * bk + j] = dmin * (blk.scales[j] >> 4);
+      }
+    } else {
+      const auto& blk = reinterpret_cast<const core::BlockQ3_K*>(wr)[bk];
+      const float d = core::f16_to_f32(blk.d);
+      for (int j = 0; j < 16; ++j) sc[j] = d * core::q3_k_scale(j, blk.scales);
+      for (int e = 0; e < 256; ++e) {
+        if (!((blk.hmask[e % 32] >> (e / 32)) & 1)) q[e] = static_cast<int8_t>(q[e] - 4);
+      }
+    }
+  }
+}
 
 void decode_float_row(const MatArgs& a, const uint8_t* wr, int64_t row, float* out) {
   if (a.dtype == DType::kF8E4M3) {
@@ -40,7 +86,9 @@ void decode_int_row(DType dt, const uint8_t* wr, int64_t cols, RowScratch& s) {
   float* sc = s.scale16.data();
   float* mn = s.min32.data();
   for (int64_t b = 0; b < cols / 32; ++b) mn[b] = 0.0f;
-  if (dt == DType::kQ8_0 || dt == DType::kQ4_0) {
+  if (dt == DType::kQ2_K || dt == DType::kQ3_K || dt == DType::kQ5_K) {
+    decode_kquant_row(dt, wr, cols, s);
+  } else if (dt == DType::kQ8_0 || dt == DType::kQ4_0) {
     for (int64_t b = 0; b < cols / 32; ++b) {
       float d;
       if (dt == DType::kQ8_0) {
@@ -93,15 +141,20 @@ void decode_int_row(DType dt, const uint8_t* wr, int64_t cols, RowScratch& s) {
   }
 }
 
-float dot_int_row(const RowScratch& s, const ActBlock* x, int64_t cols) {
+float dot_int_row(const RowScratch& s, const ActBlock* x, int64_t cols, bool min16) {
   float acc = 0.0f;
   for (int64_t b = 0; b < cols / 32; ++b) {
     const int8_t* q = s.q.data() + 32 * b;
     int32_t lo = 0, hi = 0;
     for (int j = 0; j < 16; ++j) lo += q[j] * x[b].qs[j];
     for (int j = 16; j < 32; ++j) hi += q[j] * x[b].qs[j];
-    acc += x[b].d * (s.scale16[2 * b] * static_cast<float>(lo) + s.scale16[2 * b + 1] * static_cast<float>(hi) -
-                     s.min32[b] * static_cast<float>(x[b].sum));
+    float m = s.min32[b] * static_cast<float>(x[b].sum);
+    if (min16) {
+      int32_t sum_lo = 0, sum_hi = 0;
+      for (int j = 0; j < 16; ++j) sum_lo += x[b].qs[j], sum_hi += x[b].qs[j + 16];
+      m = s.min16[2 * b] * static_cast<float>(sum_lo) + s.min16[2 * b + 1] * static_cast<float>(sum_hi);
+    }
+    acc += x[b].d * (s.scale16[2 * b] * static_cast<float>(lo) + s.scale16[2 * b + 1] * static_cast<float>(hi) - m);
   }
   return acc;
 }
@@ -116,6 +169,7 @@ bool matmul_scalar(const MatArgs& a) {
   const size_t cols = static_cast<size_t>(a.cols);
   if (int8) {
     if (s.q.size() < cols) s.q.resize(cols), s.scale16.resize(cols / 16), s.min32.resize(cols / 32);
+    if (a.dtype == DType::kQ2_K && s.min16.size() < cols / 16) s.min16.resize(cols / 16);
   } else if (s.f.size() < cols) {
     s.f.resize(cols);
   }
@@ -124,7 +178,7 @@ bool matmul_scalar(const MatArgs& a) {
     if (int8) {
       decode_int_row(a.dtype, wr, a.cols, s);
       for (int t = 0; t < a.nt; ++t) {
-        a.y[t * a.y_stride + i] = dot_int_row(s, a.xq + t * a.x_stride, a.cols);
+        a.y[t * a.y_stride + i] = dot_int_row(s, a.xq + t * a.x_stride, a.cols, a.dtype == DType::kQ2_K);
       }
     } else {
       decode_float_row(a, wr, i, s.f.data());

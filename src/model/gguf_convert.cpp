@@ -92,7 +92,7 @@ std::vector<Job> plan_jobs(const formats::ModelArgs& a, const ConvertOptions& o)
   const DType target = o.type.value_or(default_type(a));
   if (!is_plain(target) && !core::dtype_info(target).is_block_quant) {
     fail(ErrorKind::kInvalidArgument, "GGUF weight type ", core::dtype_name(target),
-         " (known: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)");
+         " (known: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, q2_k, q3_k, q5_k)");
   }
   std::vector<Job> jobs;
   const bool llama_rope = architecture(a).gguf_llama_rope;
@@ -251,6 +251,9 @@ formats::GgufFileType file_type_of(DType t) {
     case DType::kQ4_0: return formats::GgufFileType::kMostlyQ4_0;
     case DType::kQ4_K: return formats::GgufFileType::kMostlyQ4_K_S;
     case DType::kQ6_K: return formats::GgufFileType::kMostlyQ6_K;
+    case DType::kQ2_K: return formats::GgufFileType::kMostlyQ2_K;
+    case DType::kQ3_K: return formats::GgufFileType::kMostlyQ3_K_S;
+    case DType::kQ5_K: return formats::GgufFileType::kMostlyQ5_K_S;
     default: fail(ErrorKind::kInvalidArgument, "GGUF weight type ", core::dtype_name(t));
   }
 }
@@ -296,7 +299,10 @@ void check_sources(const formats::ModelArgs& a, const formats::CheckpointReader&
 DType gguf_matrix_dtype(DType target, int64_t row_elems) {
   const auto fits = [row_elems](DType t) { return row_elems % core::dtype_info(t).block_elems == 0; };
   if (fits(target)) return target;
-  if ((target == DType::kQ4_K || target == DType::kQ6_K) && fits(DType::kQ8_0)) return DType::kQ8_0;
+  // llama.cpp's fallbacks for the k-quants: q4_0 for q2_k/q3_k, q8_0 for q6_k (and, for want of
+  // q5_0/q5_1, for q4_k/q5_k too).
+  if ((target == DType::kQ2_K || target == DType::kQ3_K) && fits(DType::kQ4_0)) return DType::kQ4_0;
+  if (core::dtype_info(target).block_elems == 256 && fits(DType::kQ8_0)) return DType::kQ8_0;
   return DType::kF16;
 }
 

@@ -27,7 +27,7 @@ using formats::TensorSpec;
 bool computable(DType t) {
   switch (t) {
     case DType::kF32: case DType::kF16: case DType::kBF16: case DType::kQ8_0: case DType::kQ4_0:
-    case DType::kQ4_K: case DType::kQ6_K:
+    case DType::kQ4_K: case DType::kQ6_K: case DType::kQ2_K: case DType::kQ3_K: case DType::kQ5_K:
       return true;
     default:
       return false;

@@ -225,6 +225,16 @@ ModelArgs tiny_dense(ModelArgs a) {
   return a;
 }
 
+// tiny_dense with every matrix row a multiple of 256 elements, so the K-quants (q2_k..q6_k) apply
+// to every matrix rather than falling back to q8_0.
+ModelArgs wide_dense(ModelArgs a) {
+  a = tiny_dense(a);
+  a.hidden_size = 256;
+  a.intermediate_size = 512;
+  a.head_dim = 64;  // o_proj rows: 4 heads * 64 = 256
+  return a;
+}
+
 }  // namespace
 
 const std::vector<Preset>& presets() {
@@ -239,6 +249,8 @@ const std::vector<Preset>& presets() {
       {"tiny-deepseek-v2-lite", "tiny deepseek_v2: no q_lora, softmax greedy, 2 shared experts", tiny_deepseek_v2_lite()},
       {"tiny-qwen2", "tiny qwen2: GQA, qkv bias", tiny_dense(r1_distill_qwen_1_5b())},
       {"tiny-llama", "tiny llama: GQA, llama3 rope scaling", tiny_dense(r1_distill_llama_8b())},
+      {"wide-qwen2", "tiny-qwen2 with 256-wide rows (K-quants apply)", wide_dense(r1_distill_qwen_1_5b())},
+      {"wide-llama", "tiny-llama with 256-wide rows (K-quants apply)", wide_dense(r1_distill_llama_8b())},
   };
   return kPresets;
 }

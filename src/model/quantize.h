@@ -1,4 +1,4 @@
-// Load-time re-quantization of weight matrices (`--quant bf16|q8_0|q4_0|q4_k|q6_k`): each row is
+// Load-time re-quantization of weight matrices (`--quant bf16|q8_0|q4_0|q2_k..q6_k`): each row is
 // decoded to f32 and encoded in the target dtype, so any stored dtype (FP8 included) converts.
 #pragma once
 

@@ -31,7 +31,8 @@ TEST(Cli, ListPresetsOnePerLineNameFirst) {
   }
   const std::vector<std::string> expected = {"deepseek-v3", "deepseek-v2", "deepseek-v2-lite", "r1-distill-qwen-1.5b",
                                              "r1-distill-llama-8b", "tiny-deepseek-v3", "tiny-deepseek-v2",
-                                             "tiny-deepseek-v2-lite", "tiny-qwen2", "tiny-llama"};
+                                             "tiny-deepseek-v2-lite", "tiny-qwen2", "tiny-llama", "wide-qwen2",
+                                             "wide-llama"};
   EXPECT_EQ(names, expected) << r.out;
 }
 

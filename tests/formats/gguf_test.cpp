@@ -313,17 +313,17 @@ TEST(Gguf, HandBuiltFileFromSpec) {
 
 TEST(Gguf, TypesWithoutDtypeParseButDoNotView) {
   Bytes b = head(1, 0);
-  b.tensor("blk.0.ffn_up_exps.weight", {256, 2}, 13, 0);  // q5_K
-  b.pad(32).zeros(2 * 176);
-  const GgufFile f = parse_str(b.b, "q5.gguf");
+  b.tensor("blk.0.ffn_up_exps.weight", {256, 2}, 16, 0);  // iq2_xxs
+  b.pad(32).zeros(2 * 66);
+  const GgufFile f = parse_str(b.b, "iq2.gguf");
   const GgufTensorInfo& t = f.tensors()[0];
   EXPECT_FALSE(t.dtype.has_value());
-  EXPECT_EQ(t.nbytes, 352u);
+  EXPECT_EQ(t.nbytes, 132u);
   EXPECT_EQ(t.shape, core::Shape({2, 256}));
-  EXPECT_EQ(f.tensor_bytes(t).size(), 352u);
-  expect_error([&] { f.view("blk.0.ffn_up_exps.weight"); }, ErrorKind::kUnsupported, {"q5_K", "q5.gguf"});
-  expect_error([&] { f.view("nope"); }, ErrorKind::kNotFound, {"nope", "q5.gguf"});
-  expect_error([&] { f.get("general.name"); }, ErrorKind::kNotFound, {"general.name", "q5.gguf"});
+  EXPECT_EQ(f.tensor_bytes(t).size(), 132u);
+  expect_error([&] { f.view("blk.0.ffn_up_exps.weight"); }, ErrorKind::kUnsupported, {"iq2_xxs", "iq2.gguf"});
+  expect_error([&] { f.view("nope"); }, ErrorKind::kNotFound, {"nope", "iq2.gguf"});
+  expect_error([&] { f.get("general.name"); }, ErrorKind::kNotFound, {"general.name", "iq2.gguf"});
 }
 
 TEST(Gguf, GgmlTypeTable) {

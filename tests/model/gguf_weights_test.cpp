@@ -15,6 +15,7 @@
 #include "core/convert.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "core/quant.h"
 #include "formats/checkpoint.h"
 #include "formats/gguf.h"
 #include "formats/tiny_tokenizer.h"
@@ -183,10 +184,13 @@ std::vector<float> through(DType t, const std::vector<float>& x, int64_t n) {
 }
 
 // The kv_b a GGUF of type `t` yields: attn_k_b holds each head's W_uk transposed (rows of qk_nope,
-// which k-quants cannot block: q8_0 instead), attn_v_b each head's W_uv (rows of kv_lora_rank).
+// which k-quants cannot block: q4_0 for q2_k/q3_k, q8_0 for the others, as llama.cpp falls back),
+// attn_v_b each head's W_uv (rows of kv_lora_rank).
 core::Tensor expected_kv_b(const WeightView& kv_b, const formats::ModelArgs& a, DType t) {
   const int64_t H = a.num_attention_heads, r = a.kv_lora_rank, nope = a.qk_nope_head_dim, v = a.v_head_dim;
-  const DType k_type = (t == DType::kQ4_K || t == DType::kQ6_K) ? DType::kQ8_0 : t;
+  const DType k_type = t == DType::kQ2_K || t == DType::kQ3_K                 ? DType::kQ4_0
+                       : core::dtype_info(t).block_elems == core::kQK_K ? DType::kQ8_0
+                                                                          : t;
   const float* w = kv_b.w.data<const float>();
   core::Tensor out = core::Tensor::empty(DType::kF32, Shape{H * (nope + v), r});
   float* o = out.data<float>();
@@ -213,7 +217,8 @@ TEST_F(GgufTest, QuantizedFilesEqualLoadTimeQuantization) {
   const std::string ll = checkpoint(wide_llama(), "wide_llama");
   const std::string qw = checkpoint(find_preset("tiny-qwen2").args, "q_qwen2");
   const Weights ds_f32 = load_weights(ds);
-  for (const DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+  for (const DType t :
+       {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kQ2_K, DType::kQ3_K, DType::kQ5_K}) {
     const std::string name(core::dtype_name(t));
     Weights hf = load_weights(ds, {.quant = t});
     const Weights gg = load_weights_gguf(convert(ds, t));

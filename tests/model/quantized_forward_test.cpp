@@ -54,7 +54,7 @@ class QuantizedForward : public ::testing::Test {
 };
 
 // Measured on this model (seed 0): bf16 0.0041, fp8 0.055, q8_0 0.0166, q6_k 0.049, q4_k 0.21,
-// q4_0 0.22 (block types multiply int8-quantized activations, as llama.cpp does). Errors compound over the ~10 matrices a token passes through (about 2.5x the
+// q4_0 0.22, q5_k 0.105, q3_k 0.398, q2_k 0.684 (block types multiply int8-quantized activations, as llama.cpp does). Errors compound over the ~10 matrices a token passes through (about 2.5x the
 // per-weight relative error) and MoE routing flips add more; bounds are 1.5x the measurements.
 TEST_F(QuantizedForward, DeepseekStoredAndLoadTimeDtypesStayCloseToF32) {
   formats::ModelArgs a = wide_deepseek();
@@ -68,6 +68,8 @@ TEST_F(QuantizedForward, DeepseekStoredAndLoadTimeDtypesStayCloseToF32) {
       {"stored bf16", bf16, std::nullopt, 0.0062}, {"stored fp8", fp8, std::nullopt, 0.083},
       {"q8_0", f32, core::DType::kQ8_0, 0.025},    {"q6_k", f32, core::DType::kQ6_K, 0.072},
       {"q4_k", f32, core::DType::kQ4_K, 0.32},     {"q4_0", f32, core::DType::kQ4_0, 0.33},
+      {"q5_k", f32, core::DType::kQ5_K, 0.16},     {"q3_k", f32, core::DType::kQ3_K, 0.60},
+      {"q2_k", f32, core::DType::kQ2_K, 1.03},
   };
   for (const auto& c : cases) {
     const double e = rel_error(logits_of(c.dir, {.quant = c.quant}), ref);
@@ -79,7 +81,7 @@ TEST_F(QuantizedForward, DeepseekStoredAndLoadTimeDtypesStayCloseToF32) {
 }
 
 // The dense families (no routing): Llama-shaped at width 256. Measured: bf16 0.0043, q8_0 0.0145,
-// q6_k 0.045, q4_k 0.186, q4_0 0.185; bounds 1.5x.
+// q6_k 0.045, q4_k 0.186, q4_0 0.185, q5_k 0.082, q3_k 0.345, q2_k 0.706; bounds 1.5x.
 TEST_F(QuantizedForward, DenseLoadTimeDtypesStayCloseToF32) {
   formats::ModelArgs a = wide_llama();
   const std::string f32 = write(a, "dense_f32");
@@ -89,7 +91,8 @@ TEST_F(QuantizedForward, DenseLoadTimeDtypesStayCloseToF32) {
   const struct { const char* what; std::string dir; std::optional<core::DType> quant; double bound; } cases[] = {
       {"stored bf16", bf16, std::nullopt, 0.0065}, {"q8_0", f32, core::DType::kQ8_0, 0.022},
       {"q6_k", f32, core::DType::kQ6_K, 0.067},     {"q4_k", f32, core::DType::kQ4_K, 0.28},
-      {"q4_0", f32, core::DType::kQ4_0, 0.28},
+      {"q4_0", f32, core::DType::kQ4_0, 0.28},      {"q5_k", f32, core::DType::kQ5_K, 0.123},
+      {"q3_k", f32, core::DType::kQ3_K, 0.52},      {"q2_k", f32, core::DType::kQ2_K, 1.06},
   };
   for (const auto& c : cases) {
     const double e = rel_error(logits_of(c.dir, {.quant = c.quant}), ref);

@@ -9,7 +9,7 @@
 namespace whale::core {
 namespace {
 
-constexpr std::array<DTypeInfo, 15> kInfos = {{
+constexpr std::array<DTypeInfo, 20> kInfos = {{
     {"f32", 1, 4, true, false},
     {"f16", 1, 2, true, false},
     {"bf16", 1, 2, true, false},
@@ -25,6 +25,11 @@ constexpr std::array<DTypeInfo, 15> kInfos = {{
     {"i8", 1, 1, false, false},
     {"u8", 1, 1, false, false},
     {"bool", 1, 1, false, false},
+    {"q4_1", 32, 20, true, true},
+    {"q5_0", 32, 22, true, true},
+    {"q5_1", 32, 24, true, true},
+    {"iq4_nl", 32, 18, true, true},
+    {"iq4_xs", 256, 136, true, true},
 }};
 
 }  // namespace

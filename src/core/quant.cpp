@@ -8,6 +8,7 @@
 
 #include "core/convert.h"
 #include "core/error.h"
+#include "core/quant_legacy.h"
 
 namespace whale::core {
 namespace {
@@ -355,6 +356,7 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
     case DType::kQ6_K:
       return quantize_q6_k(src, static_cast<BlockQ6_K*>(dst), whole_blocks(t, n, kQK_K));
     default:
+      if (is_legacy_quant(t)) return quantize_row_legacy(t, src, dst, n);
       fail(ErrorKind::kUnsupported, "quantize_row: ", dtype_name(t), " is not a block type");
   }
 }
@@ -370,6 +372,7 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
     case DType::kQ6_K:
       return dequantize_q6_k(static_cast<const BlockQ6_K*>(src), dst, whole_blocks(t, n, kQK_K));
     default:
+      if (is_legacy_quant(t)) return dequantize_row_legacy(t, src, dst, n);
       fail(ErrorKind::kUnsupported, "dequantize_row: ", dtype_name(t), " is not a block type");
   }
 }

@@ -17,6 +17,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "kernels/simd_impl.h"
+#include "kernels/simd_impl_legacy.h"
 #include "kernels/attention_impl.h"
 
 namespace whale::kernels::simd {

@@ -54,7 +54,8 @@ struct LevelGuard {
 };
 
 bool int8_path(DType t) {
-  return t == DType::kQ8_0 || t == DType::kQ4_0 || t == DType::kQ4_K || t == DType::kQ6_K;
+  return t == DType::kQ8_0 || t == DType::kQ4_0 || t == DType::kQ4_K || t == DType::kQ6_K || t == DType::kQ4_1 ||
+         t == DType::kQ5_0 || t == DType::kQ5_1 || t == DType::kIQ4_NL || t == DType::kIQ4_XS;
 }
 
 struct Case {
@@ -67,7 +68,10 @@ const std::vector<Case>& cases() {
       {DType::kF32, {1, 15, 16, 17, 37, 64, 300}},  {DType::kF16, {1, 17, 37, 64, 300}},
       {DType::kBF16, {1, 17, 37, 64, 300}},          {DType::kF8E4M3, {1, 17, 130, 300, 512}},
       {DType::kQ8_0, {32, 96, 160, 1024}},           {DType::kQ4_0, {32, 96, 160, 1024}},
-      {DType::kQ4_K, {256, 512}},                    {DType::kQ6_K, {256, 768}}};
+      {DType::kQ4_K, {256, 512}},                    {DType::kQ6_K, {256, 768}},
+      {DType::kQ4_1, {32, 160, 1408}},               {DType::kQ5_0, {32, 160, 1408}},
+      {DType::kQ5_1, {32, 160, 1408}},               {DType::kIQ4_NL, {32, 160, 1408}},
+      {DType::kIQ4_XS, {256, 768}}};
   return c;
 }
 

@@ -178,23 +178,25 @@ double relative_rms(DType t, const std::vector<float>& x) {
   return std::sqrt(err / ref);
 }
 
-// Measured on this data: q4_0 0.085, q4_1 0.082, q5_0 0.042, q5_1 0.040, iq4_nl 0.070,
-// iq4_xs 0.069. The orderings are what each format exists for: a 5th bit halves the step, the
+// Measured on this data: q4_0 0.0856, q4_1 0.0780, q5_0 0.0423, q5_1 0.0377, iq4_nl 0.0748,
+// iq4_xs 0.0754. The orderings are what each format exists for: a 5th bit halves the step, the
 // non-linear grid beats the uniform one on Gaussian weights; the bounds are 1.1x.
 TEST(QuantLegacy, ErrorOnGaussianData) {
   const std::vector<float> x = normal_data(256 * 64, 7, 2.f);
   const double q4_0 = relative_rms(DType::kQ4_0, x), q4_1 = relative_rms(DType::kQ4_1, x);
   const double q5_0 = relative_rms(DType::kQ5_0, x), q5_1 = relative_rms(DType::kQ5_1, x);
   const double nl = relative_rms(DType::kIQ4_NL, x), xs = relative_rms(DType::kIQ4_XS, x);
+  std::printf("[ measure  ] relative rms: q4_0 %.4f q4_1 %.4f q5_0 %.4f q5_1 %.4f iq4_nl %.4f iq4_xs %.4f\n", q4_0,
+              q4_1, q5_0, q5_1, nl, xs);
   EXPECT_LT(q5_0, 0.6 * q4_0);
   EXPECT_LT(q5_1, 0.6 * q4_1);
   EXPECT_LT(nl, q4_0);
   EXPECT_LT(nl, q4_1);
-  EXPECT_LT(q4_1, 0.094);
+  EXPECT_LT(q4_1, 0.086);
   EXPECT_LT(q5_0, 0.047);
-  EXPECT_LT(q5_1, 0.045);
-  EXPECT_LT(nl, 0.077);
-  EXPECT_LT(xs, 0.076);
+  EXPECT_LT(q5_1, 0.042);
+  EXPECT_LT(nl, 0.083);
+  EXPECT_LT(xs, 0.083);
 }
 
 TEST(QuantLegacy, RejectsPartialBlocks) {

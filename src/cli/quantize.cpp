@@ -19,9 +19,9 @@ void add_quantize_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("quantize", "Re-encode a GGUF file's weight matrices in another type");
   cmd->add_option("in", opts->in, "Input .gguf file (or a Hugging Face checkpoint directory)")->required();
   cmd->add_option("out", opts->out, "Output .gguf file")->required();
-  cmd->add_option("--type", opts->type, "q8_0, q4_0, q4_k, q6_k (or f32, f16, bf16)")
+  cmd->add_option("--type", opts->type, weight_types_help(weight_types()))
       ->required()
-      ->check(CLI::IsMember({"q8_0", "q4_0", "q4_k", "q6_k", "f32", "f16", "bf16"}));
+      ->check(CLI::IsMember(weight_types()));
   cmd->add_option("-t,--threads", opts->threads, "Threads (default: all)");
   cmd->callback([opts] {
     const core::DType type = *core::dtype_from_name(opts->type);

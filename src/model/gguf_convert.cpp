@@ -55,7 +55,7 @@ std::vector<Job> plan_jobs(const formats::ModelArgs& a, const ConvertOptions& o)
   const DType target = o.type.value_or(default_type(a));
   if (!is_plain(target) && !core::dtype_info(target).is_block_quant) {
     fail(ErrorKind::kInvalidArgument, "GGUF weight type ", core::dtype_name(target),
-         " (known: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)");
+         " (known: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k, iq4_nl, iq4_xs)");
   }
   std::vector<Job> jobs;
   const bool llama_rope = architecture(a).gguf_llama_rope;
@@ -214,6 +214,11 @@ formats::GgufFileType file_type_of(DType t) {
     case DType::kQ4_0: return formats::GgufFileType::kMostlyQ4_0;
     case DType::kQ4_K: return formats::GgufFileType::kMostlyQ4_K_S;
     case DType::kQ6_K: return formats::GgufFileType::kMostlyQ6_K;
+    case DType::kQ4_1: return formats::GgufFileType::kMostlyQ4_1;
+    case DType::kQ5_0: return formats::GgufFileType::kMostlyQ5_0;
+    case DType::kQ5_1: return formats::GgufFileType::kMostlyQ5_1;
+    case DType::kIQ4_NL: return formats::GgufFileType::kMostlyIQ4_NL;
+    case DType::kIQ4_XS: return formats::GgufFileType::kMostlyIQ4_XS;
     default: fail(ErrorKind::kInvalidArgument, "GGUF weight type ", core::dtype_name(t));
   }
 }
@@ -260,6 +265,7 @@ DType gguf_matrix_dtype(DType target, int64_t row_elems) {
   const auto fits = [row_elems](DType t) { return row_elems % core::dtype_info(t).block_elems == 0; };
   if (fits(target)) return target;
   if ((target == DType::kQ4_K || target == DType::kQ6_K) && fits(DType::kQ8_0)) return DType::kQ8_0;
+  if (target == DType::kIQ4_XS && fits(DType::kIQ4_NL)) return DType::kIQ4_NL;  // llama.cpp's fallback
   return DType::kF16;
 }
 

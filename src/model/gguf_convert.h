@@ -20,7 +20,7 @@ inline std::string split_kv_b_name(std::string kv_b_gguf_name, const char* part)
 }
 
 struct ConvertOptions {
-  // The dtype of weight matrices: f32, f16, bf16, q8_0, q4_0, q4_k or q6_k. Empty: as stored,
+  // The dtype of weight matrices: f32, f16, bf16 or a block type (q8_0, q4_0, q4_k, q5_0, ...). Empty: as stored,
   // with FP8 checkpoints written as bf16.
   std::optional<core::DType> type;
   // Write the MTP modules as blk.{n}.nextn.* plus their decoder layer (llama.cpp drops them).
@@ -40,7 +40,7 @@ struct GgufTensorPlan {
 
 // The dtype a matrix with rows of `row_elems` gets when `target` is asked for. Block types need
 // whole blocks per row: like llama.cpp's quantizer, a k-quant falls back to a 32-block type (q8_0
-// here; llama.cpp picks q5_0 for q4_k, which whale does not encode) and then to f16.
+// here; llama.cpp picks q5_0 for q4_k), iq4_xs to iq4_nl, and then to f16.
 core::DType gguf_matrix_dtype(core::DType target, int64_t row_elems);
 
 // The tensors converting a checkpoint of `args` writes, in file order (no I/O).

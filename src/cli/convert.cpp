@@ -19,7 +19,8 @@ void add_convert_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("convert", "Convert a Hugging Face checkpoint to GGUF (llama.cpp layout)");
   cmd->add_option("hf_dir", opts->in, "Checkpoint directory (config.json + safetensors)")->required();
   cmd->add_option("out", opts->out, "Output .gguf file")->required();
-  cmd->add_option("--type", opts->type, "Weight type: auto (as stored; FP8 -> bf16), " + weight_types_help(weight_types()))
+  cmd->add_option("--type", opts->type,
+                  "Weight type: auto (as stored; FP8 -> bf16), " + weight_types_help(weight_types()))
       ->check(CLI::IsMember(weight_types({"auto"})));
   cmd->add_flag("--keep-mtp", opts->keep_mtp, "Keep DeepSeek's MTP modules as blk.N.nextn.* (llama.cpp drops them)");
   cmd->add_option("--name", opts->name, "general.name (default: the directory's name)");

@@ -29,7 +29,8 @@ void add_logits_command(CLI::App& app) {
   cmd->add_option("--prompt-ids", o->prompt_ids, "Comma-separated prompt token ids")->required();
   cmd->add_option("--out", o->out, "Output file: raw little-endian f32, [positions, vocab]");
   cmd->add_option("--top", o->top, "Print the top K token ids and logits per position")->check(CLI::Range(0, 100));
-  cmd->add_option("--quant", o->quant, "Re-encode weight matrices at load time: " + weight_types_help(weight_types({"keep"})))
+  cmd->add_option("--quant", o->quant,
+                  "Re-encode weight matrices at load time: " + weight_types_help(weight_types({"keep"})))
       ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   cmd->callback([o] {

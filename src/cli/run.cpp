@@ -143,7 +143,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--top-p", o->top_p, "Nucleus sampling (default: generation_config.json, else 0.95)");
   cmd->add_option("--top-k", o->top_k, "Top-k sampling");
   cmd->add_option("--seed", o->seed, "Random seed");
-  cmd->add_option("--quant", o->quant, "Re-encode weight matrices at load time: " + weight_types_help(weight_types({"keep"})))
+  cmd->add_option("--quant", o->quant,
+                  "Re-encode weight matrices at load time: " + weight_types_help(weight_types({"keep"})))
       ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   cmd->callback([o] { run(*o); });

@@ -186,7 +186,9 @@ std::vector<float> through(DType t, const std::vector<float>& x, int64_t n) {
 // which k-quants cannot block: q8_0 instead), attn_v_b each head's W_uv (rows of kv_lora_rank).
 core::Tensor expected_kv_b(const WeightView& kv_b, const formats::ModelArgs& a, DType t) {
   const int64_t H = a.num_attention_heads, r = a.kv_lora_rank, nope = a.qk_nope_head_dim, v = a.v_head_dim;
-  const DType k_type = (t == DType::kQ4_K || t == DType::kQ6_K) ? DType::kQ8_0 : t == DType::kIQ4_XS ? DType::kIQ4_NL : t;
+  const DType k_type = (t == DType::kQ4_K || t == DType::kQ6_K) ? DType::kQ8_0
+                       : t == DType::kIQ4_XS                     ? DType::kIQ4_NL
+                                                                 : t;
   const float* w = kv_b.w.data<const float>();
   core::Tensor out = core::Tensor::empty(DType::kF32, Shape{H * (nope + v), r});
   float* o = out.data<float>();
@@ -490,7 +492,8 @@ TEST_F(GgufTest, QuantizeToIq4XsFallsBackToIq4Nl) {
   const std::string q4 = dir + "_q4_0.gguf";
   cleanup_.push_back(q4);
   quantize_gguf(convert(dir, DType::kF32), q4, {.type = DType::kQ4_0, .threads = 2, .progress = false});
-  const double d4 = max_diff(run(load_weights_gguf(q4, {.quant = DType::kF32})).logits, run(load_weights_gguf(q4)).logits);
+  const double d4 =
+      max_diff(run(load_weights_gguf(q4, {.quant = DType::kF32})).logits, run(load_weights_gguf(q4)).logits);
   std::printf("[ measure  ] iq4_xs file: int8 kernels vs its weights in f32: %.3g (q4_0 file: %.3g)\n", d, d4);
   EXPECT_GT(d, 0.0);  // the int8 kernels did run
   EXPECT_LT(d, 0.13);

@@ -94,8 +94,9 @@ void run(benchmark::State& state, DType dt, int64_t rows, int64_t cols, int64_t 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const DType dtypes[] = {DType::kBF16, DType::kF8E4M3, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K,
-                          DType::kQ6_K, DType::kQ2_K, DType::kQ3_K, DType::kQ5_K};
+  const DType dtypes[] = {DType::kBF16, DType::kF8E4M3, DType::kQ8_0,  DType::kQ4_0,  DType::kQ4_K,  DType::kQ6_K,
+                          DType::kQ2_K, DType::kQ3_K,   DType::kQ5_K,  DType::kQ4_1,  DType::kQ5_0,  DType::kQ5_1,
+                          DType::kIQ4_NL, DType::kIQ4_XS};
   // Qwen2-1.5B's MLP up-projection and a DeepSeek-V3 expert's up-projection, as [out, in].
   const std::pair<int64_t, int64_t> shapes[] = {{8960, 1536}, {2048, 7168}};
   const int max_level = static_cast<int>(whale::kernels::max_simd_level());

@@ -133,8 +133,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-r,--reps", o->reps, "Repetitions")->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   cmd->add_flag("!--no-warmup", o->warmup, "Skip the untimed warm-up pass");
-  cmd->add_option("--quant", o->quant, "Re-encode weights at load time: keep, bf16, q8_0, q4_0, q2_k..q6_k")
-      ->check(CLI::IsMember({"keep", "bf16", "f16", "f32", "q8_0", "q4_0", "q4_k", "q6_k", "q2_k", "q3_k", "q5_k"}));
+  cmd->add_option("--quant", o->quant, "Re-encode weights at load time: " + weight_types_help(weight_types({"keep"})))
+      ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->callback([o] { bench(*o); });
 }
 

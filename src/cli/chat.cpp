@@ -196,8 +196,8 @@ void add_chat_command(CLI::App& app) {
   cmd->add_flag("--no-think", o->no_think, "Start with thinking off (/think on turns it back on)");
   cmd->add_option("--system", o->system, "System prompt (R1's advice: none)");
   cmd->add_option("-c,--ctx", o->ctx, "Context length in tokens")->check(CLI::Range(int64_t{16}, int64_t{1} << 20));
-  cmd->add_option("--quant", o->quant, "Re-encode weights at load time: keep, bf16, q8_0, q4_0, q2_k..q6_k")
-      ->check(CLI::IsMember({"keep", "bf16", "f16", "f32", "q8_0", "q4_0", "q4_k", "q6_k", "q2_k", "q3_k", "q5_k"}));
+  cmd->add_option("--quant", o->quant, "Re-encode weights at load time: " + weight_types_help(weight_types({"keep"})))
+      ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   cmd->callback([o] { run_chat(*o); });
 }

@@ -19,8 +19,9 @@ void add_convert_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("convert", "Convert a Hugging Face checkpoint to GGUF (llama.cpp layout)");
   cmd->add_option("hf_dir", opts->in, "Checkpoint directory (config.json + safetensors)")->required();
   cmd->add_option("out", opts->out, "Output .gguf file")->required();
-  cmd->add_option("--type", opts->type, "Weight type: auto (as stored; FP8 -> bf16), f32, f16, bf16, q8_0, q4_0, q2_k..q6_k")
-      ->check(CLI::IsMember({"auto", "f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k", "q2_k", "q3_k", "q5_k"}));
+  cmd->add_option("--type", opts->type,
+                  "Weight type: auto (as stored; FP8 -> bf16), " + weight_types_help(weight_types()))
+      ->check(CLI::IsMember(weight_types({"auto"})));
   cmd->add_flag("--keep-mtp", opts->keep_mtp, "Keep DeepSeek's MTP modules as blk.N.nextn.* (llama.cpp drops them)");
   cmd->add_option("--name", opts->name, "general.name (default: the directory's name)");
   cmd->add_option("--tokenizer-pre", opts->pre, "tokenizer.ggml.pre (default: the family's)");

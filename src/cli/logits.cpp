@@ -29,8 +29,9 @@ void add_logits_command(CLI::App& app) {
   cmd->add_option("--prompt-ids", o->prompt_ids, "Comma-separated prompt token ids")->required();
   cmd->add_option("--out", o->out, "Output file: raw little-endian f32, [positions, vocab]");
   cmd->add_option("--top", o->top, "Print the top K token ids and logits per position")->check(CLI::Range(0, 100));
-  cmd->add_option("--quant", o->quant, "Re-encode weight matrices at load time: keep, bf16, q8_0, q4_0, q2_k..q6_k")
-      ->check(CLI::IsMember({"keep", "bf16", "f16", "f32", "q8_0", "q4_0", "q4_k", "q6_k", "q2_k", "q3_k", "q5_k"}));
+  cmd->add_option("--quant", o->quant,
+                  "Re-encode weight matrices at load time: " + weight_types_help(weight_types({"keep"})))
+      ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   cmd->callback([o] {
     const std::vector<int32_t> prompt = parse_token_ids(o->prompt_ids);

@@ -28,7 +28,7 @@ void add_quantize_command(CLI::App& app) {
     bool dry_run = false;
   };
   auto opts = std::make_shared<Opts>();
-  std::vector<std::string> types = {"q8_0", "q4_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "f32", "f16", "bf16"};
+  std::vector<std::string> types = weight_types();
   std::string mixes;
   for (const model::QuantMix& m : model::quant_mixes()) {
     types.emplace_back(m.name);
@@ -38,8 +38,8 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("in", opts->in, "Input .gguf file (or a Hugging Face checkpoint directory)")->required();
   cmd->add_option("out", opts->out, "Output .gguf file (not written with --dry-run)");
   cmd->add_option("--type", opts->type,
-                  "One type for every matrix: q8_0, q4_0, q2_k, q3_k, q4_k, q5_k, q6_k (or f32, f16, bf16); or a llama-quantize "
-                  "mix, a type per tensor: " + mixes)
+                  "One type for every matrix: " + weight_types_help(weight_types()) +
+                      "; or a llama-quantize mix, a type per tensor: " + mixes)
       ->required()
       ->check(CLI::IsMember(types));
   cmd->add_flag("--dry-run", opts->dry_run, "Print each tensor's name, shape (GGUF order) and type; write nothing");

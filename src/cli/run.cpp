@@ -143,8 +143,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--top-p", o->top_p, "Nucleus sampling (default: generation_config.json, else 0.95)");
   cmd->add_option("--top-k", o->top_k, "Top-k sampling");
   cmd->add_option("--seed", o->seed, "Random seed");
-  cmd->add_option("--quant", o->quant, "Re-encode weight matrices at load time: keep, bf16, q8_0, q4_0, q2_k..q6_k")
-      ->check(CLI::IsMember({"keep", "bf16", "f16", "f32", "q8_0", "q4_0", "q4_k", "q6_k", "q2_k", "q3_k", "q5_k"}));
+  cmd->add_option("--quant", o->quant,
+                  "Re-encode weight matrices at load time: " + weight_types_help(weight_types({"keep"})))
+      ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   cmd->callback([o] { run(*o); });
 }

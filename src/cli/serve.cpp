@@ -117,8 +117,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--queue", o->queue, "Requests queued or running before 429")->check(CLI::Range(int64_t{1}, int64_t{100000}));
   cmd->add_option("--batch-tokens", o->max_batch_tokens, "Tokens per engine step (prefill chunks + decodes)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
-  cmd->add_option("--quant", o->quant, "Re-encode weights at load time: keep, bf16, q8_0, q4_0, q2_k..q6_k")
-      ->check(CLI::IsMember({"keep", "bf16", "f16", "f32", "q8_0", "q4_0", "q4_k", "q6_k", "q2_k", "q3_k", "q5_k"}));
+  cmd->add_option("--quant", o->quant, "Re-encode weights at load time: " + weight_types_help(weight_types({"keep"})))
+      ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   cmd->add_option("--cors", o->cors,
                   "Allow browser pages from ORIGIN (or *) to call the API: Access-Control-Allow-Origin and OPTIONS "

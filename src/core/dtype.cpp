@@ -9,7 +9,7 @@
 namespace whale::core {
 namespace {
 
-constexpr std::array<DTypeInfo, 18> kInfos = {{
+constexpr std::array<DTypeInfo, 23> kInfos = {{
     {"f32", 1, 4, true, false},
     {"f16", 1, 2, true, false},
     {"bf16", 1, 2, true, false},
@@ -28,6 +28,11 @@ constexpr std::array<DTypeInfo, 18> kInfos = {{
     {"q2_k", 256, 84, true, true},
     {"q3_k", 256, 110, true, true},
     {"q5_k", 256, 176, true, true},
+    {"q4_1", 32, 20, true, true},
+    {"q5_0", 32, 22, true, true},
+    {"q5_1", 32, 24, true, true},
+    {"iq4_nl", 32, 18, true, true},
+    {"iq4_xs", 256, 136, true, true},
 }};
 
 }  // namespace

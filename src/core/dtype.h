@@ -27,6 +27,11 @@ enum class DType : uint8_t {
   kQ2_K,  // GGUF: 256 elements = 84 bytes
   kQ3_K,  // GGUF: 256 elements = 110 bytes
   kQ5_K,  // GGUF: 256 elements = 176 bytes
+  kQ4_1,    // GGUF: 32 elements = f16 scale + f16 min + 16 bytes of nibbles
+  kQ5_0,    // GGUF: 32 elements = f16 scale + 4 bytes of 5th bits + 16 bytes of nibbles
+  kQ5_1,    // GGUF: 32 elements = f16 scale + f16 min + 4 bytes of 5th bits + 16 bytes of nibbles
+  kIQ4_NL,  // GGUF: 32 elements = f16 scale + 16 bytes of indices into a fixed 16-value table
+  kIQ4_XS,  // GGUF: 256 elements = 136 bytes (iq4_nl's table, a 6-bit scale per 32)
 };
 
 struct DTypeInfo {

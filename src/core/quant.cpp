@@ -9,6 +9,7 @@
 #include "core/convert.h"
 #include "core/error.h"
 #include "core/quant_k.h"
+#include "core/quant_legacy.h"
 
 namespace whale::core {
 namespace {
@@ -376,6 +377,7 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
     case DType::kQ5_K:
       return quantize_q5_k(src, static_cast<BlockQ5_K*>(dst), whole_blocks(t, n, kQK_K));
     default:
+      if (is_legacy_quant(t)) return quantize_row_legacy(t, src, dst, n);
       fail(ErrorKind::kUnsupported, "quantize_row: ", dtype_name(t), " is not a block type");
   }
 }
@@ -397,6 +399,7 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
     case DType::kQ5_K:
       return dequantize_q5_k(static_cast<const BlockQ5_K*>(src), dst, whole_blocks(t, n, kQK_K));
     default:
+      if (is_legacy_quant(t)) return dequantize_row_legacy(t, src, dst, n);
       fail(ErrorKind::kUnsupported, "dequantize_row: ", dtype_name(t), " is not a block type");
   }
 }

@@ -54,11 +54,12 @@ static_assert(sizeof(BlockQ6_K) == 210);
 // from byte j+4 and their top 2 bits from the spare top bits of bytes j-4 (scale) and j (min).
 void q4_k_scale_min(int j, const uint8_t* scales, uint8_t* sc, uint8_t* m);
 
-// `n` floats <-> n/block_elems blocks of `t` (q8_0, q4_0, q4_k, q6_k, or quant_k.h's q2_k, q3_k,
-// q5_k). Throws kInvalidArgument when `n` is negative or not a whole number of blocks, kUnsupported
-// for other dtypes. q8_0 and q4_0 match ggml's reference quantizers byte for byte; the k-quants
-// follow ggml's reference search (make_qkx2_quants / make_qx_quants) in its float operation order
-// and give its bytes (tests/core/quant_k_oracle.py).
+// `n` floats <-> n/block_elems blocks of `t` (q8_0, q4_0, q4_k, q6_k, quant_k.h's q2_k, q3_k,
+// q5_k, or a quant_legacy.h type). Throws kInvalidArgument when `n` is negative or not a whole
+// number of blocks, kUnsupported for other dtypes. q8_0, q4_0 (and the legacy types) match ggml's
+// reference quantizers byte for byte; the k-quants follow ggml's reference search
+// (make_qkx2_quants / make_qx_quants) in its float operation order and give its bytes
+// (tests/core/quant_k_oracle.py).
 void quantize_row(DType t, const float* src, void* dst, int64_t n);
 void dequantize_row(DType t, const void* src, float* dst, int64_t n);
 

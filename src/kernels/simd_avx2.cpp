@@ -13,6 +13,7 @@
 #pragma GCC target("avx2,fma,f16c")
 #include "kernels/simd_impl.h"
 #include "kernels/simd_impl_k.h"
+#include "kernels/simd_impl_legacy.h"
 #include "kernels/attention_impl.h"
 
 namespace whale::kernels::simd {

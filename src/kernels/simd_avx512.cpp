@@ -18,6 +18,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "kernels/simd_impl.h"
 #include "kernels/simd_impl_k.h"
+#include "kernels/simd_impl_legacy.h"
 #include "kernels/attention_impl.h"
 
 namespace whale::kernels::simd {

@@ -302,6 +302,9 @@ void rows_q6_k(const MatArgs& a) {
 // q2_k, q3_k, q5_k: defined in simd_impl_k.h, which each level includes next.
 template <class Isa, int NT>
 bool matmul_kquant(const MatArgs& a);
+// q4_1, q5_0, q5_1, iq4_nl, iq4_xs: defined in simd_impl_legacy.h, which each level includes next.
+template <class Isa, int NT>
+bool matmul_legacy(const MatArgs& a);
 
 template <class Isa, int NT>
 bool matmul_nt(const MatArgs& a) {
@@ -315,6 +318,8 @@ bool matmul_nt(const MatArgs& a) {
     case DType::kQ4_K: rows_q4_k<Isa, NT>(a); return true;
     case DType::kQ6_K: rows_q6_k<Isa, NT>(a); return true;
     case DType::kQ2_K: case DType::kQ3_K: case DType::kQ5_K: return matmul_kquant<Isa, NT>(a);
+    case DType::kQ4_1: case DType::kQ5_0: case DType::kQ5_1: case DType::kIQ4_NL: case DType::kIQ4_XS:
+      return matmul_legacy<Isa, NT>(a);
     default: return false;
   }
 }

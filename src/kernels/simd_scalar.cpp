@@ -9,6 +9,7 @@
 #include "core/convert.h"
 #include "core/quant.h"
 #include "core/quant_k.h"
+#include "core/quant_legacy.h"
 #include "kernels/attention_impl.h"
 #include "kernels/simd_kernels.h"
 
@@ -80,6 +81,49 @@ void decode_float_row(const MatArgs& a, const uint8_t* wr, int64_t row, float* o
   core::convert_row(a.dtype, wr, DType::kF32, out, a.cols);
 }
 
+// The legacy 32-element types and iq4_xs in decode_int_row's form: q5 high bits joined to the
+// nibbles, q4_1/q5_1's +m as a min32 of -m, iq4 nibbles looked up in kIQ4NLValues.
+void decode_legacy_row(DType dt, const uint8_t* wr, int64_t cols, int8_t* q, float* sc, float* mn) {
+  auto nibbles = [](const uint8_t* qs, int8_t* out, uint32_t high) {
+    for (int j = 0; j < 16; ++j) {
+      out[j] = static_cast<int8_t>((qs[j] & 15) | (((high >> j) & 1) << 4));
+      out[j + 16] = static_cast<int8_t>((qs[j] >> 4) | (((high >> (j + 16)) & 1) << 4));
+    }
+  };
+  auto lookup = [](int8_t* v) {
+    for (int j = 0; j < 32; ++j) v[j] = core::kIQ4NLValues[v[j]];
+  };
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    int8_t* v = q + 32 * b;
+    float d = 0.0f;
+    if (dt == DType::kQ4_1) {
+      const auto& blk = reinterpret_cast<const core::BlockQ4_1*>(wr)[b];
+      nibbles(blk.qs, v, 0);
+      d = core::f16_to_f32(blk.d), mn[b] = -core::f16_to_f32(blk.m);
+    } else if (dt == DType::kQ5_0) {
+      const auto& blk = reinterpret_cast<const core::BlockQ5_0*>(wr)[b];
+      nibbles(blk.qs, v, core::q5_high_bits(blk.qh));
+      for (int j = 0; j < 32; ++j) v[j] = static_cast<int8_t>(v[j] - 16);
+      d = core::f16_to_f32(blk.d);
+    } else if (dt == DType::kQ5_1) {
+      const auto& blk = reinterpret_cast<const core::BlockQ5_1*>(wr)[b];
+      nibbles(blk.qs, v, core::q5_high_bits(blk.qh));
+      d = core::f16_to_f32(blk.d), mn[b] = -core::f16_to_f32(blk.m);
+    } else if (dt == DType::kIQ4_NL) {
+      const auto& blk = reinterpret_cast<const core::BlockIQ4_NL*>(wr)[b];
+      nibbles(blk.qs, v, 0);
+      lookup(v);
+      d = core::f16_to_f32(blk.d);
+    } else {  // iq4_xs: sub-block b % 8 of super-block b / 8
+      const auto& blk = reinterpret_cast<const core::BlockIQ4_XS*>(wr)[b / 8];
+      nibbles(blk.qs + 16 * (b % 8), v, 0);
+      lookup(v);
+      d = core::f16_to_f32(blk.d) * static_cast<float>(core::iq4_xs_scale(blk, static_cast<int>(b % 8)));
+    }
+    sc[2 * b] = sc[2 * b + 1] = d;
+  }
+}
+
 // value[j] = q[j] * scale16[j / 16] - min32[j / 32]
 void decode_int_row(DType dt, const uint8_t* wr, int64_t cols, RowScratch& s) {
   int8_t* q = s.q.data();
@@ -88,6 +132,8 @@ void decode_int_row(DType dt, const uint8_t* wr, int64_t cols, RowScratch& s) {
   for (int64_t b = 0; b < cols / 32; ++b) mn[b] = 0.0f;
   if (dt == DType::kQ2_K || dt == DType::kQ3_K || dt == DType::kQ5_K) {
     decode_kquant_row(dt, wr, cols, s);
+  } else if (core::is_legacy_quant(dt)) {
+    decode_legacy_row(dt, wr, cols, q, sc, mn);
   } else if (dt == DType::kQ8_0 || dt == DType::kQ4_0) {
     for (int64_t b = 0; b < cols / 32; ++b) {
       float d;

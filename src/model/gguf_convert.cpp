@@ -92,7 +92,7 @@ std::vector<Job> plan_jobs(const formats::ModelArgs& a, const ConvertOptions& o)
   const DType target = o.type.value_or(default_type(a));
   if (!is_plain(target) && !core::dtype_info(target).is_block_quant) {
     fail(ErrorKind::kInvalidArgument, "GGUF weight type ", core::dtype_name(target),
-         " (known: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, q2_k, q3_k, q5_k)");
+         " (known: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, iq4_xs, q2_k, q3_k, q4_k, q5_k, q6_k)");
   }
   std::vector<Job> jobs;
   const bool llama_rope = architecture(a).gguf_llama_rope;
@@ -254,6 +254,11 @@ formats::GgufFileType file_type_of(DType t) {
     case DType::kQ2_K: return formats::GgufFileType::kMostlyQ2_K;
     case DType::kQ3_K: return formats::GgufFileType::kMostlyQ3_K_S;
     case DType::kQ5_K: return formats::GgufFileType::kMostlyQ5_K_S;
+    case DType::kQ4_1: return formats::GgufFileType::kMostlyQ4_1;
+    case DType::kQ5_0: return formats::GgufFileType::kMostlyQ5_0;
+    case DType::kQ5_1: return formats::GgufFileType::kMostlyQ5_1;
+    case DType::kIQ4_NL: return formats::GgufFileType::kMostlyIQ4_NL;
+    case DType::kIQ4_XS: return formats::GgufFileType::kMostlyIQ4_XS;
     default: fail(ErrorKind::kInvalidArgument, "GGUF weight type ", core::dtype_name(t));
   }
 }
@@ -299,10 +304,13 @@ void check_sources(const formats::ModelArgs& a, const formats::CheckpointReader&
 DType gguf_matrix_dtype(DType target, int64_t row_elems) {
   const auto fits = [row_elems](DType t) { return row_elems % core::dtype_info(t).block_elems == 0; };
   if (fits(target)) return target;
-  // llama.cpp's fallbacks for the k-quants: q4_0 for q2_k/q3_k, q8_0 for q6_k (and, for want of
-  // q5_0/q5_1, for q4_k/q5_k too).
+  // llama.cpp's fallbacks (llama-quant.cpp): q4_0 for q2_k/q3_k, q5_0 for q4_k, q5_1 for q5_k, q8_0
+  // for q6_k, iq4_nl for iq4_xs.
   if ((target == DType::kQ2_K || target == DType::kQ3_K) && fits(DType::kQ4_0)) return DType::kQ4_0;
-  if (core::dtype_info(target).block_elems == 256 && fits(DType::kQ8_0)) return DType::kQ8_0;
+  if (target == DType::kQ4_K && fits(DType::kQ5_0)) return DType::kQ5_0;
+  if (target == DType::kQ5_K && fits(DType::kQ5_1)) return DType::kQ5_1;
+  if (target == DType::kQ6_K && fits(DType::kQ8_0)) return DType::kQ8_0;
+  if (target == DType::kIQ4_XS && fits(DType::kIQ4_NL)) return DType::kIQ4_NL;
   return DType::kF16;
 }
 

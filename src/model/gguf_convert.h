@@ -21,8 +21,8 @@ inline std::string split_kv_b_name(std::string kv_b_gguf_name, const char* part)
 }
 
 struct ConvertOptions {
-  // The dtype of weight matrices: f32, f16, bf16, q8_0, q4_0 or a k-quant (q2_k..q6_k). Empty: as
-  // stored, with FP8 checkpoints written as bf16.
+  // The dtype of weight matrices: f32, f16, bf16 or a block type (q8_0, q4_0, q5_0, q2_k..q6_k,
+  // iq4_xs, ...). Empty: as stored, with FP8 checkpoints written as bf16.
   std::optional<core::DType> type;
   // A llama-quantize mix ("Q4_K_M", see quant_mix.h): each tensor gets its type from the mix
   // instead of `type`. Every type in the plan must be one whale encodes.
@@ -44,8 +44,7 @@ struct GgufTensorPlan {
 
 // The dtype a matrix with rows of `row_elems` gets when `target` is asked for. Block types need
 // whole blocks per row: like llama.cpp's quantizer, a k-quant falls back to a 32-block type (q4_0
-// for q2_k/q3_k, q8_0 for the others; llama.cpp picks q5_0/q5_1 for q4_k/q5_k, which whale does
-// not encode) and then to f16.
+// for q2_k/q3_k, q5_0 for q4_k, q5_1 for q5_k, q8_0 for q6_k), iq4_xs to iq4_nl, and then to f16.
 core::DType gguf_matrix_dtype(core::DType target, int64_t row_elems);
 
 // The tensors converting a checkpoint of `args` writes, in file order (no I/O).

@@ -55,7 +55,8 @@ struct LevelGuard {
 
 bool int8_path(DType t) {
   return t == DType::kQ8_0 || t == DType::kQ4_0 || t == DType::kQ4_K || t == DType::kQ6_K || t == DType::kQ2_K ||
-         t == DType::kQ3_K || t == DType::kQ5_K;
+         t == DType::kQ3_K || t == DType::kQ5_K || t == DType::kQ4_1 || t == DType::kQ5_0 || t == DType::kQ5_1 ||
+         t == DType::kIQ4_NL || t == DType::kIQ4_XS;
 }
 
 struct Case {
@@ -70,7 +71,10 @@ const std::vector<Case>& cases() {
       {DType::kQ8_0, {32, 96, 160, 1024}},           {DType::kQ4_0, {32, 96, 160, 1024}},
       {DType::kQ4_K, {256, 512}},                    {DType::kQ6_K, {256, 768}},
       {DType::kQ2_K, {256, 512}},                    {DType::kQ3_K, {256, 512}},
-      {DType::kQ5_K, {256, 768}}};
+      {DType::kQ5_K, {256, 768}},
+      {DType::kQ4_1, {32, 160, 1408}},               {DType::kQ5_0, {32, 160, 1408}},
+      {DType::kQ5_1, {32, 160, 1408}},               {DType::kIQ4_NL, {32, 160, 1408}},
+      {DType::kIQ4_XS, {256, 768}}};
   return c;
 }
 

@@ -265,7 +265,7 @@ TEST(GgufPlan, DeepseekV3MatchesLlamaCppShapes) {
       {"blk.0.attn_q_a.weight", {1536, 7168}, DType::kQ4_K},           // ne {7168, 1536}
       {"blk.0.attn_q_b.weight", {24576, 1536}, DType::kQ4_K},          // ne {1536, 24576}
       {"blk.0.attn_kv_a_mqa.weight", {576, 7168}, DType::kQ4_K},       // ne {7168, 576}
-      {"blk.0.attn_k_b.weight", {128, 512, 128}, DType::kQ8_0},        // ne {128, 512, 128}; rows of 128
+      {"blk.0.attn_k_b.weight", {128, 512, 128}, DType::kQ5_0},        // ne {128, 512, 128}; rows of 128
       {"blk.0.attn_v_b.weight", {128, 128, 512}, DType::kQ4_K},        // ne {512, 128, 128}
       {"blk.0.attn_output.weight", {7168, 16384}, DType::kQ4_K},       // ne {16384, 7168}
       {"blk.0.ffn_gate.weight", {18432, 7168}, DType::kQ4_K},
@@ -441,7 +441,7 @@ TEST_F(GgufTest, BrokenFilesFailNamingTensorAndFile) {
 }
 
 // whale quantize on an f32 file = whale convert straight to the type, byte for byte, including
-// the fallbacks: q4_k rows of 64/32 (hidden, expert width) are q8_0, rows of 48 and 16 f16.
+// the fallbacks: q4_k rows of 64/32 (hidden, expert width) are q5_0, rows of 48 and 16 f16.
 TEST_F(GgufTest, QuantizeEqualsConvertingToTheType) {
   const std::string dir = checkpoint(find_preset("tiny-deepseek-v3").args, "requant");
   const GgufFile direct = GgufFile::open(convert(dir, DType::kQ4_K));
@@ -460,7 +460,7 @@ TEST_F(GgufTest, QuantizeEqualsConvertingToTheType) {
     EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size()), 0) << a.name;
   }
   for (const auto& [k, v] : direct.metadata()) EXPECT_TRUE(q.find(k) && *q.find(k) == v) << k;
-  EXPECT_EQ(q.find_tensor("blk.1.ffn_down_exps.weight")->dtype, DType::kQ8_0);
+  EXPECT_EQ(q.find_tensor("blk.1.ffn_down_exps.weight")->dtype, DType::kQ5_0);  // llama.cpp: q4_k -> q5_0
   EXPECT_EQ(q.find_tensor("blk.0.attn_q_b.weight")->dtype, DType::kF16);
   EXPECT_EQ(q.find_tensor("blk.0.attn_k_b.weight")->dtype, DType::kF16);
   EXPECT_EQ(q.find_tensor("blk.1.ffn_gate_inp.weight")->dtype, DType::kF32);

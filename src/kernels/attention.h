@@ -1,6 +1,7 @@
 // Attention of many queries over one list of cached rows (one sequence's cache, for one KV head
 // or the shared MLA latent). The cache is a list of row pointers (one per past position), so any
-// layout (contiguous, paged) feeds it without copies.
+// layout (contiguous, paged) feeds it without copies; rows are f32 or bf16 (read as stored, widened
+// to f32 in registers: the arithmetic is f32 either way).
 #pragma once
 
 #include <cstdint>
@@ -26,6 +27,7 @@ struct Attention {
   float scale;
   float* const* out;       // out_i: out[i] (dv values)
   const float* kt = nullptr;  // optional: transpose_keys of these rows, shared by many calls
+  const uint16_t* const* rows16 = nullptr;  // bf16 rows: when set, used instead of `rows`
 };
 void attend(const Attention& a);
 
@@ -34,6 +36,9 @@ int64_t attention_block();
 // Blocks [b0, b1) of rows' keys transposed (block b = rows b·W.. at kt + b·W·d, kt[c·W + j]),
 // for the rows' n_rows keys; size the buffer ceil(n_rows / W) · W · d.
 void transpose_keys(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
+                    float* kt);
+// The same for bf16 rows (the transposed keys are f32, exactly the rows' values).
+void transpose_keys(const uint16_t* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
                     float* kt);
 
 }  // namespace whale::kernels

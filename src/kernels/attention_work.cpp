@@ -13,11 +13,11 @@ constexpr int64_t kTile = 16;  // queries per attend call
 
 void AttentionWork::clear() { n_sets_ = 0; }
 
-size_t AttentionWork::add_set(std::span<const float* const> rows, int64_t k_offset, int64_t v_offset, int64_t d,
-                              int64_t dv, float scale) {
+AttentionWork::Set& AttentionWork::new_set(int64_t k_offset, int64_t v_offset, int64_t d, int64_t dv, float scale) {
   if (n_sets_ == sets_.size()) sets_.emplace_back();
-  Set& s = sets_[n_sets_];
-  s.rows.assign(rows.begin(), rows.end());
+  Set& s = sets_[n_sets_++];
+  s.rows.clear();
+  s.rows16.clear();
   s.q.clear();
   s.n.clear();
   s.out.clear();
@@ -27,7 +27,19 @@ size_t AttentionWork::add_set(std::span<const float* const> rows, int64_t k_offs
   s.d = d;
   s.dv = dv;
   s.scale = scale;
-  return n_sets_++;
+  return s;
+}
+
+size_t AttentionWork::add_set(std::span<const float* const> rows, int64_t k_offset, int64_t v_offset, int64_t d,
+                              int64_t dv, float scale) {
+  new_set(k_offset, v_offset, d, dv, scale).rows.assign(rows.begin(), rows.end());
+  return n_sets_ - 1;
+}
+
+size_t AttentionWork::add_set(std::span<const uint16_t* const> rows, int64_t k_offset, int64_t v_offset, int64_t d,
+                              int64_t dv, float scale) {
+  new_set(k_offset, v_offset, d, dv, scale).rows16.assign(rows.begin(), rows.end());
+  return n_sets_ - 1;
 }
 
 void AttentionWork::add_query(size_t set, const float* q, int64_t n, float* out) {
@@ -44,7 +56,7 @@ void AttentionWork::run(core::ThreadPool& pool) {
   for (size_t s = 0; s < n_sets_; ++s) {
     Set& set = sets_[s];
     if (static_cast<int64_t>(set.q.size()) <= kTile) continue;
-    const int64_t n_blocks = (static_cast<int64_t>(set.rows.size()) + W - 1) / W;
+    const int64_t n_blocks = (set.n_rows() + W - 1) / W;
     set.kt.resize(static_cast<size_t>(n_blocks * W * set.d));
     for (int64_t b = 0; b < n_blocks; ++b) blocks_.push_back({s, b});
   }
@@ -52,7 +64,11 @@ void AttentionWork::run(core::ThreadPool& pool) {
     for (int64_t u = b; u < e; ++u) {
       const auto [si, blk] = blocks_[static_cast<size_t>(u)];
       Set& s = sets_[si];
-      transpose_keys(s.rows.data(), static_cast<int64_t>(s.rows.size()), s.k_offset, s.d, blk, blk + 1, s.kt.data());
+      if (s.rows16.empty()) {
+        transpose_keys(s.rows.data(), s.n_rows(), s.k_offset, s.d, blk, blk + 1, s.kt.data());
+      } else {
+        transpose_keys(s.rows16.data(), s.n_rows(), s.k_offset, s.d, blk, blk + 1, s.kt.data());
+      }
     }
   });
   tiles_.clear();
@@ -68,7 +84,7 @@ void AttentionWork::run(core::ThreadPool& pool) {
       const int64_t nq = std::min<int64_t>(kTile, static_cast<int64_t>(s.q.size()) - i0);
       attend({.q = s.q.data() + i0, .n = s.n.data() + i0, .nq = nq, .rows = s.rows.data(), .k_offset = s.k_offset,
               .v_offset = s.v_offset, .d = s.d, .dv = s.dv, .scale = s.scale, .out = s.out.data() + i0,
-              .kt = s.kt.empty() ? nullptr : s.kt.data()});
+              .kt = s.kt.empty() ? nullptr : s.kt.data(), .rows16 = s.rows16.empty() ? nullptr : s.rows16.data()});
     }
   });
 }
@@ -76,7 +92,7 @@ void AttentionWork::run(core::ThreadPool& pool) {
 size_t AttentionWork::reserved_bytes() const {
   size_t bytes = sets_.capacity() * sizeof(Set) + (blocks_.capacity() + tiles_.capacity()) * sizeof(blocks_[0]);
   for (const Set& s : sets_) {
-    bytes += (s.rows.capacity() + s.q.capacity() + s.out.capacity()) * sizeof(void*) +
+    bytes += (s.rows.capacity() + s.rows16.capacity() + s.q.capacity() + s.out.capacity()) * sizeof(void*) +
              s.n.capacity() * sizeof(int64_t) + s.kt.capacity() * sizeof(float);
   }
   return bytes;

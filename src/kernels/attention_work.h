@@ -21,6 +21,9 @@ class AttentionWork {
   // A new query set over `rows` (the pointers are copied); returns its index for add_query.
   size_t add_set(std::span<const float* const> rows, int64_t k_offset, int64_t v_offset, int64_t d, int64_t dv,
                  float scale);
+  // The same over bf16 rows.
+  size_t add_set(std::span<const uint16_t* const> rows, int64_t k_offset, int64_t v_offset, int64_t d, int64_t dv,
+                 float scale);
   // Query `q` sees the set's rows [0, n) and writes its dv outputs to `out`.
   void add_query(size_t set, const float* q, int64_t n, float* out);
   void run(core::ThreadPool& pool);
@@ -30,12 +33,16 @@ class AttentionWork {
  private:
   struct Set {
     std::vector<const float*> rows, q;
+    std::vector<const uint16_t*> rows16;  // bf16 rows instead of `rows` when not empty
     std::vector<int64_t> n;
     std::vector<float*> out;
     std::vector<float> kt;  // transposed keys, for sets of more than one tile
     int64_t k_offset = 0, v_offset = 0, d = 0, dv = 0;
     float scale = 0;
+    int64_t n_rows() const { return static_cast<int64_t>(rows16.empty() ? rows.size() : rows16.size()); }
   };
+  Set& new_set(int64_t k_offset, int64_t v_offset, int64_t d, int64_t dv, float scale);
+
   std::vector<Set> sets_;  // [0, n_sets_) in use; the rest keep their buffers for later sets
   size_t n_sets_ = 0;
   std::vector<std::pair<size_t, int64_t>> blocks_;  // (set, key block) to transpose

@@ -28,8 +28,23 @@ struct Attention {
   float* const* out;       // out_i: out[i] (dv values)
   const float* kt = nullptr;  // optional: transpose_keys of these rows, shared by many calls
   const uint16_t* const* rows16 = nullptr;  // bf16 rows: when set, used instead of `rows`
+  // Key chunks (kAttentionChunk rows each) to compute: [chunk0, chunk1). A query with more than one
+  // chunk gets each chunk's online-softmax state [m, l, o (dv values)] at partial[i] + c·(dv + 2)
+  // instead of a result, and merge_chunks makes the result. Left at their defaults, attend does
+  // all chunks and the merge itself.
+  int64_t chunk0 = 0, chunk1 = INT64_MAX;
+  float* const* partial = nullptr;
 };
 void attend(const Attention& a);
+
+// Keys are attended in chunks of this many rows, each with its own online softmax, then merged
+// in chunk order: a query's bits depend only on its own inputs, while the chunks of one long
+// query (a decode step at depth) can run on different threads.
+inline constexpr int64_t kAttentionChunk = 256;
+// Chunks of a query that sees n rows.
+inline int64_t attention_chunks(int64_t n) { return (n + kAttentionChunk - 1) / kAttentionChunk; }
+// out = the attention result from the states of a query's `chunks` chunks (partial as above).
+void merge_chunks(const float* partial, int64_t chunks, int64_t dv, float* out);
 
 // Keys per block on the current SIMD level (16, 8 or 1).
 int64_t attention_block();

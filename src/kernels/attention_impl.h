@@ -141,19 +141,24 @@ void attend_rows(const Attention& a, const R* const* rows, const float* kt_pre) 
   if (o_buf.size() < static_cast<size_t>(kAttnTile * a.dv)) o_buf.resize(static_cast<size_t>(kAttnTile * a.dv));
   alignas(64) float p[kAttnTile][W];
   F s[kAttnTile];
+  constexpr int64_t K = kAttentionChunk;
+  static_assert(K % W == 0);
   for (int64_t i0 = 0; i0 < a.nq; i0 += kAttnTile) {
     const int64_t nt = a.nq - i0 < kAttnTile ? a.nq - i0 : kAttnTile;
     const float* const* q = a.q + i0;
     const int64_t* n = a.n + i0;
     QueryState st[kAttnTile];
     int64_t nmax = 0;
-    for (int64_t i = 0; i < nt; ++i) {
+    for (int64_t i = 0; i < nt; ++i) nmax = n[i] > nmax ? n[i] : nmax;
+    const int64_t chunks = (nmax + K - 1) / K, c1 = a.chunk1 < chunks ? a.chunk1 : chunks;
+    for (int64_t c = a.chunk0; c < c1; ++c) {
+    for (int64_t i = 0; i < nt; ++i) {  // every chunk starts a fresh online softmax
       st[i] = {neg_inf, 0.0f, o_buf.data() + i * a.dv};
       std::memset(st[i].o, 0, static_cast<size_t>(a.dv) * sizeof(float));
-      nmax = n[i] > nmax ? n[i] : nmax;
     }
-    for (int64_t j0 = 0; j0 < nmax; j0 += W) {
-      const int64_t count = nmax - j0 < W ? nmax - j0 : W;  // rows that exist in this block
+    const int64_t jend = nmax < (c + 1) * K ? nmax : (c + 1) * K;
+    for (int64_t j0 = c * K; j0 < jend; j0 += W) {
+      const int64_t count = jend - j0 < W ? jend - j0 : W;  // rows that exist in this block
       const float* kt = kt_pre != nullptr ? kt_pre + (j0 / W) * W * a.d : kt_buf.data();
       if (kt_pre == nullptr) transpose_keys<Isa>(rows, j0, count, a.k_offset, a.d, kt_buf.data());
       scores_for<Isa>(q, nt, kt, a.d, s);
@@ -185,9 +190,18 @@ void attend_rows(const Attention& a, const R* const* rows, const float* kt_pre) 
       values_for<Isa>(p, o, nt, rows + j0, count, a.v_offset, a.dv);
     }
     for (int64_t i = 0; i < nt; ++i) {
-      float* out = a.out[i0 + i];
-      const float inv = 1.0f / st[i].l;
-      for (int64_t e = 0; e < a.dv; ++e) out[e] = st[i].o[e] * inv;
+      if (n[i] <= c * K) continue;  // no keys in this chunk
+      if (n[i] <= K) {  // one chunk: the result itself
+        float* out = a.out[i0 + i];
+        const float inv = 1.0f / st[i].l;
+        for (int64_t e = 0; e < a.dv; ++e) out[e] = st[i].o[e] * inv;
+      } else {  // one of several: [m, l, o] for merge_chunks
+        float* part = a.partial[i0 + i] + c * (a.dv + 2);
+        part[0] = st[i].m;
+        part[1] = st[i].l;
+        std::memcpy(part + 2, st[i].o, static_cast<size_t>(a.dv) * sizeof(float));
+      }
+    }
     }
   }
 }

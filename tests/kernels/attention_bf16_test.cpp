@@ -76,13 +76,17 @@ TEST(AttentionBf16, SameBitsAsF32RowsOfTheWidenedValues) {
 }
 
 // GQA-shaped sets (K and V of two heads in one row) through AttentionWork: more than 16 queries
-// per set (the shared transposed keys) and a one-query set (keys transposed on the fly).
+// per set (the shared transposed keys) and a one-query set (keys transposed on the fly), over 700
+// rows (three key chunks, run as separate units on the pool and merged): the same bits from bf16
+// and f32 rows, and the same bits as each query attended alone.
 TEST(AttentionBf16, WorkSetsGiveTheSameBitsAsF32) {
-  const int64_t N = 77, d = 64, KV = 2, width = 2 * KV * d;
+  const int64_t N = 700, d = 64, KV = 2, width = 2 * KV * d;
   const Rows rows = make_rows(N, width);
   std::vector<float> q(static_cast<size_t>(40 * d));
   for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<float>(std::cos(0.9 * i));
   core::ThreadPool pool(2);
+  // Lengths across all three chunks (1 .. N); the one-query set sees all N rows.
+  const auto len = [&](int64_t h, int64_t i) -> int64_t { return h == 0 ? (i * 17) % N + 1 : N; };
   const auto run = [&](bool bf16) {
     AttentionWork work;
     std::vector<float> out(static_cast<size_t>(41 * d), -1.0f);
@@ -91,13 +95,23 @@ TEST(AttentionBf16, WorkSetsGiveTheSameBitsAsF32) {
                               : work.add_set(rows.p32, h * d, KV * d + h * d, d, d, 0.2f);
       const int64_t count = h == 0 ? 40 : 1;
       for (int64_t i = 0; i < count; ++i) {
-        work.add_query(set, q.data() + i * d, i % N + 1 + (h == 0 ? 0 : N - 1), out.data() + (h * 40 + i) * d);
+        work.add_query(set, q.data() + i * d, len(h, i), out.data() + (h * 40 + i) * d);
       }
     }
     work.run(pool);
     return out;
   };
-  EXPECT_EQ(run(true), run(false));
+  const std::vector<float> got = run(true);
+  EXPECT_EQ(got, run(false));
+  for (int64_t k = 0; k < 41; ++k) {  // each query alone through attend
+    const int64_t h = k < 40 ? 0 : 1, i = k < 40 ? k : 0, n = len(h, i);
+    const float* qp = q.data() + i * d;
+    std::vector<float> one(static_cast<size_t>(d));
+    float* op = one.data();
+    attend({.q = &qp, .n = &n, .nq = 1, .rows = nullptr, .k_offset = h * d, .v_offset = KV * d + h * d, .d = d,
+            .dv = d, .scale = 0.2f, .out = &op, .rows16 = rows.p16.data()});
+    for (int64_t e = 0; e < d; ++e) ASSERT_EQ(one[e], got[k * d + e]) << "query " << k << " n " << n;
+  }
 }
 
 }  // namespace

@@ -49,6 +49,13 @@ inline typename Isa::F load_row(const uint16_t* p) {
   }
 }
 
+// Asks for the cache lines of n row values at p (no effect on results).
+template <class R>
+inline void prefetch_values(const R* p, int64_t n) {
+  const auto* b = reinterpret_cast<const char*>(p);
+  for (int64_t i = 0; i < n * static_cast<int64_t>(sizeof(R)); i += 64) __builtin_prefetch(b + i);
+}
+
 // kt[c * W + j] = rows[j0 + j][k_offset + c] for j < count, 0 beyond (count <= W).
 template <class Isa, class R>
 void transpose_keys(const R* const* rows, int64_t j0, int64_t count, int64_t k_offset, int64_t d, float* kt) {
@@ -159,6 +166,13 @@ void attend_rows(const Attention& a, const R* const* rows, const float* kt_pre) 
     const int64_t jend = nmax < (c + 1) * K ? nmax : (c + 1) * K;
     for (int64_t j0 = c * K; j0 < jend; j0 += W) {
       const int64_t count = jend - j0 < W ? jend - j0 : W;  // rows that exist in this block
+      // The block's value rows are read after its scores, the next block's keys after that: their
+      // lines are requested now (rows are pointers, which the hardware prefetcher cannot follow;
+      // without this the value loads waited on memory at depth).
+      for (int64_t j = 0; j < count; ++j) prefetch_values(rows[j0 + j] + a.v_offset, a.dv);
+      if (kt_pre == nullptr) {
+        for (int64_t j = j0 + W; j < jend && j < j0 + 2 * W; ++j) prefetch_values(rows[j] + a.k_offset, a.d);
+      }
       const float* kt = kt_pre != nullptr ? kt_pre + (j0 / W) * W * a.d : kt_buf.data();
       if (kt_pre == nullptr) transpose_keys<Isa>(rows, j0, count, a.k_offset, a.d, kt_buf.data());
       scores_for<Isa>(q, nt, kt, a.d, s);

@@ -23,7 +23,7 @@ namespace whale::cli {
 namespace {
 
 struct Opts {
-  std::string model, quant = "keep";
+  std::string model, quant = "keep", kv_type = "bf16";
   int64_t p = 512, n = 128, depth = 0, batch = 512;
   int reps = 3, threads = 0;
   bool warmup = true;
@@ -57,7 +57,8 @@ void bench(const Opts& o) {
   if (total > w.args.max_position_embeddings) {
     fail(ErrorKind::kOutOfRange, "depth + test length ", total, " exceeds the context of ", w.args.max_position_embeddings);
   }
-  model::ContiguousKvCache cache(w.args, 1, total);
+  const core::DType kv_type = model::kv_type_from_name(o.kv_type);
+  model::ContiguousKvCache cache(w.args, 1, total, kv_type);
   model::Scratch scratch;
   model::ForwardOutput out;
   const int64_t V = w.args.vocab_size;
@@ -110,10 +111,11 @@ void bench(const Opts& o) {
     }
     row("tg" + std::to_string(o.n), tps);
   }
-  std::printf("resident memory: %s (peak %s); KV cache %s for %lld positions\n",
+  std::printf("resident memory: %s (peak %s); KV cache %s (%s) for %lld positions\n",
               core::Progress::format_bytes(static_cast<double>(proc_status_kb("VmRSS:"))).c_str(),
               core::Progress::format_bytes(static_cast<double>(proc_status_kb("VmHWM:"))).c_str(),
-              core::Progress::format_bytes(static_cast<double>(cache.bytes())).c_str(), static_cast<long long>(total));
+              core::Progress::format_bytes(static_cast<double>(cache.bytes())).c_str(),
+              std::string(core::dtype_name(kv_type)).c_str(), static_cast<long long>(total));
   // The roofline's denominators (bench/vs_llamacpp.sh divides them into the measured limits).
   const model::TokenCost cost = model::token_cost(w);
   std::printf("per token: %.4f GB of weights read in decode, %.4f G multiply-adds\n",
@@ -132,6 +134,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-b,--batch", o->batch, "Prompt tokens per forward pass")->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
   cmd->add_option("-r,--reps", o->reps, "Repetitions")->check(CLI::Range(1, 1000));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
+  add_kv_type_option(cmd, o->kv_type);
   cmd->add_flag("!--no-warmup", o->warmup, "Skip the untimed warm-up pass");
   cmd->add_option("--quant", o->quant, "Re-encode weights at load time: " + weight_types_help(weight_types({"keep"})))
       ->check(CLI::IsMember(weight_types({"keep"})));

@@ -43,7 +43,7 @@ struct Opts {
   int64_t max_tokens = 2048, think_budget = -1, ctx = 4096;
   bool no_think = false;
   int threads = 0;
-  std::string quant = "keep";
+  std::string quant = "keep", kv_type = "bf16";
   std::string system;
 };
 
@@ -66,7 +66,8 @@ void run_chat(const Opts& o) {
   sp.seed = o.seed;
   engine::Engine eng(weights, &tok,
                      {.max_seqs = 1, .max_batch_tokens = 256,
-                      .max_context = std::min<int64_t>(o.ctx, weights.args.max_position_embeddings), .threads = o.threads});
+                      .max_context = std::min<int64_t>(o.ctx, weights.args.max_position_embeddings), .threads = o.threads,
+                      .kv_type = model::kv_type_from_name(o.kv_type)});
   engine::ChatSession chat(tok, sp);
   if (!o.system.empty()) chat.set_system(o.system);
   bool thinking = !o.no_think;
@@ -199,6 +200,7 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("--quant", o->quant, "Re-encode weights at load time: " + weight_types_help(weight_types({"keep"})))
       ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
+  add_kv_type_option(cmd, o->kv_type);
   cmd->callback([o] { run_chat(*o); });
 }
 

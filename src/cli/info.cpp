@@ -21,7 +21,8 @@ namespace {
 std::string bytes_str(int64_t b) { return core::Progress::format_bytes(static_cast<double>(b)); }
 
 void print_kv(int64_t values, int64_t bytes, int64_t mha_bytes, const char* what) {
-  std::printf("kv cache:   %s per token (%lld values, 16-bit, %s); standard multi-head attention: %s per token (%.1fx)\n",
+  std::printf("kv cache:   %s per token (%lld values in bf16, the default; --kv-type f32 doubles it; %s); "
+              "standard multi-head attention: %s per token (%.1fx)\n",
               bytes_str(bytes).c_str(), static_cast<long long>(values), what, bytes_str(mha_bytes).c_str(),
               bytes > 0 ? static_cast<double>(mha_bytes) / static_cast<double>(bytes) : 0.0);
 }

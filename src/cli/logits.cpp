@@ -21,7 +21,7 @@ void add_logits_command(CLI::App& app) {
     std::string model, prompt_ids, out;
     int top = 5;
     int threads = 0;
-    std::string quant = "keep";
+    std::string quant = "keep", kv_type = "bf16";
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("logits", "Write the logits of every prompt position to a file");
@@ -33,11 +33,12 @@ void add_logits_command(CLI::App& app) {
                   "Re-encode weight matrices at load time: " + weight_types_help(weight_types({"keep"})))
       ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
+  add_kv_type_option(cmd, o->kv_type);
   cmd->callback([o] {
     const std::vector<int32_t> prompt = parse_token_ids(o->prompt_ids);
     const model::Weights w = model::load_weights(o->model, load_options(o->quant, o->threads));
     core::ThreadPool pool(o->threads);
-    model::ContiguousKvCache cache(w.args, 1, static_cast<int64_t>(prompt.size()));
+    model::ContiguousKvCache cache(w.args, 1, static_cast<int64_t>(prompt.size()), model::kv_type_from_name(o->kv_type));
     model::Scratch scratch;
     model::ForwardOutput out;
     model::Batch batch;

@@ -21,7 +21,7 @@ namespace whale::cli {
 namespace {
 
 struct Opts {
-  std::string model, prompt, prompt_ids, quant = "keep";
+  std::string model, prompt, prompt_ids, quant = "keep", kv_type = "bf16";
   int64_t n = 256;
   bool greedy = false, raw = false, json = false, no_think = false;
   float temperature = -1, top_p = -1;
@@ -68,7 +68,8 @@ void run(const Opts& o) {
   const int64_t ctx = std::min<int64_t>(w.args.max_position_embeddings,
                                         std::max<int64_t>(4096, static_cast<int64_t>(req.prompt.size()) + o.n + 1));
   engine::Engine eng(w, tok ? &*tok : nullptr,
-                     {.max_seqs = 1, .max_batch_tokens = 512, .max_context = ctx, .threads = o.threads});
+                     {.max_seqs = 1, .max_batch_tokens = 512, .max_context = ctx, .threads = o.threads,
+                      .kv_type = model::kv_type_from_name(o.kv_type)});
 
   std::string reasoning, answer;
   std::vector<int32_t> ids;
@@ -147,6 +148,7 @@ void add_run_command(CLI::App& app) {
                   "Re-encode weight matrices at load time: " + weight_types_help(weight_types({"keep"})))
       ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
+  add_kv_type_option(cmd, o->kv_type);
   cmd->callback([o] { run(*o); });
 }
 

@@ -44,6 +44,11 @@ model::LoadOptions load_options(const std::string& quant, int threads) {
   return o;
 }
 
+void add_kv_type_option(CLI::App* cmd, std::string& value) {
+  cmd->add_option("--kv-type", value, "KV cache element type: bf16 (default: half the memory and bytes read) or f32")
+      ->check(CLI::IsMember({"bf16", "f32"}));
+}
+
 std::string default_model_path() {
   if (const char* env = std::getenv("WHALE_MODEL")) return env;
   namespace fs = std::filesystem;

@@ -1,6 +1,7 @@
 // Small helpers shared by the commands that run a model from token ids.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,6 +15,9 @@ std::vector<int32_t> parse_token_ids(const std::string& text);
 
 // LoadOptions from --quant ("keep" or a dtype name) and --threads.
 model::LoadOptions load_options(const std::string& quant, int threads);
+
+// The --kv-type option (bf16 or f32) of run, chat, serve and bench, into `value`.
+void add_kv_type_option(CLI::App* cmd, std::string& value);
 
 // The model `whale chat` and `whale serve` run without an argument: $WHALE_MODEL, else
 // models/default under the current directory or beside the binary's build directory.

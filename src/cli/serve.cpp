@@ -32,7 +32,7 @@ struct Opts {
   int32_t max_seqs = 8;
   int64_t queue = 64;
   int64_t max_batch_tokens = 256;
-  std::string quant = "keep";
+  std::string quant = "keep", kv_type = "bf16";
   int threads = 0;
   bool special_in_content = false;
   std::string cors;
@@ -60,7 +60,7 @@ void run_serve(const Opts& o) {
   engine::Engine eng(weights, &tok,
                      {.max_seqs = o.max_seqs, .max_batch_tokens = o.max_batch_tokens,
                       .max_context = std::min<int64_t>(o.ctx, weights.args.max_position_embeddings),
-                      .threads = o.threads});
+                      .threads = o.threads, .kv_type = model::kv_type_from_name(o.kv_type)});
   engine::EngineLoop loop(eng, {.max_pending = o.queue});
 
   server::ServedModel served;
@@ -120,6 +120,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--quant", o->quant, "Re-encode weights at load time: " + weight_types_help(weight_types({"keep"})))
       ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
+  add_kv_type_option(cmd, o->kv_type);
   cmd->add_option("--cors", o->cors,
                   "Allow browser pages from ORIGIN (or *) to call the API: Access-Control-Allow-Origin and OPTIONS "
                   "preflight (default: off)")

@@ -38,7 +38,8 @@ Engine::Engine(const model::Weights& weights, const tokenizer::Tokenizer* tokeni
       max_context_(context_of(weights, config)),
       blocks_(blocks_of(weights, config), config.block_size),
       scheduler_(blocks_, config.max_seqs, config.max_batch_tokens),
-      runner_(weights, blocks_of(weights, config), config.block_size, config.max_seqs, max_context_, config.threads) {
+      runner_(weights, blocks_of(weights, config), config.block_size, config.max_seqs, max_context_, config.threads,
+              config.kv_type) {
   if (max_context_ > w_.args.max_position_embeddings) {
     fail(ErrorKind::kInvalidArgument, "context ", max_context_, " exceeds the model's ", w_.args.max_position_embeddings);
   }

@@ -25,6 +25,7 @@ struct EngineConfig {
   int64_t max_context = 0;         // per sequence; 0: min(max_position_embeddings, 4096)
   int32_t kv_blocks = 0;           // 0: enough for max_seqs full contexts
   int threads = 0;
+  core::DType kv_type = core::DType::kBF16;  // KV cache rows: bf16 or f32 (model::KvCache)
 };
 
 struct EngineStats {

@@ -6,23 +6,25 @@
 namespace whale::engine {
 
 PagedKvCache::PagedKvCache(const formats::ModelArgs& args, int32_t n_blocks, int32_t block_size, int32_t n_slots,
-                           int64_t max_positions)
+                           int64_t max_positions, core::DType type)
     : layers_(model::kv_layers(args)),
       width_(model::kv_row_width(args)),
       block_size_(block_size),
       n_blocks_(n_blocks),
       max_positions_(max_positions),
-      data_(static_cast<size_t>(layers_ * n_blocks * block_size * width_)),
+      type_(type),
+      elem_(model::kv_type_bytes(type)),
+      data_(static_cast<size_t>(layers_ * n_blocks * block_size * width_ * elem_)),
       tables_(static_cast<size_t>(n_slots), nullptr) {}
 
-float* PagedKvCache::row(int64_t layer, int64_t slot, int64_t pos) {
+void* PagedKvCache::row_data(int64_t layer, int64_t slot, int64_t pos) {
   const BlockTable* table = tables_.at(static_cast<size_t>(slot));
   const int64_t i = pos / block_size_;
   if (!table || layer < 0 || layer >= layers_ || pos < 0 || i >= static_cast<int64_t>(table->size())) {
     fail(ErrorKind::kInternal, "KV position ", pos, " of slot ", slot, " (layer ", layer, ") has no block");
   }
   const int64_t block = (*table)[static_cast<size_t>(i)];
-  return data_.data() + ((layer * n_blocks_ + block) * block_size_ + pos % block_size_) * width_;
+  return data_.data() + ((layer * n_blocks_ + block) * block_size_ + pos % block_size_) * width_ * elem_;
 }
 
 }  // namespace whale::engine

@@ -4,8 +4,8 @@
 namespace whale::engine {
 
 Runner::Runner(const model::Weights& w, int32_t n_blocks, int32_t block_size, int32_t n_slots, int64_t max_context,
-               int threads)
-    : w_(w), pool_(threads), cache_(w.args, n_blocks, block_size, n_slots, max_context) {}
+               int threads, core::DType kv_type)
+    : w_(w), pool_(threads), cache_(w.args, n_blocks, block_size, n_slots, max_context, kv_type) {}
 
 const std::vector<Runner::Logits>& Runner::run(const std::vector<Chunk>& chunks) {
   batch_.tokens.clear();

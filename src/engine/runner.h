@@ -17,7 +17,7 @@ namespace whale::engine {
 class Runner {
  public:
   Runner(const model::Weights& w, int32_t n_blocks, int32_t block_size, int32_t n_slots, int64_t max_context,
-         int threads);
+         int threads, core::DType kv_type = core::DType::kBF16);
 
   struct Logits {
     Sequence* seq;

@@ -1,6 +1,7 @@
 // Attention of many queries over one list of cached rows (one sequence's cache, for one KV head
 // or the shared MLA latent). The cache is a list of row pointers (one per past position), so any
-// layout (contiguous, paged) feeds it without copies.
+// layout (contiguous, paged) feeds it without copies; rows are f32 or bf16 (read as stored, widened
+// to f32 in registers: the arithmetic is f32 either way).
 #pragma once
 
 #include <cstdint>
@@ -26,14 +27,33 @@ struct Attention {
   float scale;
   float* const* out;       // out_i: out[i] (dv values)
   const float* kt = nullptr;  // optional: transpose_keys of these rows, shared by many calls
+  const uint16_t* const* rows16 = nullptr;  // bf16 rows: when set, used instead of `rows`
+  // Key chunks (kAttentionChunk rows each) to compute: [chunk0, chunk1). A query with more than one
+  // chunk gets each chunk's online-softmax state [m, l, o (dv values)] at partial[i] + c·(dv + 2)
+  // instead of a result, and merge_chunks makes the result. Left at their defaults, attend does
+  // all chunks and the merge itself.
+  int64_t chunk0 = 0, chunk1 = INT64_MAX;
+  float* const* partial = nullptr;
 };
 void attend(const Attention& a);
+
+// Keys are attended in chunks of this many rows, each with its own online softmax, then merged
+// in chunk order: a query's bits depend only on its own inputs, while the chunks of one long
+// query (a decode step at depth) can run on different threads.
+inline constexpr int64_t kAttentionChunk = 256;
+// Chunks of a query that sees n rows.
+inline int64_t attention_chunks(int64_t n) { return (n + kAttentionChunk - 1) / kAttentionChunk; }
+// out = the attention result from the states of a query's `chunks` chunks (partial as above).
+void merge_chunks(const float* partial, int64_t chunks, int64_t dv, float* out);
 
 // Keys per block on the current SIMD level (16, 8 or 1).
 int64_t attention_block();
 // Blocks [b0, b1) of rows' keys transposed (block b = rows b·W.. at kt + b·W·d, kt[c·W + j]),
 // for the rows' n_rows keys; size the buffer ceil(n_rows / W) · W · d.
 void transpose_keys(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
+                    float* kt);
+// The same for bf16 rows (the transposed keys are f32, exactly the rows' values).
+void transpose_keys(const uint16_t* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
                     float* kt);
 
 }  // namespace whale::kernels

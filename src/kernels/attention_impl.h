@@ -7,7 +7,9 @@
 // with d FMAs each (query value broadcast times the block's column c), runs an online softmax per
 // query (running max m, sum l), and adds the weighted values. Every operation on query i's numbers
 // depends only on query i and the rows, so its result is the same bits whichever queries share the
-// tile and whether the transposed keys were precomputed (a transpose is exact).
+// tile and whether the transposed keys were precomputed (a transpose is exact). Rows are f32 or
+// bf16 (a KV cache of bf16): bf16 widens to f32 on load (a 16-bit shift, exact), so the arithmetic
+// is the same f32 arithmetic on the stored values; only half the bytes are read.
 #pragma once
 
 #include <cmath>
@@ -16,6 +18,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/dtype.h"
 #include "kernels/attention.h"
 
 namespace whale::kernels::simd {
@@ -23,15 +26,45 @@ namespace {  // one copy per ISA translation unit, compiled with that unit's tar
 
 inline constexpr int kAttnTile = 16;
 
-// kt[c * W + j] = rows[j0 + j][k_offset + c] for j < count, 0 beyond (count <= W).
+// One stored row value as f32: bf16 is the top half of an f32.
+inline float widen(float v) { return v; }
+inline float widen(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// W consecutive row values as an f32 vector.
 template <class Isa>
-void transpose_keys(const float* const* rows, int64_t j0, int64_t count, int64_t k_offset, int64_t d, float* kt) {
+inline typename Isa::F load_row(const float* p) {
+  return Isa::loadf(p);
+}
+template <class Isa>
+inline typename Isa::F load_row(const uint16_t* p) {
+  if constexpr (Isa::kW == 1) {
+    return widen(*p);
+  } else {
+    return Isa::template load<core::DType::kBF16>(reinterpret_cast<const uint8_t*>(p), 0);
+  }
+}
+
+// Asks for the cache lines of n row values at p (no effect on results).
+template <class R>
+inline void prefetch_values(const R* p, int64_t n) {
+  const auto* b = reinterpret_cast<const char*>(p);
+  for (int64_t i = 0; i < n * static_cast<int64_t>(sizeof(R)); i += 64) __builtin_prefetch(b + i);
+}
+
+// kt[c * W + j] = rows[j0 + j][k_offset + c] for j < count, 0 beyond (count <= W).
+template <class Isa, class R>
+void transpose_keys(const R* const* rows, int64_t j0, int64_t count, int64_t k_offset, int64_t d, float* kt) {
   constexpr int64_t W = Isa::kW;
   if constexpr (requires { Isa::transpose_full(rows, j0, k_offset, d, kt); }) {
     if (count == W) return Isa::transpose_full(rows, j0, k_offset, d, kt);
   }
   for (int64_t c = 0; c < d; ++c) {
-    for (int64_t j = 0; j < W; ++j) kt[c * W + j] = j < count ? rows[j0 + j][k_offset + c] : 0.0f;
+    for (int64_t j = 0; j < W; ++j) kt[c * W + j] = j < count ? widen(rows[j0 + j][k_offset + c]) : 0.0f;
   }
 }
 
@@ -66,8 +99,8 @@ void scores_for(const float* const* q, int64_t nt, const float* kt, int64_t d, t
   if (nt - i >= 1) score_block<Isa, 1>(q + i, kt, d, s + i);
 }
 
-template <class Isa, int NT>
-inline void value_block(const float (*p)[Isa::kW], float* const* o, const float* const* rows, int64_t count,
+template <class Isa, int NT, class R>
+inline void value_block(const float (*p)[Isa::kW], float* const* o, const R* const* rows, int64_t count,
                         int64_t v_offset, int64_t dv) {
   using F = typename Isa::F;
   constexpr int64_t W = Isa::kW;
@@ -77,7 +110,7 @@ inline void value_block(const float (*p)[Isa::kW], float* const* o, const float*
 #pragma GCC unroll 16
     for (int i = 0; i < NT; ++i) acc[i] = Isa::loadf(o[i] + c0);
     for (int64_t j = 0; j < count; ++j) {
-      const F v = Isa::loadf(rows[j] + v_offset + c0);
+      const F v = load_row<Isa>(rows[j] + v_offset + c0);
 #pragma GCC unroll 16
       for (int i = 0; i < NT; ++i) acc[i] = Isa::fma(Isa::set1(p[i][j]), v, acc[i]);
     }
@@ -86,26 +119,27 @@ inline void value_block(const float (*p)[Isa::kW], float* const* o, const float*
   }
   for (; c0 < dv; ++c0) {
     for (int64_t j = 0; j < count; ++j) {
-      const float v = rows[j][v_offset + c0];
+      const float v = widen(rows[j][v_offset + c0]);
       for (int i = 0; i < NT; ++i) o[i][c0] = std::fma(p[i][j], v, o[i][c0]);
     }
   }
 }
 
-template <class Isa>
-void values_for(const float (*p)[Isa::kW], float* const* o, int64_t nt, const float* const* rows, int64_t count,
+template <class Isa, class R>
+void values_for(const float (*p)[Isa::kW], float* const* o, int64_t nt, const R* const* rows, int64_t count,
                 int64_t v_offset, int64_t dv) {
   int64_t i = 0;
-  for (; i + 16 <= nt; i += 16) value_block<Isa, 16>(p + i, o + i, rows, count, v_offset, dv);
-  if (nt - i >= 8) value_block<Isa, 8>(p + i, o + i, rows, count, v_offset, dv), i += 8;
-  if (nt - i >= 4) value_block<Isa, 4>(p + i, o + i, rows, count, v_offset, dv), i += 4;
-  if (nt - i >= 2) value_block<Isa, 2>(p + i, o + i, rows, count, v_offset, dv), i += 2;
-  if (nt - i >= 1) value_block<Isa, 1>(p + i, o + i, rows, count, v_offset, dv);
+  for (; i + 16 <= nt; i += 16) value_block<Isa, 16, R>(p + i, o + i, rows, count, v_offset, dv);
+  if (nt - i >= 8) value_block<Isa, 8, R>(p + i, o + i, rows, count, v_offset, dv), i += 8;
+  if (nt - i >= 4) value_block<Isa, 4, R>(p + i, o + i, rows, count, v_offset, dv), i += 4;
+  if (nt - i >= 2) value_block<Isa, 2, R>(p + i, o + i, rows, count, v_offset, dv), i += 2;
+  if (nt - i >= 1) value_block<Isa, 1, R>(p + i, o + i, rows, count, v_offset, dv);
 }
 
-// kt_pre: the set's keys already transposed (block b at kt_pre + b * W * d), or null.
-template <class Isa>
-void attend_impl(const Attention& a, const float* kt_pre) {
+// kt_pre: the set's keys already transposed (block b at kt_pre + b * W * d), or null. rows: a.rows
+// or a.rows16.
+template <class Isa, class R>
+void attend_rows(const Attention& a, const R* const* rows, const float* kt_pre) {
   using F = typename Isa::F;
   constexpr int64_t W = Isa::kW;
   const float neg_inf = -std::numeric_limits<float>::infinity();
@@ -114,21 +148,33 @@ void attend_impl(const Attention& a, const float* kt_pre) {
   if (o_buf.size() < static_cast<size_t>(kAttnTile * a.dv)) o_buf.resize(static_cast<size_t>(kAttnTile * a.dv));
   alignas(64) float p[kAttnTile][W];
   F s[kAttnTile];
+  constexpr int64_t K = kAttentionChunk;
+  static_assert(K % W == 0);
   for (int64_t i0 = 0; i0 < a.nq; i0 += kAttnTile) {
     const int64_t nt = a.nq - i0 < kAttnTile ? a.nq - i0 : kAttnTile;
     const float* const* q = a.q + i0;
     const int64_t* n = a.n + i0;
     QueryState st[kAttnTile];
     int64_t nmax = 0;
-    for (int64_t i = 0; i < nt; ++i) {
+    for (int64_t i = 0; i < nt; ++i) nmax = n[i] > nmax ? n[i] : nmax;
+    const int64_t chunks = (nmax + K - 1) / K, c1 = a.chunk1 < chunks ? a.chunk1 : chunks;
+    for (int64_t c = a.chunk0; c < c1; ++c) {
+    for (int64_t i = 0; i < nt; ++i) {  // every chunk starts a fresh online softmax
       st[i] = {neg_inf, 0.0f, o_buf.data() + i * a.dv};
       std::memset(st[i].o, 0, static_cast<size_t>(a.dv) * sizeof(float));
-      nmax = n[i] > nmax ? n[i] : nmax;
     }
-    for (int64_t j0 = 0; j0 < nmax; j0 += W) {
-      const int64_t count = nmax - j0 < W ? nmax - j0 : W;  // rows that exist in this block
+    const int64_t jend = nmax < (c + 1) * K ? nmax : (c + 1) * K;
+    for (int64_t j0 = c * K; j0 < jend; j0 += W) {
+      const int64_t count = jend - j0 < W ? jend - j0 : W;  // rows that exist in this block
+      // The block's value rows are read after its scores, the next block's keys after that: their
+      // lines are requested now (rows are pointers, which the hardware prefetcher cannot follow;
+      // without this the value loads waited on memory at depth).
+      for (int64_t j = 0; j < count; ++j) prefetch_values(rows[j0 + j] + a.v_offset, a.dv);
+      if (kt_pre == nullptr) {
+        for (int64_t j = j0 + W; j < jend && j < j0 + 2 * W; ++j) prefetch_values(rows[j] + a.k_offset, a.d);
+      }
       const float* kt = kt_pre != nullptr ? kt_pre + (j0 / W) * W * a.d : kt_buf.data();
-      if (kt_pre == nullptr) transpose_keys<Isa>(a.rows, j0, count, a.k_offset, a.d, kt_buf.data());
+      if (kt_pre == nullptr) transpose_keys<Isa>(rows, j0, count, a.k_offset, a.d, kt_buf.data());
       scores_for<Isa>(q, nt, kt, a.d, s);
       for (int64_t i = 0; i < nt; ++i) {
         const int64_t valid = n[i] - j0;  // this query's keys in the block
@@ -155,19 +201,34 @@ void attend_impl(const Attention& a, const float* kt_pre) {
       // o_i += Σ_j p_ij v_j, key by key in order, W output values at a time.
       float* o[kAttnTile];
       for (int64_t i = 0; i < nt; ++i) o[i] = st[i].o;
-      values_for<Isa>(p, o, nt, a.rows + j0, count, a.v_offset, a.dv);
+      values_for<Isa>(p, o, nt, rows + j0, count, a.v_offset, a.dv);
     }
     for (int64_t i = 0; i < nt; ++i) {
-      float* out = a.out[i0 + i];
-      const float inv = 1.0f / st[i].l;
-      for (int64_t e = 0; e < a.dv; ++e) out[e] = st[i].o[e] * inv;
+      if (n[i] <= c * K) continue;  // no keys in this chunk
+      if (n[i] <= K) {  // one chunk: the result itself
+        float* out = a.out[i0 + i];
+        const float inv = 1.0f / st[i].l;
+        for (int64_t e = 0; e < a.dv; ++e) out[e] = st[i].o[e] * inv;
+      } else {  // one of several: [m, l, o] for merge_chunks
+        float* part = a.partial[i0 + i] + c * (a.dv + 2);
+        part[0] = st[i].m;
+        part[1] = st[i].l;
+        std::memcpy(part + 2, st[i].o, static_cast<size_t>(a.dv) * sizeof(float));
+      }
+    }
     }
   }
 }
 
-// The set's keys transposed block by block for blocks [b0, b1) (kt as attend_impl's kt_pre).
 template <class Isa>
-void transpose_impl(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
+void attend_impl(const Attention& a, const float* kt_pre) {
+  if (a.rows16 != nullptr) return attend_rows<Isa>(a, a.rows16, kt_pre);
+  attend_rows<Isa>(a, a.rows, kt_pre);
+}
+
+// The set's keys transposed block by block for blocks [b0, b1) (kt as attend_impl's kt_pre).
+template <class Isa, class R = float>
+void transpose_impl(const R* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
                     float* kt) {
   constexpr int64_t W = Isa::kW;
   for (int64_t b = b0; b < b1; ++b) {

@@ -82,6 +82,7 @@ constinit const KernelTable kAvx2Kernels{
     .silu_mul = silu_mul_impl<IsaAvx2>,
     .attend = attend_impl<IsaAvx2>,
     .transpose_keys = transpose_impl<IsaAvx2>,
+    .transpose_keys_bf16 = transpose_impl<IsaAvx2, uint16_t>,
 };
 
 }  // namespace whale::kernels::simd

@@ -61,16 +61,18 @@ struct IsaAvx512 {
   static F exp_neg(F v);
   static F min(F a, F b) { return _mm512_min_ps(a, b); }
   static F div(F a, F b) { return _mm512_div_ps(a, b); }
-  // kt[c * 16 + j] = rows[j0 + j][k_offset + c] for 16 full rows: 16x16 register transposes.
-  static void transpose_full(const float* const* rows, int64_t j0, int64_t k_offset, int64_t d, float* kt) {
+  // kt[c * 16 + j] = rows[j0 + j][k_offset + c] for 16 full rows (f32 or bf16, widened on load):
+  // 16x16 register transposes.
+  template <class R>
+  static void transpose_full(const R* const* rows, int64_t j0, int64_t k_offset, int64_t d, float* kt) {
     int64_t c0 = 0;
     for (; c0 + 16 <= d; c0 += 16) {
       __m512 s[4][4];
       for (int k = 0; k < 4; ++k) {  // 4x4 transposes inside each 128-bit lane, rows 4k..4k+3
-        const __m512 a = _mm512_loadu_ps(rows[j0 + 4 * k] + k_offset + c0);
-        const __m512 b = _mm512_loadu_ps(rows[j0 + 4 * k + 1] + k_offset + c0);
-        const __m512 c = _mm512_loadu_ps(rows[j0 + 4 * k + 2] + k_offset + c0);
-        const __m512 e = _mm512_loadu_ps(rows[j0 + 4 * k + 3] + k_offset + c0);
+        const __m512 a = load_row<IsaAvx512>(rows[j0 + 4 * k] + k_offset + c0);
+        const __m512 b = load_row<IsaAvx512>(rows[j0 + 4 * k + 1] + k_offset + c0);
+        const __m512 c = load_row<IsaAvx512>(rows[j0 + 4 * k + 2] + k_offset + c0);
+        const __m512 e = load_row<IsaAvx512>(rows[j0 + 4 * k + 3] + k_offset + c0);
         const __m512 t0 = _mm512_unpacklo_ps(a, b), t1 = _mm512_unpackhi_ps(a, b);
         const __m512 t2 = _mm512_unpacklo_ps(c, e), t3 = _mm512_unpackhi_ps(c, e);
         s[k][0] = _mm512_shuffle_ps(t0, t2, 0x44);
@@ -88,7 +90,7 @@ struct IsaAvx512 {
       }
     }
     for (; c0 < d; ++c0) {
-      for (int64_t j = 0; j < 16; ++j) kt[c0 * 16 + j] = rows[j0 + j][k_offset + c0];
+      for (int64_t j = 0; j < 16; ++j) kt[c0 * 16 + j] = widen(rows[j0 + j][k_offset + c0]);
     }
   }
 };
@@ -138,6 +140,7 @@ constinit const KernelTable kAvx512Kernels{
     .silu_mul = silu_mul_impl<IsaAvx512>,
     .attend = attend_impl<IsaAvx512>,
     .transpose_keys = transpose_impl<IsaAvx512>,
+    .transpose_keys_bf16 = transpose_impl<IsaAvx512, uint16_t>,
 };
 
 }  // namespace whale::kernels::simd

@@ -97,6 +97,10 @@ struct KernelTable {
   Op<void(const float* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
           float* kt)>
       transpose_keys;
+  // The same over bf16 rows (a KV cache of bf16).
+  Op<void(const uint16_t* const* rows, int64_t n_rows, int64_t k_offset, int64_t d, int64_t b0, int64_t b1,
+          float* kt)>
+      transpose_keys_bf16;
 };
 
 // Each level's table, defined in its own file.

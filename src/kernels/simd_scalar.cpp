@@ -306,6 +306,7 @@ constinit const KernelTable kScalarKernels{
     .silu_mul = silu_mul_scalar,
     .attend = attend_impl<IsaScalar>,
     .transpose_keys = transpose_impl<IsaScalar>,
+    .transpose_keys_bf16 = transpose_impl<IsaScalar, uint16_t>,
 };
 
 }  // namespace whale::kernels::simd

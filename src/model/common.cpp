@@ -69,6 +69,17 @@ void gather_rows(KvCache& cache, int64_t layer, int64_t seq, int64_t n, std::vec
   for (int64_t j = 0; j < n; ++j) rows[static_cast<size_t>(j)] = cache.row(layer, seq, j);
 }
 
+size_t add_cache_set(kernels::AttentionWork& work, KvCache& cache, int64_t layer, int64_t seq, int64_t n, Scratch& s,
+                     int64_t k_offset, int64_t v_offset, int64_t d, int64_t dv, float scale) {
+  if (cache.dtype() == core::DType::kBF16) {
+    s.rows16.resize(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j) s.rows16[static_cast<size_t>(j)] = cache.row_bf16(layer, seq, j);
+    return work.add_set(s.rows16, k_offset, v_offset, d, dv, scale);
+  }
+  gather_rows(cache, layer, seq, n, s.rows);
+  return work.add_set(s.rows, k_offset, v_offset, d, dv, scale);
+}
+
 void batch_sequences(const Batch& b, std::vector<int32_t>& seqs) {
   seqs.clear();
   for (int32_t s : b.seq_ids) {
@@ -96,7 +107,7 @@ size_t Scratch::reserved_bytes() const {
     bytes += v->capacity() * sizeof(int64_t);
   }
   bytes += (seqs.capacity() + expert_idx.capacity() + gate.experts.capacity()) * sizeof(int32_t);
-  bytes += (rows.capacity() + head_rows.capacity()) * sizeof(const float*) + gate.keep.capacity();
+  bytes += (rows.capacity() + rows16.capacity() + head_rows.capacity()) * sizeof(const float*) + gate.keep.capacity();
   return bytes + attention.reserved_bytes();
 }
 

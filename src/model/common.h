@@ -41,8 +41,12 @@ void output_logits(const WeightView& head, const std::vector<float>& norm, float
 // into `t` (its storage reused).
 void rope_table(const formats::ModelArgs& a, int64_t dim, kernels::RopePairing pairing, kernels::RopeTable& t);
 
-// Pointers to the cache rows of positions [0, n) of one sequence in one layer.
+// Pointers to the cache rows of positions [0, n) of one sequence in one layer (f32 caches).
 void gather_rows(KvCache& cache, int64_t layer, int64_t seq, int64_t n, std::vector<const float*>& rows);
+// A query set over the cache rows of positions [0, n) of one sequence in one layer, as the cache
+// stores them (f32 or bf16; the pointers go through s.rows or s.rows16). Returns the set's index.
+size_t add_cache_set(kernels::AttentionWork& work, KvCache& cache, int64_t layer, int64_t seq, int64_t n, Scratch& s,
+                     int64_t k_offset, int64_t v_offset, int64_t d, int64_t dv, float scale);
 
 // The distinct sequences of a batch, in order of first appearance.
 void batch_sequences(const Batch& b, std::vector<int32_t>& seqs);

@@ -47,25 +47,23 @@ void mla_attend_naive(Ctx& c, int64_t layer, const float* q, float* attn) {
   const int64_t H = a.num_attention_heads, nope = a.qk_nope_head_dim, rope = a.qk_rope_head_dim;
   const int64_t dv = a.v_head_dim, r = a.kv_lora_rank, qd = nope + rope, width = r + rope;
   const int64_t kvb = nope + dv;  // kv_b_proj rows per head
-  std::vector<const float*>& rows = c.s.rows;
   batch_sequences(c.batch, c.s.seqs);
   for (int32_t seq : c.s.seqs) {
     const int64_t n = seq_extent(c.batch, seq);
-    gather_rows(c.cache, layer, seq, n, rows);  // [c_kv | k_pe] per position: [n, r + rope]
-    float* latent = ensure(c.s.mla_latent, n * r);       // c_kv: [n, r]
+    float* latent = ensure(c.s.mla_latent, n * width);   // the cached [c_kv | k_pe] as f32: [n, r + rope]
     float* full = ensure(c.s.mla_full, n * H * kvb);     // kv_b(c_kv): [n, H*(nope+d_v)]
     float* kv = ensure(c.s.mla_heads, n * H * (qd + dv));  // [n, H, k_nope | k_pe | v]
     const float** head_rows = ensure(c.s.head_rows, H * n);  // [H, n] pointers into kv
-    for (int64_t j = 0; j < n; ++j) std::copy(rows[j], rows[j] + r, latent + j * r);
-    kernels::linear(c.w.layers[layer].mla.kv_b, {.x = latent, .T = n, .x_stride = r, .y = full, .y_stride = H * kvb},
-                    &c.pool);
+    for (int64_t j = 0; j < n; ++j) c.cache.load(layer, seq, j, 0, latent + j * width, width);
+    kernels::linear(c.w.layers[layer].mla.kv_b,
+                    {.x = latent, .T = n, .x_stride = width, .y = full, .y_stride = H * kvb}, &c.pool);
     // Per head and position: [k_nope | k_pe | v] so one attention call sees K and V.
     for (int64_t j = 0; j < n; ++j) {
       for (int64_t h = 0; h < H; ++h) {
         float* dst = kv + (j * H + h) * (qd + dv);
         const float* src = full + j * H * kvb + h * kvb;
         std::copy(src, src + nope, dst);                       // k_nope
-        std::copy(rows[j] + r, rows[j] + width, dst + nope);   // k_pe, shared by all heads
+        std::copy(latent + j * width + r, latent + (j + 1) * width, dst + nope);  // k_pe, shared by all heads
         std::copy(src + nope, src + kvb, dst + qd);            // v
         head_rows[h * n + j] = dst;
       }
@@ -123,8 +121,8 @@ void mla_attend_absorbed(Ctx& c, int64_t layer, const float* q, float* attn) {
   work.clear();
   for (int64_t t = 0; t < T; ++t) {
     const int64_t n = c.batch.positions[static_cast<size_t>(t)] + 1;
-    gather_rows(c.cache, layer, c.batch.seq_ids[static_cast<size_t>(t)], n, c.s.rows);
-    const size_t set = work.add_set(c.s.rows, 0, 0, width, r, c.softmax_scale);
+    const size_t set =
+        add_cache_set(work, c.cache, layer, c.batch.seq_ids[static_cast<size_t>(t)], n, c.s, 0, 0, width, r, c.softmax_scale);
     for (int64_t h = 0; h < H; ++h) work.add_query(set, ql + (t * H + h) * width, n, ol + (t * H + h) * r);
   }
   work.run(c.pool);
@@ -164,7 +162,7 @@ void mla_forward(Ctx& c, int64_t layer, const float* h, float* out) {
     kernels::rms_norm(row, m.kv_a_norm.data(), r, static_cast<float>(a.rms_norm_eps), row);  // c_kv
     kernels::rope_apply(c.s.rope, pos, row + r);                                              // k_pe
     for (int64_t hh = 0; hh < H; ++hh) kernels::rope_apply(c.s.rope, pos, q + t * H * qd + hh * qd + nope);  // q_pe
-    std::copy(row, row + r + rope, c.cache.row(layer, c.batch.seq_ids[static_cast<size_t>(t)], pos));
+    c.cache.store(layer, c.batch.seq_ids[static_cast<size_t>(t)], pos, 0, row, r + rope);  // rounded once, here
   }
   float* attn = ensure(c.s.attn, T * H * a.v_head_dim);  // attn: [T, H*d_v]
   if (c.opt.mla == MlaMode::kAbsorbed) {

@@ -37,9 +37,9 @@ void gqa_forward(const Weights& w, int64_t layer, const Batch& batch, KvCache& c
     const int64_t pos = batch.positions[static_cast<size_t>(t)];
     for (int64_t hh = 0; hh < H; ++hh) kernels::rope_apply(rope, pos, q + t * H * d + hh * d);
     for (int64_t hh = 0; hh < KV; ++hh) kernels::rope_apply(rope, pos, k + t * KV * d + hh * d);
-    float* row = cache.row(layer, batch.seq_ids[static_cast<size_t>(t)], pos);
-    std::copy(k + t * KV * d, k + (t + 1) * KV * d, row);
-    std::copy(v + t * KV * d, v + (t + 1) * KV * d, row + KV * d);
+    const int32_t seq = batch.seq_ids[static_cast<size_t>(t)];
+    cache.store(layer, seq, pos, 0, k + t * KV * d, KV * d);
+    cache.store(layer, seq, pos, KV * d, v + t * KV * d, KV * d);
   }
   float* attn = ensure(s.attn, T * H * d);  // attn: [T, H*d]
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
@@ -49,9 +49,9 @@ void gqa_forward(const Weights& w, int64_t layer, const Batch& batch, KvCache& c
   work.clear();
   batch_sequences(batch, s.seqs);
   for (int32_t seq : s.seqs) {
-    gather_rows(cache, layer, seq, seq_extent(batch, seq), s.rows);
     for (int64_t kvh = 0; kvh < KV; ++kvh) {
-      const size_t set = work.add_set(s.rows, kvh * d, KV * d + kvh * d, d, d, scale);
+      const size_t set =
+          add_cache_set(work, cache, layer, seq, seq_extent(batch, seq), s, kvh * d, KV * d + kvh * d, d, d, scale);
       for (int64_t t = 0; t < T; ++t) {
         if (batch.seq_ids[static_cast<size_t>(t)] != seq) continue;
         for (int64_t hh = kvh * group; hh < (kvh + 1) * group; ++hh) {

@@ -59,10 +59,11 @@ struct Scratch {
   std::vector<float> k, v;             // GQA keys and values: [T, KV*d]
   std::vector<float> kv, lat;          // MLA [c_kv | k_pe]: [T, r + d_rope]; c_q: [T, q_lora_rank]
   std::vector<float> lat_q, lat_o;     // absorbed MLA: [T, H, r + d_rope] queries, [T, H, r] outputs
-  std::vector<float> mla_latent;       // naive MLA, one sequence: c_kv [n, r]
+  std::vector<float> mla_latent;       // naive MLA, one sequence: cached [c_kv | k_pe] as f32 [n, r + d_rope]
   std::vector<float> mla_full;         //   kv_b(c_kv) [n, H*(d_nope + d_v)]
   std::vector<float> mla_heads;        //   per position and head [k_nope | k_pe | v]: [n, H, d_qk + d_v]
-  std::vector<const float*> rows;      // one sequence's cache rows: [n]
+  std::vector<const float*> rows;      // one sequence's cache rows: [n] (f32 cache)
+  std::vector<const uint16_t*> rows16;  //   the same for a bf16 cache
   std::vector<const float*> head_rows;  // naive MLA: each head's rows in mla_heads: [H, n]
   std::vector<int32_t> seqs;           // the batch's distinct sequences
   kernels::AttentionWork attention;    // one layer's query sets

@@ -77,7 +77,7 @@ TEST_P(Golden, EngineMatchesLibtorch) {
   for (const model::MlaMode mode : {model::MlaMode::kNaive, model::MlaMode::kAbsorbed}) {
     if (mode == model::MlaMode::kAbsorbed && !w.args.is_deepseek()) continue;
     // Prefill: the whole sequence in one batch.
-    model::ContiguousKvCache cache(w.args, 1, T + 1);
+    model::ContiguousKvCache cache(w.args, 1, T + 1, core::DType::kF32);  // the oracle comparison wants f32 rows
     model::Batch b;
     for (int64_t i = 0; i < T; ++i) b.add(tokens[static_cast<size_t>(i)], static_cast<int32_t>(i), 0);
     model::ForwardOutput out;
@@ -106,7 +106,7 @@ TEST_P(Golden, EngineMatchesLibtorch) {
       EXPECT_LE(max_abs_diff(draft.data(), ref_draft), 1e-4) << v.name << " mtp";
     }
     // Decode: one token at a time through a fresh cache.
-    model::ContiguousKvCache dcache(w.args, 1, T + 1);
+    model::ContiguousKvCache dcache(w.args, 1, T + 1, core::DType::kF32);
     double decode = 0;
     for (int64_t i = 0; i < T; ++i) {
       model::Batch one;

@@ -46,7 +46,7 @@ void expect_engine_matches_libtorch(const std::string& model_dir) {
   const torch::Tensor ref = lm->forward(tokens, torch::arange(T).unsqueeze(0)).logits[0];
 
   const model::Weights w = model::load_weights(model_dir, {});
-  model::ContiguousKvCache cache(w.args, 1, T);
+  model::ContiguousKvCache cache(w.args, 1, T, core::DType::kF32);  // libtorch comparison at 1e-4: f32 rows
   model::Scratch scratch;
   model::ForwardOutput out;
   model::Batch batch;

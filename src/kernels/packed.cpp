@@ -161,6 +161,9 @@ core::Tensor pack(const WeightView& w) { return pack_into(w, huge_page_buffer(pa
 #pragma GCC diagnostic ignored "-Wuninitialized"
 namespace {
 
+// Every loop over a kernel's tokens is unrolled, so its per-token vectors stay in registers.
+#define WHALE_TOKENS _Pragma("GCC unroll 8")
+
 inline __m512i bcast4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -172,7 +175,7 @@ inline __m512i bcast4(const int8_t* p) {
 template <int NT>
 void group_q4_0(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* const* y) {
   __m512 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   for (int64_t k = 0; k < nb; ++k) {
     const uint8_t* p = g + k * 288;
@@ -180,23 +183,23 @@ void group_q4_0(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
     for (int l = 0; l < 5; ++l) _mm_prefetch(reinterpret_cast<const char*>(p) + 1024 + 64 * l, _MM_HINT_T0);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     __m512i dot[NT];
-    for (int t = 0; t < NT; ++t) dot[t] = _mm512_setzero_si512();
+    WHALE_TOKENS for (int t = 0; t < NT; ++t) dot[t] = _mm512_setzero_si512();
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
       const __m512i v = _mm512_loadu_si512(p + 32 + 64 * c);
       const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-      for (int t = 0; t < NT; ++t) {
+      WHALE_TOKENS for (int t = 0; t < NT; ++t) {
         dot[t] = _mm512_dpbusd_epi32(dot[t], lo, bcast4(x[t][k].qs + 4 * c));
         dot[t] = _mm512_dpbusd_epi32(dot[t], hi, bcast4(x[t][k].qs + 16 + 4 * c));
       }
     }
-    for (int t = 0; t < NT; ++t) {
+    WHALE_TOKENS for (int t = 0; t < NT; ++t) {
       const __m512i exact = _mm512_sub_epi32(dot[t], _mm512_set1_epi32(8 * x[t][k].sum));  // Σ (u - 8) x
       const __m512 s = _mm512_mul_ps(dw, _mm512_set1_ps(x[t][k].d));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), s, acc[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
 // q8_0: vpdpbusd wants one unsigned operand, so the activation bytes go in as x + 128 (xor 0x80)
@@ -204,7 +207,7 @@ void group_q4_0(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
 template <int NT>
 void group_q8_0(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* const* y) {
   __m512 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t k = 0; k < nb; ++k) {
     const uint8_t* p = g + k * 576;
@@ -213,19 +216,19 @@ void group_q8_0(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
     const __m512i wsum128 =
         _mm512_slli_epi32(_mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32))), 7);
     __m512i dot[NT];
-    for (int t = 0; t < NT; ++t) dot[t] = _mm512_setzero_si512();
+    WHALE_TOKENS for (int t = 0; t < NT; ++t) dot[t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
     for (int r = 0; r < 8; ++r) {
       const __m512i wv = _mm512_loadu_si512(p + 64 + 64 * r);
-      for (int t = 0; t < NT; ++t) dot[t] = _mm512_dpbusd_epi32(dot[t], _mm512_xor_si512(bcast4(x[t][k].qs + 4 * r), flip), wv);
+      WHALE_TOKENS for (int t = 0; t < NT; ++t) dot[t] = _mm512_dpbusd_epi32(dot[t], _mm512_xor_si512(bcast4(x[t][k].qs + 4 * r), flip), wv);
     }
-    for (int t = 0; t < NT; ++t) {
+    WHALE_TOKENS for (int t = 0; t < NT; ++t) {
       const __m512i exact = _mm512_sub_epi32(dot[t], wsum128);
       const __m512 s = _mm512_mul_ps(dw, _mm512_set1_ps(x[t][k].d));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), s, acc[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
 // q4_k, per super-block of 16 rows (2368 bytes) and sub-block s (one ActBlock): the exact int32
@@ -234,7 +237,7 @@ void group_q8_0(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
 template <int NT>
 void group_q4_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* const* y) {
   __m512 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   for (int64_t bk = 0; bk < nb / 8; ++bk) {
     const uint8_t* p = g + bk * 2368;
@@ -246,7 +249,7 @@ void group_q4_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
       for (int l = 0; l < 10; ++l) _mm_prefetch(reinterpret_cast<const char*>(p) + 2368 + 640 * q + 64 * l, _MM_HINT_T0);
       const ActBlock* xs[NT][2];
       __m512i dot[NT][2];
-      for (int t = 0; t < NT; ++t) {
+      WHALE_TOKENS for (int t = 0; t < NT; ++t) {
         xs[t][0] = &x[t][8 * bk + 2 * q], xs[t][1] = &x[t][8 * bk + 2 * q + 1];
         dot[t][0] = dot[t][1] = _mm512_setzero_si512();
       }
@@ -254,7 +257,7 @@ void group_q4_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
       for (int c = 0; c < 8; ++c) {
         const __m512i v = _mm512_loadu_si512(p + 320 + 512 * q + 64 * c);
         const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-        for (int t = 0; t < NT; ++t) {
+        WHALE_TOKENS for (int t = 0; t < NT; ++t) {
           dot[t][0] = _mm512_dpbusd_epi32(dot[t][0], lo, bcast4(xs[t][0]->qs + 4 * c));
           dot[t][1] = _mm512_dpbusd_epi32(dot[t][1], hi, bcast4(xs[t][1]->qs + 4 * c));
         }
@@ -263,7 +266,7 @@ void group_q4_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
         const int sb = 2 * q + h;
         const __m512 ds = _mm512_mul_ps(dw, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 64 + 16 * sb)))));
         const __m512 dmn = _mm512_mul_ps(dm, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 192 + 16 * sb)))));
-        for (int t = 0; t < NT; ++t) {
+        WHALE_TOKENS for (int t = 0; t < NT; ++t) {
           const ActBlock& xb = *xs[t][h];
           acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][h]), _mm512_mul_ps(ds, _mm512_set1_ps(xb.d)), acc[t]);
           acc[t] = _mm512_fnmadd_ps(dmn, _mm512_set1_ps(xb.d * static_cast<float>(xb.sum)), acc[t]);
@@ -271,7 +274,7 @@ void group_q4_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
       }
     }
   }
-  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
 // q6_k, per super-block (3392 bytes) and pair of ActBlocks: the unsigned 6-bit values u (nibble
@@ -281,7 +284,7 @@ void group_q4_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
 template <int NT>
 void group_q6_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, const int32_t* const* hs, float* const* y) {
   __m512 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(3);
   for (int64_t bk = 0; bk < nb / 8; ++bk) {
     const uint8_t* p = g + bk * 3392;
@@ -291,7 +294,7 @@ void group_q6_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, const in
       for (int l = 0; l < 14; ++l) _mm_prefetch(reinterpret_cast<const char*>(p) + 3392 + 896 * q + 64 * l, _MM_HINT_T0);
       const ActBlock* xs[NT][2];
       __m512i dot[NT][2][2];
-      for (int t = 0; t < NT; ++t) {
+      WHALE_TOKENS for (int t = 0; t < NT; ++t) {
         for (int i = 0; i < 2; ++i) {
           const int64_t k = 8 * bk + 2 * q + i;
           xs[t][i] = &x[t][k];
@@ -308,7 +311,7 @@ void group_q6_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, const in
         const __m512i w1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4),
                                            _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hb, 2), m2), 4));
         const int half = c / 4;
-        for (int t = 0; t < NT; ++t) {
+        WHALE_TOKENS for (int t = 0; t < NT; ++t) {
           dot[t][0][half] = _mm512_dpbusd_epi32(dot[t][0][half], w0, bcast4(xs[t][0]->qs + 4 * c));
           dot[t][1][half] = _mm512_dpbusd_epi32(dot[t][1][half], w1, bcast4(xs[t][1]->qs + 4 * c));
         }
@@ -317,14 +320,14 @@ void group_q6_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, const in
         for (int half = 0; half < 2; ++half) {
           const int sb = 4 * q + 2 * i + half;
           const __m512 ds = _mm512_mul_ps(dw, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 64 + 16 * sb)))));
-          for (int t = 0; t < NT; ++t) {
+          WHALE_TOKENS for (int t = 0; t < NT; ++t) {
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][i][half]), _mm512_mul_ps(ds, _mm512_set1_ps(xs[t][i]->d)), acc[t]);
           }
         }
       }
     }
   }
-  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
 template <int NT>
@@ -338,12 +341,27 @@ void groups_nt(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, in
     float* ys[NT];
     for (int t = 0; t < NT; ++t) ys[t] = y + t * y_stride + g * kRows;
     const uint8_t* pg = packed + g * nb * gb;
-    switch (dt) {
-      case core::DType::kQ8_0: group_q8_0<NT>(pg, nb, xs, ys); break;
-      case core::DType::kQ4_0: group_q4_0<NT>(pg, nb, xs, ys); break;
-      case core::DType::kQ4_K: group_q4_k<NT>(pg, nb, xs, ys); break;
-      default: group_q6_k<NT>(pg, nb, xs, hst, ys); break;
+    if (dt == core::DType::kQ8_0) {
+      group_q8_0<NT>(pg, nb, xs, ys);
+    } else if (dt == core::DType::kQ4_0) {
+      group_q4_0<NT>(pg, nb, xs, ys);
+    } else if constexpr (NT <= 6) {
+      if (dt == core::DType::kQ4_K) {
+        group_q4_k<NT>(pg, nb, xs, ys);
+      } else if constexpr (NT <= 4) {
+        group_q6_k<NT>(pg, nb, xs, hst, ys);
+      }
     }
+  }
+}
+
+// Tokens per pass over a group: as many as keep each token's int32 dots and f32 accumulator (and
+// the unpacked weights) in the 32 vector registers. Decode passes at most 4.
+int64_t max_tokens(core::DType dt) {
+  switch (dt) {
+    case core::DType::kQ4_K: return 6;
+    case core::DType::kQ6_K: return 4;
+    default: return 8;
   }
 }
 
@@ -363,27 +381,34 @@ void matmul_vnni(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, 
       }
     }
   }
-  // Prefill: the groups in chunks of ~kChunkBytes of weights, which stay in L2 while every run of
-  // 4 tokens passes over them (instead of streaming the whole matrix from memory per 4 tokens).
-  // A token's numbers and their order do not depend on the chunking, so its bits do not either.
+  // Prefill: the groups in chunks of ~kChunkBytes of weights, which stay in L2 while every pass of
+  // up to max_tokens tokens goes over them (instead of streaming the whole matrix from memory per
+  // pass). A token's numbers and their order depend on neither, so neither do its bits.
   constexpr int64_t kChunkBytes = int64_t{256} << 10;
-  const int64_t chunk = T <= 4 ? g1 - g0 : std::max<int64_t>(1, kChunkBytes / (nb * group_block_bytes(dt)));
+  const bool prefill = T > 4;
+  const int64_t step = prefill ? max_tokens(dt) : 4;
+  const int64_t chunk = prefill ? std::max<int64_t>(1, kChunkBytes / (nb * group_block_bytes(dt))) : g1 - g0;
   for (int64_t c0 = g0; c0 < g1; c0 += chunk) {
     const int64_t c1 = std::min(g1, c0 + chunk);
-    for (int64_t t = 0; t < T; t += 4) {
+    for (int64_t t = 0; t < T; t += step) {
       const ActBlock* xt = x + t * x_stride;
       const int32_t* hs = dt == core::DType::kQ6_K ? half_sums.data() + t * nb : nullptr;
       float* yt = y + t * y_stride;
-      switch (std::min<int64_t>(4, T - t)) {
+      switch (std::min<int64_t>(step, T - t)) {
         case 1: groups_nt<1>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
         case 2: groups_nt<2>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
         case 3: groups_nt<3>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
-        default: groups_nt<4>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+        case 4: groups_nt<4>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+        case 5: groups_nt<5>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+        case 6: groups_nt<6>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+        case 7: groups_nt<7>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+        default: groups_nt<8>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
       }
     }
   }
 }
 
+#undef WHALE_TOKENS
 #pragma GCC pop_options
 #endif
 

@@ -290,6 +290,11 @@ TEST(Packed, VnniAndAmxGiveTheSameBitsInAnyBatch) {
           linear(wp, {.x = x.data() + t * cols, .T = 1, .x_stride = cols, .y = one.data(), .y_stride = rows}, nullptr);
           for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(one[r], vnni_y[t * rows + r]) << core::dtype_name(dt) << " t " << t;
         }
+        for (int64_t nt : {int64_t{5}, int64_t{13}, int64_t{21}}) {  // VNNI passes of 8 (q4_k 6, q6_k 4) and remainders
+          std::vector<float> part(static_cast<size_t>(nt * rows));
+          linear(wp, {.x = x.data(), .T = nt, .x_stride = cols, .y = part.data(), .y_stride = rows}, &pool);
+          for (int64_t i = 0; i < nt * rows; ++i) ASSERT_EQ(part[i], vnni_y[i]) << core::dtype_name(dt) << " T " << nt;
+        }
         if (rows > 16) {  // a row range of whole groups
           std::vector<float> part(static_cast<size_t>(3 * 16));
           linear(wp, {.x = x.data(), .T = 3, .x_stride = cols, .y = part.data(), .y_stride = 16, .row0 = 16, .row1 = 32}, &pool);

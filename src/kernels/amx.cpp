@@ -116,8 +116,12 @@ struct GroupBuffer {
 };
 
 // 16 scale bytes as f32.
-inline __m512 u8s(const uint8_t* p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))); }
-inline __m512 i8s(const uint8_t* p) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))); }
+inline __m512 u8s(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+inline __m512 i8s(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
 
 // q4_k / q6_k groups (packed.h): per super-block, the scales times d (and dmin) in f32 as the
 // VNNI kernel forms them, and the values as int8 B tiles (q4_k: the nibbles as they are, q6_k: u - 32).
@@ -147,7 +151,9 @@ Group load_group_k(core::DType dt, const uint8_t* g, int64_t nb, GroupBuffer& bu
         }
       }
     } else {
-      for (int s = 0; s < 16; ++s) _mm512_storeu_ps(buf.d.data() + 16 * (16 * bk + s), _mm512_mul_ps(dw, i8s(p + 64 + 16 * s)));
+      for (int s = 0; s < 16; ++s) {
+        _mm512_storeu_ps(buf.d.data() + 16 * (16 * bk + s), _mm512_mul_ps(dw, i8s(p + 64 + 16 * s)));
+      }
       for (int q = 0; q < 4; ++q) {
         for (int c = 0; c < 8; ++c) {
           const __m512i v = _mm512_loadu_si512(p + 320 + 512 * q + 64 * c);

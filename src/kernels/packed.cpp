@@ -161,6 +161,14 @@ core::Tensor pack(const WeightView& w) { return pack_into(w, huge_page_buffer(pa
 #pragma GCC diagnostic ignored "-Wuninitialized"
 namespace {
 
+// 16 scale bytes (unsigned / signed) as f32.
+inline __m512 u8_f32(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+inline __m512 i8_f32(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+
 // Every loop over a kernel's tokens is unrolled, so its per-token vectors stay in registers.
 #define WHALE_TOKENS _Pragma("GCC unroll 8")
 
@@ -220,7 +228,9 @@ void group_q8_0(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
 #pragma GCC unroll 8
     for (int r = 0; r < 8; ++r) {
       const __m512i wv = _mm512_loadu_si512(p + 64 + 64 * r);
-      WHALE_TOKENS for (int t = 0; t < NT; ++t) dot[t] = _mm512_dpbusd_epi32(dot[t], _mm512_xor_si512(bcast4(x[t][k].qs + 4 * r), flip), wv);
+      WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+        dot[t] = _mm512_dpbusd_epi32(dot[t], _mm512_xor_si512(bcast4(x[t][k].qs + 4 * r), flip), wv);
+      }
     }
     WHALE_TOKENS for (int t = 0; t < NT; ++t) {
       const __m512i exact = _mm512_sub_epi32(dot[t], wsum128);
@@ -246,7 +256,8 @@ void group_q4_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
 #pragma GCC unroll 1
     for (int q = 0; q < 4; ++q) {
       // The next super-block's lines, spread over its four pairs.
-      for (int l = 0; l < 10; ++l) _mm_prefetch(reinterpret_cast<const char*>(p) + 2368 + 640 * q + 64 * l, _MM_HINT_T0);
+      const char* next = reinterpret_cast<const char*>(p) + 2368 + 640 * q;
+      for (int l = 0; l < 10; ++l) _mm_prefetch(next + 64 * l, _MM_HINT_T0);
       const ActBlock* xs[NT][2];
       __m512i dot[NT][2];
       WHALE_TOKENS for (int t = 0; t < NT; ++t) {
@@ -264,8 +275,8 @@ void group_q4_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
       }
       for (int h = 0; h < 2; ++h) {
         const int sb = 2 * q + h;
-        const __m512 ds = _mm512_mul_ps(dw, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 64 + 16 * sb)))));
-        const __m512 dmn = _mm512_mul_ps(dm, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 192 + 16 * sb)))));
+        const __m512 ds = _mm512_mul_ps(dw, u8_f32(p + 64 + 16 * sb));
+        const __m512 dmn = _mm512_mul_ps(dm, u8_f32(p + 192 + 16 * sb));
         WHALE_TOKENS for (int t = 0; t < NT; ++t) {
           const ActBlock& xb = *xs[t][h];
           acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][h]), _mm512_mul_ps(ds, _mm512_set1_ps(xb.d)), acc[t]);
@@ -291,7 +302,8 @@ void group_q6_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, const in
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 #pragma GCC unroll 1
     for (int q = 0; q < 4; ++q) {
-      for (int l = 0; l < 14; ++l) _mm_prefetch(reinterpret_cast<const char*>(p) + 3392 + 896 * q + 64 * l, _MM_HINT_T0);
+      const char* next = reinterpret_cast<const char*>(p) + 3392 + 896 * q;
+      for (int l = 0; l < 14; ++l) _mm_prefetch(next + 64 * l, _MM_HINT_T0);
       const ActBlock* xs[NT][2];
       __m512i dot[NT][2][2];
       WHALE_TOKENS for (int t = 0; t < NT; ++t) {
@@ -319,9 +331,10 @@ void group_q6_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, const in
       for (int i = 0; i < 2; ++i) {
         for (int half = 0; half < 2; ++half) {
           const int sb = 4 * q + 2 * i + half;
-          const __m512 ds = _mm512_mul_ps(dw, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 64 + 16 * sb)))));
+          const __m512 ds = _mm512_mul_ps(dw, i8_f32(p + 64 + 16 * sb));
           WHALE_TOKENS for (int t = 0; t < NT; ++t) {
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][i][half]), _mm512_mul_ps(ds, _mm512_set1_ps(xs[t][i]->d)), acc[t]);
+            const __m512 s = _mm512_mul_ps(ds, _mm512_set1_ps(xs[t][i]->d));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][i][half]), s, acc[t]);
           }
         }
       }

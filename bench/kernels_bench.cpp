@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   for (DType dt : dtypes) {
     for (auto [rows, cols] : shapes) {
       for (int64_t T : {int64_t{1}, int64_t{64}, int64_t{512}}) {
-        const bool packable = (dt == DType::kQ8_0 || dt == DType::kQ4_0) && max_level == 2;
+        const bool packable = whale::kernels::packed::group_block_bytes(dt) > 0 && max_level == 2;
         const int top = !packable ? max_level : whale::kernels::amx::available() ? kPackedAmx : kPacked;
         for (int level = T == 512 ? 0 : -1; level <= top; ++level) {
           const std::string lname = level < 0              ? "reference"

@@ -13,6 +13,8 @@
 #include "core/progress.h"
 #include "core/random.h"
 #include "core/thread_pool.h"
+#include "kernels/amx.h"
+#include "kernels/cpu_features.h"
 #include "model/forward.h"
 #include "model/model_info.h"
 #include "model/roofline.h"
@@ -50,6 +52,26 @@ std::string mean_sd(const std::vector<double>& v) {
   return buf;
 }
 
+// /proc/cpuinfo's first "model name", or "unknown CPU".
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) return line.substr(line.find(':') + 2);
+  }
+  return "unknown CPU";
+}
+
+// The fastest matmul path linear() takes here for prefill (kernels/linear.cpp's choose_path).
+const char* kernel_path() {
+  if (kernels::amx::enabled()) return "AMX";
+  switch (kernels::simd_level()) {
+    case kernels::SimdLevel::kAvx512: return "AVX-512 VNNI";
+    case kernels::SimdLevel::kAvx2: return "AVX2";
+    default: return "scalar";
+  }
+}
+
 void bench(const Opts& o) {
   const model::Weights w = model::load_weights(o.model, load_options(o.quant, o.threads));
   core::ThreadPool pool(o.threads);
@@ -80,6 +102,7 @@ void bench(const Opts& o) {
   }
   const model::ModelSummary sum = model::summarize(w.args);
   const auto now = [] { return std::chrono::steady_clock::now(); };
+  std::printf("cpu: %s; kernel path: %s\n\n", cpu_model().c_str(), kernel_path());
   std::printf("| model | params | quant | threads | test | t/s |\n|---|---|---|---|---|---|\n");
   const auto row = [&](const std::string& test, const std::vector<double>& tps) {
     std::printf("| %s | %s | %s | %d | %s%s | %s |\n", w.args.model_type.c_str(), model::format_count(sum.total_params).c_str(),

@@ -44,12 +44,15 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-// tmm0/1: C (16 x 16 int32), tmm2/3: A (16 tokens x 32 int8), tmm4/5: B (8 x 64 int8).
+// tmm0/1: C (16 x 16 int32), tmm2/3: A (16 tokens x 32 int8), tmm4/5: B (8 x 64 int8); q6_k's
+// half blocks: tmm6 A (16 tokens x 16 int8), tmm7 B (4 x 64 int8).
 void load_tile_config() {
   TileConfig c;
   for (int t = 0; t < 2; ++t) c.rows[t] = 16, c.colsb[t] = 64;
   for (int t = 2; t < 4; ++t) c.rows[t] = 16, c.colsb[t] = 32;
   for (int t = 4; t < 6; ++t) c.rows[t] = 8, c.colsb[t] = 64;
+  c.rows[6] = 16, c.colsb[6] = 16;
+  c.rows[7] = 4, c.colsb[7] = 64;
   // GCC 12's _tile_loadconfig tells the compiler it reads 8 bytes, so without this barrier the
   // stores to the rest of the struct can be dropped (and the tiles stay unconfigured: SIGILL).
   __asm__ volatile("" : : "r"(&c) : "memory");
@@ -97,18 +100,75 @@ std::atomic<bool>& enabled_slot() {
   return slot;
 }
 
-// One packed group's B tiles (block k at b + k * b_stride, 8 lines of 64 bytes) and f32 scales.
+// One packed group's B tiles (block k at b + k * b_stride, 8 lines of 64 bytes) and f32 scales
+// (q6_k: two per block, one per half; q4_k: m, the f32 mins dmin·m per block).
 struct Group {
   const int8_t* b;
   int64_t b_stride;
   const float* d;
+  const float* m = nullptr;
 };
 
-// Thread-local unpacked copy of a group: q4_0's nibbles as signed int8 B tiles, f32 scales.
+// Thread-local unpacked copy of a group: nibbles / 6-bit values as signed int8 B tiles, f32 scales.
 struct GroupBuffer {
   std::vector<int8_t> b;
-  std::vector<float> d;
+  std::vector<float> d, m;
 };
+
+// 16 scale bytes as f32.
+inline __m512 u8s(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+inline __m512 i8s(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+
+// q4_k / q6_k groups (packed.h): per super-block, the scales times d (and dmin) in f32 as the
+// VNNI kernel forms them, and the values as int8 B tiles (q4_k: the nibbles as they are, q6_k: u - 32).
+Group load_group_k(core::DType dt, const uint8_t* g, int64_t nb, GroupBuffer& buf) {
+  const bool q6 = dt == core::DType::kQ6_K;
+  const size_t scales = static_cast<size_t>(nb * 16 * (q6 ? 2 : 1));
+  if (buf.d.size() < scales) buf.d.resize(scales);
+  if (!q6 && buf.m.size() < static_cast<size_t>(nb * 16)) buf.m.resize(static_cast<size_t>(nb * 16));
+  if (buf.b.size() < static_cast<size_t>(nb * 512)) buf.b.resize(static_cast<size_t>(nb * 512));
+  const int64_t sbytes = 8 * packed::group_block_bytes(dt);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(3), k32 = _mm512_set1_epi8(32);
+  for (int64_t bk = 0; bk < nb / 8; ++bk) {
+    const uint8_t* p = g + bk * sbytes;
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    int8_t* out = buf.b.data() + 512 * 8 * bk;
+    if (!q6) {
+      const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
+      for (int sb = 0; sb < 8; ++sb) {
+        _mm512_storeu_ps(buf.d.data() + 16 * (8 * bk + sb), _mm512_mul_ps(dw, u8s(p + 64 + 16 * sb)));
+        _mm512_storeu_ps(buf.m.data() + 16 * (8 * bk + sb), _mm512_mul_ps(dm, u8s(p + 192 + 16 * sb)));
+      }
+      for (int q = 0; q < 4; ++q) {
+        for (int c = 0; c < 8; ++c) {
+          const __m512i v = _mm512_loadu_si512(p + 320 + 512 * q + 64 * c);
+          _mm512_storeu_si512(out + 512 * (2 * q) + 64 * c, _mm512_and_si512(v, m4));
+          _mm512_storeu_si512(out + 512 * (2 * q + 1) + 64 * c, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+        }
+      }
+    } else {
+      for (int s = 0; s < 16; ++s) {
+        _mm512_storeu_ps(buf.d.data() + 16 * (16 * bk + s), _mm512_mul_ps(dw, i8s(p + 64 + 16 * s)));
+      }
+      for (int q = 0; q < 4; ++q) {
+        for (int c = 0; c < 8; ++c) {
+          const __m512i v = _mm512_loadu_si512(p + 320 + 512 * q + 64 * c);
+          const __m512i hb = _mm512_srli_epi16(_mm512_loadu_si512(p + 2368 + 512 * (q / 2) + 64 * c), 4 * (q & 1));
+          const __m512i w0 = _mm512_or_si512(_mm512_and_si512(v, m4), _mm512_slli_epi16(_mm512_and_si512(hb, m2), 4));
+          const __m512i w1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4),
+                                             _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hb, 2), m2), 4));
+          _mm512_storeu_si512(out + 512 * (2 * q) + 64 * c, _mm512_sub_epi8(w0, k32));
+          _mm512_storeu_si512(out + 512 * (2 * q + 1) + 64 * c, _mm512_sub_epi8(w1, k32));
+        }
+      }
+    }
+  }
+  return {buf.b.data(), 512, buf.d.data(), q6 ? nullptr : buf.m.data()};
+}
 
 Group load_group(core::DType dt, const uint8_t* g, int64_t nb, GroupBuffer& buf) {
   if (buf.d.size() < static_cast<size_t>(nb * 16)) buf.d.resize(static_cast<size_t>(nb * 16));
@@ -138,6 +198,85 @@ inline void scale_add(const int32_t* c, const float* dw, const float* dx, __m512
   for (int m = 0; m < 16; ++m) {
     const __m512 s = _mm512_mul_ps(w, _mm512_set1_ps(dx[m]));
     acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * m)), s, acc[m]);
+  }
+}
+
+// acc[m] -= dmin·m[0..15] · (d_x · Σx)[m]: q4_k's mins, as packed.cpp's group_q4_k.
+inline void min_add(const float* dm, const float* xs, __m512* acc) {
+  const __m512 w = _mm512_loadu_ps(dm);
+#pragma GCC unroll 16
+  for (int m = 0; m < 16; ++m) acc[m] = _mm512_fnmadd_ps(w, _mm512_set1_ps(xs[m]), acc[m]);
+}
+
+// tile() for q4_k (one product per block, then its scale and min) and q6_k (one product per half
+// block on tmm6/7, each scaled by its own half's scale): the order of packed.cpp's kernels.
+void tile_k(core::DType dt, const Group& p, int64_t nb, const int8_t* xq, const float* xd, const float* xs, float* y,
+            int64_t y_stride, int64_t valid) {
+  constexpr int64_t kRun = 4;
+  alignas(64) int32_t c[2 * kRun][256];
+  __m512 acc[16];
+#pragma GCC unroll 16
+  for (int m = 0; m < 16; ++m) acc[m] = _mm512_setzero_ps();
+  const int8_t* b = p.b;
+  const bool q6 = dt == core::DType::kQ6_K;
+  for (int64_t k0 = 0; k0 < nb; k0 += kRun) {
+    const int64_t n = nb - k0 < kRun ? nb - k0 : kRun;
+    if (q6) {
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t k = k0 + j;
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_loadd(6, xq + 512 * k, 32);
+        _tile_loadd(7, b + 512 * k, 64);
+        _tile_dpbssd(0, 6, 7);
+        _tile_loadd(6, xq + 512 * k + 16, 32);
+        _tile_loadd(7, b + 512 * k + 256, 64);
+        _tile_dpbssd(1, 6, 7);
+        _tile_stored(0, c[2 * j], 64);
+        _tile_stored(1, c[2 * j + 1], 64);
+      }
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t k = k0 + j;
+        scale_add(c[2 * j], p.d + 32 * k, xd + 16 * k, acc);
+        scale_add(c[2 * j + 1], p.d + 32 * k + 16, xd + 16 * k, acc);
+      }
+      continue;
+    }
+    int64_t j = 0;
+    for (; j + 2 <= n; j += 2) {
+      const int64_t k = k0 + j;
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_loadd(2, xq + 512 * k, 32);
+      _tile_loadd(4, b + 512 * k, 64);
+      _tile_loadd(3, xq + 512 * (k + 1), 32);
+      _tile_loadd(5, b + 512 * (k + 1), 64);
+      _tile_dpbssd(0, 2, 4);
+      _tile_dpbssd(1, 3, 5);
+      _tile_stored(0, c[j], 64);
+      _tile_stored(1, c[j + 1], 64);
+    }
+    if (j < n) {
+      const int64_t k = k0 + j;
+      _tile_zero(0);
+      _tile_loadd(2, xq + 512 * k, 32);
+      _tile_loadd(4, b + 512 * k, 64);
+      _tile_dpbssd(0, 2, 4);
+      _tile_stored(0, c[j], 64);
+    }
+    for (j = 0; j < n; ++j) {
+      scale_add(c[j], p.d + 16 * (k0 + j), xd + 16 * (k0 + j), acc);
+      min_add(p.m + 16 * (k0 + j), xs + 16 * (k0 + j), acc);
+    }
+  }
+  if (valid == 16) {
+#pragma GCC unroll 16
+    for (int m = 0; m < 16; ++m) _mm512_storeu_ps(y + m * y_stride, acc[m]);
+  } else {
+    alignas(64) float rows[16][16];
+#pragma GCC unroll 16
+    for (int m = 0; m < 16; ++m) _mm512_store_ps(rows[m], acc[m]);
+    for (int64_t m = 0; m < valid; ++m) std::memcpy(y + m * y_stride, rows[m], sizeof rows[m]);
   }
 }
 
@@ -203,18 +342,20 @@ void pack_activations(const ActBlock* x, int64_t x_stride, int64_t T, int64_t nb
   const size_t need = static_cast<size_t>(out.tiles * kTile * nb);
   if (out.q.size() < need * 32) out.q.resize(need * 32);
   if (out.d.size() < need) out.d.resize(need);
+  if (out.s.size() < need) out.s.resize(need);
   for (int64_t t = 0; t < out.tiles * kTile; ++t) {
     const int64_t tile = t / kTile, m = t % kTile;
     for (int64_t k = 0; k < nb; ++k) {
       int8_t* q = out.q.data() + (tile * nb + k) * 512 + m * 32;
-      float& d = out.d[static_cast<size_t>((tile * nb + k) * 16 + m)];
+      const size_t i = static_cast<size_t>((tile * nb + k) * 16 + m);
       if (t < T) {
         const ActBlock& a = x[t * x_stride + k];
         std::memcpy(q, a.qs, 32);
-        d = a.d;
+        out.d[i] = a.d;
+        out.s[i] = a.d * static_cast<float>(a.sum);
       } else {  // padding rows of the last tile: zeros, never stored
         std::memset(q, 0, 32);
-        d = 0.0f;
+        out.d[i] = out.s[i] = 0.0f;
       }
     }
   }
@@ -227,16 +368,25 @@ void matmul(core::DType dt, const uint8_t* packed_w, int64_t g0, int64_t g1, con
   thread_local GroupBuffer buffers[kGroups];
   load_tile_config();
   const int64_t nb = x.nb, gb = packed::group_block_bytes(dt);
+  const bool k_quant = dt == core::DType::kQ4_K || dt == core::DType::kQ6_K;
   for (int64_t r0 = g0; r0 < g1; r0 += kGroups) {
     const int64_t groups = std::min<int64_t>(kGroups, g1 - r0);
     Group grp[kGroups];
-    for (int64_t g = 0; g < groups; ++g) grp[g] = load_group(dt, packed_w + (r0 + g) * nb * gb, nb, buffers[g]);
+    for (int64_t g = 0; g < groups; ++g) {
+      const uint8_t* pg = packed_w + (r0 + g) * nb * gb;
+      grp[g] = k_quant ? load_group_k(dt, pg, nb, buffers[g]) : load_group(dt, pg, nb, buffers[g]);
+    }
     for (int64_t t = 0; t < x.tiles; ++t) {
       const int8_t* xq = x.q.data() + t * nb * 512;
       const float* xd = x.d.data() + t * nb * 16;
       const int64_t valid = std::min<int64_t>(kTile, x.T - t * kTile);
       for (int64_t g = 0; g < groups; ++g) {
-        tile(grp[g], nb, xq, xd, y + t * kTile * y_stride + (r0 + g) * kTile, y_stride, valid);
+        float* yg = y + t * kTile * y_stride + (r0 + g) * kTile;
+        if (k_quant) {
+          tile_k(dt, grp[g], nb, xq, xd, x.s.data() + t * nb * 16, yg, y_stride, valid);
+        } else {
+          tile(grp[g], nb, xq, xd, yg, y_stride, valid);
+        }
       }
     }
   }

@@ -1,4 +1,4 @@
-// Intel AMX (int8 tiles) for prefill-sized products with packed q8_0/q4_0 weights (packed.h): 16
+// Intel AMX (int8 tiles) for prefill-sized products with packed q8_0/q4_0/q4_k/q6_k weights (packed.h): 16
 // tokens x 16 weight rows per tile product, one 32-element block per tdpbssd, each block's int32
 // result scaled in f32 with AVX-512. Used by linear() when enabled() and a call has >= kTile
 // tokens; see docs/kernels.md.
@@ -28,6 +28,7 @@ bool set_enabled(bool on);
 struct PackedActivations {
   std::vector<int8_t> q;
   std::vector<float> d;
+  std::vector<float> s;  // d · Σq per block, same order as d (q4_k's mins)
   int64_t tiles = 0, nb = 0, T = 0;
 };
 // x (T rows of nb ActBlocks, x_stride apart), the last tile padded with zeros. Grow-only.

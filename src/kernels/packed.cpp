@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "core/error.h"
 #include "core/quant.h"
@@ -20,8 +21,55 @@
 namespace whale::kernels::packed {
 namespace {
 
+// The 6-bit values (0..63) of one q6_k super-block in element order.
+void q6_k_values(const core::BlockQ6_K& b, uint8_t* u) {
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t* ql = b.ql + 64 * h;
+    const uint8_t* qh = b.qh + 32 * h;
+    uint8_t* o = u + 128 * h;
+    for (int l = 0; l < 32; ++l) {
+      o[l] = static_cast<uint8_t>((ql[l] & 0xF) | ((qh[l] & 3) << 4));
+      o[l + 32] = static_cast<uint8_t>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4));
+      o[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+      o[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+    }
+  }
+}
+
+// One super-block (256 columns) of 16 rows in the q4_k / q6_k layouts of packed.h.
+void pack_superblock(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_t bk, uint8_t* out) {
+  std::memset(out, 0, static_cast<size_t>(8 * group_block_bytes(dt)));
+  for (int64_t n = 0; n < kRows; ++n) {
+    const uint8_t* row = w + n * row_bytes;
+    if (dt == core::DType::kQ4_K) {
+      const auto& b = reinterpret_cast<const core::BlockQ4_K*>(row)[bk];
+      std::memcpy(out + 2 * n, &b.d, 2);
+      std::memcpy(out + 32 + 2 * n, &b.dmin, 2);
+      for (int j = 0; j < 8; ++j) core::q4_k_scale_min(j, b.scales, out + 64 + 16 * j + n, out + 192 + 16 * j + n);
+      for (int p = 0; p < 4; ++p) {
+        for (int c = 0; c < 8; ++c) std::memcpy(out + 320 + 512 * p + 64 * c + 4 * n, b.qs + 32 * p + 4 * c, 4);
+      }
+    } else {
+      const auto& b = reinterpret_cast<const core::BlockQ6_K*>(row)[bk];
+      std::memcpy(out + 2 * n, &b.d, 2);
+      for (int s = 0; s < 16; ++s) std::memcpy(out + 64 + 16 * s + n, &b.scales[s], 1);
+      uint8_t u[256];
+      q6_k_values(b, u);
+      for (int e = 0; e < 256; ++e) {
+        const int blk = e / 32, c = e % 32 / 4, j = e % 4;
+        out[320 + 512 * (blk / 2) + 64 * c + 4 * n + j] |= static_cast<uint8_t>((u[e] & 15) << (4 * (blk % 2)));
+        out[2368 + 512 * (blk / 4) + 64 * c + 4 * n + j] |= static_cast<uint8_t>((u[e] >> 4) << (2 * (blk % 4)));
+      }
+    }
+  }
+}
+
 void pack_group(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_t nb, uint8_t* out) {
   const int64_t gb = group_block_bytes(dt);
+  if (dt == core::DType::kQ4_K || dt == core::DType::kQ6_K) {
+    for (int64_t bk = 0; bk < nb / 8; ++bk) pack_superblock(dt, w, row_bytes, bk, out + 8 * gb * bk);
+    return;
+  }
   for (int64_t k = 0; k < nb; ++k, out += gb) {
     for (int64_t n = 0; n < kRows; ++n) {
       const uint8_t* row = w + n * row_bytes;
@@ -55,12 +103,21 @@ void page_out(const void* p, int64_t n) {
 
 }  // namespace
 
-int64_t group_block_bytes(core::DType t) { return t == core::DType::kQ8_0 ? 576 : 288; }
+int64_t group_block_bytes(core::DType t) {
+  switch (t) {
+    case core::DType::kQ8_0: return 576;
+    case core::DType::kQ4_0: return 288;
+    case core::DType::kQ4_K: return 296;  // 2368 per super-block
+    case core::DType::kQ6_K: return 424;  // 3392 per super-block
+    default: return 0;
+  }
+}
 
 bool packable(const WeightView& w) {
   const core::DType t = w.w.dtype();
-  if (t != core::DType::kQ8_0 && t != core::DType::kQ4_0) return false;
-  if (w.w.ndim() != 2 || w.rows() % kRows != 0 || w.cols() % 32 != 0) return false;
+  if (group_block_bytes(t) == 0) return false;
+  const int64_t block_cols = t == core::DType::kQ4_K || t == core::DType::kQ6_K ? 256 : 32;
+  if (w.w.ndim() != 2 || w.rows() % kRows != 0 || w.cols() % block_cols != 0) return false;
   if (const char* env = std::getenv("WHALE_PACK"); env != nullptr && std::strcmp(env, "0") == 0) return false;
   return static_cast<bool>(simd::table_for(max_simd_level()).matmul_packed);
 }
@@ -104,6 +161,17 @@ core::Tensor pack(const WeightView& w) { return pack_into(w, huge_page_buffer(pa
 #pragma GCC diagnostic ignored "-Wuninitialized"
 namespace {
 
+// 16 scale bytes (unsigned / signed) as f32.
+inline __m512 u8_f32(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+inline __m512 i8_f32(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+
+// Every loop over a kernel's tokens is unrolled, so its per-token vectors stay in registers.
+#define WHALE_TOKENS _Pragma("GCC unroll 8")
+
 inline __m512i bcast4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -115,7 +183,7 @@ inline __m512i bcast4(const int8_t* p) {
 template <int NT>
 void group_q4_0(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* const* y) {
   __m512 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   for (int64_t k = 0; k < nb; ++k) {
     const uint8_t* p = g + k * 288;
@@ -123,23 +191,23 @@ void group_q4_0(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
     for (int l = 0; l < 5; ++l) _mm_prefetch(reinterpret_cast<const char*>(p) + 1024 + 64 * l, _MM_HINT_T0);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     __m512i dot[NT];
-    for (int t = 0; t < NT; ++t) dot[t] = _mm512_setzero_si512();
+    WHALE_TOKENS for (int t = 0; t < NT; ++t) dot[t] = _mm512_setzero_si512();
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
       const __m512i v = _mm512_loadu_si512(p + 32 + 64 * c);
       const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-      for (int t = 0; t < NT; ++t) {
+      WHALE_TOKENS for (int t = 0; t < NT; ++t) {
         dot[t] = _mm512_dpbusd_epi32(dot[t], lo, bcast4(x[t][k].qs + 4 * c));
         dot[t] = _mm512_dpbusd_epi32(dot[t], hi, bcast4(x[t][k].qs + 16 + 4 * c));
       }
     }
-    for (int t = 0; t < NT; ++t) {
+    WHALE_TOKENS for (int t = 0; t < NT; ++t) {
       const __m512i exact = _mm512_sub_epi32(dot[t], _mm512_set1_epi32(8 * x[t][k].sum));  // Σ (u - 8) x
       const __m512 s = _mm512_mul_ps(dw, _mm512_set1_ps(x[t][k].d));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), s, acc[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
 // q8_0: vpdpbusd wants one unsigned operand, so the activation bytes go in as x + 128 (xor 0x80)
@@ -147,7 +215,7 @@ void group_q4_0(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
 template <int NT>
 void group_q8_0(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* const* y) {
   __m512 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t k = 0; k < nb; ++k) {
     const uint8_t* p = g + k * 576;
@@ -156,35 +224,157 @@ void group_q8_0(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
     const __m512i wsum128 =
         _mm512_slli_epi32(_mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32))), 7);
     __m512i dot[NT];
-    for (int t = 0; t < NT; ++t) dot[t] = _mm512_setzero_si512();
+    WHALE_TOKENS for (int t = 0; t < NT; ++t) dot[t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
     for (int r = 0; r < 8; ++r) {
       const __m512i wv = _mm512_loadu_si512(p + 64 + 64 * r);
-      for (int t = 0; t < NT; ++t) dot[t] = _mm512_dpbusd_epi32(dot[t], _mm512_xor_si512(bcast4(x[t][k].qs + 4 * r), flip), wv);
+      WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+        dot[t] = _mm512_dpbusd_epi32(dot[t], _mm512_xor_si512(bcast4(x[t][k].qs + 4 * r), flip), wv);
+      }
     }
-    for (int t = 0; t < NT; ++t) {
+    WHALE_TOKENS for (int t = 0; t < NT; ++t) {
       const __m512i exact = _mm512_sub_epi32(dot[t], wsum128);
       const __m512 s = _mm512_mul_ps(dw, _mm512_set1_ps(x[t][k].d));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), s, acc[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
+}
+
+// q4_k, per super-block of 16 rows (2368 bytes) and sub-block s (one ActBlock): the exact int32
+// dot of the unsigned nibbles q with x, then acc += dot · (d·sc_s · d_x) and acc -= (dmin·m_s) ·
+// (d_x · Σx), in sub-block order (amx.cpp's tile_k does the same operations).
+template <int NT>
+void group_q4_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* const* y) {
+  __m512 acc[NT];
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  for (int64_t bk = 0; bk < nb / 8; ++bk) {
+    const uint8_t* p = g + bk * 2368;
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
+#pragma GCC unroll 1
+    for (int q = 0; q < 4; ++q) {
+      // The next super-block's lines, spread over its four pairs.
+      const char* next = reinterpret_cast<const char*>(p) + 2368 + 640 * q;
+      for (int l = 0; l < 10; ++l) _mm_prefetch(next + 64 * l, _MM_HINT_T0);
+      const ActBlock* xs[NT][2];
+      __m512i dot[NT][2];
+      WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+        xs[t][0] = &x[t][8 * bk + 2 * q], xs[t][1] = &x[t][8 * bk + 2 * q + 1];
+        dot[t][0] = dot[t][1] = _mm512_setzero_si512();
+      }
+#pragma GCC unroll 8
+      for (int c = 0; c < 8; ++c) {
+        const __m512i v = _mm512_loadu_si512(p + 320 + 512 * q + 64 * c);
+        const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+          dot[t][0] = _mm512_dpbusd_epi32(dot[t][0], lo, bcast4(xs[t][0]->qs + 4 * c));
+          dot[t][1] = _mm512_dpbusd_epi32(dot[t][1], hi, bcast4(xs[t][1]->qs + 4 * c));
+        }
+      }
+      for (int h = 0; h < 2; ++h) {
+        const int sb = 2 * q + h;
+        const __m512 ds = _mm512_mul_ps(dw, u8_f32(p + 64 + 16 * sb));
+        const __m512 dmn = _mm512_mul_ps(dm, u8_f32(p + 192 + 16 * sb));
+        WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+          const ActBlock& xb = *xs[t][h];
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][h]), _mm512_mul_ps(ds, _mm512_set1_ps(xb.d)), acc[t]);
+          acc[t] = _mm512_fnmadd_ps(dmn, _mm512_set1_ps(xb.d * static_cast<float>(xb.sum)), acc[t]);
+        }
+      }
+    }
+  }
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
+}
+
+// q6_k, per super-block (3392 bytes) and pair of ActBlocks: the unsigned 6-bit values u (nibble
+// line | two bits of the high-bit line) against x; each ActBlock's two halves of 16 have their own
+// scale, so each half gets its own exact dot Σ (u - 32) x = dot(u, x) - 32 Σx_half (hs: the first
+// half's activation sums), then acc += dot · (d·sc_half · d_x), halves in element order.
+template <int NT>
+void group_q6_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, const int32_t* const* hs, float* const* y) {
+  __m512 acc[NT];
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(3);
+  for (int64_t bk = 0; bk < nb / 8; ++bk) {
+    const uint8_t* p = g + bk * 3392;
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+#pragma GCC unroll 1
+    for (int q = 0; q < 4; ++q) {
+      const char* next = reinterpret_cast<const char*>(p) + 3392 + 896 * q;
+      for (int l = 0; l < 14; ++l) _mm_prefetch(next + 64 * l, _MM_HINT_T0);
+      const ActBlock* xs[NT][2];
+      __m512i dot[NT][2][2];
+      WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+        for (int i = 0; i < 2; ++i) {
+          const int64_t k = 8 * bk + 2 * q + i;
+          xs[t][i] = &x[t][k];
+          dot[t][i][0] = _mm512_set1_epi32(-32 * hs[t][k]);
+          dot[t][i][1] = _mm512_set1_epi32(-32 * (x[t][k].sum - hs[t][k]));
+        }
+      }
+      const int shift = 4 * (q & 1);
+#pragma GCC unroll 8
+      for (int c = 0; c < 8; ++c) {
+        const __m512i v = _mm512_loadu_si512(p + 320 + 512 * q + 64 * c);
+        const __m512i hb = _mm512_srli_epi16(_mm512_loadu_si512(p + 2368 + 512 * (q / 2) + 64 * c), shift);
+        const __m512i w0 = _mm512_or_si512(_mm512_and_si512(v, m4), _mm512_slli_epi16(_mm512_and_si512(hb, m2), 4));
+        const __m512i w1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4),
+                                           _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hb, 2), m2), 4));
+        const int half = c / 4;
+        WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+          dot[t][0][half] = _mm512_dpbusd_epi32(dot[t][0][half], w0, bcast4(xs[t][0]->qs + 4 * c));
+          dot[t][1][half] = _mm512_dpbusd_epi32(dot[t][1][half], w1, bcast4(xs[t][1]->qs + 4 * c));
+        }
+      }
+      for (int i = 0; i < 2; ++i) {
+        for (int half = 0; half < 2; ++half) {
+          const int sb = 4 * q + 2 * i + half;
+          const __m512 ds = _mm512_mul_ps(dw, i8_f32(p + 64 + 16 * sb));
+          WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+            const __m512 s = _mm512_mul_ps(ds, _mm512_set1_ps(xs[t][i]->d));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][i][half]), s, acc[t]);
+          }
+        }
+      }
+    }
+  }
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
 template <int NT>
 void groups_nt(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x,
-               int64_t x_stride, float* y, int64_t y_stride) {
+               int64_t x_stride, const int32_t* hs, float* y, int64_t y_stride) {
   const int64_t gb = group_block_bytes(dt);
   const ActBlock* xs[NT];
-  for (int t = 0; t < NT; ++t) xs[t] = x + t * x_stride;
+  const int32_t* hst[NT];
+  for (int t = 0; t < NT; ++t) xs[t] = x + t * x_stride, hst[t] = hs != nullptr ? hs + t * nb : nullptr;
   for (int64_t g = g0; g < g1; ++g) {
     float* ys[NT];
     for (int t = 0; t < NT; ++t) ys[t] = y + t * y_stride + g * kRows;
+    const uint8_t* pg = packed + g * nb * gb;
     if (dt == core::DType::kQ8_0) {
-      group_q8_0<NT>(packed + g * nb * gb, nb, xs, ys);
-    } else {
-      group_q4_0<NT>(packed + g * nb * gb, nb, xs, ys);
+      group_q8_0<NT>(pg, nb, xs, ys);
+    } else if (dt == core::DType::kQ4_0) {
+      group_q4_0<NT>(pg, nb, xs, ys);
+    } else if constexpr (NT <= 6) {
+      if (dt == core::DType::kQ4_K) {
+        group_q4_k<NT>(pg, nb, xs, ys);
+      } else if constexpr (NT <= 4) {
+        group_q6_k<NT>(pg, nb, xs, hst, ys);
+      }
     }
+  }
+}
+
+// Tokens per pass over a group: as many as keep each token's int32 dots and f32 accumulator (and
+// the unpacked weights) in the 32 vector registers. Decode passes at most 4.
+int64_t max_tokens(core::DType dt) {
+  switch (dt) {
+    case core::DType::kQ4_K: return 6;
+    case core::DType::kQ6_K: return 4;
+    default: return 8;
   }
 }
 
@@ -192,18 +382,46 @@ void groups_nt(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, in
 
 void matmul_vnni(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x,
                  int64_t x_stride, int64_t T, float* y, int64_t y_stride) {
-  for (int64_t t = 0; t < T; t += 4) {
-    const ActBlock* xt = x + t * x_stride;
-    float* yt = y + t * y_stride;
-    switch (std::min<int64_t>(4, T - t)) {
-      case 1: groups_nt<1>(dt, packed, nb, g0, g1, xt, x_stride, yt, y_stride); break;
-      case 2: groups_nt<2>(dt, packed, nb, g0, g1, xt, x_stride, yt, y_stride); break;
-      case 3: groups_nt<3>(dt, packed, nb, g0, g1, xt, x_stride, yt, y_stride); break;
-      default: groups_nt<4>(dt, packed, nb, g0, g1, xt, x_stride, yt, y_stride); break;
+  // q6_k's half-block activation sums (Σ of each ActBlock's first 16 values), T x nb.
+  thread_local std::vector<int32_t> half_sums;
+  if (dt == core::DType::kQ6_K) {
+    if (half_sums.size() < static_cast<size_t>(T * nb)) half_sums.resize(static_cast<size_t>(T * nb));
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t k = 0; k < nb; ++k) {
+        int32_t s = 0;
+        for (int j = 0; j < 16; ++j) s += x[t * x_stride + k].qs[j];
+        half_sums[static_cast<size_t>(t * nb + k)] = s;
+      }
+    }
+  }
+  // Prefill: the groups in chunks of ~kChunkBytes of weights, which stay in L2 while every pass of
+  // up to max_tokens tokens goes over them (instead of streaming the whole matrix from memory per
+  // pass). A token's numbers and their order depend on neither, so neither do its bits.
+  constexpr int64_t kChunkBytes = int64_t{256} << 10;
+  const bool prefill = T > 4;
+  const int64_t step = prefill ? max_tokens(dt) : 4;
+  const int64_t chunk = prefill ? std::max<int64_t>(1, kChunkBytes / (nb * group_block_bytes(dt))) : g1 - g0;
+  for (int64_t c0 = g0; c0 < g1; c0 += chunk) {
+    const int64_t c1 = std::min(g1, c0 + chunk);
+    for (int64_t t = 0; t < T; t += step) {
+      const ActBlock* xt = x + t * x_stride;
+      const int32_t* hs = dt == core::DType::kQ6_K ? half_sums.data() + t * nb : nullptr;
+      float* yt = y + t * y_stride;
+      switch (std::min<int64_t>(step, T - t)) {
+        case 1: groups_nt<1>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+        case 2: groups_nt<2>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+        case 3: groups_nt<3>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+        case 4: groups_nt<4>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+        case 5: groups_nt<5>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+        case 6: groups_nt<6>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+        case 7: groups_nt<7>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+        default: groups_nt<8>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+      }
     }
   }
 }
 
+#undef WHALE_TOKENS
 #pragma GCC pop_options
 #endif
 

@@ -1,4 +1,4 @@
-// Packed q8_0/q4_0 weights: rows in groups of 16, interleaved four bytes at a time (the layout of an
+// Packed q8_0/q4_0/q4_k/q6_k weights: rows in groups of 16, interleaved four bytes at a time (the layout of an
 // AMX B tile), made once at load time. One layout feeds two kernels with the same arithmetic:
 // decode on AVX-512 VNNI (one vpdpbusd = 4 elements of 16 rows against one broadcast activation
 // word) and prefill on AMX tiles. Both form each block's exact int32 dot product and add
@@ -10,6 +10,20 @@
 //                    W[n][32k + 4r + j]
 //   q4_0 (gb = 288): 16 f16 scales | 4 x 64 bytes: byte 4n + j of line c holds the nibbles (as
 //                    stored, value + 8) of W[n][32k + 4c + j] (low) and W[n][32k + 16 + 4c + j] (high)
+// The k-quants pack per 256-column super-block K (8 blocks, 8·gb bytes; 4.625 and 6.625 bits a
+// weight against the stored 4.5 and 6.5625), scales kept in their stored width:
+//   q4_k (gb = 296, 2368 per K): 16 f16 d | 16 f16 dmin | 8 x 16 u8 6-bit scales (sub-block s: row
+//                    n at 16s + n) | 8 x 16 u8 mins | 4 pairs x 8 lines x 64: byte 4n + j of line c
+//                    of pair p holds the nibbles of W[n][256K + 64p + 4c + j] (low, sub-block 2p)
+//                    and W[n][256K + 64p + 32 + 4c + j] (high, sub-block 2p + 1), as stored
+//   q6_k (gb = 424, 3392 per K): 16 f16 d | 32 bytes padding (lines stay 64-byte aligned) |
+//                    16 x 16 int8 scales (16-element sub-block s at 16s + n) | 4 pairs x 8 lines x
+//                    64 of the values' low 4 bits, laid out as q4_k's | 2 quads x 8 lines x 64 of
+//                    their top 2 bits: byte 4n + j of line c of quad q holds, at bits 2i, block
+//                    4q + i's element 4c + j (values unsigned, 0..63 = stored + 32)
+// Both kernels take each 32-element block's exact int32 dot (q6_k: one per 16-element half, as its
+// scales) and then, in block order, acc += dot · (d·scale · d_x) (and for q4_k acc -= dmin·min ·
+// d_x·Σx), so the two agree bit for bit here too.
 #pragma once
 
 #include <cstdint>
@@ -22,11 +36,13 @@ namespace whale::kernels::packed {
 
 inline constexpr int64_t kRows = 16;
 
-// q8_0 or q4_0, two dimensions, rows a multiple of 16, and a CPU with the AVX-512 VNNI kernels.
+// q8_0, q4_0, q4_k or q6_k, two dimensions, rows a multiple of 16 (columns of the block size), and
+// a CPU with the AVX-512 VNNI kernels. WHALE_PACK=0 turns packing off.
 bool packable(const WeightView& w);
+// Bytes of one group per 32 columns (a group's blocks are cols/32 times this); 0: not packable.
 int64_t group_block_bytes(core::DType t);
 
-// The packed copy of w ([rows/16, cols/32, group_block_bytes] u8), written at `offset` of
+// The packed copy of w ([rows/16, cols/32, group_block_bytes] u8; k-quants: super-blocks of 8), written at `offset` of
 // `buffer` (a huge_page_buffer shared by a model's matrices; the result keeps it alive).
 // Afterwards the kernel is asked to drop w's pages from memory (MADV_PAGEOUT: clean file pages are
 // re-read if touched again, anonymous ones stay), so an mmap'd checkpoint is not resident twice.
@@ -40,8 +56,10 @@ core::Tensor pack(const WeightView& w);
 core::Tensor huge_page_buffer(int64_t bytes);
 
 // y[t * y_stride + i] for groups [g0, g1) (rows 16·g0 ..) and tokens t < T on AVX-512 VNNI;
-// x: T rows of cols/32 ActBlocks, x_stride apart. Runs on the calling thread. Built for x86-64
-// only; callers reach it as the avx512 level's KernelTable::matmul_packed (simd_kernels.h).
+// x: T rows of cols/32 ActBlocks, x_stride apart. Decode (T <= 4) passes all tokens over each group;
+// prefill passes up to 8 (q4_k 6, q6_k 4) over chunks of groups of ~256 KiB that stay in L2. Runs
+// on the calling thread. Built for x86-64 only; callers reach it as the avx512 level's
+// KernelTable::matmul_packed (simd_kernels.h).
 void matmul_vnni(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x,
                  int64_t x_stride, int64_t T, float* y, int64_t y_stride);
 

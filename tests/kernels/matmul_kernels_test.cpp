@@ -251,9 +251,10 @@ TEST(ActivationQuant, EveryLevelGivesTheSameBlocks) {
   }
 }
 
-// Packed q8_0/q4_0 weights: the VNNI kernel (any token count) and the AMX tiles (16 or more tokens)
-// give every token the same bits, alone or in any batch, and agree with the unpacked kernels up to
-// f32 rounding (each block's exact int32 dot is scaled at once instead of per lane).
+// Packed q8_0/q4_0/q4_k/q6_k weights: the VNNI kernel (any token count) and the AMX tiles (16 or
+// more tokens) give every token the same bits, alone or in any batch, and agree with the unpacked
+// kernels and with the exact product of the dequantized weights and the int8 activations (in
+// double) up to f32 rounding.
 TEST(Packed, VnniAndAmxGiveTheSameBitsInAnyBatch) {
   LevelGuard guard;
   struct AmxGuard {
@@ -262,9 +263,10 @@ TEST(Packed, VnniAndAmxGiveTheSameBitsInAnyBatch) {
   core::ThreadPool pool(2);
   uint64_t seed = 500;
   int checked = 0;
-  for (DType dt : {DType::kQ8_0, DType::kQ4_0}) {
+  for (DType dt : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+    const bool k_quant = dt == DType::kQ4_K || dt == DType::kQ6_K;
     for (int64_t rows : {int64_t{16}, int64_t{48}, int64_t{80}}) {
-      for (int64_t cols : {int64_t{32}, int64_t{96}, int64_t{1024}}) {
+      for (int64_t cols : k_quant ? std::vector<int64_t>{256, 768, 1536} : std::vector<int64_t>{32, 96, 1024}) {
         const int64_t T = 40;
         const std::vector<float> wf = randn(rows * cols, ++seed), x = randn(T * cols, ++seed);
         const WeightView w = make_weight(dt, rows, cols, wf);
@@ -275,14 +277,30 @@ TEST(Packed, VnniAndAmxGiveTheSameBitsInAnyBatch) {
         amx::set_enabled(false);
         linear(w, {.x = x.data(), .T = T, .x_stride = cols, .y = simd_y.data(), .y_stride = rows}, &pool);
         linear(wp, {.x = x.data(), .T = T, .x_stride = cols, .y = vnni_y.data(), .y_stride = rows}, &pool);
+        // The oracle: dequantized weights times the dequantized int8 activations, in double.
+        std::vector<float> wd(static_cast<size_t>(rows * cols));
+        core::dequantize_row(dt, w.w.raw(), wd.data(), rows * cols);
+        std::vector<ActBlock> xq(static_cast<size_t>(T * cols / 32));
+        quantize_activation_row(x.data(), T * cols, xq.data());
         for (int64_t i = 0; i < T * rows; ++i) {
-          double mag = 0;
-          for (int64_t k = 0; k < cols; ++k) mag += std::fabs(wf[(i % rows) * cols + k] * x[(i / rows) * cols + k]);
+          double mag = 0, exact = 0;
+          for (int64_t k = 0; k < cols; ++k) {
+            const ActBlock& b = xq[static_cast<size_t>(((i / rows) * cols + k) / 32)];
+            const double xk = static_cast<double>(b.qs[k % 32]) * b.d, wk = wd[(i % rows) * cols + k];
+            exact += wk * xk;
+            mag += std::fabs(wk * xk);
+          }
           ASSERT_NEAR(vnni_y[i], simd_y[i], 1e-5 * mag) << core::dtype_name(dt) << " rows " << rows << " cols " << cols;
+          ASSERT_NEAR(vnni_y[i], exact, 1e-5 * mag) << core::dtype_name(dt) << " rows " << rows << " cols " << cols;
         }
         for (int64_t t : {int64_t{0}, int64_t{17}, T - 1}) {  // alone, on one thread
           linear(wp, {.x = x.data() + t * cols, .T = 1, .x_stride = cols, .y = one.data(), .y_stride = rows}, nullptr);
           for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(one[r], vnni_y[t * rows + r]) << core::dtype_name(dt) << " t " << t;
+        }
+        for (int64_t nt : {int64_t{5}, int64_t{13}, int64_t{21}}) {  // VNNI passes of 8 (q4_k 6, q6_k 4) and remainders
+          std::vector<float> part(static_cast<size_t>(nt * rows));
+          linear(wp, {.x = x.data(), .T = nt, .x_stride = cols, .y = part.data(), .y_stride = rows}, &pool);
+          for (int64_t i = 0; i < nt * rows; ++i) ASSERT_EQ(part[i], vnni_y[i]) << core::dtype_name(dt) << " T " << nt;
         }
         if (rows > 16) {  // a row range of whole groups
           std::vector<float> part(static_cast<size_t>(3 * 16));
@@ -303,7 +321,7 @@ TEST(Packed, VnniAndAmxGiveTheSameBitsInAnyBatch) {
     }
   }
   if (amx::available()) {
-    EXPECT_EQ(checked, 18);
+    EXPECT_EQ(checked, 36);
     set_simd_level(SimdLevel::kAvx2);  // AMX's scaling uses AVX-512: off below that level
     EXPECT_FALSE(amx::enabled());
   }

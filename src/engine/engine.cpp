@@ -119,6 +119,10 @@ void Engine::send(Sequence& seq, std::vector<Event> events) {
     events.front().logprobs = std::move(seq.logprobs);
     seq.logprobs.clear();
   }
+  if (!seq.unsent_ids.empty() && events.front().tokens.empty()) {  // the ids whose text this is
+    events.front().tokens = std::move(seq.unsent_ids);
+    seq.unsent_ids.clear();
+  }
   for (const Event& e : events) seq.req.on_event(e);
 }
 
@@ -130,13 +134,20 @@ void Engine::append(Sequence& seq, int32_t token, const sampler::TokenLogprob* r
   bool stopped = false;
   std::vector<Event> events;
   if (seq.detok) {
+    seq.unsent_ids.push_back(token);
     events = text_events(seq, seq.detok->push(token), false, stopped);
   } else {
     events.push_back({.kind = Event::Kind::kAnswer, .request_id = seq.id, .tokens = {token}});
   }
   const bool reasoning = was_reasoning || seq.splitter.in_reasoning();
   if (reasoning) ++seq.usage.reasoning_tokens;
-  if (seq.req.constraint && !seq.constraint_on && tok_) watch_reasoning_close(seq, token);
+  if (seq.req.constraint && !seq.constraint_on && tok_) {
+    if (seq.reasoning_closed) {
+      watch_trigger(seq, tok_->token_bytes(token));
+    } else {
+      watch_reasoning_close(seq, token);
+    }
+  }
   if (seq.req.logprobs >= 0) {
     sampler::TokenLogprob r = record ? *record : sampler::TokenLogprob{.token = token, .forced = true};
     r.reasoning = reasoning;
@@ -156,11 +167,47 @@ void Engine::watch_reasoning_close(Sequence& seq, int32_t token) {
     if (seq.reasoning_tail.size() > tag.size()) seq.reasoning_tail.erase(0, seq.reasoning_tail.size() - tag.size());
     return;
   }
+  seq.reasoning_closed = true;
+  const std::string after = seq.reasoning_tail.substr(at + tag.size());
+  seq.reasoning_tail.clear();
+  if (!seq.req.constraint_trigger.empty()) {
+    watch_trigger(seq, after);
+    return;
+  }
   seq.constraint_on = true;
   // Bytes after the tag in the same token(s) (a forced "\n</think>\n\n"): the grammar sees them if it
   // allows them; whitespace it does not allow is left out of its view.
-  seq.req.constraint->accept_bytes(std::string_view(seq.reasoning_tail).substr(at + tag.size()));
-  seq.reasoning_tail.clear();
+  seq.req.constraint->accept_bytes(after);
+}
+
+// The constraint's trigger in the answer's token bytes: the grammar starts right after it, and
+// sees the bytes after it that came in the same token.
+void Engine::watch_trigger(Sequence& seq, std::string_view bytes) {
+  const std::string& trigger = seq.req.constraint_trigger;
+  if (trigger.empty() || seq.trigger_missed) return;
+  std::string& tail = seq.trigger_tail;
+  tail += bytes;
+  size_t at;
+  if (seq.req.trigger_at_start) {
+    at = tail.find_first_not_of(" \t\r\n");
+    if (at == std::string::npos) return;
+    const std::string_view v = std::string_view(tail).substr(at);
+    if (!(v.size() < trigger.size() ? trigger.starts_with(v) : v.starts_with(trigger))) {
+      seq.trigger_missed = true;
+      tail.clear();
+      return;
+    }
+    if (v.size() < trigger.size()) return;
+  } else {
+    at = tail.find(trigger);
+    if (at == std::string::npos) {
+      if (tail.size() > trigger.size()) tail.erase(0, tail.size() - trigger.size());
+      return;
+    }
+  }
+  seq.constraint_on = true;
+  seq.req.constraint->accept_bytes(std::string_view(tail).substr(at + trigger.size()));
+  tail.clear();
 }
 
 // Ends the sequence (sets its finish reason) at EOS, a stop string, max_tokens or a full context;

@@ -62,6 +62,7 @@ class Engine {
   void post_process(Sequence& seq, const float* logits);
   void append(Sequence& seq, int32_t token, const sampler::TokenLogprob* record = nullptr);
   void watch_reasoning_close(Sequence& seq, int32_t token);
+  void watch_trigger(Sequence& seq, std::string_view bytes);
   bool mask_logits(constrain::Matcher& c, std::vector<float>& l) const;
   void reap();  // the one place a sequence leaves: finished (or cancelled) ones end here
   // Text through the stop strings and the reasoning splitter: the events it makes, not yet sent.

@@ -34,7 +34,10 @@ struct Event {
   Kind kind;
   uint64_t request_id;
   std::string text;                 // kReasoning / kAnswer
-  std::vector<int32_t> tokens;      // the tokens this text came from (kReasoning / kAnswer)
+  // The tokens this text came from (kReasoning / kAnswer; with a reasoning and an answer event
+  // from one token, the first carries it). Tokens whose text never came out (cut by a stop
+  // string) are in no event.
+  std::vector<int32_t> tokens;
   FinishReason finish = FinishReason::kStop;  // kFinished
   bool context_full = false;        // kFinished with kLength because the context filled up
   Usage usage;                      // kFinished
@@ -56,6 +59,12 @@ struct Request {
   // complete, so a constrained output ends with kStop). It applies to the answer: with reasoning
   // that the prompt opened, it starts after the closing tag.
   std::shared_ptr<constrain::Matcher> constraint;
+  // With a trigger, the constraint starts only once the answer's bytes contain it (anywhere, or
+  // after leading whitespace only when trigger_at_start); the grammar describes what follows it.
+  // tool_choice "auto" with strict tools: free text until the model opens a call, then the call's
+  // grammar. An answer that never writes the trigger is never constrained.
+  std::string constraint_trigger;
+  bool trigger_at_start = false;
   int32_t logprobs = -1;          // >= 0: report each token's log-probability and this many alternatives
   std::function<void(const Event&)> on_event;
 };

@@ -28,7 +28,8 @@ struct Sequence {
         stop(req.stop),
         splitter(tok ? req.reasoning : ReasoningSplitter::Options{.enabled = false}) {
     if (tok) detok.emplace(*tok, /*skip_special=*/true);  // BOS/EOS text never reaches the user
-    constraint_on = req.constraint && !(req.reasoning.enabled && req.reasoning.starts_in_reasoning);
+    reasoning_closed = !(req.reasoning.enabled && req.reasoning.starts_in_reasoning);
+    constraint_on = req.constraint && reasoning_closed && req.constraint_trigger.empty();
     sampler.set_prompt(req.prompt);
     usage.prompt_tokens = n_prompt;
   }
@@ -55,13 +56,17 @@ struct Sequence {
   bool budget_closed = false;  // the thinking budget already forced the closing tag
   bool cancelled = false;     // asked to stop: ends as kCancelled at the next reap
   bool constraint_on = false;  // req.constraint masks the logits (the reasoning, if any, closed)
+  bool reasoning_closed = true;  // no reasoning opened by the prompt, or its closing tag was generated
   std::string reasoning_tail;  // the last bytes generated while waiting for the closing tag
+  std::string trigger_tail;    // the answer's last bytes while waiting for req.constraint_trigger
+  bool trigger_missed = false;  // trigger_at_start and the answer began otherwise
   sampler::Sampler sampler;
   std::optional<tokenizer::StreamDecoder> detok;
   StopMatcher stop;
   ReasoningSplitter splitter;
   Usage usage;
   std::vector<sampler::TokenLogprob> logprobs;  // records not yet sent with an event
+  std::vector<int32_t> unsent_ids;  // generated ids whose text has not come out yet (held back)
 };
 
 }  // namespace whale::engine

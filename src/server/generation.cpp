@@ -9,6 +9,7 @@
 #include <random>
 #include <utility>
 
+#include "constrain/matcher.h"
 #include "server/api_error.h"
 #include "server/server_impl.h"
 
@@ -346,6 +347,9 @@ void handle_generation(Server::Impl& s, const httplib::Request& req, httplib::Re
   // (its prompt is computed, its full blocks sealed in the prefix cache), so they reuse those blocks.
   Handles hs;
   std::vector<Event> early;
+  // Each choice needs its own grammar state: copies taken before choice 0 advances its matcher.
+  std::vector<std::shared_ptr<constrain::Matcher>> matchers;
+  for (int i = 1; i < g.n && g.request.constraint; ++i) matchers.push_back(std::make_shared<constrain::Matcher>(*g.request.constraint));
   try {
     engine::Request first = g.request;
     hs.push_back(s.loop.submit(std::move(first)));
@@ -355,6 +359,7 @@ void handle_generation(Server::Impl& s, const httplib::Request& req, httplib::Re
     for (int i = 1; i < g.n; ++i) {
       engine::Request other = g.request;
       other.sampling.seed += static_cast<uint64_t>(i);
+      if (other.constraint) other.constraint = matchers[static_cast<size_t>(i - 1)];
       hs.push_back(s.loop.submit(std::move(other)));
     }
   } catch (...) {

@@ -90,13 +90,14 @@ const std::set<std::string>& known_completion_fields() {
   static const std::set<std::string> known = {
       "prompt", "n_predict", "max_tokens", "temperature", "top_k", "top_p", "min_p", "seed", "stop", "stream",
       "repeat_penalty", "presence_penalty", "frequency_penalty", "ignore_eos", "logit_bias", "cache_prompt", "n_probs",
-      "model", "grammar", "json_schema"};
+      "model", "grammar", "json_schema", "return_tokens"};
   return known;
 }
 
 struct Completion {
   engine::Request request;
   bool stream = false;
+  bool return_tokens = false;  // the whole reply's `tokens` (streamed chunks always carry theirs)
   int64_t n_predict = -1;
   std::string prompt_text;
   std::vector<std::string> ignored;
@@ -195,6 +196,7 @@ Completion parse_completion(const json& j, const ServedModel& m) {
   }
   r.ignore_eos = flag(j, "ignore_eos", false);
   c.stream = flag(j, "stream", false);
+  c.return_tokens = flag(j, "return_tokens", false);
   flag(j, "cache_prompt", true);  // accepted: whale's prefix cache is always on
   std::optional<int64_t> n = integer(j, "n_predict");
   if (!n) n = integer(j, "max_tokens");
@@ -247,6 +249,7 @@ json generation_settings(const ServedModel& m, const engine::Request* r, int64_t
 // What a completion has produced so far, and when.
 struct Progress {
   std::string content;
+  std::vector<int32_t> tokens;  // the ids `content` came from
   Clock::time_point submitted = Clock::now(), first, last;
   bool any = false;
 
@@ -255,6 +258,7 @@ struct Progress {
     any = true;
     last = Clock::now();
     content += e.text;
+    tokens.insert(tokens.end(), e.tokens.begin(), e.tokens.end());
   }
 };
 
@@ -275,7 +279,8 @@ json final_object(const ServedModel& m, const Completion& c, const Progress& pr,
                   {"predicted_per_second", predicted_ms > 0 ? 1000.0 * static_cast<double>(predicted) / predicted_ms : 0.0}};
   return {{"index", 0},
           {"content", stream ? "" : pr.content},
-          {"tokens", json::array()},  // return_tokens is not supported (listed as ignored)
+          // As llama-server: with return_tokens, the ids of `content`; a stream's chunks carried them.
+          {"tokens", c.return_tokens && !stream ? json(pr.tokens) : json::array()},
           {"id_slot", 0},
           {"stop", true},
           {"model", m.id},

@@ -209,6 +209,7 @@ std::vector<tokenizer::ChatMessage> parse_messages(const json& j, bool& prefix) 
     if (!role || !role->is_string()) bad_request(at + ".role", "`" + at + ".role` must be a string");
     std::string r = role->get<std::string>();
     if (r == "developer") r = "system";
+    if (r == "ipython") r = "tool";  // Llama-3.1's name for a tool result
     if (r != "system" && r != "user" && r != "assistant" && r != "tool") {
       bad_request(at + ".role", "`" + at + ".role` \"" + r + "\" is not one of system, user, assistant, tool");
     }
@@ -340,6 +341,10 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
   if (g.tools.forced) {
     if (r.constraint) bad_request("tool_choice", "a forced `tool_choice` cannot be combined with `response_format`, `grammar` or `json_schema`");
     r.constraint = g.tools.forced;
+  } else if (g.tools.strict && !r.constraint) {  // with response_format etc., that constraint wins
+    r.constraint = g.tools.strict;
+    r.constraint_trigger = g.tools.strict_trigger;
+    r.trigger_at_start = g.tools.strict_at_start;
   }
   return g;
 }

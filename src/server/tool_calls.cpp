@@ -1,10 +1,13 @@
 // Tool calls per family. DeepSeek-V3/R1:
 //   <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\nARGS\n```<｜tool▁call▁end｜>
 //   ("\n" and more calls) <｜tool▁calls▁end｜>
-// Qwen3: <tool_call>\n{"name": NAME, "arguments": ARGS}\n</tool_call> per call, "\n" between.
+// Qwen3, Qwen2.5: <tool_call>\n{"name": NAME, "arguments": ARGS}\n</tool_call> per call, "\n" between.
+// Llama-3.1: the whole answer is one {"name": NAME, "parameters": ARGS} (after <|python_tag|> when the
+// model uses it), then <|eot_id|>.
 #include "server/tool_calls.h"
 
 #include <random>
+#include <utility>
 
 #include "constrain/grammar.h"
 #include "constrain/json_schema.h"
@@ -26,9 +29,11 @@ constexpr std::string_view kCallEnd = "<｜tool▁call▁end｜>";
 constexpr std::string_view kSep = "<｜tool▁sep｜>";
 constexpr std::string_view kQwenBegin = "<tool_call>";
 constexpr std::string_view kQwenEnd = "</tool_call>";
+constexpr std::string_view kPythonTag = "<|python_tag|>";
 constexpr int kMaxParallel = 4;  // calls a forced grammar allows in one turn
 
 bool deepseek(ChatFamily f) { return f == ChatFamily::kDeepSeekV3 || f == ChatFamily::kDeepSeekR1; }
+bool llama31(ChatFamily f) { return f == ChatFamily::kLlama31; }
 
 std::string call_id() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -84,37 +89,80 @@ const ordered* find_tool(const ordered& tools, const std::string& name) {
 
 }  // namespace
 
-std::string tool_call_gbnf(ChatFamily family, const ordered& tools, const std::vector<std::string>& names, bool parallel) {
+namespace {
+
+// The calls' GBNF. `triggered`: the grammar of what follows the family's call trigger (see
+// TriggeredGrammar). `strict_only`: tools without `strict: true` take any JSON object.
+std::string call_gbnf(ChatFamily family, const ordered& tools, const std::vector<std::string>& names, bool parallel,
+                      bool triggered, bool strict_only) {
   std::string rules, alts;
   for (size_t i = 0; i < names.size(); ++i) {
-    const ordered& f = (*find_tool(tools, names[i]))["function"];
+    const ordered* t = find_tool(tools, names[i]);
+    const ordered& f = (*t)["function"];
     const std::string prefix = "t" + std::to_string(i) + "-";
-    const std::string param = "tools[" + std::to_string(i) + "].function.parameters";
+    const std::string param = "tools[" + std::to_string(t - &tools[0]) + "].function.parameters";
+    const bool schema_given = f.contains("parameters") && !f["parameters"].is_null() &&
+                              (!strict_only || (f.contains("strict") && f["strict"] == true));
     std::string schema;
     try {
-      schema = f.contains("parameters") && !f["parameters"].is_null() ? constrain::json_schema_to_gbnf(f["parameters"].dump())
-                                                                       : constrain::any_json_object_gbnf();
+      schema = schema_given ? constrain::json_schema_to_gbnf(f["parameters"].dump()) : constrain::any_json_object_gbnf();
     } catch (const Error& e) {
       bad_request(param, "`" + param + "`: " + e.what());
     }
     rules += prefix_rules(schema, prefix) + "\n";
     const std::string& n = names[i];
     if (!alts.empty()) alts += " | ";
-    alts += deepseek(family) ? constrain::gbnf_literal(n + "\n```json\n") + " " + prefix + "root"
-                             : constrain::gbnf_literal("{\"name\": \"" + n + "\", \"arguments\": ") + " " + prefix + "root";
+    if (deepseek(family)) {
+      alts += constrain::gbnf_literal(n + "\n```json\n");
+    } else if (llama31(family)) {
+      alts += constrain::gbnf_literal((triggered ? "" : "{\"name\": \"") + n + "\", \"parameters\": ");
+    } else {
+      alts += constrain::gbnf_literal("{\"name\": \"" + n + "\", \"arguments\": ");
+    }
+    alts += " " + prefix + "root";
   }
   const std::string more = parallel ? " (\"\\n\" call){0," + std::to_string(kMaxParallel - 1) + "}" : "";
   std::string top;
   if (deepseek(family)) {
-    top = "root ::= " + constrain::gbnf_literal(std::string(kCallsBegin)) + " call" + more + " " +
+    top = "root ::= " + (triggered ? std::string() : constrain::gbnf_literal(std::string(kCallsBegin)) + " ") + "call" + more + " " +
           constrain::gbnf_literal(std::string(kCallsEnd)) + "\ncall ::= " +
           constrain::gbnf_literal(std::string(kCallBegin) + "function" + std::string(kSep)) + " (" + alts + ") " +
           constrain::gbnf_literal("\n```" + std::string(kCallEnd)) + "\n";
+  } else if (llama31(family)) {  // one call: the template has no way to write several
+    top = "root ::= (" + alts + ") " + constrain::gbnf_literal("}") + "\n";
   } else {
-    top = "root ::= call" + more + "\ncall ::= " + constrain::gbnf_literal(std::string(kQwenBegin) + "\n") + " (" + alts +
-          ") " + constrain::gbnf_literal("}\n" + std::string(kQwenEnd)) + "\n";
+    top = "root ::= " + (triggered ? constrain::gbnf_literal("\n") + " body" : std::string("call")) + more + "\ncall ::= " +
+          constrain::gbnf_literal(std::string(kQwenBegin) + "\n") + " body\nbody ::= (" + alts + ") " +
+          constrain::gbnf_literal("}\n" + std::string(kQwenEnd)) + "\n";
   }
   return top + rules;
+}
+
+std::vector<std::string> tool_names(const ordered& tools) {
+  std::vector<std::string> names;
+  for (const ordered& t : tools) names.push_back(t["function"]["name"].get<std::string>());
+  return names;
+}
+
+}  // namespace
+
+std::string tool_call_gbnf(ChatFamily family, const ordered& tools, const std::vector<std::string>& names, bool parallel) {
+  return call_gbnf(family, tools, names, parallel, /*triggered=*/false, /*strict_only=*/false);
+}
+
+TriggeredGrammar strict_tools_gbnf(ChatFamily family, const ordered& tools, bool parallel) {
+  TriggeredGrammar t;
+  if (deepseek(family)) {
+    t.trigger = std::string(kCallsBegin);
+  } else if (llama31(family)) {
+    t.trigger = "{\"name\": \"";
+    t.at_start = true;
+    parallel = false;
+  } else {
+    t.trigger = std::string(kQwenBegin);
+  }
+  t.gbnf = call_gbnf(family, tools, tool_names(tools), parallel, /*triggered=*/true, /*strict_only=*/true);
+  return t;
 }
 
 ToolSetup parse_tools(const json& j, std::string_view body, const tokenizer::Tokenizer& tok, ConstraintVocabulary& vocab) {
@@ -155,9 +203,9 @@ ToolSetup parse_tools(const json& j, std::string_view body, const tokenizer::Tok
     }
   }
   s.family = tok.chat_template().family();
-  if (!deepseek(s.family) && s.family != ChatFamily::kQwen3) {
+  if (s.family == ChatFamily::kLlama3) {
     bad_request("tools", std::string("the model's chat template (") + tokenizer::chat_family_name(s.family) +
-                             ") has no tool-call format whale knows; tools work with DeepSeek-V3/R1 and Qwen3 templates");
+                             ") has no tool-call format; tools work with DeepSeek-V3/R1, Qwen3, Qwen2.5 and Llama-3.1 templates");
   }
   s.tools_json = tools.dump();
   bool parallel = true;
@@ -188,15 +236,25 @@ ToolSetup parse_tools(const json& j, std::string_view body, const tokenizer::Tok
   }
   s.parse_output = choice != "none";
   if (choice == "required") forced = names;
-  if (!forced.empty()) {
-    const std::string gbnf = tool_call_gbnf(s.family, tools, forced, parallel && choice == "required");
+  const auto matcher = [&](const std::string& gbnf) {
     std::shared_ptr<const constrain::Grammar> g;
     try {
       g = std::make_shared<const constrain::Grammar>(constrain::parse_gbnf(gbnf));
     } catch (const Error& e) {
       bad_request("tools", std::string("`tools`: ") + e.what());
     }
-    s.forced = std::make_shared<constrain::Matcher>(g, vocab.get(tok));
+    return std::make_shared<constrain::Matcher>(g, vocab.get(tok));
+  };
+  const bool any_strict = std::any_of(tools.begin(), tools.end(), [](const ordered& t) {
+    return t["function"].contains("strict") && t["function"]["strict"] == true;
+  });
+  if (!forced.empty()) {
+    s.forced = matcher(tool_call_gbnf(s.family, tools, forced, parallel && choice == "required" && !llama31(s.family)));
+  } else if (choice == "auto" && any_strict) {
+    const TriggeredGrammar t = strict_tools_gbnf(s.family, tools, parallel);
+    s.strict = matcher(t.gbnf);
+    s.strict_trigger = t.trigger;
+    s.strict_at_start = t.at_start;
   }
   return s;
 }
@@ -264,18 +322,69 @@ bool parse_deepseek_call(std::string_view s, tokenizer::ToolCall& c) {
   return !c.name.empty();
 }
 
-bool parse_qwen_call(std::string_view s, tokenizer::ToolCall& c) {
+bool parse_qwen_call(std::string_view s, tokenizer::ToolCall& c, const char* key = "arguments") {
   const json j = json::parse(trim(s), nullptr, false);
   if (!j.is_object() || !j.contains("name") || !j["name"].is_string()) return false;
   c.name = j["name"].get<std::string>();
-  const json args = j.value("arguments", json::object());
+  const json args = j.contains(key) ? j[key] : j.value("arguments", json::object());
   c.arguments = args.is_string() ? args.get<std::string>() : args.dump();
   return true;
+}
+
+// The end of the JSON object that `s` starts with ('{'), or npos while it is unfinished.
+size_t object_end(std::string_view s) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if ((c == '}' || c == ']') && --depth == 0) {
+      return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// Llama-3.1: the answer (leading whitespace aside) is one call object, after <|python_tag|> or not.
+ParsedOutput parse_llama31(std::string_view text) {
+  ParsedOutput out;
+  std::string_view s = text;
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  if (s.starts_with(kPythonTag)) s.remove_prefix(kPythonTag.size());
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  if (!s.starts_with('{')) {
+    out.content = std::string(text);
+    return out;
+  }
+  out.markup = true;
+  ParsedCall pc;
+  const size_t end = object_end(s);
+  if (end == std::string_view::npos) return out;  // unfinished
+  pc.complete = true;
+  const json j = json::parse(s.substr(0, end), nullptr, false);
+  const bool call = j.is_object() && j.contains("name") && j["name"].is_string() &&
+                    ((j.contains("parameters") && j["parameters"].is_object()) || (j.contains("arguments") && j["arguments"].is_object()));
+  if (!call) {  // JSON, but not a call: the model's answer
+    out.content = std::string(text);
+    out.markup = false;
+    return out;
+  }
+  parse_qwen_call(s.substr(0, end), pc.call, "parameters");
+  pc.call.id = call_id();
+  out.calls.push_back(std::move(pc));
+  return out;
 }
 
 }  // namespace
 
 ParsedOutput parse_tool_calls(ChatFamily family, std::string_view text) {
+  if (llama31(family)) return parse_llama31(text);
   ParsedOutput out;
   const bool ds = deepseek(family);
   const std::string_view open = ds ? kCallBegin : kQwenBegin, close = ds ? kCallEnd : kQwenEnd;
@@ -311,6 +420,24 @@ json tool_calls_json(const std::vector<ParsedCall>& calls) {
 
 std::vector<json> ToolCallStream::feed(std::string_view text) {
   std::vector<json> out;
+  if (llama31(family_) && !in_calls_) {  // a call is the whole answer: decided by its first characters
+    if (!plain_) {
+      held_ += text;
+      std::string_view t = held_;
+      while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.remove_prefix(1);
+      if (t.empty() || (t.size() < kPythonTag.size() && kPythonTag.starts_with(t))) return out;
+      if (t.starts_with('{') || t.starts_with(kPythonTag)) {
+        in_calls_ = true;
+        calls_ = std::exchange(held_, {});
+        return emit(false);
+      }
+      plain_ = true;
+      out.push_back({{"content", std::exchange(held_, {})}});
+      return out;
+    }
+    if (!text.empty()) out.push_back({{"content", std::string(text)}});
+    return out;
+  }
   if (!in_calls_) {
     held_ += text;
     const bool ds = deepseek(family_);

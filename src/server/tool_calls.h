@@ -22,6 +22,11 @@ struct ToolSetup {
   bool parse_output = false;  // tools given and tool_choice is not "none": calls are parsed from the answer
   tokenizer::ChatFamily family = tokenizer::ChatFamily::kDeepSeekR1;  // whose call markup
   std::shared_ptr<constrain::Matcher> forced;  // tool_choice required or named: the call grammar
+  // tool_choice auto with a strict tool: the call grammar from the trigger on (Request's
+  // constraint_trigger / trigger_at_start)
+  std::shared_ptr<constrain::Matcher> strict;
+  std::string strict_trigger;
+  bool strict_at_start = false;
 };
 
 // Reads tools, tool_choice and parallel_tool_calls from `j` (`body` is its text, re-read for key
@@ -43,6 +48,17 @@ std::vector<tokenizer::ToolCall> parse_message_tool_calls(const nlohmann::json& 
 std::string tool_call_gbnf(tokenizer::ChatFamily family, const nlohmann::ordered_json& tools,
                            const std::vector<std::string>& names, bool parallel);
 
+// tool_choice "auto" with `strict: true` tools: the answer is free until the model writes the
+// family's call trigger (DeepSeek's <｜tool▁calls▁begin｜> or Qwen's <tool_call> anywhere;
+// Llama-3.1's {"name": " as the answer's start), then `gbnf` constrains the rest: the call markup
+// of any listed tool, strict tools' arguments to their schema, other tools' to any JSON object.
+struct TriggeredGrammar {
+  std::string trigger;
+  bool at_start = false;
+  std::string gbnf;
+};
+TriggeredGrammar strict_tools_gbnf(tokenizer::ChatFamily family, const nlohmann::ordered_json& tools, bool parallel);
+
 struct ParsedCall {
   tokenizer::ToolCall call;
   bool complete = false;  // its closing markup was seen
@@ -55,7 +71,8 @@ struct ParsedOutput {
 // Tool calls in a model's answer text. Calls get fresh ids "call_...".
 ParsedOutput parse_tool_calls(tokenizer::ChatFamily family, std::string_view text);
 
-// The streamed form: answer text in, chat deltas out ({"content": ...} or {"tool_calls": [...]}:
+// The streamed form (Llama-3.1: an answer that starts with "{" or <|python_tag|> is held until it
+// ends or its object closes, since only then is it known to be a call): answer text in, chat deltas out ({"content": ...} or {"tool_calls": [...]}:
 // a call's first delta has index, id, type and function.name, the next its arguments). Call
 // markup never reaches `content`; text that may begin markup is held back until it is decided.
 class ToolCallStream {
@@ -71,6 +88,7 @@ class ToolCallStream {
   std::string held_;        // content text not yet sent (a possible markup prefix)
   std::string calls_;       // the text from the first markup on
   bool in_calls_ = false;
+  bool plain_ = false;      // Llama-3.1: the answer did not start as a call, so it is all content
   size_t sent_ = 0;         // calls already streamed
 };
 

@@ -12,7 +12,8 @@ namespace whale::tokenizer {
 namespace {
 
 constexpr const char* kKnownFamilies =
-    "DeepSeek-V3, DeepSeek-R1 (and R1-Distill), Qwen3, Llama-3 (the original Llama-3 template)";
+    "DeepSeek-V3, DeepSeek-R1 (and R1-Distill), Qwen3, Qwen2.5, Llama-3 (the original Llama-3 template), "
+    "Llama-3.1/3.2/3.3";
 
 bool contains(std::string_view s, std::string_view what) { return s.find(what) != std::string_view::npos; }
 
@@ -59,6 +60,8 @@ const char* chat_family_name(ChatFamily family) {
     case ChatFamily::kDeepSeekR1: return "deepseek-r1";
     case ChatFamily::kQwen3: return "qwen3";
     case ChatFamily::kLlama3: return "llama3";
+    case ChatFamily::kQwen25: return "qwen2.5";
+    case ChatFamily::kLlama31: return "llama3.1";
   }
   return "?";
 }
@@ -73,13 +76,21 @@ ChatTemplate ChatTemplate::from_jinja(std::string_view source, std::string bos_t
     if (contains(source, "is_last_user")) unknown("is the newer DeepSeek template with is_last_user (not supported)");
     family = contains(source, "</think>") || contains(source, "<think>") ? ChatFamily::kDeepSeekR1 : ChatFamily::kDeepSeekV3;
   } else if (contains(source, "<|im_start|>")) {
-    if (!contains(source, "enable_thinking") && !contains(source, "reasoning_content")) {
-      unknown("is a ChatML/Qwen2 template without Qwen3's reasoning handling");
+    if (contains(source, "enable_thinking") || contains(source, "reasoning_content")) {
+      family = ChatFamily::kQwen3;
+    } else if (contains(source, kQwen25DefaultSystem) && contains(source, "<tool_call>")) {
+      family = ChatFamily::kQwen25;
+    } else {
+      unknown("is a ChatML template that is neither Qwen3's nor Qwen2.5-Instruct's");
     }
-    family = ChatFamily::kQwen3;
   } else if (contains(source, "<|start_header_id|>")) {
-    if (contains(source, "Cutting Knowledge") || contains(source, "tools")) unknown("is a Llama-3.1+ template (dates, tools)");
-    family = ChatFamily::kLlama3;
+    if (contains(source, "Environment: ipython") && contains(source, "tools_in_user_message")) {
+      family = ChatFamily::kLlama31;  // 3.1 and 3.3 are one template; 3.2 differs only in its date and builtin tools
+    } else if (contains(source, "Cutting Knowledge") || contains(source, "tools")) {
+      unknown("is a Llama-3.x template other than 3.1/3.2/3.3's");
+    } else {
+      family = ChatFamily::kLlama3;
+    }
   } else {
     unknown("is not recognized");
   }
@@ -95,6 +106,8 @@ std::string ChatTemplate::render(std::span<const ChatMessage> messages, const Ch
     case ChatFamily::kDeepSeekR1: return render_deepseek(messages, options);
     case ChatFamily::kQwen3: return render_qwen3(messages, options);
     case ChatFamily::kLlama3: return render_llama3(messages, options);
+    case ChatFamily::kQwen25: return render_qwen25(messages, options);
+    case ChatFamily::kLlama31: return render_llama31(messages, options);
   }
   return {};
 }

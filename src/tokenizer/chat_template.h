@@ -16,6 +16,8 @@ enum class ChatFamily {
   kDeepSeekR1,  // DeepSeek-R1 and its distills: drops reasoning of earlier turns, forces "<think>\n"
   kQwen3,       // Qwen3: <|im_start|> turns, reasoning kept after the last user turn, enable_thinking
   kLlama3,      // Llama-3: header turns, generation prompt always added
+  kQwen25,      // Qwen2.5: <|im_start|> turns, a default system prompt, <tool_call> JSON, no reasoning
+  kLlama31,     // Llama-3.1/3.2/3.3: dated system turn, tools in the first user turn, JSON calls, ipython results
 };
 
 // One function call of an assistant turn (OpenAI's tool_calls[i]); arguments is JSON text.
@@ -39,7 +41,7 @@ struct ChatOptions {
   // "<think>\n\n</think>\n\n" after the generation prompt (a whale convention, not in R1's template).
   bool enable_thinking = true;
   // The request's `tools` as a JSON array text ("" for none), rendered where the family's template
-  // renders tool definitions (Qwen3); DeepSeek's V3/R1 templates do not.
+  // renders tool definitions (Qwen3, Qwen2.5, Llama-3.1); DeepSeek's V3/R1 templates do not.
   std::string tools_json;
 };
 
@@ -60,6 +62,8 @@ class ChatTemplate {
   std::string render_deepseek(std::span<const ChatMessage> messages, const ChatOptions& options) const;
   std::string render_qwen3(std::span<const ChatMessage> messages, const ChatOptions& options) const;
   std::string render_llama3(std::span<const ChatMessage> messages, const ChatOptions& options) const;
+  std::string render_qwen25(std::span<const ChatMessage> messages, const ChatOptions& options) const;
+  std::string render_llama31(std::span<const ChatMessage> messages, const ChatOptions& options) const;
 
   ChatFamily family_;
   std::string bos_, eos_;

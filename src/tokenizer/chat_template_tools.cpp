@@ -33,7 +33,49 @@ void tojson(const ordered& j, std::string& out) {
   }
 }
 
+void tojson_indent(const ordered& j, int indent, int depth, std::string& out) {
+  const std::string base = "\n" + std::string(static_cast<size_t>(indent * depth), ' ');
+  const std::string child = base + std::string(static_cast<size_t>(indent), ' ');
+  if (j.is_object() && !j.empty()) {
+    out += '{';
+    bool first = true;
+    for (const auto& [k, v] : j.items()) {
+      if (!first) out += ',';
+      first = false;
+      out += child;
+      out += ordered(k).dump(-1, ' ', false);
+      out += ": ";
+      tojson_indent(v, indent, depth + 1, out);
+    }
+    out += base + '}';
+  } else if (j.is_array() && !j.empty()) {
+    out += '[';
+    for (size_t i = 0; i < j.size(); ++i) {
+      if (i) out += ',';
+      out += child;
+      tojson_indent(j[i], indent, depth + 1, out);
+    }
+    out += base + ']';
+  } else {
+    tojson(j, out);
+  }
+}
+
 }  // namespace
+
+std::string jinja_tojson_indent(std::string_view json_text, int indent) {
+  std::string out;
+  tojson_indent(ordered::parse(json_text), indent, 0, out);
+  return out;
+}
+
+std::string tool_arguments_tojson(const std::string& arguments) {
+  ordered j = ordered::parse(arguments, nullptr, false);
+  if (j.is_discarded()) j = arguments;
+  std::string out;
+  tojson(j, out);
+  return out;
+}
 
 std::string jinja_tojson(std::string_view json_text) {
   std::string out;
@@ -54,8 +96,12 @@ void render_deepseek_tool_calls(const ChatMessage& m, bool& is_first, std::strin
 }
 
 std::string qwen3_tools_system(std::string_view tools_json, const ChatMessage* system) {
+  return qwen_tools_system(tools_json, system ? &system->content : nullptr);
+}
+
+std::string qwen_tools_system(std::string_view tools_json, const std::string* preamble) {
   std::string out = "<|im_start|>system\n";
-  if (system) out += system->content + "\n\n";
+  if (preamble) out += *preamble + "\n\n";
   out +=
       "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function "
       "signatures within <tools></tools> XML tags:\n<tools>";

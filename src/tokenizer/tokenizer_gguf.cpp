@@ -52,13 +52,14 @@ bool flag_of(const formats::GgufFile& file, const char* key) {
 
 // The chat family a GGUF without tokenizer.chat_template most likely had (older converters did not
 // copy it), as llama.cpp falls back to a built-in template: by the pre-tokenizer, and whether the
-// vocabulary has a <think> token (DeepSeek-R1 vs V3 share one pre-tokenizer; Qwen3 vs Qwen2.5 too).
-std::optional<ChatFamily> fallback_chat_family(std::string_view pre, bool has_think) {
+// vocabulary has a <think> token (DeepSeek-R1 vs V3 share one pre-tokenizer; Qwen3 vs Qwen2.5 too)
+// or a <|python_tag|> token (Llama-3.1 and later vs the original Llama-3).
+std::optional<ChatFamily> fallback_chat_family(std::string_view pre, bool has_think, bool has_python_tag) {
   if (pre == "deepseek-v3") return has_think ? ChatFamily::kDeepSeekR1 : ChatFamily::kDeepSeekV3;
   if (pre == "deepseek-r1-qwen") return ChatFamily::kDeepSeekR1;
-  if (pre == "qwen2" && has_think) return ChatFamily::kQwen3;
-  if (pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3") return ChatFamily::kLlama3;
-  return std::nullopt;  // e.g. Qwen2.5, whose template whale does not render
+  if (pre == "qwen2") return has_think ? ChatFamily::kQwen3 : ChatFamily::kQwen25;
+  if (pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3") return has_python_tag ? ChatFamily::kLlama31 : ChatFamily::kLlama3;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -139,14 +140,14 @@ Tokenizer Tokenizer::from_gguf(const formats::GgufFile& file) {
   Tokenizer t = from_json(tj.dump(), cj.dump(), where);
   if (!file.find("tokenizer.chat_template")) {
     Impl& m = *t.impl_;
-    if (const auto fam = fallback_chat_family(pre, m.text_to_id.count("<think>") > 0)) {
+    if (const auto fam = fallback_chat_family(pre, m.text_to_id.count("<think>") > 0, m.text_to_id.count("<|python_tag|>") > 0)) {
       m.chat = std::make_unique<ChatTemplate>(*fam, m.bos_token, m.eos_token);
       core::log_warn(where, ": no tokenizer.chat_template; using the built-in ", chat_family_name(*fam),
                      " template (from tokenizer.ggml.pre \"", pre, "\")");
     } else {
       m.chat_error = cat(where, ": no tokenizer.chat_template, and tokenizer.ggml.pre \"", pre,
                          "\" names no family whose template whale has built in (deepseek-v3, deepseek-r1-qwen, "
-                         "qwen2 with <think>, llama-bpe); chat needs a GGUF with its template");
+                         "qwen2, llama-bpe); chat needs a GGUF with its template");
     }
   }
   return t;

@@ -31,10 +31,18 @@ struct TinyModel {
   std::string dir;
   model::Weights weights;
   tokenizer::Tokenizer tok;
+  std::string tokenizer_json, tokenizer_config_json;  // its files, for variants with another template
 
   static const TinyModel& get() {
     static const TinyModel m = make();
     return m;
+  }
+
+  // The tiny model's tokenizer with `jinja` as its chat_template (bos and eos unchanged).
+  static tokenizer::Tokenizer with_template(const std::string& jinja) {
+    json cj = json::parse(get().tokenizer_config_json);
+    cj["chat_template"] = jinja;
+    return tokenizer::Tokenizer::from_json(get().tokenizer_json, cj.dump(), "tiny tokenizer, other template");
   }
 
  private:
@@ -45,7 +53,8 @@ struct TinyModel {
     o.progress = false;
     o.weight_std = 0.08f;  // varied tokens from random weights
     model::write_random_checkpoint(model::find_preset("tiny-deepseek-v3").args, dir, o);
-    TinyModel m{dir, model::load_weights(dir), tokenizer::Tokenizer::from_dir(dir)};
+    TinyModel m{dir, model::load_weights(dir), tokenizer::Tokenizer::from_dir(dir), ::whale::testing::read_bytes(dir + "/tokenizer.json"),
+                ::whale::testing::read_bytes(dir + "/tokenizer_config.json")};
     fs::remove_all(dir);  // everything is loaded (weights are copied or mapped; mapped files stay valid)
     return m;
   }
@@ -59,15 +68,16 @@ struct LiveOptions {
   size_t max_body_bytes = 1 << 20;
   bool special_in_content = false;
   std::string cors_origin;
+  const tokenizer::Tokenizer* tok = nullptr;  // the model's own when null (another chat template)
 };
 
 class LiveServer {
  public:
   explicit LiveServer(LiveOptions o = {})
-      : engine_(TinyModel::get().weights, &TinyModel::get().tok,
+      : engine_(TinyModel::get().weights, o.tok ? o.tok : &TinyModel::get().tok,
                 {.max_seqs = o.max_seqs, .max_batch_tokens = 128, .max_context = o.context, .threads = 2}),
         loop_(engine_, {.max_pending = o.max_pending}),
-        server_(loop_, served(engine_, o.special_in_content),
+        server_(loop_, served(engine_, o.special_in_content, o.tok),
                 {.host = "127.0.0.1", .port = 0, .api_key = o.api_key, .max_body_bytes = o.max_body_bytes,
                  .max_pending = o.max_pending, .cors_origin = o.cors_origin, .total_slots = o.max_seqs}) {
     port_ = server_.bind();
@@ -98,11 +108,11 @@ class LiveServer {
     return false;
   }
 
-  static ServedModel served(const engine::Engine& e, bool special_in_content = false) {
+  static ServedModel served(const engine::Engine& e, bool special_in_content = false, const tokenizer::Tokenizer* tok = nullptr) {
     ServedModel m;
     m.special_in_content = special_in_content;
     m.id = "tiny";
-    m.tokenizer = &TinyModel::get().tok;
+    m.tokenizer = tok ? tok : &TinyModel::get().tok;
     m.max_context = e.max_context();
     m.vocab_size = TinyModel::get().weights.args.vocab_size;
     m.created = 1700000000;

@@ -148,6 +148,33 @@ TEST(LlamaApi, CompletionStreamsInLlamaServerFormat) {
   EXPECT_EQ(content, whole);
 }
 
+// return_tokens: the whole reply's `tokens` are the ids of its content (empty without it); a
+// stream's chunks carry their own ids whatever it says, and its last event none (llama-server's shape).
+TEST(LlamaApi, CompletionReturnTokens) {
+  LiveServer s;
+  const json body = {{"prompt", "Once upon a time"}, {"n_predict", 6}, {"ignore_eos", true}, {"seed", 5}, {"temperature", 1.0}};
+  EXPECT_EQ(post_json(s, "/completion", body)["tokens"], json::array());
+  json rb = body;
+  rb["return_tokens"] = true;
+  auto res = s.client()->Post("/completion", rb.dump(), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->get_header_value("X-Whale-Ignored-Fields"), "");
+  const json r = json::parse(res->body);
+  const std::vector<int32_t> ids = r["tokens"].get<std::vector<int32_t>>();
+  EXPECT_EQ(static_cast<int64_t>(ids.size()), r["tokens_predicted"].get<int64_t>());
+  EXPECT_EQ(TinyModel::get().tok.decode(ids), r["content"].get<std::string>());
+  rb["stream"] = true;
+  const SseResult st = post_stream(s.port(), "/completion", rb);
+  ASSERT_GE(st.chunks.size(), 2u);
+  std::vector<int32_t> streamed;
+  for (size_t i = 0; i + 1 < st.chunks.size(); ++i) {
+    for (const json& t : st.chunks[i]["tokens"]) streamed.push_back(t.get<int32_t>());
+  }
+  EXPECT_EQ(streamed, ids);
+  EXPECT_EQ(st.chunks.back()["tokens"], json::array());
+  EXPECT_EQ(post_json(s, "/completion", {{"prompt", "hi"}, {"return_tokens", "yes"}}, 400)["error"]["param"], "return_tokens");
+}
+
 TEST(LlamaApi, UnsupportedAndIgnoredFields) {
   LiveServer s;
   auto c = s.client();

@@ -90,7 +90,10 @@ TEST(ChatTemplate, RecognizesFamilies) {
                                             {"llama3", ChatFamily::kLlama3},
                                             {"deepseek_r1", ChatFamily::kDeepSeekR1},
                                             {"deepseek_r1_distill_llama", ChatFamily::kDeepSeekR1},
-                                            {"whale_placeholder", ChatFamily::kDeepSeekR1}};
+                                            {"whale_placeholder", ChatFamily::kDeepSeekR1},
+                                            {"qwen2_5_instruct", ChatFamily::kQwen25},
+                                            {"llama3_1_instruct", ChatFamily::kLlama31},
+                                            {"llama3_2_instruct", ChatFamily::kLlama31}};
   for (const Family& f : families()) {
     EXPECT_EQ(ChatTemplate::from_jinja(f.source, f.bos, f.eos, f.name).family(), want.at(f.name)) << f.name;
   }

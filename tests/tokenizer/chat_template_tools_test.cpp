@@ -1,8 +1,12 @@
 // Tool rendering: whale's C++ equals @huggingface/jinja's rendering of the real chat_template
-// (DeepSeek-V3, R1, R1-Distill-Llama, whale's placeholder = R1's, Qwen3) over conversations with
-// tool definitions, assistant tool_calls (one, parallel, several rounds) and tool results.
+// (DeepSeek-V3, R1, R1-Distill-Llama, whale's placeholder = R1's, Qwen3, Qwen2.5, Llama-3.1/3.2) over
+// conversations with tool definitions, assistant tool_calls (one, parallel, several rounds) and tool
+// results.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "core/error.h"
 #include "oracle.h"
 #include "template_families.h"
 #include "tokenizer/chat_template.h"
@@ -59,8 +63,12 @@ TEST(ChatTemplateTools, MatchesJinjaRenderingOfRealTemplates) {
   for (const Family& f : families()) {
     const ChatTemplate t = ChatTemplate::from_jinja(f.source, f.bos, f.eos, f.name);
     const bool qwen = t.family() == ChatFamily::kQwen3;
+    // Their templates write `arguments | tojson`: they expect the parsed object, as HF and llama.cpp pass it.
+    const bool object_arguments = t.family() == ChatFamily::kQwen25 || t.family() == ChatFamily::kLlama31;
     const auto chats = conversations();
     for (size_t c = 0; c < chats.size(); ++c) {
+      const bool parallel = std::any_of(chats[c].begin(), chats[c].end(), [](const ChatMessage& m) { return m.tool_calls.size() > 1; });
+      if (parallel && t.family() == ChatFamily::kLlama31) continue;  // its template raises; see Llama31RefusesParallelCalls
       for (int variant = 0; variant < 4; ++variant) {
         const bool with_tools = variant & 1;
         const ChatOptions opt{.add_generation_prompt = (variant & 2) != 0, .tools_json = with_tools ? tools.dump() : ""};
@@ -71,7 +79,8 @@ TEST(ChatTemplateTools, MatchesJinjaRenderingOfRealTemplates) {
             // OpenAI clients send content null with tool calls; Qwen3's template needs a string.
             if (m.content.empty() && !qwen) jm["content"] = nullptr;
             for (const ToolCall& tc : m.tool_calls) {
-              jm["tool_calls"].push_back({{"id", tc.id}, {"type", "function"}, {"function", {{"name", tc.name}, {"arguments", tc.arguments}}}});
+              const json args = object_arguments ? json::parse(tc.arguments) : json(tc.arguments);
+              jm["tool_calls"].push_back({{"id", tc.id}, {"type", "function"}, {"function", {{"name", tc.name}, {"arguments", args}}}});
             }
           }
           if (!m.tool_call_id.empty()) jm["tool_call_id"] = m.tool_call_id;
@@ -116,7 +125,21 @@ TEST(ChatTemplateTools, ExactDeepSeekCallText) {
             "<｜tool▁output▁end｜><｜tool▁outputs▁end｜>");
 }
 
+TEST(ChatTemplateTools, Llama31RefusesParallelCalls) {
+  const ChatTemplate t(ChatFamily::kLlama31, "<s>", "</s>");
+  const Chat chat = {{"user", "w?", {}}, calls({{"a", "f", "{}"}, {"b", "g", "{}"}})};
+  EXPECT_THROW(t.render(chat), Error);
+  EXPECT_EQ(t.render({{{"user", "w?", {}}, calls({{"a", "f", R"({"x":1})"}}), tool("ok", "a")}}, {.add_generation_prompt = false}),
+            "<s><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+            "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nw?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+            "{\"name\": \"f\", \"parameters\": {\"x\": 1}}<|eot_id|><|start_header_id|>ipython<|end_header_id|>\n\n\"ok\"<|eot_id|>");
+}
+
 TEST(ChatTemplateTools, JinjaToJson) {
+  EXPECT_EQ(jinja_tojson_indent(R"({"a":[1,{}],"b":{"c":"d"},"e":[]})", 4),
+            "{\n    \"a\": [\n        1,\n        {}\n    ],\n    \"b\": {\n        \"c\": \"d\"\n    },\n    \"e\": []\n}");
+  EXPECT_EQ(tool_arguments_tojson(R"({"x":1})"), R"({"x": 1})");
+  EXPECT_EQ(tool_arguments_tojson("not json"), R"("not json")");
   EXPECT_EQ(jinja_tojson(R"({"b":1,"a":[true,null,"é\n"],"c":{}})"), R"({"b": 1, "a": [true, null, "é\n"], "c": {}})");
 }
 

@@ -30,7 +30,10 @@ EvalResult evaluate(const model::Weights& w, const tokenizer::Tokenizer& tok, co
   res.responses.resize(problems.size() * static_cast<size_t>(per));
 
   const auto t0 = std::chrono::steady_clock::now();
-  engine::Engine eng(w, &tok, {.max_seqs = o.max_seqs, .max_batch_tokens = 512, .max_context = 0, .threads = o.threads});
+  // f32 KV rows, as the evaluations the docs cite were made (bf16 rows can flip greedy near-ties).
+  engine::Engine eng(w, &tok,
+                     {.max_seqs = o.max_seqs, .max_batch_tokens = 512, .max_context = 0, .threads = o.threads,
+                      .kv_type = core::DType::kF32});
   int64_t done = 0, total_tokens = 0;
   const int64_t total = static_cast<int64_t>(res.responses.size());
   std::vector<std::string> text(res.responses.size());

@@ -61,7 +61,10 @@ void generate(const GrpoConfig& c, const tokenizer::Tokenizer& tok, const model:
                      {.max_seqs = static_cast<int32_t>(std::min<int64_t>(64, n_new)),
                       .max_batch_tokens = 1024,
                       .max_context = std::min<int64_t>(weights.args.max_position_embeddings, 4096),
-                      .threads = c.threads});
+                      .threads = c.threads,
+                      // f32 rows: rollouts keep the bits of the committed runs (bf16 KV would change
+                      // every sampled trajectory), and the sampler stays nearer the trainer's f32 policy.
+                      .kv_type = core::DType::kF32});
   const size_t base = s.rollouts.size();
   for (size_t pi = first_problem; pi < s.problems.size(); ++pi) {
     for (int64_t g = 0; g < c.group_size; ++g) s.rollouts.push_back({.problem = pi});

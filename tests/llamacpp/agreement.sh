@@ -4,6 +4,9 @@
 # shared expert), qwen2 and llama, including the 32-element fallback types of llama.cpp's K-quant
 # files (q5_0, q5_1, iq4_nl, q4_1). Usage: agreement.sh WHALE_BINARY
 set -euo pipefail
+# whale runs with an f32 KV cache here: llama.cpp caches f16 (10-bit mantissa), which f32 is nearer
+# than whale's default bf16 (7 bits); on near-ties (wide-llama q3_k: top two logits 0.004 apart at
+# step 3) bf16 rounding alone picks the other token. bf16 against f32 is checked in KvBf16Test.
 whale=$1
 here=$(cd "$(dirname "$0")/../.." && pwd)
 peer=$here/bench/llamacpp
@@ -26,7 +29,7 @@ check() {  # preset type prompt
   "$whale" convert "$work/$preset" "$work/$preset.gguf" --type "$type" >/dev/null 2>&1
   local ours theirs
   checks=$((checks + 1))
-  ours=$("$whale" run "$work/$preset.gguf" --prompt-ids "$prompt" -n 8 --greedy 2>/dev/null)
+  ours=$("$whale" run "$work/$preset.gguf" --prompt-ids "$prompt" -n 8 --greedy --kv-type f32 2>/dev/null)
   theirs=$(node "$peer/greedy.mjs" "$work/$preset.gguf" "$prompt" 8 2>/dev/null | tail -n 1)
   if [ "$ours" == "$theirs" ]; then
     echo "agree  $preset $type: $ours"
@@ -67,7 +70,7 @@ check_mix() {  # preset prompt
   "$whale" convert "$work/$preset" "$work/$preset-f32.gguf" --type f32 >/dev/null 2>&1
   /usr/bin/python3 "$here/tests/llamacpp/kquant_mix.py" "$work/$preset-f32.gguf" "$work/$preset-mix.gguf" \
     "$work/llama.cpp/gguf-py" "$bins/libggml-base.so"
-  ours=$("$whale" run "$work/$preset-mix.gguf" --prompt-ids "$prompt" -n 8 --greedy 2>/dev/null)
+  ours=$("$whale" run "$work/$preset-mix.gguf" --prompt-ids "$prompt" -n 8 --greedy --kv-type f32 2>/dev/null)
   theirs=$(node "$peer/greedy.mjs" "$work/$preset-mix.gguf" "$prompt" 8 2>/dev/null | tail -n 1)
   if [ "$ours" == "$theirs" ]; then
     echo "agree  $preset k-quant mix: $ours"

@@ -6,6 +6,9 @@
 # with weights of std 0.1 so that no greedy step is a near tie that rounding could flip.
 # Usage: quant_files.sh WHALE_BINARY. Exits 77 (skipped) when llama-quantize is not built yet.
 set -euo pipefail
+# whale runs with an f32 KV cache here: llama.cpp caches f16 (10-bit mantissa), which f32 is nearer
+# than whale's default bf16 (7 bits); on near-ties (wide-llama q3_k: top two logits 0.004 apart at
+# step 3) bf16 rounding alone picks the other token. bf16 against f32 is checked in KvBf16Test.
 whale=$1
 here=$(cd "$(dirname "$0")/../.." && pwd)
 peer=$here/bench/llamacpp
@@ -39,7 +42,7 @@ fails=0 checks=0
 agree() {  # label file prompt
   local ours theirs
   checks=$((checks + 1))
-  ours=$("$whale" run "$2" --prompt-ids "$3" -n 8 --greedy 2>"$work/err") || ours="whale failed: $(tail -n 1 "$work/err")"
+  ours=$("$whale" run "$2" --prompt-ids "$3" -n 8 --greedy --kv-type f32 2>"$work/err") || ours="whale failed: $(tail -n 1 "$work/err")"
   theirs=$(node "$peer/greedy.mjs" "$2" "$3" 8 2>/dev/null | tail -n 1)
   if [ "$ours" == "$theirs" ]; then
     echo "agree  $1: $ours"

@@ -100,69 +100,87 @@ double clock_hz(double secs) {
   return static_cast<double>(iters) / t;
 }
 
+// The loops below keep 12 (8) accumulators in named registers: an array would live on the stack,
+// and the store/reload in every iteration (the asm barrier's operands) halves the measured peak.
+#define WHALE_ACC12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define WHALE_ACC8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
 // vpdpbusd on 12 independent zmm accumulators: 64 int8 multiply-adds each.
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) int64_t vnni512_loop(int64_t iters) {
-  __m512i acc[12];
-  for (int k = 0; k < 12; ++k) acc[k] = _mm512_set1_epi32(k);
-  const __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-2);
+#define DECL(k) __m512i a##k = _mm512_set1_epi32(k);
+  WHALE_ACC12(DECL)
+#undef DECL
+  const __m512i u = _mm512_set1_epi8(3), s = _mm512_set1_epi8(-2);
   for (int64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 12
-    for (int k = 0; k < 12; ++k) acc[k] = _mm512_dpbusd_epi32(acc[k], a, b);
-    asm volatile("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]), "+v"(acc[4]), "+v"(acc[5]), "+v"(acc[6]),
-                 "+v"(acc[7]), "+v"(acc[8]), "+v"(acc[9]), "+v"(acc[10]), "+v"(acc[11]));
+#define STEP(k) a##k = _mm512_dpbusd_epi32(a##k, u, s);
+    WHALE_ACC12(STEP)
+#undef STEP
+    asm volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7), "+v"(a8),
+                 "+v"(a9), "+v"(a10), "+v"(a11));
   }
-  for (int k = 1; k < 12; ++k) acc[0] = _mm512_add_epi32(acc[0], acc[k]);
-  return _mm512_reduce_add_epi32(acc[0]);
+#define SUM(k) a0 = k ? _mm512_add_epi32(a0, a##k) : a0;
+  WHALE_ACC12(SUM)
+#undef SUM
+  return _mm512_reduce_add_epi32(a0);
 }
 constexpr double kVnni512Macs = 12 * 64;
 
 // AVX2 without VNNI: vpmaddubsw + vpmaddwd (the haswell path), 32 int8 multiply-adds per pair.
 __attribute__((target("avx2"))) int64_t avx2_int8_loop(int64_t iters) {
-  __m256i acc[8];
-  for (int k = 0; k < 8; ++k) acc[k] = _mm256_set1_epi32(k);
-  const __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2), ones = _mm256_set1_epi16(1);
+#define DECL(k) __m256i a##k = _mm256_set1_epi32(k);
+  WHALE_ACC8(DECL)
+#undef DECL
+  const __m256i u = _mm256_set1_epi8(3), s = _mm256_set1_epi8(-2), ones = _mm256_set1_epi16(1);
   for (int64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; ++k) acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones));
-    asm volatile("" : "+x"(acc[0]), "+x"(acc[1]), "+x"(acc[2]), "+x"(acc[3]), "+x"(acc[4]), "+x"(acc[5]), "+x"(acc[6]),
-                 "+x"(acc[7]));
+#define STEP(k) a##k = _mm256_add_epi32(a##k, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), ones));
+    WHALE_ACC8(STEP)
+#undef STEP
+    asm volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6), "+x"(a7));
   }
-  for (int k = 1; k < 8; ++k) acc[0] = _mm256_add_epi32(acc[0], acc[k]);
-  alignas(32) int32_t out[8];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(out), acc[0]);
-  return out[0];
+#define SUM(k) a0 = k ? _mm256_add_epi32(a0, a##k) : a0;
+  WHALE_ACC8(SUM)
+#undef SUM
+  return _mm256_extract_epi32(a0, 0);
 }
 constexpr double kAvx2Int8Macs = 8 * 32;
 
 // f32 FMA on 12 independent zmm accumulators: 16 multiply-adds each.
 __attribute__((target("avx512f"))) float fma512_loop(int64_t iters) {
-  __m512 acc[12];
-  for (int k = 0; k < 12; ++k) acc[k] = _mm512_set1_ps(static_cast<float>(k));
-  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
+#define DECL(k) __m512 a##k = _mm512_set1_ps(static_cast<float>(k));
+  WHALE_ACC12(DECL)
+#undef DECL
+  const __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-3f);
   for (int64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 12
-    for (int k = 0; k < 12; ++k) acc[k] = _mm512_fmadd_ps(acc[k], a, b);
-    asm volatile("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]), "+v"(acc[4]), "+v"(acc[5]), "+v"(acc[6]),
-                 "+v"(acc[7]), "+v"(acc[8]), "+v"(acc[9]), "+v"(acc[10]), "+v"(acc[11]));
+#define STEP(k) a##k = _mm512_fmadd_ps(a##k, m, c);
+    WHALE_ACC12(STEP)
+#undef STEP
+    asm volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7), "+v"(a8),
+                 "+v"(a9), "+v"(a10), "+v"(a11));
   }
-  for (int k = 1; k < 12; ++k) acc[0] = _mm512_add_ps(acc[0], acc[k]);
-  return _mm512_reduce_add_ps(acc[0]);
+#define SUM(k) a0 = k ? _mm512_add_ps(a0, a##k) : a0;
+  WHALE_ACC12(SUM)
+#undef SUM
+  return _mm512_reduce_add_ps(a0);
 }
 constexpr double kFma512Macs = 12 * 16;
 
 // vdpbf16ps on 12 independent zmm accumulators: 32 bf16 multiply-adds each.
 __attribute__((target("avx512f,avx512bf16"))) float bf16_loop(int64_t iters) {
-  __m512 acc[12];
-  for (int k = 0; k < 12; ++k) acc[k] = _mm512_set1_ps(static_cast<float>(k));
-  const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3a83);
+#define DECL(k) __m512 a##k = _mm512_set1_ps(static_cast<float>(k));
+  WHALE_ACC12(DECL)
+#undef DECL
+  const __m512bh u = (__m512bh)_mm512_set1_epi16(0x3f80), s = (__m512bh)_mm512_set1_epi16(0x3a83);
   for (int64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 12
-    for (int k = 0; k < 12; ++k) acc[k] = _mm512_dpbf16_ps(acc[k], a, b);
-    asm volatile("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]), "+v"(acc[4]), "+v"(acc[5]), "+v"(acc[6]),
-                 "+v"(acc[7]), "+v"(acc[8]), "+v"(acc[9]), "+v"(acc[10]), "+v"(acc[11]));
+#define STEP(k) a##k = _mm512_dpbf16_ps(a##k, u, s);
+    WHALE_ACC12(STEP)
+#undef STEP
+    asm volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7), "+v"(a8),
+                 "+v"(a9), "+v"(a10), "+v"(a11));
   }
-  for (int k = 1; k < 12; ++k) acc[0] = _mm512_add_ps(acc[0], acc[k]);
-  return _mm512_reduce_add_ps(acc[0]);
+#define SUM(k) a0 = k ? _mm512_add_ps(a0, a##k) : a0;
+  WHALE_ACC12(SUM)
+#undef SUM
+  return _mm512_reduce_add_ps(a0);
 }
 constexpr double kBf16Macs = 12 * 32;
 
@@ -235,7 +253,7 @@ int main(int argc, char** argv) {
   const double hz = clock_hz(secs / 2);
   const bool vnni512 = has_flag("avx512_vnni") && has_flag("avx512bw");
   const bool bf16 = has_flag("avx512_bf16");
-  std::printf("{\"cpu\": \"%s\", \"amx\": %s, \"threads\": %d, \"read_GBps\": %.2f, \"clock_GHz\": %.3f", cpu_model().c_str(),
+  std::printf("{\"cpu\": \"%s\", \"amx\": %s, \"threads\": %d, \"read_GBps\": %.2f, \"scalar_clock_GHz\": %.3f", cpu_model().c_str(),
               has_flag("amx_int8") ? "true" : "false", threads, read_gbs, hz / 1e9);
   auto report = [&](const char* name, double macs) {
     std::printf(", \"%s_GMACps\": %.1f, \"%s_MACs_per_cycle_per_thread\": %.1f", name, macs / 1e9, name,

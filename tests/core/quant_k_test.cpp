@@ -12,12 +12,14 @@
 #include <vector>
 
 #include "../error_of.h"
+#include "quant_test_util.h"
 #include "core/error.h"
 
 namespace whale::core {
 namespace {
 
 using whale::testing::error_kind_of;
+using testing::relative_rms;
 
 TEST(Q2_K, HandBlock) {
   BlockQ2_K b;
@@ -76,20 +78,6 @@ TEST(Q5_K, HandBlock) {
   }
   // Element 0: sc = scales[0] & 63 = 5, m = scales[4] & 63 = 289 & 63 = 33; q = 5 | 16 (qh 9 bit 0).
   EXPECT_EQ(y[0], 0.5f * 5 * 21 - 0.25f * 33);
-}
-
-double relative_rms(DType t, const std::vector<float>& x) {
-  const int64_t n = static_cast<int64_t>(x.size());
-  std::vector<uint8_t> q(dtype_bytes(t, n));
-  std::vector<float> y(n);
-  quantize_row(t, x.data(), q.data(), n);
-  dequantize_row(t, q.data(), y.data(), n);
-  double err = 0, ref = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    err += (double(y[i]) - x[i]) * (double(y[i]) - x[i]);
-    ref += double(x[i]) * x[i];
-  }
-  return std::sqrt(err / ref);
 }
 
 // Measured (seed 5): q2_k 0.293, q3_k 0.150, q4_k 0.071, q5_k 0.036, q6_k 0.018. Each type must beat

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "../error_of.h"
+#include "quant_test_util.h"
 #include "core/convert.h"
 #include "core/error.h"
 #include "core/quant.h"
@@ -27,23 +28,11 @@ namespace whale::core {
 namespace {
 
 using whale::testing::error_kind_of;
+using testing::block_bytes;
+using testing::normal_data;
+using testing::relative_rms;
 
 constexpr DType kTypes[] = {DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kIQ4_NL, DType::kIQ4_XS};
-
-std::vector<float> normal_data(int64_t n, uint32_t seed, float sigma = 1.f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.f, sigma);
-  std::vector<float> x(static_cast<size_t>(n));
-  for (auto& v : x) v = nd(rng);
-  return x;
-}
-
-template <class Block>
-std::vector<uint8_t> bytes_of(const Block& b) {
-  std::vector<uint8_t> out(sizeof b);
-  std::memcpy(out.data(), &b, sizeof b);
-  return out;
-}
 
 std::vector<float> decoded(DType t, const void* q, int64_t n) {
   std::vector<float> y(static_cast<size_t>(n));
@@ -80,7 +69,7 @@ TEST(QuantLegacy, Q4_1HandBlock) {
   quantize_row(DType::kQ4_1, x, &b, 32);
   std::vector<uint8_t> want = {0x00, 0x38, 0x00, 0x3C};  // d = 0.5, m = 1 (f16, little-endian)
   for (int j = 0; j < 16; ++j) want.push_back(static_cast<uint8_t>(j | (j << 4)));
-  EXPECT_EQ(bytes_of(b), want);
+  EXPECT_EQ(block_bytes(b), want);
   EXPECT_EQ(decoded(DType::kQ4_1, &b, 32), std::vector<float>(x, x + 32));
 }
 
@@ -92,7 +81,7 @@ TEST(QuantLegacy, Q5_0HandBlock) {
   quantize_row(DType::kQ5_0, x, &b, 32);
   std::vector<uint8_t> want = {0x00, 0x3C, 0x00, 0x00, 0xFF, 0xFF};  // d = 1, qh = 0xFFFF0000
   for (int j = 0; j < 16; ++j) want.push_back(static_cast<uint8_t>(j | (j << 4)));
-  EXPECT_EQ(bytes_of(b), want);
+  EXPECT_EQ(block_bytes(b), want);
   EXPECT_EQ(decoded(DType::kQ5_0, &b, 32), std::vector<float>(x, x + 32));
   // Flipping one high bit moves exactly that element by 16 * d.
   b.qh[0] ^= 0x04;
@@ -108,7 +97,7 @@ TEST(QuantLegacy, Q5_1HandBlock) {
   quantize_row(DType::kQ5_1, x, &b, 32);
   std::vector<uint8_t> want = {0x00, 0x34, 0x00, 0xC0, 0x00, 0x00, 0xFF, 0xFF};  // d 0.25, m -2
   for (int j = 0; j < 16; ++j) want.push_back(static_cast<uint8_t>(j | (j << 4)));
-  EXPECT_EQ(bytes_of(b), want);
+  EXPECT_EQ(block_bytes(b), want);
   EXPECT_EQ(decoded(DType::kQ5_1, &b, 32), std::vector<float>(x, x + 32));
 }
 
@@ -120,7 +109,7 @@ TEST(QuantLegacy, IQ4_NLHandBlock) {
   quantize_row(DType::kIQ4_NL, x, &b, 32);
   std::vector<uint8_t> want = {0x00, 0x38};
   for (int j = 0; j < 16; ++j) want.push_back(static_cast<uint8_t>(j | (j << 4)));
-  EXPECT_EQ(bytes_of(b), want);
+  EXPECT_EQ(block_bytes(b), want);
   EXPECT_EQ(decoded(DType::kIQ4_NL, &b, 32), std::vector<float>(x, x + 32));
   // The mirror image: the extreme is now positive, the search still lands on the grid (d = -0.5).
   for (float& v : x) v = -v;
@@ -163,19 +152,6 @@ TEST(QuantLegacy, ZeroBlocksDecodeToZero) {
     quantize_row(t, x.data(), q.data(), n);
     for (float v : decoded(t, q.data(), n)) ASSERT_EQ(v, 0.0f) << dtype_name(t);
   }
-}
-
-double relative_rms(DType t, const std::vector<float>& x) {
-  const auto n = static_cast<int64_t>(x.size());
-  std::vector<uint8_t> q(static_cast<size_t>(dtype_bytes(t, n)));
-  quantize_row(t, x.data(), q.data(), n);
-  const std::vector<float> y = decoded(t, q.data(), n);
-  double err = 0, ref = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    err += (y[i] - x[i]) * (y[i] - x[i]);
-    ref += x[i] * x[i];
-  }
-  return std::sqrt(err / ref);
 }
 
 // Measured on this data: q4_0 0.0856, q4_1 0.0780, q5_0 0.0423, q5_1 0.0377, iq4_nl 0.0748,

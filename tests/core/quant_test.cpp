@@ -12,27 +12,15 @@
 
 #include "core/convert.h"
 #include "../error_of.h"
+#include "quant_test_util.h"
 #include "core/error.h"
 
 namespace whale::core {
 namespace {
 
 using whale::testing::error_kind_of;
-
-std::vector<float> normal_data(int64_t n, uint32_t seed, float sigma = 1.f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.f, sigma);
-  std::vector<float> x(n);
-  for (auto& v : x) v = nd(rng);
-  return x;
-}
-
-template <class Block>
-std::vector<uint8_t> as_bytes(const Block& b) {
-  std::vector<uint8_t> out(sizeof b);
-  std::memcpy(out.data(), &b, sizeof b);
-  return out;
-}
+using testing::block_bytes;
+using testing::normal_data;
 
 TEST(Q8_0, HandBlocks) {
   float x[64] = {};
@@ -197,20 +185,8 @@ TEST(Q6_K, HandBlock) {
   EXPECT_EQ(y[0], 10.5f);  // ql 5, qh 7 & 3 = 3 -> 53 - 32 = 21, scale 1
 }
 
-// sqrt(sum err^2 / sum x^2) after a quantize -> dequantize round trip of N(0,1) data.
-double relative_rms(DType t, int64_t n, uint32_t seed) {
-  std::vector<float> x = normal_data(n, seed);
-  std::vector<uint8_t> q(dtype_bytes(t, n));
-  std::vector<float> y(n);
-  quantize_row(t, x.data(), q.data(), n);
-  dequantize_row(t, q.data(), y.data(), n);
-  double err = 0, ref = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    err += (double(y[i]) - x[i]) * (double(y[i]) - x[i]);
-    ref += double(x[i]) * x[i];
-  }
-  return std::sqrt(err / ref);
-}
+// The round-trip error of N(0,1) data.
+double relative_rms(DType t, int64_t n, uint32_t seed) { return testing::relative_rms(t, normal_data(n, seed)); }
 
 // Measured over several seeds: q8_0 0.0053, q4_0 0.085, q4_k 0.071, q6_k 0.0176. The bounds
 // leave ~10-30% slack so a worse search or a broken layout shows up here.

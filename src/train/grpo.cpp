@@ -34,7 +34,7 @@ GrpoConfig parse_grpo_config(const std::string& text, const std::string& source)
   auto get = [&](const json& o, const char* key, auto& out) { get_key(o, key, out, source); };
   check_known_keys(j, {"kind", "init", "prompt", "tasks", "dataset_size", "steps", "prompts_per_step", "group_size",
                                  "temperature", "max_tokens", "rewards", "loss", "optimizer", "seed", "threads",
-                                 "checkpoint_every", "save_dtype", "comment"}, source);
+                                 "checkpoint_every", "save_dtype", "skip_uniform_groups", "comment"}, source);
   get(j, "init", c.init);
   if (c.init.empty()) fail(ErrorKind::kInvalidArgument, source, ": GRPO needs \"init\" (the checkpoint to start from)");
   get(j, "prompt", c.prompt);
@@ -50,6 +50,7 @@ GrpoConfig parse_grpo_config(const std::string& text, const std::string& source)
   get(j, "threads", c.threads);
   get(j, "checkpoint_every", c.checkpoint_every);
   get(j, "save_dtype", c.save_dtype);
+  get(j, "skip_uniform_groups", c.skip_uniform_groups);
   if (c.steps <= 0 || c.prompts_per_step <= 0 || c.group_size < 2 || c.max_tokens <= 0 || c.checkpoint_every <= 0) {
     fail(ErrorKind::kInvalidArgument, source, ": steps, prompts_per_step, max_tokens, checkpoint_every must be positive and group_size >= 2");
   }
@@ -172,9 +173,10 @@ std::vector<UpdateRow> advantages(const StepRollouts& s, const GrpoConfig& c) {
     std::vector<double> r;
     for (size_t k = 0; k < G; ++k) r.push_back(s.rollouts[g * G + k].reward);
     const std::vector<double> a = group_advantages(r, c.variant);
+    const bool uniform = std::all_of(r.begin(), r.end(), [&](double x) { return x == r.front(); });
     for (size_t k = 0; k < G; ++k) {
       const Rollout& ro = s.rollouts[g * G + k];
-      rows.push_back({.prompt = &ro.prompt, .completion = &ro.completion, .advantage = a[k]});
+      rows.push_back({.prompt = &ro.prompt, .completion = &ro.completion, .advantage = a[k], .uniform_group = uniform});
     }
   }
   return rows;
@@ -194,6 +196,7 @@ struct UpdateResult {
   LossStats stats;  // summed over inner steps
   double grad_norm = 0;  // of the last inner step, before clipping
   int64_t padded_tokens = 0;
+  int64_t backward_rows = 0;  // rows that went through forward + backward (uniform groups skipped)
   double seconds = 0;
 };
 
@@ -202,9 +205,11 @@ struct UpdateResult {
 UpdateResult update(Policy& p, const GrpoConfig& c, const tokenizer::Tokenizer& tok, const std::vector<UpdateRow>& rows) {
   const auto t0 = Clock::now();
   UpdateResult u;
-  std::vector<MicroBatch> micro = pack_micro_batches(rows, tok.eos_id().value_or(0), kMicroBatch);
+  const std::vector<UpdateRow> trained = backward_rows(rows, c.skip_uniform_groups);
+  u.backward_rows = static_cast<int64_t>(trained.size());
+  std::vector<MicroBatch> micro = pack_micro_batches(trained, tok.eos_id().value_or(0), kMicroBatch);
   behaviour_logps(micro, p, c.inner_steps);
-  int64_t completion_tokens = 0;
+  int64_t completion_tokens = 0;  // normalisers over every row (see backward_rows)
   for (const UpdateRow& r : rows) completion_tokens += static_cast<int64_t>(r.completion->size());
   for (const MicroBatch& m : micro) u.padded_tokens += m.tokens.numel();
   const LossSpec spec{.variant = c.variant,
@@ -238,6 +243,7 @@ void log_update(json& line, const UpdateResult& u, int64_t inner_steps) {
   line["entropy"] = u.stats.entropy / k;
   line["sampled_logp"] = u.stats.sampled_logp / k;  // mean log-probability of the sampled tokens
   line["grad_norm"] = u.grad_norm;
+  line["backward_rows"] = u.backward_rows;
   line["train_tokens_per_s"] = static_cast<double>(u.padded_tokens) * k / std::max(1e-9, u.seconds);
 }
 
@@ -316,7 +322,8 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
     const StepRollouts r = collect_rollouts(c, tok, export_weights(*p.model, args), step);  // rollout, score
     json line = rollout_metrics(r, c, done, since(t_roll));
     const std::vector<UpdateRow> rows = advantages(r, c);
-    if (!rows.empty()) log_update(line, update(p, c, tok, rows), c.inner_steps);  // loss, backward, AdamW
+    // Loss, backward, AdamW; a step whose groups are all uniform has no policy gradient to take.
+    if (!backward_rows(rows, c.skip_uniform_groups).empty()) log_update(line, update(p, c, tok, rows), c.inner_steps);
     if (p.ref && c.ref_refresh > 0 && done % c.ref_refresh == 0) refresh_reference(p);
     metrics << line.dump() << "\n";
     metrics.flush();

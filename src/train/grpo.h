@@ -35,7 +35,10 @@ struct GrpoConfig {
   uint64_t seed = 1;
   int threads = 0;
   int64_t checkpoint_every = 50;
-  std::string save_dtype = "bfloat16";
+  // float32: an RL update at lr ~1e-5 moves most weights by less than half a bf16 step, so a bf16
+  // model would be largely the start model (issue 18's review).
+  std::string save_dtype = "float32";
+  bool skip_uniform_groups = true;  // rows of zero-variance groups skip forward + backward (backward_rows)
 };
 
 GrpoConfig parse_grpo_config(const std::string& json_text, const std::string& source);

@@ -40,6 +40,14 @@ std::vector<MicroBatch> pack_micro_batches(const std::vector<UpdateRow>& rows, i
   return out;
 }
 
+std::vector<UpdateRow> backward_rows(const std::vector<UpdateRow>& rows, bool skip_uniform_groups) {
+  std::vector<UpdateRow> out;
+  for (const UpdateRow& r : rows) {
+    if (!(skip_uniform_groups && r.uniform_group)) out.push_back(r);
+  }
+  return out;
+}
+
 torch::Tensor token_logp(const torch::Tensor& logits, const torch::Tensor& tokens) {
   const torch::Tensor lp = torch::log_softmax(logits.slice(1, 0, logits.size(1) - 1).to(torch::kFloat32), -1);
   return lp.gather(-1, tokens.slice(1, 1, tokens.size(1)).unsqueeze(-1)).squeeze(-1);

@@ -17,7 +17,14 @@ struct UpdateRow {
   const std::vector<int32_t>* prompt = nullptr;
   const std::vector<int32_t>* completion = nullptr;
   double advantage = 0;
+  bool uniform_group = false;  // every rollout of its group got the same reward (advantage 0)
 };
+
+// The rows that go through forward and backward. A uniform group's rows have advantage 0, so their
+// policy-gradient term is exactly zero; only the KL term (beta > 0) would move them, and that is
+// dropped with them (docs/rl.md). The loss normalisers stay those of the whole batch (LossSpec),
+// so with beta 0 the gradient is the same as over every row.
+std::vector<UpdateRow> backward_rows(const std::vector<UpdateRow>& rows, bool skip_uniform_groups);
 
 // Sequences trained together in one forward/backward. Rows padded with `pad` to the longest.
 struct MicroBatch {

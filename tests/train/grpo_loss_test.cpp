@@ -160,6 +160,36 @@ TEST(GrpoLoss, OnPolicyRatioIsOneWithTheSurrogateGradient) {
   EXPECT_TRUE(torch::allclose(logp.grad(), torch::tensor({-0.125f, -0.125f, 0.0f, 0.25f}).view({2, 2})));
 }
 
+// Gradient of a whole update batch on a toy policy (logits = a table row per token) for the given
+// rows and normalisers, summed over micro-batches of 2 as update() does.
+torch::Tensor batch_gradient(const std::vector<UpdateRow>& rows, const LossSpec& spec) {
+  torch::manual_seed(3);
+  torch::Tensor table = torch::randn({6, 6}).requires_grad_(true);
+  for (const MicroBatch& m : pack_micro_batches(rows, 0, 2)) {
+    const torch::Tensor logits = table.index({m.tokens});
+    policy_loss(m, token_logp(logits, m.tokens), spec).loss.backward();
+  }
+  return table.grad();
+}
+
+TEST(GrpoLoss, SkippingUniformGroupsKeepsTheGradient) {
+  // Two groups of two: rewards {1, 0} (informative) and {1, 1} (uniform, advantage 0).
+  const std::vector<int32_t> p1{1, 2}, c1{3, 4}, c2{5}, p2{2}, c3{4, 4, 1}, c4{3};
+  const std::vector<UpdateRow> rows = {{&p1, &c1, 1.0, false}, {&p1, &c2, -1.0, false},
+                                       {&p2, &c3, 0.0, true}, {&p2, &c4, 0.0, true}};
+  const std::vector<UpdateRow> kept = backward_rows(rows, true);
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(backward_rows(rows, false).size(), 4u);
+  for (GrpoVariant v : {GrpoVariant::kGrpo, GrpoVariant::kDapo, GrpoVariant::kDrGrpo}) {
+    const LossSpec all{.variant = v, .rows = 4, .tokens = 7, .max_tokens = 3};  // beta 0
+    const torch::Tensor full = batch_gradient(rows, all);
+    EXPECT_TRUE(torch::allclose(batch_gradient(kept, all), full, 1e-6, 1e-7)) << static_cast<int>(v);
+    // Normalisers taken over the kept rows only would change the step (what backward_rows forbids).
+    const LossSpec kept_only{.variant = v, .rows = 2, .tokens = 3, .max_tokens = 3};
+    EXPECT_FALSE(torch::allclose(batch_gradient(kept, kept_only), full, 1e-4, 1e-6)) << static_cast<int>(v);
+  }
+}
+
 TEST(GrpoLoss, StatsByHand) {
   MicroBatch m = hand_batch();
   const torch::Tensor logp = logs({0.5, 0.25, 0.8, 0.1});

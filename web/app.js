@@ -138,10 +138,10 @@
   const thoughtLabel = (msg) =>
     msg.thoughtMs == null ? t('thinking') : t('thoughtFor', { s: Math.round(msg.thoughtMs / 1000) });
 
-  // A file's chip: 📎 name, and ✕ to remove it while the message is being written.
+  // A file's chip: a paperclip, the name, and ✕ to remove it while the message is being written.
   function fileChip(file, onRemove) {
     const chip = el('span', 'file-chip');
-    chip.append(el('span', 'file-icon', '📎'), el('span', 'file-name', file.filename));
+    chip.append(ui.attach.querySelector('svg').cloneNode(true), el('span', 'file-name', file.filename));
     chip.title = file.file_data || !onRemove ? file.filename : `${file.filename} (${t('fileNotKept')})`;
     if (onRemove) {
       const x = el('button', 'file-remove', '✕');

@@ -107,7 +107,9 @@
     const safe = safeUrl(url);
     if (!safe) return String(url ?? '');
     const u = new URL(safe);
-    return (u.host + (u.pathname === '/' ? '' : u.pathname)).slice(0, 80);
+    let path = u.pathname === '/' ? '' : u.pathname;
+    try { path = decodeURI(path); } catch { /* not UTF-8 percent-encoding: shown encoded */ }
+    return (u.host + path).slice(0, 80);
   }
 
   function sourceByIndex(sources, n) {

@@ -20,20 +20,11 @@
     return new ApiError(t('serverAnswered', { status: res.status, detail: detail || res.statusText }), 'server');
   }
 
-  // Whether the server can search (whale serve --search): `search` in GET /health or /props, as a
-  // boolean or an object with `enabled`/`available`; a server that says nothing is taken to have it
-  // (it then answers a search request with an error or a notice, which the page shows).
-  function searchAvailable(...replies) {
-    for (const j of replies) {
-      const s = j?.search ?? j?.web_search;
-      if (typeof s === 'boolean') return s;
-      if (s && typeof s === 'object') {
-        const flag = s.enabled ?? s.available;
-        return typeof flag === 'boolean' ? flag : true;
-      }
-      if (s === null) return false;
-    }
-    return true;
+  // Whether the server can search (whale serve --search): GET /props says so in `web_search`. A
+  // server that does not say (an older whale, another server) is taken to have it: a search
+  // request it cannot serve then fails with its own message.
+  function searchAvailable(props) {
+    return typeof props?.web_search === 'boolean' ? props.web_search : true;
   }
 
   // Streams one answer. `on.reasoning(text)` and `on.content(text)` get the deltas as they come,

@@ -17,8 +17,8 @@
   const store = new Store();
   let live = null;  // the answer being streamed: {conv, msg, controller, view, frame}
   let pending = [];  // files attached to the message being written: {filename, file_data, size}
-  let searchOk = true;  // whether the server can search (GET /health, /props); see searchAvailable
-  const kMaxFileMB = 10;
+  let searchOk = true;  // whether the server can search (GET /props); see searchAvailable
+  const kMaxFileMB = 2.5;  // a file goes as base64 (4/3 of its size) into a body whale caps at 4 MiB
   const kFileTypes = /\.(txt|md|markdown|html?|pdf)$/i;
 
   function el(tag, cls, text) {
@@ -501,13 +501,14 @@
   window.addEventListener('beforeunload', () => store.persist());
 
   // Say early when the server is gone, rather than at the first message; learn whether it searches.
-  const getJson = (path) => fetch(path).then(async (r) => ({ ok: r.ok, status: r.status, json: await r.json().catch(() => null) }));
-  getJson('health').then(async (h) => {
-    if (!h.ok) showNotice(t('serverProblem', { status: h.status }));
-    const props = await getJson('props').catch(() => null);
-    searchOk = searchAvailable(h.json, props?.ok ? props.json : null);
+  fetch('health').then((r) => {
+    if (!r.ok) showNotice(t('serverProblem', { status: r.status }));
+    const headers = store.settings.apiKey ? { Authorization: `Bearer ${store.settings.apiKey}` } : {};
+    return fetch('props', { headers }).then((p) => (p.ok ? p.json() : null)).catch(() => null);
+  }).then((props) => {
+    searchOk = searchAvailable(props);
     renderComposer();
-  }).catch(() => showNotice(t('unreachableStart', { host: location.host })));
+  }, () => showNotice(t('unreachableStart', { host: location.host })));
 
   setLanguage(store.settings.language);
   translatePage();

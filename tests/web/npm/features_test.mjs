@@ -32,10 +32,11 @@ function searchStream({ sources = results, notices } = {}) {
     { object: 'chat.completion.chunk', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }]);
 }
 const fulfillStream = (body) => (r) => r.fulfill({ status: 200, contentType: 'text/event-stream', body });
-// /health as the server sends it, with `search` set: the page reads availability from there.
-const healthWith = (search) => async (r) => {
+// /props as the server sends it, with `web_search` set: the page reads availability from there
+// (this tiny server has no index, so the tests that search say it has one, and script the answers).
+const propsWith = (search) => async (r) => {
   const res = await r.fetch();
-  r.fulfill({ response: res, json: { ...(await res.json()), search } });
+  r.fulfill({ response: res, json: { ...(await res.json()), web_search: search } });
 };
 
 const { ctx, page, close } = await openBrowser(executablePath);
@@ -57,17 +58,17 @@ async function openSettings() {
 
 try {
   await step('no search on the server: the Search toggle is greyed out and says why', async () => {
-    await page.route('**/health', healthWith(false));
+    await page.route('**/props', propsWith(false));
     await page.goto(`${base}/`);
     await page.waitForFunction(() => document.getElementById('search').getAttribute('aria-disabled') === 'true');
     check((await page.getAttribute('#search', 'title')).includes('--search'), 'the tooltip should name --search');
     await page.click('#search', { force: true });  // force: Playwright itself waits for aria-disabled to clear
     check(await page.getAttribute('#search', 'aria-pressed') === 'false', 'a disabled toggle switched on');
-    await page.unroute('**/health');
+    await page.unroute('**/props');
   });
 
   await step('English labels (the browser is en-US)', async () => {
-    await page.route('**/health', healthWith(true));
+    await page.route('**/props', propsWith(true));
     await page.reload();
     await page.waitForFunction(() => document.getElementById('search').getAttribute('aria-disabled') === 'false');
     check(await page.textContent('#search') === 'Search', `search label "${await page.textContent('#search')}"`);
@@ -180,6 +181,9 @@ try {
     await page.setInputFiles('#file', [{ name: 'tool.exe', mimeType: 'application/octet-stream', buffer: Buffer.from('MZ') }]);
     await page.locator('#notice', { hasText: 'tool.exe' }).waitFor();
     check(await chips.count() === 1, 'a .exe was attached');
+    await page.setInputFiles('#file', [{ name: 'big.txt', mimeType: 'text/plain', buffer: Buffer.alloc(3 << 20, 'a') }]);
+    await page.locator('#notice', { hasText: 'big.txt is 3.0 MB' }).waitFor();
+    check(await chips.count() === 1, 'a file over the limit was attached');
     await page.route(chatRoute, fulfillStream(searchStream({ sources: null, notices: [notice] })));
     await sendMessage('Summarise the notes');
     await waitDone();
@@ -279,7 +283,7 @@ try {
                                                 locale: 'zh-CN' });
     const p = phone.page;
     const seen = watch(p);
-    await p.route('**/health', healthWith(true));
+    await p.route('**/props', propsWith(true));
     await p.goto(`${base}/`);
     check(await p.textContent('#search') === '联网搜索', 'navigator.language zh-CN should choose Chinese');
     await p.waitForFunction(() => document.getElementById('search').getAttribute('aria-disabled') === 'false');

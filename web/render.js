@@ -25,8 +25,15 @@
     if (html === undefined) {
       // throwOnError off: a formula KaTeX cannot parse shows as its source, in red, with the reason
       // as a tooltip. trust off (the default) refuses \href, \url and \includegraphics.
-      html = katex.renderToString(source, { displayMode, throwOnError: false, strict: 'ignore', output: 'htmlAndMathml',
-                                            maxExpand: 500, maxSize: 50 });
+      try {
+        html = katex.renderToString(source, { displayMode, throwOnError: false, strict: 'ignore',
+                                              output: 'htmlAndMathml', maxExpand: 500, maxSize: 50 });
+      } catch {  // not a parse error (those render as above): show the source rather than lose the answer
+        const span = document.createElement('span');
+        span.className = 'katex-error';
+        span.textContent = source;
+        html = span.outerHTML;
+      }
       if (cache.size > 500) cache.clear();
       cache.set(key, html);
     }

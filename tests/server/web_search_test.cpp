@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "live_server.h"
+#include "search/search.h"
 
 namespace whale::server {
 namespace {
@@ -328,6 +329,82 @@ TEST(FileUpload, FileAndSearchTogether) {
   std::string expected = expected_search_message("whale sharks?", sample_docs());
   expected = replace_all(expected, "whale sharks?", expected_file_message("n.txt", notes, "whale sharks?"));
   EXPECT_EQ(r["prompt"], render({{"user", expected, {}}}));
+}
+
+TEST(FileUpload, PdfTextReachesTheTemplate) {
+  LiveServer s;
+  const std::string pdf = ::whale::testing::read_bytes(std::string(WHALE_TEST_DATA) + "/../search/data/extract/two_pages.pdf");
+  const json messages = {{{"role", "user"},
+                          {"content", {{{"type", "text"}, {"text", "What is on page 2?"}},
+                                       file_part("two_pages.pdf", "data:application/pdf;base64," + base64(pdf))}}}};
+  const json r = post(s, "/apply-template", {{"messages", messages}, {"max_tokens", 16}}, 200);
+  // The text as read off the rendered pages (tests/search/data/pdf_sources/two_pages.html).
+  const std::string text = "First page: the quick brown fox jumps over the lazy dog.\n\nSecond page: 第二页的内容是中文。";
+  EXPECT_EQ(r["prompt"], render({{"user", expected_file_message("two_pages.pdf", text, "What is on page 2?"), {}}}));
+  // Cut: the notice counts characters, not bytes.
+  LiveServer small({.context = 256});
+  const json cut = post(small, "/apply-template", {{"messages", messages}, {"max_tokens", 128}}, 200);
+  ASSERT_EQ(cut["notices"].size(), 1u) << cut;
+  EXPECT_NE(cut["notices"][0].get<std::string>().find("of " + std::to_string(search::count_chars(text)) + " characters"),
+            std::string::npos)
+      << cut["notices"];
+}
+
+// A stand-in for SearxNG on 127.0.0.1: /search?q=...&format=json answers two results.
+class FakeSearxng {
+ public:
+  FakeSearxng() {
+    http_.Get("/search", [this](const httplib::Request& req, httplib::Response& res) {
+      queries.push_back(req.get_param_value("q"));
+      const json reply = {{"query", req.get_param_value("q")},
+                          {"results", {{{"title", "Whale shark - Wikipedia"}, {"url", "https://en.wikipedia.org/wiki/Whale_shark"},
+                                        {"content", "The whale shark is a slow-moving, filter-feeding carpet shark."}, {"score", 2.5}},
+                                       {{"title", "Rhincodon typus"}, {"url", "https://www.iucnredlist.org/species/19488/2365291"},
+                                        {"content", "Endangered since 2016."}, {"score", 1.0}}}}};
+      res.set_content(reply.dump(), "application/json");
+    });
+    port_ = http_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { http_.listen_after_bind(); });
+  }
+  ~FakeSearxng() {
+    http_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::vector<std::string> queries;
+
+ private:
+  httplib::Server http_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST(WebSearch, EndToEndThroughAFakeSearxng) {
+  FakeSearxng searxng;
+  LiveServer s({.context = 2048, .searcher = search::open_searcher(searxng.url(), {.timeout_ms = 5000}), .search_k = 5});
+  const std::string question = "whale shark status";
+  const json r = post(s, "/v1/chat/completions",
+                      {{"messages", {{{"role", "user"}, {"content", question}}}}, {"web_search", true}, {"max_tokens", 2}}, 200);
+  EXPECT_EQ(searxng.queries, std::vector<std::string>{question});
+  const std::vector<search::Document> docs = {
+      {"Whale shark - Wikipedia", "https://en.wikipedia.org/wiki/Whale_shark",
+       "The whale shark is a slow-moving, filter-feeding carpet shark.", "", 0},
+      {"Rhincodon typus", "https://www.iucnredlist.org/species/19488/2365291", "Endangered since 2016.", "", 0}};
+  EXPECT_EQ(r["search_results"], expected_results(docs));
+  EXPECT_EQ(r["usage"]["prompt_tokens"], prompt_tokens({{"user", expected_search_message(question, docs), {}}}, true));
+}
+
+TEST(WebSearch, UnreachableSearxngIsA502NamingIt) {
+  int port = 0;
+  {  // a port that was free a moment ago: nothing listens there now
+    httplib::Server probe;
+    port = probe.bind_to_any_port("127.0.0.1");
+  }
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  LiveServer s({.context = 2048, .searcher = search::open_searcher(url, {.timeout_ms = 2000})});
+  const json e = post(s, "/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "whale sharks"}}}}, {"web_search", true}}, 502);
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("127.0.0.1:" + std::to_string(port)), std::string::npos) << e;
+  EXPECT_EQ(e["error"]["param"], "web_search");
 }
 
 }  // namespace

@@ -102,6 +102,7 @@ Grounding ground_messages(const json& body, std::vector<tokenizer::ChatMessage>&
                           const std::vector<std::vector<search::Attachment>>& files, const SearchAccess& access,
                           int64_t max_context,
                           const std::function<int64_t(const std::vector<tokenizer::ChatMessage>&)>& prompt_tokens) {
+  if (files.size() != messages.size()) fail(ErrorKind::kInternal, "ground_messages: files for ", files.size(), " of ", messages.size(), " messages");
   Grounding g;
   const json* ws = field(body, "web_search");
   if (ws && !ws->is_boolean()) bad_request("web_search", "`web_search` must be a boolean");

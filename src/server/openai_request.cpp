@@ -338,7 +338,7 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
   g.tools = parse_tools(j, body, *m.tokenizer, *m.constraint_vocab);
   if (std::string sys = tools_system_prompt(g.tools); !sys.empty()) {
     messages.insert(messages.begin(), {"system", sys, std::nullopt});
-    files.insert(files.begin(), {});
+    files.insert(files.begin(), std::vector<search::Attachment>{});  // not `{}`: that inserts no element
   }
   // The template's own special tokens become single tokens; special-token text in the client's
   // contents (search results and files included) stays text unless --special-in-content.

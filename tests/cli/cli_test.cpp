@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -155,6 +157,52 @@ TEST(Cli, RunAndChatShareTheTokenLimitFlags) {
     const CmdResult r = whale("run " + dir + " --prompt-ids 1,2,3 " + flag + " 4 --greedy -t 1");
     ASSERT_EQ(r.status, 0) << flag << ": " << r.out;
     EXPECT_NE(r.out.find("generated 4 tokens"), std::string::npos) << flag << ": " << r.out;
+  }
+  fs::remove_all(dir);
+}
+
+// /file PATH: the next message carries the file through DeepSeek's file_template (kept in the
+// history, as /save shows); a file longer than the context allows is cut with a notice.
+TEST(Cli, ChatFileCommandUsesTheFileTemplate) {
+  const std::string dir = temp_dir("chatfile");
+  ASSERT_EQ(whale("init --preset tiny-deepseek-v3 --out " + dir).status, 0);
+  const std::string notes = "Whale sharks eat plankton.";
+  std::ofstream(dir + "/notes.txt") << notes;
+  std::string big;
+  for (int i = 0; i < 300; ++i) big += "Line " + std::to_string(i) + " of a long file.\n";
+  std::ofstream(dir + "/big.md") << big;
+  const std::string saved = dir + "/conversation.json";
+  const CmdResult r = whale("chat " + dir + " --ctx 512 --max-tokens 4 --seed 3 -t 1 --no-think < /dev/stdin <<'EOF'\n"
+                            "/file " + dir + "/notes.txt\nWhat do they eat?\n/file " + dir + "/big.md\nSummary?\n"
+                            "/file " + dir + "/missing.txt\n/search on\n/save " + saved + "\n/exit\nEOF");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("(attached notes.txt: 26 characters"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(file \"big.md\" was cut to "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("of " + std::to_string(big.size()) + " characters to fit the context of 512 tokens)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(cannot attach " + dir + "/missing.txt"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(no search: start with whale chat --search INDEX|URL)"), std::string::npos) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(whale::testing::read_bytes(saved));
+  ASSERT_EQ(j.size(), 4u) << j;
+  EXPECT_EQ(j[0]["content"], "[file name]: notes.txt\n[file content begin]\n" + notes + "\n[file content end]\nWhat do they eat?");
+  const std::string cut = j[2]["content"];
+  const std::string head = "[file name]: big.md\n[file content begin]\n", tail = "\n[file content end]\nSummary?";
+  ASSERT_EQ(cut.rfind(head, 0), 0u) << cut;
+  ASSERT_GT(cut.size(), head.size() + tail.size());
+  EXPECT_EQ(cut.substr(cut.size() - tail.size()), tail);
+  const std::string kept = cut.substr(head.size(), cut.size() - head.size() - tail.size());
+  EXPECT_GT(kept.size(), 50u);
+  EXPECT_EQ(big.substr(0, kept.size()), kept);
+  fs::remove_all(dir);
+}
+
+TEST(Cli, ChatAndServeNameABadSearchFlag) {
+  const std::string dir = temp_dir("badsearch");
+  ASSERT_EQ(whale("init --preset tiny-deepseek-v3 --out " + dir).status, 0);
+  for (const char* cmd : {"chat", "serve"}) {
+    const CmdResult r = whale(std::string(cmd) + " " + dir + (cmd[0] == 's' ? " --port 0" : "") +
+                              " --search /nonexistent/index < /dev/null");
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("--search /nonexistent/index"), std::string::npos) << cmd << ": " << r.out;
   }
   fs::remove_all(dir);
 }

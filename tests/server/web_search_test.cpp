@@ -4,7 +4,9 @@
 // the context with its notice; errors (no --search, a failing searcher, bad files).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -405,6 +407,22 @@ TEST(WebSearch, UnreachableSearxngIsA502NamingIt) {
   const json e = post(s, "/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "whale sharks"}}}}, {"web_search", true}}, 502);
   EXPECT_NE(e["error"]["message"].get<std::string>().find("127.0.0.1:" + std::to_string(port)), std::string::npos) << e;
   EXPECT_EQ(e["error"]["param"], "web_search");
+}
+
+// tests/server/npm/web_search_client.mjs: the official openai npm client, whole and streamed.
+TEST(WebSearch, OpenAiNpmClientTakesTheSourcesChunk) {
+  const std::string npm = std::string(WHALE_TEST_DATA) + "/../server/npm";
+  ASSERT_TRUE(std::filesystem::exists(npm + "/node_modules/openai/package.json"))
+      << "the openai npm client is not installed in " << npm << ": run scripts/npm_setup.sh first";
+  LiveServer s({.context = 2048, .searcher = std::make_shared<FakeSearcher>(sample_docs())});
+  const std::string cmd = "node " + npm + "/web_search_client.mjs " + s.url() + "/v1 '" + expected_results(sample_docs()).dump() + "' 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  EXPECT_EQ(::pclose(p), 0) << out;
+  EXPECT_NE(out.find("all checks passed"), std::string::npos) << out;
 }
 
 }  // namespace

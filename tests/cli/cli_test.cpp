@@ -2,12 +2,14 @@
 // config-only checkpoints, and clean failures (message, exit code 1, no crash) on bad input,
 // including every file of the broken-file corpus.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli_util.h"
@@ -192,6 +194,48 @@ TEST(Cli, ChatFileCommandUsesTheFileTemplate) {
   const std::string kept = cut.substr(head.size(), cut.size() - head.size() - tail.size());
   EXPECT_GT(kept.size(), 50u);
   EXPECT_EQ(big.substr(0, kept.size()), kept);
+  fs::remove_all(dir);
+}
+
+// --search with a SearxNG stand-in on 127.0.0.1: the sources follow the answer, /search off
+// stops searching, the history keeps the question as asked; an unreachable instance is named.
+TEST(Cli, ChatSearchPrintsTheSourcesUnderTheAnswer) {
+  std::vector<std::string> queries;
+  httplib::Server searxng;
+  searxng.Get("/search", [&](const httplib::Request& req, httplib::Response& res) {
+    queries.push_back(req.get_param_value("q"));
+    res.set_content(R"({"results": [{"title": "Whale shark", "url": "https://en.wikipedia.org/wiki/Whale_shark",
+                         "content": "Whale sharks eat plankton."},
+                        {"title": "鲸鲨", "url": "https://zh.wikipedia.org/wiki/鲸鲨", "content": "鲸鲨以浮游生物为食。"}]})",
+                    "application/json");
+  });
+  const int port = searxng.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { searxng.listen_after_bind(); });
+  const std::string dir = temp_dir("chatsearch");
+  ASSERT_EQ(whale("init --preset tiny-deepseek-v3 --out " + dir).status, 0);
+  const std::string saved = dir + "/conversation.json";
+  const CmdResult r = whale("chat " + dir + " --search http://127.0.0.1:" + std::to_string(port) +
+                            " --ctx 2048 --max-tokens 4 --seed 3 -t 1 --no-think < /dev/stdin <<'EOF'\n"
+                            "What do whale sharks eat?\n/search off\nhello\n/save " + saved + "\n/exit\nEOF");
+  searxng.stop();
+  serving.join();
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(queries, std::vector<std::string>{"What do whale sharks eat?"});
+  EXPECT_NE(r.out.find("Sources:\n  [1] Whale shark\n      https://en.wikipedia.org/wiki/Whale_shark\n"
+                       "  [2] 鲸鲨\n      https://zh.wikipedia.org/wiki/鲸鲨\n(search off)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("Sources:", r.out.find("(search off)")), std::string::npos) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(whale::testing::read_bytes(saved));
+  ASSERT_EQ(j.size(), 4u) << j;
+  EXPECT_EQ(j[0]["content"], "What do whale sharks eat?");
+
+  // Nothing listens there any more: the turn is skipped with the searcher's error.
+  const CmdResult down = whale("chat " + dir + " --search http://127.0.0.1:" + std::to_string(port) +
+                               " --search-timeout 2 --max-tokens 4 -t 1 < /dev/stdin <<'EOF'\nwhale sharks\n/exit\nEOF");
+  EXPECT_EQ(down.status, 0) << down.out;
+  EXPECT_NE(down.out.find("(search failed: "), std::string::npos) << down.out;
+  EXPECT_NE(down.out.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << down.out;
   fs::remove_all(dir);
 }
 

@@ -379,6 +379,33 @@ int64_t IndexSearcher::file_count() const {
   return n;
 }
 
+std::vector<std::string> IndexSearcher::check() const {
+  std::lock_guard lock(impl_->mutex);
+  std::vector<std::string> problems;
+  try {
+    impl_->db.reopen();
+    Xapian::doccount in_records = 0;
+    for (auto it = impl_->db.metadata_keys_begin("F"); it != impl_->db.metadata_keys_end("F"); ++it) {
+      const std::string value = impl_->db.get_metadata(*it);
+      const nlohmann::json rec = nlohmann::json::parse(value, nullptr, false);
+      if (!rec.is_object() || !rec.contains("passages")) {
+        problems.push_back(cat("record ", *it, " is damaged"));
+        continue;
+      }
+      const auto want = rec["passages"].get<Xapian::doccount>();
+      const Xapian::doccount have = impl_->db.get_termfreq(file_term((*it).substr(1)));
+      if (want != have) problems.push_back(cat(rec.value("url", *it), ": ", have, " passages indexed, record says ", want));
+      in_records += want;
+    }
+    if (in_records != impl_->db.get_doccount()) {
+      problems.push_back(cat(impl_->db.get_doccount(), " passages in the index, ", in_records, " in file records"));
+    }
+  } catch (const Xapian::Error& e) {
+    fail_xapian(impl_->dir, e);
+  }
+  return problems;
+}
+
 std::string IndexSearcher::describe() const {
   return cat("index ", impl_->dir.string(), " (", file_count(), " files, ", passage_count(), " passages)");
 }

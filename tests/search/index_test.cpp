@@ -78,7 +78,9 @@ TEST_F(SearchIndex, StemmingMatchesOtherFormsOfAWord) {
   IndexSearcher s(build_corpus());
   // "eating" appears in no file; "eats" is in exactly the diet page and the blue whale page.
   for (const auto& e : fs::recursive_directory_iterator(kCorpus)) {
-    if (e.is_regular_file()) ASSERT_EQ(extract_file(e.path()).text.find("eating"), std::string::npos) << e.path();
+    if (e.is_regular_file()) {
+      ASSERT_EQ(extract_file(e.path()).text.find("eating"), std::string::npos) << e.path();
+    }
   }
   std::vector<std::string> found;
   for (const Document& d : s.search("eating", 10)) found.push_back(fs::path(d.url).filename().string());
@@ -107,7 +109,9 @@ TEST_F(SearchIndex, ResultsCarryTitleUrlSnippetTextAndScoreOnePerFile) {
   for (size_t i = 0; i < docs.size(); ++i) {
     EXPECT_TRUE(urls.insert(docs[i].url).second) << "two results for " << docs[i].url;
     EXPECT_GT(docs[i].score, 0);
-    if (i > 0) EXPECT_LE(docs[i].score, docs[i - 1].score);
+    if (i > 0) {
+      EXPECT_LE(docs[i].score, docs[i - 1].score);
+    }
   }
   const Document& top = docs[0];
   EXPECT_EQ(top.title, "Whale Shark Diet");
@@ -154,6 +158,8 @@ TEST_F(SearchIndex, AddReplacesAChangedFileAndSkipsUnchangedOnes) {
   write("b.md", "# B\n\nNothing secret here.");
   const fs::path idx = dir_ / "idx";
   build_index(idx, {path("a.txt")});
+  IndexSearcher early(idx);  // open before the adds: later searches see what they committed
+  EXPECT_EQ(top_file(early, "swordfish"), "a.txt");
   IndexStats stats = add_to_index(idx, {path("a.txt"), path("b.md")});
   EXPECT_EQ(stats.files_unchanged, 1);
   EXPECT_EQ(stats.files_added, 1);
@@ -163,6 +169,8 @@ TEST_F(SearchIndex, AddReplacesAChangedFileAndSkipsUnchangedOnes) {
   stats = add_to_index(idx, {dir_.string()});  // the folder: a.txt changed, b.md unchanged
   EXPECT_EQ(stats.files_replaced, 1);
   EXPECT_EQ(stats.files_unchanged, 1);
+  EXPECT_TRUE(early.search("swordfish", 5).empty());
+  EXPECT_EQ(top_file(early, "marlin"), "a.txt");
   IndexSearcher s(idx);
   EXPECT_TRUE(s.search("swordfish", 5).empty());
   EXPECT_EQ(top_file(s, "vault password"), "a.txt");
@@ -203,12 +211,14 @@ TEST_F(SearchIndex, RebuildSwapsAtomicallyAndAFailedBuildKeepsTheOldIndex) {
   write("two.txt", "second corpus mentions dolphins");
   const fs::path idx = dir_ / "idx";
   build_index(idx, {path("one.txt")});
-  IndexSearcher before(idx);  // a reader open across the swap keeps working on what it opened
+  IndexSearcher before(idx);
   EXPECT_THROW(build_index(idx, {path("two.txt"), path("missing.txt")}), Error);
   EXPECT_EQ(top_file(*std::make_unique<IndexSearcher>(idx), "narwhals"), "one.txt");
   build_index(idx, {path("two.txt")});
   IndexSearcher after(idx);
   EXPECT_TRUE(after.search("narwhals", 5).empty());
+  EXPECT_EQ(top_file(before, "dolphins"), "two.txt");  // a searcher open across the swap follows it
+  EXPECT_TRUE(before.search("narwhals", 5).empty());
   EXPECT_EQ(top_file(after, "dolphins"), "two.txt");
   for (const auto& e : fs::directory_iterator(dir_)) {
     EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << "left behind: " << e.path();

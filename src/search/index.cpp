@@ -338,12 +338,41 @@ IndexStats add_to_index(const fs::path& index_dir, const std::vector<std::string
   }
 }
 
+namespace {
+
+// The index folder's identity: `whale index build` swaps in a new folder under the same name.
+std::pair<dev_t, ino_t> folder_id(const fs::path& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return {0, 0};
+  return {st.st_dev, st.st_ino};
+}
+
+}  // namespace
+
 struct IndexSearcher::Impl {
   fs::path dir;
   std::mutex mutex;  // a Xapian::Database is not safe to use from two threads at once
+  std::pair<dev_t, ino_t> id;
   Xapian::Database db;
   Xapian::TermGenerator tg;
   Xapian::Stem stem{"en"};
+
+  void open() {
+    id = folder_id(dir);
+    db = Xapian::Database(dir.string());
+    if (db.get_metadata(kFormatKey) != kFormatVersion) {
+      fail(ErrorKind::kFormat, dir.string(), " is not a whale index (no \"", kFormatKey, "\" = ", kFormatVersion,
+           " marker); build one with `whale index build`");
+    }
+  }
+  // Sees what `whale index add` committed since, or the folder a rebuild swapped in.
+  void refresh() {
+    if (folder_id(dir) != id) {
+      open();
+    } else {
+      db.reopen();
+    }
+  }
 };
 
 IndexSearcher::IndexSearcher(const fs::path& index_dir) : impl_(std::make_unique<Impl>()) {
@@ -352,11 +381,7 @@ IndexSearcher::IndexSearcher(const fs::path& index_dir) : impl_(std::make_unique
   if (!fs::exists(index_dir, ec)) fail(ErrorKind::kNotFound, "no index at ", index_dir.string());
   if (!fs::is_directory(index_dir, ec)) fail(ErrorKind::kInvalidArgument, index_dir.string(), " is a file, not an index folder");
   try {
-    impl_->db = Xapian::Database(index_dir.string());
-    if (impl_->db.get_metadata(kFormatKey) != kFormatVersion) {
-      fail(ErrorKind::kFormat, index_dir.string(), " is not a whale index (no \"", kFormatKey, "\" = ", kFormatVersion,
-           " marker); build one with `whale index build`");
-    }
+    impl_->open();
   } catch (const Xapian::Error& e) {
     fail_xapian(index_dir, e);
   }
@@ -377,6 +402,33 @@ int64_t IndexSearcher::file_count() const {
     if (!impl_->db.get_metadata(*it).empty()) ++n;
   }
   return n;
+}
+
+std::vector<std::string> IndexSearcher::check() const {
+  std::lock_guard lock(impl_->mutex);
+  std::vector<std::string> problems;
+  try {
+    impl_->refresh();
+    Xapian::doccount in_records = 0;
+    for (auto it = impl_->db.metadata_keys_begin("F"); it != impl_->db.metadata_keys_end("F"); ++it) {
+      const std::string value = impl_->db.get_metadata(*it);
+      const nlohmann::json rec = nlohmann::json::parse(value, nullptr, false);
+      if (!rec.is_object() || !rec.contains("passages")) {
+        problems.push_back(cat("record ", *it, " is damaged"));
+        continue;
+      }
+      const auto want = rec["passages"].get<Xapian::doccount>();
+      const Xapian::doccount have = impl_->db.get_termfreq(file_term((*it).substr(1)));
+      if (want != have) problems.push_back(cat(rec.value("url", *it), ": ", have, " passages indexed, record says ", want));
+      in_records += want;
+    }
+    if (in_records != impl_->db.get_doccount()) {
+      problems.push_back(cat(impl_->db.get_doccount(), " passages in the index, ", in_records, " in file records"));
+    }
+  } catch (const Xapian::Error& e) {
+    fail_xapian(impl_->dir, e);
+  }
+  return problems;
 }
 
 std::string IndexSearcher::describe() const {
@@ -400,7 +452,7 @@ std::vector<Document> IndexSearcher::search(const std::string& query, int k) {
   const Xapian::Query q(Xapian::Query::OP_OR, terms.begin(), terms.end());
   for (int attempt = 0;; ++attempt) {
     try {
-      impl_->db.reopen();  // see what `whale index add` committed since
+      impl_->refresh();
       Xapian::Enquire enquire(impl_->db);
       enquire.set_query(q);
       enquire.set_weighting_scheme(Xapian::BM25Weight());

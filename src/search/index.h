@@ -63,6 +63,9 @@ class IndexSearcher : public Searcher {
   std::string describe() const override;
   int64_t file_count() const;
   int64_t passage_count() const;
+  // Problems found by walking the whole index (empty when none): every file record's passage count
+  // matches the documents carrying its term, and every document belongs to a record.
+  std::vector<std::string> check() const;
 
  private:
   struct Impl;

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "live_server.h"
 #include "search/search.h"
+#include "tokenizer/chat_prompt.h"
 
 namespace whale::server {
 namespace {
@@ -423,6 +424,23 @@ TEST(WebSearch, OpenAiNpmClientTakesTheSourcesChunk) {
   while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
   EXPECT_EQ(::pclose(p), 0) << out;
   EXPECT_NE(out.find("all checks passed"), std::string::npos) << out;
+}
+
+// The pipeline is the model's own chat template around the README's text: other families too.
+TEST(WebSearch, AnyChatTemplateWrapsTheSameMessage) {
+  const std::string data = std::string(WHALE_TEST_DATA) + "/../tokenizer/data/";
+  for (const char* file : {"qwen2_5_instruct.jinja", "deepseek_r1_distill_llama.jinja", "llama3_1_instruct.jinja"}) {
+    const tokenizer::Tokenizer tok = TinyModel::with_template(::whale::testing::read_bytes(data + file));
+    LiveServer s({.context = 2048, .tok = &tok, .searcher = std::make_shared<FakeSearcher>(sample_docs())});
+    const std::string question = "What do whale sharks eat?";
+    const json body = {{"messages", {{{"role", "user"}, {"content", question}}}}, {"web_search", true}, {"max_tokens", 2}};
+    const json t = post(s, "/apply-template", body, 200);
+    const std::vector<tokenizer::ChatMessage> messages = {{"user", expected_search_message(question, sample_docs()), {}}};
+    EXPECT_EQ(t["prompt"], tok.chat_template().render(messages, {.add_generation_prompt = true, .enable_thinking = true})) << file;
+    const json r = post(s, "/v1/chat/completions", body, 200);
+    EXPECT_EQ(r["search_results"], expected_results(sample_docs())) << file;
+    EXPECT_EQ(r["usage"]["prompt_tokens"], tokenizer::encode_chat(tok, messages, {}).ids.size()) << file;
+  }
 }
 
 }  // namespace

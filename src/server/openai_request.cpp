@@ -403,6 +403,7 @@ GenerationRequest parse_completion_request(std::string_view body, const ServedMo
   for (const char* k : {"tools", "tool_choice"}) {
     if (field(j, k)) bad_request(k, std::string("`") + k + "` is a chat field: use /v1/chat/completions");
   }
+  if (boolean(j, "web_search").value_or(false)) bad_request("web_search", "`web_search` is a chat field: use /v1/chat/completions");
   parse_common(j, m, g);
   engine::Request& r = g.request;
   r.logprobs = parse_logprobs(j, false);

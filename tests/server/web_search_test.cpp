@@ -251,6 +251,8 @@ TEST(WebSearch, Errors) {
   LiveServer s({.context = 2048, .searcher = std::make_shared<FakeSearcher>(sample_docs())});
   e = post(s, "/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "  "}}}}, {"web_search", true}}, 400);
   EXPECT_EQ(e["error"]["param"], "web_search");
+  e = post(s, "/v1/completions", {{"prompt", "whale sharks"}, {"web_search", true}}, 400);
+  EXPECT_EQ(e["error"]["param"], "web_search");
 }
 
 TEST(FileUpload, FilesGoThroughTheReadmeFileTemplateInOrder) {

@@ -149,6 +149,16 @@ TEST(SearchExtract, CorruptEmptyAndTruncatedPdfsAreClearErrors) {
   }
 }
 
+TEST(SearchExtract, PasswordPdfsAreRefusedAndOwnerOnlyEncryptionIsRead) {
+  const std::string dir = kData + "/extract/";
+  const std::string msg = error_of([&] { extract_file(dir + "two_pages_password.pdf"); });
+  EXPECT_NE(msg.find("two_pages_password.pdf: the PDF is encrypted with a password"), std::string::npos) << msg;
+  EXPECT_EQ(error_kind_of([&] { extract_file(dir + "two_pages_password.pdf"); }), ErrorKind::kUnsupported);
+  // Only an owner password (editing restrictions): readers, pdftotext included, open it as is.
+  EXPECT_EQ(extract_file(dir + "two_pages_owner_only.pdf").text, extract_file(dir + "two_pages.pdf").text);
+  EXPECT_EQ(words(extract_file(dir + "two_pages_owner_only.pdf").text), words(pdftotext(dir + "two_pages_owner_only.pdf")));
+}
+
 TEST(SearchExtract, ExtractFileNamesMissingAndUnknownFiles) {
   EXPECT_EQ(error_kind_of([] { extract_file("/nonexistent/whale.txt"); }), ErrorKind::kNotFound);
   EXPECT_NE(error_of([] { extract_file("photo.png"); }).find("photo.png: not a file whale can read"), std::string::npos);

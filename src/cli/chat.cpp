@@ -147,6 +147,7 @@ void run_chat(const Opts& o) {
     if (line == "/exit" || line == "/quit") break;
     if (line == "/clear") {
       chat.clear();
+      files.clear();
       if (!o.system.empty()) chat.set_system(o.system);
       std::printf("(conversation cleared)\n");
       continue;

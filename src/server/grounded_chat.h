@@ -1,6 +1,6 @@
 // Chat requests grounded in web search and uploaded files: `web_search: true` searches the last
 // user message and renders DeepSeek's search template; OpenAI file parts go through file_template;
-// both cut to fit the context. Private to src/server (openai_request.cpp, generation.cpp).
+// both cut to fit the context. Used by openai_request.cpp (prompts) and generation.cpp (replies).
 #pragma once
 
 #include <cstdint>

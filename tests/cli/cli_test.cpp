@@ -239,6 +239,21 @@ TEST(Cli, ChatSearchPrintsTheSourcesUnderTheAnswer) {
   fs::remove_all(dir);
 }
 
+// `whale index build` then `whale chat --search INDEX`: the diet page is the first source.
+TEST(Cli, ChatSearchOverALocalIndex) {
+  const std::string dir = temp_dir("chatindex");
+  ASSERT_EQ(whale("init --preset tiny-deepseek-v3 --out " + dir).status, 0);
+  const std::string corpus = std::string(WHALE_TEST_DATA) + "/../search/data/corpus";
+  ASSERT_EQ(whale("index build " + corpus + " --out " + dir + "/idx").status, 0);
+  const CmdResult r = whale("chat " + dir + " --search " + dir + "/idx --search-k 2 --ctx 2048 --max-tokens 4 --seed 3 -t 1 "
+                            "--no-think < /dev/stdin <<'EOF'\nWhat does the whale shark eat?\n/exit\nEOF");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const size_t sources = r.out.find("Sources:\n  [1] Whale Shark Diet\n      ");
+  ASSERT_NE(sources, std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("whale_shark_diet.md\n  [2] ", sources), std::string::npos) << r.out;
+  fs::remove_all(dir);
+}
+
 TEST(Cli, ChatAndServeNameABadSearchFlag) {
   const std::string dir = temp_dir("badsearch");
   ASSERT_EQ(whale("init --preset tiny-deepseek-v3 --out " + dir).status, 0);

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "live_server.h"
+#include "search/index.h"
 #include "search/search.h"
 #include "tokenizer/chat_prompt.h"
 
@@ -443,6 +444,27 @@ TEST(WebSearch, AnyChatTemplateWrapsTheSameMessage) {
     EXPECT_EQ(r["search_results"], expected_results(sample_docs())) << file;
     EXPECT_EQ(r["usage"]["prompt_tokens"], tokenizer::encode_chat(tok, messages, {}).ids.size()) << file;
   }
+}
+
+// `whale serve --search INDEX` end to end: the bilingual corpus indexed by Xapian; the passage that
+// answers comes first and is what the model reads as webpage 1.
+TEST(WebSearch, EndToEndThroughALocalIndex) {
+  const std::string corpus = std::string(WHALE_TEST_DATA) + "/../search/data/corpus";
+  const std::string index = ::whale::testing::fresh_temp_path("web_search_index").string();
+  search::build_index(index, {corpus});
+  LiveServer s({.context = 2048, .searcher = search::open_searcher(index), .search_k = 2});
+  // The query sindex's ranking tests use ("What do whale sharks eat?" ranks the migration page first).
+  const json body = {{"messages", {{{"role", "user"}, {"content", "What does the whale shark eat?"}}}}, {"web_search", true}, {"max_tokens", 2}};
+  const json r = post(s, "/apply-template", body, 200);
+  ASSERT_EQ(r["search_results"].size(), 2u) << r;
+  const std::string url = r["search_results"][0]["url"];
+  EXPECT_EQ(std::filesystem::path(url).filename(), "whale_shark_diet.md") << r["search_results"];
+  EXPECT_EQ(r["search_results"][0]["title"], "Whale Shark Diet");
+  const std::string prompt = r["prompt"];
+  EXPECT_NE(prompt.find("[webpage 1 begin]\nWhale Shark Diet\n"), std::string::npos) << prompt.substr(0, 600);
+  EXPECT_NE(prompt.find("It eats plankton, krill, fish eggs and small fish"), std::string::npos);
+  EXPECT_EQ(post(s, "/v1/chat/completions", body, 200)["search_results"], r["search_results"]);
+  std::filesystem::remove_all(index);
 }
 
 }  // namespace

@@ -8,7 +8,7 @@ packages=(
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libpcre2-dev
   libdnnl-dev libtorch-dev libopenblas0-openmp gnuplot-nox
   clang libclang-rt-14-dev python3-numpy
-  libxapian-dev libgumbo-dev libpoppler-cpp-dev fonts-noto-cjk
+  libxapian-dev libgumbo-dev libpoppler-cpp-dev fonts-noto-cjk poppler-utils
   chromium
 )
 

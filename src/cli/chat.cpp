@@ -1,6 +1,7 @@
 // `whale chat [MODEL]`: a terminal conversation. The thinking streams dimmed under "thinking…",
-// then "thought for 3.2 s" and the answer. /think on|off, /clear, /save FILE, /exit; Ctrl-C stops
-// the current answer, not the program; piped stdin works line by line (for scripts and tests).
+// then "thought for 3.2 s" and the answer. /think on|off, /search on|off, /file PATH, /clear,
+// /save FILE, /exit; Ctrl-C stops the current answer, not the program; piped stdin works line by
+// line (for scripts and tests). With search on, the sources follow the answer.
 #include <signal.h>
 #include <unistd.h>
 
@@ -20,6 +21,9 @@
 #include "formats/generation_config.h"
 #include "model/weights.h"
 #include "run_common.h"
+#include "search/grounding.h"
+#include "search/prompts.h"
+#include "search/search.h"
 #include "tokenizer/tokenizer.h"
 
 namespace whale::cli {
@@ -45,7 +49,40 @@ struct Opts {
   int threads = 0;
   std::string quant = "keep", kv_type = "bf16";
   std::string system;
+  std::string search;  // --search INDEX|URL
+  int search_k = 5;
+  double search_timeout = 10;
 };
+
+constexpr const char* kCommands = "/think on|off, /search on|off, /file PATH, /clear, /save FILE, /exit";
+
+// The next user message with its files and (search on) search results, cut to the room the
+// conversation leaves: the context minus min(--max-tokens, context/2), as the server does.
+struct Grounded {
+  std::string content;  // what the model reads
+  std::string history;  // what the conversation keeps: the files, not the search results
+  std::vector<search::Document> sources;
+  std::vector<std::string> notices;
+};
+
+Grounded ground(const engine::ChatSession& chat, const tokenizer::Tokenizer& tok, search::GroundedMessage m,
+                bool thinking, int64_t context, int64_t max_tokens) {
+  m.cur_date = search::today_long_date(search::query_language(m.question));
+  const int64_t budget = context - std::min(max_tokens, context / 2);
+  std::vector<tokenizer::ChatMessage> messages = chat.messages();
+  messages.push_back({"user", "", std::nullopt});
+  const size_t cap = search::largest_fitting_cap(search::longest_text(m), [&](size_t c) {
+    messages.back().content = search::render_grounded(m, c);
+    engine::Request probe;
+    engine::prepare_chat_prompt(tok, messages, thinking, probe);
+    return static_cast<int64_t>(probe.prompt.size()) <= budget;
+  });
+  Grounded g{search::render_grounded(m, cap), {}, search::shown_documents(m, cap), {}};
+  if (cap < search::longest_text(m)) g.notices = search::cut_notices(m, cap, static_cast<long long>(context));
+  m.search = false;
+  g.history = search::render_grounded(m, cap);
+  return g;
+}
 
 void run_chat(const Opts& o) {
   const std::string path = o.model.empty() ? default_model_path() : o.model;
@@ -71,14 +108,25 @@ void run_chat(const Opts& o) {
   engine::ChatSession chat(tok, sp);
   if (!o.system.empty()) chat.set_system(o.system);
   bool thinking = !o.no_think;
+  std::unique_ptr<search::Searcher> searcher;
+  if (!o.search.empty()) {
+    try {
+      searcher = search::open_searcher(o.search, {.timeout_ms = static_cast<int>(o.search_timeout * 1000)});
+    } catch (const Error& e) {
+      fail(e.kind(), "--search ", o.search, ": ", e.what());
+    }
+  }
+  bool searching = searcher != nullptr;
+  std::vector<search::Attachment> files;  // /file: attached to the next message
 
   struct sigaction sa {};
   sa.sa_handler = on_sigint;
   sigaction(SIGINT, &sa, nullptr);  // no SA_RESTART: a Ctrl-C at the prompt interrupts the read
 
   if (interactive) {
-    std::printf("%swhale chat%s: %s (%s). /think on|off, /clear, /save FILE, /exit. Ctrl-C stops an answer.\n",
-                style.bold(), style.reset(), path.c_str(), weights.args.model_type.c_str());
+    std::printf("%swhale chat%s: %s (%s). %s. Ctrl-C stops an answer.\n", style.bold(), style.reset(), path.c_str(),
+                weights.args.model_type.c_str(), kCommands);
+    if (searcher) std::printf("(search on: %s)\n", searcher->describe().c_str());
   }
   std::string line;
   for (;;) {
@@ -99,6 +147,7 @@ void run_chat(const Opts& o) {
     if (line == "/exit" || line == "/quit") break;
     if (line == "/clear") {
       chat.clear();
+      files.clear();
       if (!o.system.empty()) chat.set_system(o.system);
       std::printf("(conversation cleared)\n");
       continue;
@@ -120,11 +169,49 @@ void run_chat(const Opts& o) {
       std::printf("(saved %zu messages to %s)\n", chat.messages().size(), file.c_str());
       continue;
     }
-    if (line[0] == '/') {
-      std::printf("(unknown command %s: /think on|off, /clear, /save FILE, /exit)\n", line.c_str());
+    if (line == "/search on" || line == "/search off") {
+      if (!searcher) {
+        std::printf("(no search: start with whale chat --search INDEX|URL)\n");
+      } else {
+        searching = line == "/search on";
+        std::printf("(search %s)\n", searching ? "on" : "off");
+      }
       continue;
     }
-    engine::Request req = chat.user_turn(line, {.thinking = thinking, .think_budget = o.think_budget, .max_tokens = o.max_tokens});
+    if (line.rfind("/file ", 0) == 0) {
+      const std::filesystem::path file = line.substr(6);
+      try {
+        search::Attachment a = search::read_attachment(file.filename().string(), core::read_file(file.string()));
+        std::printf("(attached %s: %zu characters; it goes with your next message)\n", a.name.c_str(),
+                    search::count_chars(a.text));
+        files.push_back(std::move(a));
+      } catch (const Error& e) {
+        std::printf("(cannot attach %s: %s)\n", file.string().c_str(), e.what());
+      }
+      continue;
+    }
+    if (line[0] == '/') {
+      std::printf("(unknown command %s: %s)\n", line.c_str(), kCommands);
+      continue;
+    }
+    Grounded grounded{line, line, {}, {}};
+    if (searching || !files.empty()) {
+      search::GroundedMessage m{.question = line, .files = std::move(files), .search = searching};
+      files.clear();
+      if (searching) {
+        try {
+          m.documents = searcher->search(line, o.search_k);
+        } catch (const Error& e) {
+          std::printf("(search failed: %s; /search off answers without it)\n", e.what());
+          continue;
+        }
+      }
+      grounded = ground(chat, tok, std::move(m), thinking, eng.max_context(), o.max_tokens);
+      for (const std::string& n : grounded.notices) std::printf("(%s)\n", n.c_str());
+    }
+    engine::Request req =
+        chat.user_turn(grounded.content, {.thinking = thinking, .think_budget = o.think_budget, .max_tokens = o.max_tokens});
+    chat.set_last_user(grounded.history);
     std::string reasoning, answer;
     bool in_thought = false, done = false, context_full = false;
     engine::FinishReason reason = engine::FinishReason::kStop;
@@ -178,6 +265,13 @@ void run_chat(const Opts& o) {
     } else if (reason == engine::FinishReason::kLength) {
       std::printf("(answer cut at --max-tokens %lld)\n", static_cast<long long>(o.max_tokens));
     }
+    if (searching) {
+      std::printf("%sSources:%s\n", style.bold(), style.reset());
+      if (grounded.sources.empty()) std::printf("  (no results)\n");
+      for (size_t i = 0; i < grounded.sources.size(); ++i) {
+        std::printf("  [%zu] %s\n      %s\n", i + 1, grounded.sources[i].title.c_str(), grounded.sources[i].url.c_str());
+      }
+    }
     chat.assistant_turn(answer, reasoning);
   }
 }
@@ -201,6 +295,13 @@ void add_chat_command(CLI::App& app) {
       ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   add_kv_type_option(cmd, o->kv_type);
+  cmd->add_option("--search", o->search,
+                  "Ground answers in search results (DeepSeek's search template; /search on|off): an index folder "
+                  "from `whale index build`, or a SearxNG URL (http://...)")
+      ->type_name("INDEX|URL");
+  cmd->add_option("--search-k", o->search_k, "Search results per question")->check(CLI::Range(1, 50));
+  cmd->add_option("--search-timeout", o->search_timeout, "SearxNG connect + read timeout in seconds")
+      ->check(CLI::Range(0.1, 600.0));
   cmd->callback([o] { run_chat(*o); });
 }
 

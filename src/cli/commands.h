@@ -37,5 +37,6 @@ void add_quantize_command(CLI::App& app);
 void add_serve_command(CLI::App&);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_index_command(CLI::App& app);
 
 }  // namespace whale::cli

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   whale::cli::add_serve_command(app);
   whale::cli::add_train_command(app);
   whale::cli::add_eval_command(app);
+  whale::cli::add_index_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

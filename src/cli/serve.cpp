@@ -17,6 +17,7 @@
 #include "formats/generation_config.h"
 #include "model/weights.h"
 #include "run_common.h"
+#include "search/search.h"
 #include "server/server.h"
 #include "tokenizer/tokenizer.h"
 
@@ -36,6 +37,9 @@ struct Opts {
   int threads = 0;
   bool special_in_content = false;
   std::string cors;
+  std::string search;  // --search INDEX|URL
+  int search_k = 5;
+  double search_timeout = 10;
 };
 
 void run_serve(const Opts& o) {
@@ -53,6 +57,15 @@ void run_serve(const Opts& o) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);  // a client that went away is a failed write, not a dead server
 
+  // Opened first: a wrong --search fails in a second, not after the model has loaded.
+  std::shared_ptr<search::Searcher> searcher;
+  if (!o.search.empty()) {
+    try {
+      searcher = search::open_searcher(o.search, {.timeout_ms = static_cast<int>(o.search_timeout * 1000)});
+    } catch (const Error& e) {
+      fail(e.kind(), "--search ", o.search, ": ", e.what());
+    }
+  }
   const model::Weights weights = model::load_weights(path, load_options(o.quant, o.threads));
   const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(path);  // a directory, or a .gguf's own metadata
   const formats::GenerationConfig gen = formats::load_generation_config(
@@ -82,11 +95,12 @@ void run_serve(const Opts& o) {
   }
   server::Server srv(loop, served,
                      {.host = o.host, .port = o.port, .api_key = key, .max_pending = o.queue, .cors_origin = o.cors,
-                      .total_slots = o.max_seqs, .model_path = path});
+                      .total_slots = o.max_seqs, .model_path = path, .searcher = searcher, .search_k = o.search_k});
   const int port = srv.bind();
   std::printf("whale serve: http://%s:%d  model %s (%s, context %lld, %d sequences, queue %lld)%s\n", o.host.c_str(), port,
               served.id.c_str(), weights.args.model_type.c_str(), static_cast<long long>(served.max_context), o.max_seqs,
               static_cast<long long>(o.queue), key.empty() ? "" : ", API key required");
+  if (searcher) std::printf("whale serve: web_search over %s (%d results)\n", searcher->describe().c_str(), o.search_k);
   std::fflush(stdout);
 
   std::thread waiter([&] {
@@ -128,6 +142,13 @@ void add_serve_command(CLI::App& app) {
   cmd->add_flag("--special-in-content", o->special_in_content,
                 "Parse special-token text (e.g. <｜Assistant｜>) in user/system/tool messages as tokens "
                 "(default: plain text, so clients cannot forge turns)");
+  cmd->add_option("--search", o->search,
+                  "Let requests turn on web_search (\"web_search\": true): an index folder from `whale index build`, "
+                  "or a SearxNG URL (http://...)")
+      ->type_name("INDEX|URL");
+  cmd->add_option("--search-k", o->search_k, "Search results per web_search request")->check(CLI::Range(1, 50));
+  cmd->add_option("--search-timeout", o->search_timeout, "SearxNG connect + read timeout in seconds")
+      ->check(CLI::Range(0.1, 600.0));
   cmd->callback([o] { run_serve(*o); });
 }
 

@@ -47,6 +47,15 @@ void ChatSession::assistant_turn(const std::string& answer, const std::string& r
   messages_.push_back({"assistant", answer, reasoning.empty() ? std::nullopt : std::optional<std::string>(reasoning)});
 }
 
+void ChatSession::set_last_user(const std::string& text) {
+  for (auto m = messages_.rbegin(); m != messages_.rend(); ++m) {
+    if (m->role == "user") {
+      m->content = text;
+      return;
+    }
+  }
+}
+
 void ChatSession::drop_last_user() {
   if (!messages_.empty() && messages_.back().role == "user") messages_.pop_back();
 }

@@ -36,6 +36,8 @@ class ChatSession {
   Request user_turn(const std::string& text, const ChatTurnOptions& options);
   // Records the model's answer (its reasoning is kept separately; templates drop it from history).
   void assistant_turn(const std::string& answer, const std::string& reasoning);
+  // Replaces the last user message's content (a search-grounded question is kept as asked).
+  void set_last_user(const std::string& text);
   // Removes the last user message (e.g. when its answer was cancelled).
   void drop_last_user();
   void clear() { messages_.clear(); }

@@ -185,6 +185,7 @@ void reply_whole(Server::Impl& s, const GenerationRequest& g, const Reply& r, co
   json body = r.base(r.chat ? "chat.completion" : "text_completion");
   body["choices"] = std::move(choices);
   body["usage"] = usage_json(usage);
+  add_grounding_fields(body, g.grounding);
   res.set_content(dump(body), "application/json");
 }
 
@@ -192,6 +193,7 @@ struct StreamState {
   Reply reply;
   bool include_usage, thinking;
   Handles handles;
+  Grounding grounding;       // search_results and notices: one chunk with no choices before the first
   std::vector<Event> early;  // choice 0's events read before the others were submitted
   std::vector<std::shared_ptr<ToolCallStream>> tools;  // per choice: answer text -> delta.tool_calls
   bool started = false, finished = false;
@@ -207,6 +209,12 @@ std::string stream_text(StreamState& st, size_t index, const std::vector<Event>&
   std::string out;
   const Reply& r = st.reply;
   if (!st.started && r.chat) {
+    if (st.grounding.searched || !st.grounding.notices.empty()) {
+      json c = r.base("chat.completion.chunk");
+      c["choices"] = json::array();
+      add_grounding_fields(c, st.grounding);
+      out += sse(c);
+    }
     for (size_t i = 0; i < st.handles.size(); ++i) out += sse(r.chunk(i, {{"role", "assistant"}, {"content", ""}}, nullptr));
   }
   st.started = true;
@@ -273,7 +281,8 @@ std::string stream_text(StreamState& st, size_t index, const std::vector<Event>&
 
 void reply_stream(Server::Impl& s, const GenerationRequest& g, const Reply& r, Handles hs, std::vector<Event> early,
                   httplib::Response& res) {
-  auto st = std::make_shared<StreamState>(StreamState{r, g.include_usage, g.thinking, std::move(hs), std::move(early)});
+  auto st = std::make_shared<StreamState>(
+      StreamState{r, g.include_usage, g.thinking, std::move(hs), g.grounding, std::move(early)});
   st->done.assign(st->handles.size(), false);
   st->text_offset.assign(st->handles.size(), 0);
   if (r.chat && g.tools.parse_output) {
@@ -332,7 +341,8 @@ void reply_stream(Server::Impl& s, const GenerationRequest& g, const Reply& r, H
 }  // namespace
 
 void handle_generation(Server::Impl& s, const httplib::Request& req, httplib::Response& res, bool chat) {
-  GenerationRequest g = chat ? parse_chat_request(req.body, s.model) : parse_completion_request(req.body, s.model);
+  GenerationRequest g =
+      chat ? parse_chat_request(req.body, s.model, search_access(s)) : parse_completion_request(req.body, s.model);
   const int64_t n = static_cast<int64_t>(g.request.prompt.size());
   if (n >= s.model.max_context) {
     bad_request(chat ? "messages" : "prompt",

@@ -397,6 +397,7 @@ json props(Server::Impl& s) {
           {"bos_token", tok.bos_id() ? tok.token_text(*tok.bos_id()) : ""},
           {"eos_token", tok.eos_id() ? tok.token_text(*tok.eos_id()) : ""},
           {"build_info", "whale"},
+          {"web_search", s.config.searcher != nullptr},  // whale's: `web_search: true` is available
           {"is_sleeping", false}};
 }
 
@@ -489,7 +490,10 @@ void add_llama_routes(Server::Impl& s) {
     json_reply(res, detokenize(parse_object(req.body), s.model));
   });
   post_route(s, "/apply-template", [&s, json_reply](const httplib::Request& req, httplib::Response& res) {
-    json_reply(res, {{"prompt", render_chat_template(req.body, s.model)}});
+    const RenderedChat rc = render_chat_template(req.body, s.model, search_access(s));
+    json reply = {{"prompt", rc.prompt}};
+    add_grounding_fields(reply, rc.grounding);
+    json_reply(res, reply);
   });
   post_route(s, "/completion", [&s](const httplib::Request& req, httplib::Response& res) {
     completion(s, parse_object(req.body), res);

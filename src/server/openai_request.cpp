@@ -177,17 +177,25 @@ bool parse_thinking(const json& j, bool by_model, int64_t& budget) {
   return on;
 }
 
-// A message's content: a string, or OpenAI's array of parts of which only text is supported.
-std::string content_text(const json& msg, size_t i) {
+// A message's content: a string, or OpenAI's array of parts: text parts (joined), and in user
+// messages file parts {"type": "file", "file": {...}}, read into `files` in their order.
+std::string content_text(const json& msg, size_t i, const std::string& role, std::vector<search::Attachment>& files) {
   const std::string param = "messages[" + std::to_string(i) + "].content";
   const json* c = field(msg, "content");
   if (!c) return {};
   if (c->is_string()) return c->get<std::string>();
   if (!c->is_array()) bad_request(param, "`" + param + "` must be a string or an array of text parts");
   std::string text;
-  for (const json& part : *c) {
+  for (size_t k = 0; k < c->size(); ++k) {
+    const json& part = (*c)[k];
+    if (part.is_object() && part.value("type", "") == "file") {
+      const std::string at = param + "[" + std::to_string(k) + "]";
+      if (role != "user") bad_request(at, "`" + at + "`: file parts are allowed in user messages only");
+      files.push_back(read_file_part(part, at));
+      continue;
+    }
     if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
-      bad_request(param, "`" + param + "`: only parts {\"type\": \"text\", \"text\": ...} are supported");
+      bad_request(param, "`" + param + "`: only parts {\"type\": \"text\", \"text\": ...} and {\"type\": \"file\", \"file\": ...} are supported");
     }
     text += part["text"].get<std::string>();
   }
@@ -196,7 +204,9 @@ std::string content_text(const json& msg, size_t i) {
 
 // DeepSeek's beta `prefix: true` may mark only the last message, an assistant one: the model
 // continues it. Sets `prefix` when it does.
-std::vector<tokenizer::ChatMessage> parse_messages(const json& j, bool& prefix) {
+// files[i]: message i's file parts, read.
+std::vector<tokenizer::ChatMessage> parse_messages(const json& j, bool& prefix,
+                                                   std::vector<std::vector<search::Attachment>>& files) {
   const json* ms = field(j, "messages");
   if (!ms) bad_request("messages", "`messages` is required");
   if (!ms->is_array() || ms->empty()) bad_request("messages", "`messages` must be a non-empty array");
@@ -221,7 +231,8 @@ std::vector<tokenizer::ChatMessage> parse_messages(const json& j, bool& prefix) 
       if (!rc->is_string()) bad_request(at + ".reasoning_content", "`" + at + ".reasoning_content` must be a string or null");
       if (r == "assistant") reasoning = rc->get<std::string>();
     }
-    out.push_back({r, content_text(m, i), std::move(reasoning)});
+    files.emplace_back();
+    out.push_back({r, content_text(m, i, r, files.back()), std::move(reasoning)});
     if (boolean(m, "prefix").value_or(false)) {
       if (i + 1 != ms->size() || r != "assistant") {
         bad_request(at + ".prefix", "`" + at + ".prefix` is allowed only on the last message, and only when it is an assistant message");
@@ -312,27 +323,39 @@ std::vector<int32_t> fim_prompt(const ServedModel& m, const std::string& prefix,
 
 }  // namespace
 
-GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m) {
+GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m, const SearchAccess& search) {
   const json j = parse_body(body);
   GenerationRequest g;
   const bool by_model = resolve_model(j, m, g.model);
   bool prefix = false;
-  std::vector<tokenizer::ChatMessage> messages = parse_messages(j, prefix);
+  std::vector<std::vector<search::Attachment>> files;
+  std::vector<tokenizer::ChatMessage> messages = parse_messages(j, prefix, files);
   if (field(j, "suffix")) bad_request("suffix", "`suffix` (FIM) belongs to /beta/completions, not chat");
   parse_common(j, m, g);
   engine::Request& r = g.request;
   r.logprobs = parse_logprobs(j, true);
   const bool thinking = parse_thinking(j, by_model, r.think_budget);
   g.tools = parse_tools(j, body, *m.tokenizer, *m.constraint_vocab);
-  if (std::string sys = tools_system_prompt(g.tools); !sys.empty()) messages.insert(messages.begin(), {"system", sys, std::nullopt});
+  if (std::string sys = tools_system_prompt(g.tools); !sys.empty()) {
+    messages.insert(messages.begin(), {"system", sys, std::nullopt});
+    files.insert(files.begin(), std::vector<search::Attachment>{});  // not `{}`: that inserts no element
+  }
   // The template's own special tokens become single tokens; special-token text in the client's
-  // contents stays text unless the server was started with --special-in-content.
-  try {
+  // contents (search results and files included) stays text unless --special-in-content.
+  const auto build = [&](const std::vector<tokenizer::ChatMessage>& msgs, engine::Request& out) {
     if (prefix) {
-      prepare_prefix_prompt(*m.tokenizer, messages, thinking, r, m.special_in_content);
+      prepare_prefix_prompt(*m.tokenizer, msgs, thinking, out, m.special_in_content);
     } else {
-      engine::prepare_chat_prompt(*m.tokenizer, messages, thinking, r, m.special_in_content, g.tools.tools_json);
+      engine::prepare_chat_prompt(*m.tokenizer, msgs, thinking, out, m.special_in_content, g.tools.tools_json);
     }
+  };
+  try {
+    g.grounding = ground_messages(j, messages, files, search, m.max_context, [&](const auto& msgs) {
+      engine::Request probe;
+      build(msgs, probe);
+      return static_cast<int64_t>(probe.prompt.size());
+    });
+    build(messages, r);
   } catch (const Error& e) {
     bad_request("messages", e.what());
   }
@@ -349,16 +372,25 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
   return g;
 }
 
-std::string render_chat_template(std::string_view body, const ServedModel& m) {
+RenderedChat render_chat_template(std::string_view body, const ServedModel& m, const SearchAccess& search) {
   const json j = parse_body(body);
   std::string name;
   const bool by_model = resolve_model(j, m, name);
   bool prefix = false;  // /apply-template renders the turns as given; a prefix flag changes nothing
-  const std::vector<tokenizer::ChatMessage> messages = parse_messages(j, prefix);
+  std::vector<std::vector<search::Attachment>> files;
+  std::vector<tokenizer::ChatMessage> messages = parse_messages(j, prefix, files);
   int64_t budget = -1;
   const bool thinking = parse_thinking(j, by_model, budget);
   try {
-    return m.tokenizer->chat_template().render(messages, {.add_generation_prompt = true, .enable_thinking = thinking});
+    RenderedChat out;
+    // The cut counts tokens as a chat request would.
+    out.grounding = ground_messages(j, messages, files, search, m.max_context, [&](const auto& msgs) {
+      engine::Request probe;
+      engine::prepare_chat_prompt(*m.tokenizer, msgs, thinking, probe, m.special_in_content);
+      return static_cast<int64_t>(probe.prompt.size());
+    });
+    out.prompt = m.tokenizer->chat_template().render(messages, {.add_generation_prompt = true, .enable_thinking = thinking});
+    return out;
   } catch (const Error& e) {
     bad_request("messages", e.what());
   }
@@ -371,6 +403,7 @@ GenerationRequest parse_completion_request(std::string_view body, const ServedMo
   for (const char* k : {"tools", "tool_choice"}) {
     if (field(j, k)) bad_request(k, std::string("`") + k + "` is a chat field: use /v1/chat/completions");
   }
+  if (boolean(j, "web_search").value_or(false)) bad_request("web_search", "`web_search` is a chat field: use /v1/chat/completions");
   parse_common(j, m, g);
   engine::Request& r = g.request;
   r.logprobs = parse_logprobs(j, false);

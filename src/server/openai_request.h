@@ -11,6 +11,7 @@
 
 #include "engine/request.h"
 #include "sampler/sampler.h"
+#include "server/grounded_chat.h"
 #include "server/structured_output.h"
 #include "server/tool_calls.h"
 #include "tokenizer/tokenizer.h"
@@ -48,15 +49,22 @@ struct GenerationRequest {
   int n = 1;                   // choices: n sequences of one prompt, choice i sampled with seed + i
   engine::Request request;     // prompt tokens, sampling, limits, stop strings
   ToolSetup tools;             // function calling: whose markup the answer's calls use, if parsed
+  Grounding grounding;         // web_search and file parts: the sources and notices the reply carries
 };
 
 // POST /v1/chat/completions (also /beta/: `prefix: true` on the last assistant message).
-GenerationRequest parse_chat_request(std::string_view body, const ServedModel& model);
+// `search`: the server's searcher for `web_search: true` (none: that is a 400).
+GenerationRequest parse_chat_request(std::string_view body, const ServedModel& model, const SearchAccess& search = {});
 // POST /v1/completions (a prompt string or token ids; no chat template, no reasoning split;
 // `suffix`: fill-in-the-middle with the tokenizer's FIM tokens).
 GenerationRequest parse_completion_request(std::string_view body, const ServedModel& model);
 // llama-server's POST /apply-template: the chat body's messages (and thinking switch) rendered
-// with the chat template, the generation prompt included, not tokenized.
-std::string render_chat_template(std::string_view body, const ServedModel& model);
+// with the chat template, the generation prompt included, not tokenized; web_search and file
+// parts applied as for a chat request (the grounding says what was searched and cut).
+struct RenderedChat {
+  std::string prompt;
+  Grounding grounding;
+};
+RenderedChat render_chat_template(std::string_view body, const ServedModel& model, const SearchAccess& search = {});
 
 }  // namespace whale::server

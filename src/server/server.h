@@ -8,6 +8,7 @@
 #include <string>
 
 #include "engine/engine_loop.h"
+#include "search/search.h"
 #include "server/openai_request.h"
 
 namespace whale::server {
@@ -22,6 +23,10 @@ struct ServerConfig {
   std::string cors_origin;         // non-empty: Access-Control-Allow-Origin on replies, OPTIONS preflight
   int64_t total_slots = 1;         // the engine's max_seqs (llama-server's /props and /slots)
   std::string model_path;          // what /props reports
+  // `whale serve --search INDEX|URL`: what `web_search: true` searches (null: such requests are a
+  // 400); search_k documents per search.
+  std::shared_ptr<search::Searcher> searcher;
+  int search_k = 5;
 };
 
 class Server {

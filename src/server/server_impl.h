@@ -5,6 +5,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <mutex>
 
 #include "server/metrics.h"
 #include "server/server.h"
@@ -20,7 +21,13 @@ struct Server::Impl {
   int port = 0;
   int listen_socket = -1;
   std::atomic<bool> stopping{false};  // streams and waits end their requests
+  std::mutex search_mutex;            // one search at a time through config.searcher
 };
+
+// The searcher as requests use it.
+inline SearchAccess search_access(Server::Impl& s) {
+  return {.searcher = s.config.searcher.get(), .mutex = &s.search_mutex, .k = s.config.search_k};
+}
 
 // Replies with an OpenAI error body (429 with Retry-After).
 void send_error(httplib::Response& res, const class ApiError& e);

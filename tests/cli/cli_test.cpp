@@ -2,10 +2,14 @@
 // config-only checkpoints, and clean failures (message, exit code 1, no crash) on bad input,
 // including every file of the broken-file corpus.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli_util.h"
@@ -155,6 +159,109 @@ TEST(Cli, RunAndChatShareTheTokenLimitFlags) {
     const CmdResult r = whale("run " + dir + " --prompt-ids 1,2,3 " + flag + " 4 --greedy -t 1");
     ASSERT_EQ(r.status, 0) << flag << ": " << r.out;
     EXPECT_NE(r.out.find("generated 4 tokens"), std::string::npos) << flag << ": " << r.out;
+  }
+  fs::remove_all(dir);
+}
+
+// /file PATH: the next message carries the file through DeepSeek's file_template (kept in the
+// history, as /save shows); a file longer than the context allows is cut with a notice.
+TEST(Cli, ChatFileCommandUsesTheFileTemplate) {
+  const std::string dir = temp_dir("chatfile");
+  ASSERT_EQ(whale("init --preset tiny-deepseek-v3 --out " + dir).status, 0);
+  const std::string notes = "Whale sharks eat plankton.";
+  std::ofstream(dir + "/notes.txt") << notes;
+  std::string big;
+  for (int i = 0; i < 300; ++i) big += "Line " + std::to_string(i) + " of a long file.\n";
+  std::ofstream(dir + "/big.md") << big;
+  const std::string saved = dir + "/conversation.json";
+  const CmdResult r = whale("chat " + dir + " --ctx 512 --max-tokens 4 --seed 3 -t 1 --no-think < /dev/stdin <<'EOF'\n"
+                            "/file " + dir + "/notes.txt\nWhat do they eat?\n/file " + dir + "/big.md\nSummary?\n"
+                            "/file " + dir + "/missing.txt\n/search on\n/save " + saved + "\n/exit\nEOF");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("(attached notes.txt: 26 characters"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(file \"big.md\" was cut to "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("of " + std::to_string(big.size()) + " characters to fit the context of 512 tokens)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(cannot attach " + dir + "/missing.txt"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(no search: start with whale chat --search INDEX|URL)"), std::string::npos) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(whale::testing::read_bytes(saved));
+  ASSERT_EQ(j.size(), 4u) << j;
+  EXPECT_EQ(j[0]["content"], "[file name]: notes.txt\n[file content begin]\n" + notes + "\n[file content end]\nWhat do they eat?");
+  const std::string cut = j[2]["content"];
+  const std::string head = "[file name]: big.md\n[file content begin]\n", tail = "\n[file content end]\nSummary?";
+  ASSERT_EQ(cut.rfind(head, 0), 0u) << cut;
+  ASSERT_GT(cut.size(), head.size() + tail.size());
+  EXPECT_EQ(cut.substr(cut.size() - tail.size()), tail);
+  const std::string kept = cut.substr(head.size(), cut.size() - head.size() - tail.size());
+  EXPECT_GT(kept.size(), 50u);
+  EXPECT_EQ(big.substr(0, kept.size()), kept);
+  fs::remove_all(dir);
+}
+
+// --search with a SearxNG stand-in on 127.0.0.1: the sources follow the answer, /search off
+// stops searching, the history keeps the question as asked; an unreachable instance is named.
+TEST(Cli, ChatSearchPrintsTheSourcesUnderTheAnswer) {
+  std::vector<std::string> queries;
+  httplib::Server searxng;
+  searxng.Get("/search", [&](const httplib::Request& req, httplib::Response& res) {
+    queries.push_back(req.get_param_value("q"));
+    res.set_content(R"({"results": [{"title": "Whale shark", "url": "https://en.wikipedia.org/wiki/Whale_shark",
+                         "content": "Whale sharks eat plankton."},
+                        {"title": "鲸鲨", "url": "https://zh.wikipedia.org/wiki/鲸鲨", "content": "鲸鲨以浮游生物为食。"}]})",
+                    "application/json");
+  });
+  const int port = searxng.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { searxng.listen_after_bind(); });
+  const std::string dir = temp_dir("chatsearch");
+  ASSERT_EQ(whale("init --preset tiny-deepseek-v3 --out " + dir).status, 0);
+  const std::string saved = dir + "/conversation.json";
+  const CmdResult r = whale("chat " + dir + " --search http://127.0.0.1:" + std::to_string(port) +
+                            " --ctx 2048 --max-tokens 4 --seed 3 -t 1 --no-think < /dev/stdin <<'EOF'\n"
+                            "What do whale sharks eat?\n/search off\nhello\n/save " + saved + "\n/exit\nEOF");
+  searxng.stop();
+  serving.join();
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(queries, std::vector<std::string>{"What do whale sharks eat?"});
+  EXPECT_NE(r.out.find("Sources:\n  [1] Whale shark\n      https://en.wikipedia.org/wiki/Whale_shark\n"
+                       "  [2] 鲸鲨\n      https://zh.wikipedia.org/wiki/鲸鲨\n(search off)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("Sources:", r.out.find("(search off)")), std::string::npos) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(whale::testing::read_bytes(saved));
+  ASSERT_EQ(j.size(), 4u) << j;
+  EXPECT_EQ(j[0]["content"], "What do whale sharks eat?");
+
+  // Nothing listens there any more: the turn is skipped with the searcher's error.
+  const CmdResult down = whale("chat " + dir + " --search http://127.0.0.1:" + std::to_string(port) +
+                               " --search-timeout 2 --max-tokens 4 -t 1 < /dev/stdin <<'EOF'\nwhale sharks\n/exit\nEOF");
+  EXPECT_EQ(down.status, 0) << down.out;
+  EXPECT_NE(down.out.find("(search failed: "), std::string::npos) << down.out;
+  EXPECT_NE(down.out.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << down.out;
+  fs::remove_all(dir);
+}
+
+// `whale index build` then `whale chat --search INDEX`: the diet page is the first source.
+TEST(Cli, ChatSearchOverALocalIndex) {
+  const std::string dir = temp_dir("chatindex");
+  ASSERT_EQ(whale("init --preset tiny-deepseek-v3 --out " + dir).status, 0);
+  const std::string corpus = std::string(WHALE_TEST_DATA) + "/../search/data/corpus";
+  ASSERT_EQ(whale("index build " + corpus + " --out " + dir + "/idx").status, 0);
+  const CmdResult r = whale("chat " + dir + " --search " + dir + "/idx --search-k 2 --ctx 2048 --max-tokens 4 --seed 3 -t 1 "
+                            "--no-think < /dev/stdin <<'EOF'\nWhat does the whale shark eat?\n/exit\nEOF");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const size_t sources = r.out.find("Sources:\n  [1] Whale Shark Diet\n      ");
+  ASSERT_NE(sources, std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("whale_shark_diet.md\n  [2] ", sources), std::string::npos) << r.out;
+  fs::remove_all(dir);
+}
+
+TEST(Cli, ChatAndServeNameABadSearchFlag) {
+  const std::string dir = temp_dir("badsearch");
+  ASSERT_EQ(whale("init --preset tiny-deepseek-v3 --out " + dir).status, 0);
+  for (const char* cmd : {"chat", "serve"}) {
+    const CmdResult r = whale(std::string(cmd) + " " + dir + (cmd[0] == 's' ? " --port 0" : "") +
+                              " --search /nonexistent/index < /dev/null");
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("--search /nonexistent/index"), std::string::npos) << cmd << ": " << r.out;
   }
   fs::remove_all(dir);
 }

@@ -69,6 +69,8 @@ struct LiveOptions {
   bool special_in_content = false;
   std::string cors_origin;
   const tokenizer::Tokenizer* tok = nullptr;  // the model's own when null (another chat template)
+  std::shared_ptr<search::Searcher> searcher;  // what web_search requests search (none: a 400)
+  int search_k = 5;
 };
 
 class LiveServer {
@@ -79,7 +81,8 @@ class LiveServer {
         loop_(engine_, {.max_pending = o.max_pending}),
         server_(loop_, served(engine_, o.special_in_content, o.tok),
                 {.host = "127.0.0.1", .port = 0, .api_key = o.api_key, .max_body_bytes = o.max_body_bytes,
-                 .max_pending = o.max_pending, .cors_origin = o.cors_origin, .total_slots = o.max_seqs}) {
+                 .max_pending = o.max_pending, .cors_origin = o.cors_origin, .total_slots = o.max_seqs,
+                 .searcher = o.searcher, .search_k = o.search_k}) {
     port_ = server_.bind();
     thread_ = std::thread([this] { server_.run(); });
   }

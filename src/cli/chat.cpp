@@ -43,7 +43,8 @@ struct Opts {
   int64_t max_tokens = 2048, think_budget = -1, ctx = 4096;
   bool no_think = false;
   int threads = 0;
-  std::string quant = "keep", kv_type = "bf16";
+  std::string quant = "keep", kv_type = "bf16", spec = "auto";
+  int32_t spec_k = 1;
   std::string system;
 };
 
@@ -67,7 +68,7 @@ void run_chat(const Opts& o) {
   engine::Engine eng(weights, &tok,
                      {.max_seqs = 1, .max_batch_tokens = 256,
                       .max_context = std::min<int64_t>(o.ctx, weights.args.max_position_embeddings), .threads = o.threads,
-                      .kv_type = model::kv_type_from_name(o.kv_type)});
+                      .kv_type = model::kv_type_from_name(o.kv_type), .spec = spec_config(o.spec, o.spec_k, weights)});
   engine::ChatSession chat(tok, sp);
   if (!o.system.empty()) chat.set_system(o.system);
   bool thinking = !o.no_think;
@@ -201,6 +202,7 @@ void add_chat_command(CLI::App& app) {
       ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   add_kv_type_option(cmd, o->kv_type);
+  add_spec_options(cmd, o->spec, o->spec_k, "mtp when the model has MTP modules");
   cmd->callback([o] { run_chat(*o); });
 }
 

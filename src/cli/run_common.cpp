@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "model/architecture.h"
 
 namespace whale::cli {
 
@@ -47,6 +48,40 @@ model::LoadOptions load_options(const std::string& quant, int threads) {
 void add_kv_type_option(CLI::App* cmd, std::string& value) {
   cmd->add_option("--kv-type", value, "KV cache element type: bf16 (default: half the memory and bytes read) or f32")
       ->check(CLI::IsMember({"bf16", "f32"}));
+}
+
+void add_spec_options(CLI::App* cmd, std::string& mode, int32_t& k, const std::string& default_help) {
+  cmd->add_option("--spec", mode,
+                  "Speculative decoding: mtp (the model's MTP module drafts, the main model verifies; output "
+                  "unchanged) or off (default: " + default_help + ")")
+      ->check(CLI::IsMember({"auto", "mtp", "off"}));
+  cmd->add_option("--spec-k", k, "Draft tokens per verify step (the MTP module chained; default 1)")
+      ->check(CLI::Range(1, 16));
+}
+
+engine::SpecConfig spec_config(const std::string& mode, int32_t k, const model::Weights& w) {
+  engine::SpecConfig c;
+  c.k = k;
+  const bool has_mtp = w.arch && w.arch->mtp && w.args.num_nextn_predict_layers > 0;
+  c.mode = mode == "auto" ? (has_mtp ? engine::SpecMode::kMtp : engine::SpecMode::kOff) : engine::spec_mode_from_name(mode);
+  return c;
+}
+
+std::string spec_summary(const engine::EngineConfig& cfg, const engine::EngineStats& s) {
+  if (cfg.spec.mode == engine::SpecMode::kOff) return "";
+  std::string out = std::string("spec ") + engine::spec_mode_name(cfg.spec.mode) + " k=" + std::to_string(cfg.spec.k) + ": ";
+  if (s.spec.steps == 0) return out + "no verify steps";
+  char buf[96];
+  out += "accepted";
+  for (size_t j = 0; j < s.spec.proposed.size(); ++j) {
+    const double a = s.spec.proposed[j] ? static_cast<double>(s.spec.accepted[j]) / static_cast<double>(s.spec.proposed[j]) : 0.0;
+    std::snprintf(buf, sizeof buf, "%s draft %zu %.3f (%lld/%lld)", j ? "," : "", j + 1, a,
+                  static_cast<long long>(s.spec.accepted[j]), static_cast<long long>(s.spec.proposed[j]));
+    out += buf;
+  }
+  std::snprintf(buf, sizeof buf, "; %.3f tokens per verify step over %lld steps",
+                static_cast<double>(s.spec.emitted) / static_cast<double>(s.spec.steps), static_cast<long long>(s.spec.steps));
+  return out + buf;
 }
 
 std::string default_model_path() {

@@ -32,7 +32,8 @@ struct Opts {
   int32_t max_seqs = 8;
   int64_t queue = 64;
   int64_t max_batch_tokens = 256;
-  std::string quant = "keep", kv_type = "bf16";
+  std::string quant = "keep", kv_type = "bf16", spec = "off";
+  int32_t spec_k = 1;
   int threads = 0;
   bool special_in_content = false;
   std::string cors;
@@ -60,7 +61,8 @@ void run_serve(const Opts& o) {
   engine::Engine eng(weights, &tok,
                      {.max_seqs = o.max_seqs, .max_batch_tokens = o.max_batch_tokens,
                       .max_context = std::min<int64_t>(o.ctx, weights.args.max_position_embeddings),
-                      .threads = o.threads, .kv_type = model::kv_type_from_name(o.kv_type)});
+                      .threads = o.threads, .kv_type = model::kv_type_from_name(o.kv_type),
+                      .spec = spec_config(o.spec, o.spec_k, weights)});
   engine::EngineLoop loop(eng, {.max_pending = o.queue});
 
   server::ServedModel served;
@@ -121,6 +123,9 @@ void add_serve_command(CLI::App& app) {
       ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   add_kv_type_option(cmd, o->kv_type);
+  add_spec_options(cmd, o->spec, o->spec_k,
+                   "off: a verify step serves one sequence at a time, so with several streams a seeded sampled "
+                   "reply would depend on what else runs");
   cmd->add_option("--cors", o->cors,
                   "Allow browser pages from ORIGIN (or *) to call the API: Access-Control-Allow-Origin and OPTIONS "
                   "preflight (default: off)")

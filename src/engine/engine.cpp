@@ -55,7 +55,7 @@ Engine::Engine(const model::Weights& weights, const tokenizer::Tokenizer* tokeni
       fail(ErrorKind::kInvalidArgument, "--spec mtp: the model has no MTP modules (num_nextn_predict_layers is ",
            w_.args.num_nextn_predict_layers, ")");
     }
-    spec_mtp_ = has_mtp;
+    spec_mtp_ = cfg_.spec.mode == SpecMode::kMtp;
     runner_.set_want_hidden(spec_mtp_);
     oracle_state_ = cfg_.spec.oracle_seed;
   }

@@ -94,7 +94,7 @@ class Engine {
   std::vector<int32_t> no_token_ids_;     // model outputs that name no token (padding rows, vocab gaps)
   uint64_t next_id_ = 1;
   EngineStats stats_;
-  bool spec_mtp_ = false;  // the MTP modules run (kMtp, or kOracle on a model that has them)
+  bool spec_mtp_ = false;  // the MTP modules draft (kMtp)
   std::vector<float> mtp_chain_, mtp_out_;  // one chained draft step's input and output states
   std::vector<int32_t> drafts_;
   uint64_t oracle_state_ = 0;

@@ -23,8 +23,8 @@ struct SpecConfig {
   // kOracle: generated token g is drafted as oracle[g] with probability oracle_p, else as a wrong
   // token. With greedy sampling and oracle = the plain greedy continuation, each draft is accepted
   // with probability oracle_p, so a benchmark measures verification and rollback at real dimensions
-  // whatever the weights. When the model has MTP modules they still run (their cost is paid) and
-  // the oracle replaces their drafts.
+  // whatever the weights. The MTP modules do not run: the figures are the verify step's and the
+  // rollback's alone (a real drafter adds its own cost; `--spec mtp` measures that).
   std::vector<int32_t> oracle;
   double oracle_p = 0.85;
   uint64_t oracle_seed = 0;

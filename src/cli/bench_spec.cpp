@@ -76,13 +76,14 @@ void bench_speculative(const model::Weights& w, const SpecBenchOptions& o) {
   engine::SpecConfig spec;
   spec.k = o.k;
   spec.mode = oracle ? engine::SpecMode::kOracle : engine::spec_mode_from_name(o.spec);
+  spec.draft = o.draft;
   if (spec.mode == engine::SpecMode::kOff) fail(ErrorKind::kInvalidArgument, "--spec off: nothing to compare (give mtp or --spec-oracle P)");
   spec.oracle_p = oracle ? o.oracle : 0.0;
   char label[160];
   if (oracle) {
     std::snprintf(label, sizeof label, "ORACLE drafts (recorded greedy continuation, P(right)=%.2f; no drafter cost)", o.oracle);
   } else {
-    std::snprintf(label, sizeof label, "mtp drafts");
+    std::snprintf(label, sizeof label, "%s drafts", engine::spec_mode_name(spec.mode));
   }
   // Warm-up: faults the weights in and grows the buffers.
   generate(w, {.k = o.k, .prompt = o.prompt, .gen = std::min<int64_t>(o.gen, 8), .threads = o.threads, .kv_type = o.kv_type}, prompt, {});
@@ -109,7 +110,7 @@ void bench_speculative(const model::Weights& w, const SpecBenchOptions& o) {
               static_cast<long long>(o.prompt), static_cast<long long>(o.gen), o.reps);
   std::printf("| drafts | test | t/s |\n|---|---|---|\n");
   std::printf("| off | tg%lld | %s |\n", static_cast<long long>(o.gen), mean_sd(plain).c_str());
-  std::printf("| %s k=%d | tg%lld | %s |\n", oracle ? "ORACLE" : "mtp", o.k, static_cast<long long>(o.gen), mean_sd(spec_tps).c_str());
+  std::printf("| %s k=%d | tg%lld | %s |\n", oracle ? "ORACLE" : engine::spec_mode_name(spec.mode), o.k, static_cast<long long>(o.gen), mean_sd(spec_tps).c_str());
   std::printf("%s: speedup over --spec off %s×; outputs identical to plain decoding: %s\n", label, mean_sd(ratio).c_str(),
               identical ? "yes" : "NO");
   std::printf("%s: acceptance per draft position:", label);

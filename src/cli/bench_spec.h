@@ -10,7 +10,8 @@
 namespace whale::cli {
 
 struct SpecBenchOptions {
-  std::string spec = "mtp";  // mtp or off (off: the oracle drafts alone)
+  std::string spec = "mtp";  // mtp, draft (with `draft`) or off (off: the oracle drafts alone)
+  const model::Weights* draft = nullptr;
   int32_t k = 1;
   double oracle = -1;        // >= 0: drafts replay the plain greedy continuation, each right with this probability
   int64_t prompt = 64, gen = 128;

@@ -43,8 +43,8 @@ struct Opts {
   int64_t max_tokens = 2048, think_budget = -1, ctx = 4096;
   bool no_think = false;
   int threads = 0;
-  std::string quant = "keep", kv_type = "bf16", spec = "auto";
-  int32_t spec_k = 1;
+  std::string quant = "keep", kv_type = "bf16";
+  SpecOptions spec;
   std::string system;
 };
 
@@ -58,6 +58,7 @@ void run_chat(const Opts& o) {
   const Style style{::isatty(::fileno(stdout)) == 1};
   const bool interactive = ::isatty(::fileno(stdin)) == 1;
   const model::Weights weights = model::load_weights(path, load_options(o.quant, o.threads));
+  const std::unique_ptr<model::Weights> draft = load_draft_model(o.spec, path, load_options(o.quant, o.threads));
   const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(path);
   sampler::SamplingParams sp;
   const formats::GenerationConfig gen = formats::load_generation_config(path);
@@ -68,7 +69,7 @@ void run_chat(const Opts& o) {
   engine::Engine eng(weights, &tok,
                      {.max_seqs = 1, .max_batch_tokens = 256,
                       .max_context = std::min<int64_t>(o.ctx, weights.args.max_position_embeddings), .threads = o.threads,
-                      .kv_type = model::kv_type_from_name(o.kv_type), .spec = spec_config(o.spec, o.spec_k, weights)});
+                      .kv_type = model::kv_type_from_name(o.kv_type), .spec = spec_config(o.spec, weights, draft.get())});
   engine::ChatSession chat(tok, sp);
   if (!o.system.empty()) chat.set_system(o.system);
   bool thinking = !o.no_think;
@@ -202,7 +203,7 @@ void add_chat_command(CLI::App& app) {
       ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   add_kv_type_option(cmd, o->kv_type);
-  add_spec_options(cmd, o->spec, o->spec_k, "mtp when the model has MTP modules");
+  add_spec_options(cmd, o->spec, "draft with --draft, else mtp when the model has MTP modules");
   cmd->callback([o] { run_chat(*o); });
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "model/architecture.h"
+#include "tokenizer/tokenizer.h"
 
 namespace whale::cli {
 
@@ -50,20 +51,43 @@ void add_kv_type_option(CLI::App* cmd, std::string& value) {
       ->check(CLI::IsMember({"bf16", "f32"}));
 }
 
-void add_spec_options(CLI::App* cmd, std::string& mode, int32_t& k, const std::string& default_help) {
-  cmd->add_option("--spec", mode,
-                  "Speculative decoding: mtp (the model's MTP module drafts, the main model verifies; output "
-                  "unchanged) or off (default: " + default_help + ")")
-      ->check(CLI::IsMember({"auto", "mtp", "off"}));
-  cmd->add_option("--spec-k", k, "Draft tokens per verify step (the MTP module chained; default 1)")
-      ->check(CLI::Range(1, 16));
+void add_spec_options(CLI::App* cmd, SpecOptions& o, const std::string& default_help) {
+  cmd->add_option("--spec", o.mode,
+                  "Speculative decoding: mtp (the model's MTP module drafts), draft (--draft MODEL drafts) or off; "
+                  "the main model verifies, the output is unchanged (default: " + default_help + ")")
+      ->check(CLI::IsMember({"auto", "mtp", "draft", "off"}));
+  cmd->add_option("--spec-k", o.k, "Draft tokens per verify step (default 1)")->check(CLI::Range(1, 16));
+  cmd->add_option("--draft", o.draft, "Draft model with the same tokenizer (e.g. R1-Distill-Qwen-1.5B for 7B)");
 }
 
-engine::SpecConfig spec_config(const std::string& mode, int32_t k, const model::Weights& w) {
+std::unique_ptr<model::Weights> load_draft_model(const SpecOptions& o, const std::string& main_path,
+                                                 const model::LoadOptions& load) {
+  const bool wanted = o.mode == "draft" || (o.mode == "auto" && !o.draft.empty());
+  if (!wanted) return nullptr;
+  if (o.draft.empty()) fail(ErrorKind::kInvalidArgument, "--spec draft needs --draft MODEL");
+  const tokenizer::Tokenizer a = tokenizer::load_tokenizer(main_path), b = tokenizer::load_tokenizer(o.draft);
+  if (a.vocab_size() != b.vocab_size()) {
+    fail(ErrorKind::kInvalidArgument, "--draft ", o.draft, ": its tokenizer has ", b.vocab_size(), " tokens, the model's ",
+         a.vocab_size());
+  }
+  for (int32_t id = 0; id < static_cast<int32_t>(a.vocab_size()); ++id) {
+    if (a.contains(id) != b.contains(id) || (a.contains(id) && a.token_bytes(id) != b.token_bytes(id))) {
+      fail(ErrorKind::kInvalidArgument, "--draft ", o.draft, ": token ", id, " differs from the model's tokenizer");
+    }
+  }
+  return std::make_unique<model::Weights>(model::load_weights(o.draft, load));
+}
+
+engine::SpecConfig spec_config(const SpecOptions& o, const model::Weights& w, const model::Weights* draft) {
   engine::SpecConfig c;
-  c.k = k;
+  c.k = o.k;
+  c.draft = draft;
   const bool has_mtp = w.arch && w.arch->mtp && w.args.num_nextn_predict_layers > 0;
-  c.mode = mode == "auto" ? (has_mtp ? engine::SpecMode::kMtp : engine::SpecMode::kOff) : engine::spec_mode_from_name(mode);
+  if (o.mode == "auto") {
+    c.mode = draft ? engine::SpecMode::kDraft : has_mtp ? engine::SpecMode::kMtp : engine::SpecMode::kOff;
+  } else {
+    c.mode = engine::spec_mode_from_name(o.mode);
+  }
   return c;
 }
 

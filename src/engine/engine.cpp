@@ -56,6 +56,14 @@ Engine::Engine(const model::Weights& weights, const tokenizer::Tokenizer* tokeni
            w_.args.num_nextn_predict_layers, ")");
     }
     spec_mtp_ = cfg_.spec.mode == SpecMode::kMtp;
+    if (cfg_.spec.mode == SpecMode::kDraft) {
+      if (!cfg_.spec.draft) fail(ErrorKind::kInvalidArgument, "--spec draft needs a draft model (--draft MODEL)");
+      if (cfg_.spec.draft->args.max_position_embeddings < max_context_) {
+        fail(ErrorKind::kInvalidArgument, "the draft model's context (", cfg_.spec.draft->args.max_position_embeddings,
+             ") is shorter than the engine's ", max_context_);
+      }
+      draft_ = std::make_unique<DraftModel>(*cfg_.spec.draft, max_context_, cfg_.kv_type);
+    }
     runner_.set_want_hidden(spec_mtp_);
     oracle_state_ = cfg_.spec.oracle_seed;
   }

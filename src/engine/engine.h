@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "engine/block_manager.h"
+#include "engine/draft_model.h"
 #include "engine/request.h"
 #include "engine/runner.h"
 #include "engine/scheduler.h"
@@ -95,6 +96,7 @@ class Engine {
   uint64_t next_id_ = 1;
   EngineStats stats_;
   bool spec_mtp_ = false;  // the MTP modules draft (kMtp)
+  std::unique_ptr<DraftModel> draft_;  // kDraft
   std::vector<float> mtp_chain_, mtp_out_;  // one chained draft step's input and output states
   std::vector<int32_t> drafts_;
   uint64_t oracle_state_ = 0;

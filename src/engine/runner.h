@@ -28,6 +28,8 @@ class Runner {
   // reaches its last token, in chunk order; valid until the next run.
   const std::vector<Logits>& run(const std::vector<Chunk>& chunks);
 
+  // The step's threads, for a draft model's forward passes between steps.
+  core::ThreadPool& pool() { return pool_; }
   // Keep every row's final hidden state in run() (MTP drafting needs them).
   void set_want_hidden(bool on) { opt_.want_hidden = on; }
   // The final hidden state (before the norm) of batch row `row` of the last run(): [hidden].

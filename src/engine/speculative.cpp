@@ -14,13 +14,15 @@ namespace whale::engine {
 SpecMode spec_mode_from_name(std::string_view name) {
   if (name == "off") return SpecMode::kOff;
   if (name == "mtp") return SpecMode::kMtp;
-  fail(ErrorKind::kInvalidArgument, "unknown speculative decoding mode \"", name, "\" (known: mtp, off)");
+  if (name == "draft") return SpecMode::kDraft;
+  fail(ErrorKind::kInvalidArgument, "unknown speculative decoding mode \"", name, "\" (known: mtp, draft, off)");
 }
 
 const char* spec_mode_name(SpecMode mode) {
   switch (mode) {
     case SpecMode::kOff: return "off";
     case SpecMode::kMtp: return "mtp";
+    case SpecMode::kDraft: return "draft";
     case SpecMode::kOracle: return "oracle";
   }
   return "off";
@@ -89,7 +91,7 @@ bool Engine::speculate(const Chunk& chunk) {
   const int64_t N = seq.n_computed;
   if (static_cast<int64_t>(seq.tokens.size()) != N + 1) return false;
   // No drafts past max_tokens or the context: the last token sampled needs no position of its own.
-  const int64_t k = std::min<int64_t>({cfg_.spec.k, seq.req.max_tokens - seq.generated() - 1, max_context_ - 1 - N});
+  int64_t k = std::min<int64_t>({cfg_.spec.k, seq.req.max_tokens - seq.generated() - 1, max_context_ - 1 - N});
   if (k <= 0) return false;
   if (!blocks_.grow(seq.block_table, N + k + 1)) {
     blocks_.shrink(seq.block_table, N + 1);
@@ -98,6 +100,7 @@ bool Engine::speculate(const Chunk& chunk) {
   std::vector<int32_t>& drafts = drafts_;
   drafts.clear();
   if (spec_mtp_) drafts = draft_mtp(seq, static_cast<int32_t>(k));
+  if (draft_) drafts = draft_->draft(seq, k, w_.args.vocab_size, runner_.pool());
   if (cfg_.spec.mode == SpecMode::kOracle) {
     drafts.resize(static_cast<size_t>(k));
     const int64_t V = w_.args.vocab_size;
@@ -108,10 +111,11 @@ bool Engine::speculate(const Chunk& chunk) {
       drafts[static_cast<size_t>(j)] = u < cfg_.spec.oracle_p ? truth : static_cast<int32_t>((truth + 1) % V);
     }
   }
-  if (static_cast<int64_t>(drafts.size()) != k) {
+  if (drafts.empty()) {
     blocks_.shrink(seq.block_table, N + 1);
     return false;
   }
+  k = static_cast<int64_t>(drafts.size());  // a draft model may stop early (a token the main model lacks)
   const Runner::Verified v = runner_.verify(seq, drafts);
   SpecStats& st = stats_.spec;
   if (st.proposed.size() < static_cast<size_t>(k)) {

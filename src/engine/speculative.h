@@ -9,17 +9,23 @@
 #include <string_view>
 #include <vector>
 
+namespace whale::model {
+struct Weights;
+}
+
 namespace whale::engine {
 
 enum class SpecMode {
   kOff,
   kMtp,     // the model's MTP module(s) draft (models with num_nextn_predict_layers > 0)
+  kDraft,   // a small model with the same tokenizer (SpecConfig::draft) drafts greedily
   kOracle,  // benchmarks only: drafts replay SpecConfig::oracle, each right with probability oracle_p
 };
 
 struct SpecConfig {
   SpecMode mode = SpecMode::kOff;
   int32_t k = 1;  // drafts per verify step
+  const model::Weights* draft = nullptr;  // kDraft: the draft model (outlives the engine)
   // kOracle: generated token g is drafted as oracle[g] with probability oracle_p, else as a wrong
   // token. With greedy sampling and oracle = the plain greedy continuation, each draft is accepted
   // with probability oracle_p, so a benchmark measures verification and rollback at real dimensions
@@ -36,7 +42,7 @@ struct SpecStats {
   std::vector<int64_t> proposed, accepted;  // per draft position (0: the first draft)
 };
 
-// "off", "mtp" (the CLI's --spec values); throws whale::Error naming the choices.
+// "off", "mtp", "draft" (the CLI's --spec values); throws whale::Error naming the choices.
 SpecMode spec_mode_from_name(std::string_view name);
 const char* spec_mode_name(SpecMode mode);
 

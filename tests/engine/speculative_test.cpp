@@ -1,8 +1,8 @@
 // Speculative decoding in the engine against plain decoding with the same engine (itself checked
 // against model::forward in engine_test): greedy tokens and every logprob record (the raw logits'
 // log-softmax, compared bit for bit) identical on each tiny DeepSeek preset with an MTP module (V3;
-// V2 and V2-Lite MLA with one added), f32 and q8_0 (packed kernels) weights, k = 1..3 drafts, MTP
-// and oracle drafts, several prompts, blocks of 4 positions (every verify step crosses blocks);
+// V2 and V2-Lite MLA with one added), f32 and q8_0 (packed kernels) weights, k = 1..3 drafts, MTP,
+// draft-model and oracle drafts, several prompts, blocks of 4 positions (every verify step crosses blocks);
 // several sequences at once; preemption; every block given back. Sampling: the first generated
 // tokens' distribution over many seeds equals plain sampling's by a chi-square test, and drafts that
 // are always accepted (the wrong rule) fail it.
@@ -185,13 +185,42 @@ TEST_F(SpeculativeTest, SeveralSequencesAndPreemption) {
   }
   // Roomy cache, then one so small that sequences are preempted and recomputed.
   for (int32_t blocks : {0, 20}) {
-    SCOPED_TRACE(testing::Message() << "kv_blocks " << blocks);
+   for (SpecMode mode : {SpecMode::kMtp, SpecMode::kDraft}) {
+    SCOPED_TRACE(testing::Message() << "kv_blocks " << blocks << ", " << spec_mode_name(mode));
     EngineConfig cfg{.max_seqs = 3, .max_batch_tokens = 16, .block_size = 4, .max_context = 64, .kv_blocks = blocks, .threads = 1};
-    cfg.spec = {.mode = SpecMode::kMtp, .k = 2};
+    cfg.spec = {.mode = mode, .k = 2, .draft = (*models_)[2].w.get()};
     EngineStats s;
     const std::vector<Out> together = run(*m.w, prompts, n, cfg, &s);
     for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(together[i].tokens, alone[i].tokens) << "request " << i;
     EXPECT_GT(s.spec.steps, 0);  // the last one alone speculates
+   }
+  }
+}
+
+// Draft-model speculation: the main model drafting for itself (every greedy draft accepted), and
+// other random models of the same vocabulary (V2 for V3, V2-Lite for V3, V3 for V2) accepting at
+// random; outputs identical to plain decoding, bit for bit.
+TEST_F(SpeculativeTest, DraftModelEqualsPlainDecoding) {
+  const std::vector<std::vector<int32_t>> prompts = {prompt_of(5, 11), prompt_of(22, 12)};
+  const std::vector<std::pair<size_t, size_t>> pairs = {{0, 0}, {0, 2}, {0, 3}, {2, 0}};  // (main, draft) in models_
+  for (const auto& [mi, di] : pairs) {
+    const Model& m = (*models_)[mi];
+    const Model& d = (*models_)[di];
+    for (const auto& p : prompts) {
+      const EngineConfig plain_cfg{.max_seqs = 1, .max_batch_tokens = 16, .block_size = 4, .max_context = 128, .threads = 1};
+      const Out plain = run(*m.w, {p}, {37}, plain_cfg)[0];
+      for (int32_t k : {1, 3}) {
+        SCOPED_TRACE(testing::Message() << m.name << " drafted by " << d.name << ", prompt " << p.size() << ", k " << k);
+        EngineConfig cfg = plain_cfg;
+        cfg.spec = {.mode = SpecMode::kDraft, .k = k, .draft = d.w.get()};
+        EngineStats s;
+        expect_same(run(*m.w, {p}, {37}, cfg, &s)[0], plain);
+        EXPECT_GT(s.spec.steps, 0);
+        if (mi == di) {
+          for (int32_t j = 0; j < k; ++j) EXPECT_EQ(s.spec.accepted[j], s.spec.proposed[j]) << "draft " << j;
+        }
+      }
+    }
   }
 }
 

@@ -75,7 +75,7 @@ class SpeculativeTest : public ::testing::Test {
     r.sampling.top_p = 1.0f;
     r.sampling.seed = seed;
     r.reasoning.enabled = false;
-    r.logprobs = temperature == 0.0f ? 3 : -1;
+    r.logprobs = temperature == 0.0f ? sampler::kMaxTopLogprobs : -1;  // 20 alternatives, bit for bit
     r.on_event = [out](const Event& e) {
       out->tokens.insert(out->tokens.end(), e.tokens.begin(), e.tokens.end());
       out->logprobs.insert(out->logprobs.end(), e.logprobs.begin(), e.logprobs.end());

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_spec.h"
 #include "commands.h"
 #include "core/error.h"
 #include "core/progress.h"
@@ -29,6 +30,9 @@ struct Opts {
   int64_t p = 512, n = 128, depth = 0, batch = 512;
   int reps = 3, threads = 0;
   bool warmup = true;
+  std::string spec = "off", draft;
+  int32_t spec_k = 1;
+  double spec_oracle = -1;
 };
 
 // Peak and current resident memory from /proc (bytes).
@@ -74,6 +78,16 @@ const char* kernel_path() {
 
 void bench(const Opts& o) {
   const model::Weights w = model::load_weights(o.model, load_options(o.quant, o.threads));
+  if (o.spec != "off" || o.spec_oracle >= 0) {
+    std::printf("cpu: %s; kernel path: %s\n\n", cpu_model().c_str(), kernel_path());
+    std::unique_ptr<model::Weights> draft;
+    if (o.spec == "draft") {
+      draft = load_draft_model({.mode = "draft", .draft = o.draft}, o.model, load_options(o.quant, o.threads));
+    }
+    bench_speculative(w, {.spec = o.spec, .draft = draft.get(), .k = o.spec_k, .oracle = o.spec_oracle, .prompt = o.p, .gen = o.n,
+                          .reps = o.reps, .threads = o.threads, .kv_type = o.kv_type, .quant = o.quant});
+    return;
+  }
   core::ThreadPool pool(o.threads);
   const int64_t total = o.depth + std::max(o.p, o.n);
   if (total > w.args.max_position_embeddings) {
@@ -161,6 +175,16 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("!--no-warmup", o->warmup, "Skip the untimed warm-up pass");
   cmd->add_option("--quant", o->quant, "Re-encode weights at load time: " + weight_types_help(weight_types({"keep"})))
       ->check(CLI::IsMember(weight_types({"keep"})));
+  cmd->add_option("--spec", o->spec,
+                  "mtp or draft: speculative decoding (greedy, -p prompt tokens, -n generated) against --spec off in the same "
+                  "run: acceptance per draft position, tokens per verify step, speedup")
+      ->check(CLI::IsMember({"mtp", "draft", "off"}));
+  cmd->add_option("--draft", o->draft, "Draft model for --spec draft (same tokenizer)");
+  cmd->add_option("--spec-k", o->spec_k, "Draft tokens per verify step")->check(CLI::Range(1, 16));
+  cmd->add_option("--spec-oracle", o->spec_oracle,
+                  "Benchmark mode: the drafts replay the plain greedy continuation, each right with probability P "
+                  "(measures verify and rollback costs on any model; labelled ORACLE)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->callback([o] { bench(*o); });
 }
 

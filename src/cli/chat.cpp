@@ -48,6 +48,7 @@ struct Opts {
   bool no_think = false;
   int threads = 0;
   std::string quant = "keep", kv_type = "bf16";
+  SpecOptions spec;
   std::string system;
   std::string search;  // --search INDEX|URL
   int search_k = 5;
@@ -94,6 +95,7 @@ void run_chat(const Opts& o) {
   const Style style{::isatty(::fileno(stdout)) == 1};
   const bool interactive = ::isatty(::fileno(stdin)) == 1;
   const model::Weights weights = model::load_weights(path, load_options(o.quant, o.threads));
+  const std::unique_ptr<model::Weights> draft = load_draft_model(o.spec, path, load_options(o.quant, o.threads));
   const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(path);
   sampler::SamplingParams sp;
   const formats::GenerationConfig gen = formats::load_generation_config(path);
@@ -104,7 +106,7 @@ void run_chat(const Opts& o) {
   engine::Engine eng(weights, &tok,
                      {.max_seqs = 1, .max_batch_tokens = 256,
                       .max_context = std::min<int64_t>(o.ctx, weights.args.max_position_embeddings), .threads = o.threads,
-                      .kv_type = model::kv_type_from_name(o.kv_type)});
+                      .kv_type = model::kv_type_from_name(o.kv_type), .spec = spec_config(o.spec, weights, draft.get())});
   engine::ChatSession chat(tok, sp);
   if (!o.system.empty()) chat.set_system(o.system);
   bool thinking = !o.no_think;
@@ -302,6 +304,7 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("--search-k", o->search_k, "Search results per question")->check(CLI::Range(1, 50));
   cmd->add_option("--search-timeout", o->search_timeout, "SearxNG connect + read timeout in seconds")
       ->check(CLI::Range(0.1, 600.0));
+  add_spec_options(cmd, o->spec, "draft with --draft, else mtp when the model has MTP modules");
   cmd->callback([o] { run_chat(*o); });
 }
 

@@ -22,6 +22,7 @@ namespace {
 
 struct Opts {
   std::string model, prompt, prompt_ids, quant = "keep", kv_type = "bf16";
+  SpecOptions spec;
   int64_t n = 256;
   bool greedy = false, raw = false, json = false, no_think = false;
   float temperature = -1, top_p = -1;
@@ -38,6 +39,7 @@ void run(const Opts& o) {
   const auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
   const auto t0 = std::chrono::steady_clock::now();
   const model::Weights w = model::load_weights(o.model, load_options(o.quant, o.threads));
+  const std::unique_ptr<model::Weights> draft = load_draft_model(o.spec, o.model, load_options(o.quant, o.threads));
   std::optional<tokenizer::Tokenizer> tok;
   if (!o.prompt.empty()) tok.emplace(tokenizer::load_tokenizer(o.model));
   const auto t1 = std::chrono::steady_clock::now();
@@ -67,9 +69,9 @@ void run(const Opts& o) {
   req.think_budget = o.think_budget;
   const int64_t ctx = std::min<int64_t>(w.args.max_position_embeddings,
                                         std::max<int64_t>(4096, static_cast<int64_t>(req.prompt.size()) + o.n + 1));
-  engine::Engine eng(w, tok ? &*tok : nullptr,
-                     {.max_seqs = 1, .max_batch_tokens = 512, .max_context = ctx, .threads = o.threads,
-                      .kv_type = model::kv_type_from_name(o.kv_type)});
+  const engine::EngineConfig ecfg{.max_seqs = 1, .max_batch_tokens = 512, .max_context = ctx, .threads = o.threads,
+                                  .kv_type = model::kv_type_from_name(o.kv_type), .spec = spec_config(o.spec, w, draft.get())};
+  engine::Engine eng(w, tok ? &*tok : nullptr, ecfg);
 
   std::string reasoning, answer;
   std::vector<int32_t> ids;
@@ -124,6 +126,7 @@ void run(const Opts& o) {
                static_cast<double>(u.prompt_tokens) / std::max(prefill, 1e-9), static_cast<long long>(u.completion_tokens),
                decode, u.completion_tokens > 1 ? static_cast<double>(u.completion_tokens - 1) / std::max(decode, 1e-9) : 0.0,
                engine::finish_reason_name(finished.finish));
+  if (const std::string sum = spec_summary(ecfg, eng.stats()); !sum.empty()) std::fprintf(stderr, "%s\n", sum.c_str());
 }
 
 }  // namespace
@@ -149,6 +152,7 @@ void add_run_command(CLI::App& app) {
       ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   add_kv_type_option(cmd, o->kv_type);
+  add_spec_options(cmd, o->spec, "draft with --draft, else mtp when the model has MTP modules");
   cmd->callback([o] { run(*o); });
 }
 

@@ -6,6 +6,8 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "model/architecture.h"
+#include "tokenizer/tokenizer.h"
 
 namespace whale::cli {
 
@@ -47,6 +49,63 @@ model::LoadOptions load_options(const std::string& quant, int threads) {
 void add_kv_type_option(CLI::App* cmd, std::string& value) {
   cmd->add_option("--kv-type", value, "KV cache element type: bf16 (default: half the memory and bytes read) or f32")
       ->check(CLI::IsMember({"bf16", "f32"}));
+}
+
+void add_spec_options(CLI::App* cmd, SpecOptions& o, const std::string& default_help) {
+  cmd->add_option("--spec", o.mode,
+                  "Speculative decoding: mtp (the model's MTP module drafts), draft (--draft MODEL drafts) or off; "
+                  "the main model verifies, the output is unchanged (default: " + default_help + ")")
+      ->check(CLI::IsMember({"auto", "mtp", "draft", "off"}));
+  cmd->add_option("--spec-k", o.k, "Draft tokens per verify step (default 1)")->check(CLI::Range(1, 16));
+  cmd->add_option("--draft", o.draft, "Draft model with the same tokenizer (e.g. R1-Distill-Qwen-1.5B for 7B)");
+}
+
+std::unique_ptr<model::Weights> load_draft_model(const SpecOptions& o, const std::string& main_path,
+                                                 const model::LoadOptions& load) {
+  const bool wanted = o.mode == "draft" || (o.mode == "auto" && !o.draft.empty());
+  if (!wanted) return nullptr;
+  if (o.draft.empty()) fail(ErrorKind::kInvalidArgument, "--spec draft needs --draft MODEL");
+  const tokenizer::Tokenizer a = tokenizer::load_tokenizer(main_path), b = tokenizer::load_tokenizer(o.draft);
+  if (a.vocab_size() != b.vocab_size()) {
+    fail(ErrorKind::kInvalidArgument, "--draft ", o.draft, ": its tokenizer has ", b.vocab_size(), " tokens, the model's ",
+         a.vocab_size());
+  }
+  for (int32_t id = 0; id < static_cast<int32_t>(a.vocab_size()); ++id) {
+    if (a.contains(id) != b.contains(id) || (a.contains(id) && a.token_bytes(id) != b.token_bytes(id))) {
+      fail(ErrorKind::kInvalidArgument, "--draft ", o.draft, ": token ", id, " differs from the model's tokenizer");
+    }
+  }
+  return std::make_unique<model::Weights>(model::load_weights(o.draft, load));
+}
+
+engine::SpecConfig spec_config(const SpecOptions& o, const model::Weights& w, const model::Weights* draft) {
+  engine::SpecConfig c;
+  c.k = o.k;
+  c.draft = draft;
+  const bool has_mtp = w.arch && w.arch->mtp && w.args.num_nextn_predict_layers > 0;
+  if (o.mode == "auto") {
+    c.mode = draft ? engine::SpecMode::kDraft : has_mtp ? engine::SpecMode::kMtp : engine::SpecMode::kOff;
+  } else {
+    c.mode = engine::spec_mode_from_name(o.mode);
+  }
+  return c;
+}
+
+std::string spec_summary(const engine::EngineConfig& cfg, const engine::EngineStats& s) {
+  if (cfg.spec.mode == engine::SpecMode::kOff) return "";
+  std::string out = std::string("spec ") + engine::spec_mode_name(cfg.spec.mode) + " k=" + std::to_string(cfg.spec.k) + ": ";
+  if (s.spec.steps == 0) return out + "no verify steps";
+  char buf[96];
+  out += "accepted";
+  for (size_t j = 0; j < s.spec.proposed.size(); ++j) {
+    const double a = s.spec.proposed[j] ? static_cast<double>(s.spec.accepted[j]) / static_cast<double>(s.spec.proposed[j]) : 0.0;
+    std::snprintf(buf, sizeof buf, "%s draft %zu %.3f (%lld/%lld)", j ? "," : "", j + 1, a,
+                  static_cast<long long>(s.spec.accepted[j]), static_cast<long long>(s.spec.proposed[j]));
+    out += buf;
+  }
+  std::snprintf(buf, sizeof buf, "; %.3f tokens per verify step over %lld steps",
+                static_cast<double>(s.spec.emitted) / static_cast<double>(s.spec.steps), static_cast<long long>(s.spec.steps));
+  return out + buf;
 }
 
 std::string default_model_path() {

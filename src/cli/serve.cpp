@@ -34,6 +34,7 @@ struct Opts {
   int64_t queue = 64;
   int64_t max_batch_tokens = 256;
   std::string quant = "keep", kv_type = "bf16";
+  SpecOptions spec{.mode = "off"};
   int threads = 0;
   bool special_in_content = false;
   std::string cors;
@@ -67,13 +68,15 @@ void run_serve(const Opts& o) {
     }
   }
   const model::Weights weights = model::load_weights(path, load_options(o.quant, o.threads));
+  const std::unique_ptr<model::Weights> draft = load_draft_model(o.spec, path, load_options(o.quant, o.threads));
   const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(path);  // a directory, or a .gguf's own metadata
   const formats::GenerationConfig gen = formats::load_generation_config(
       std::filesystem::is_directory(path) ? path : std::filesystem::path(path).parent_path().string());
   engine::Engine eng(weights, &tok,
                      {.max_seqs = o.max_seqs, .max_batch_tokens = o.max_batch_tokens,
                       .max_context = std::min<int64_t>(o.ctx, weights.args.max_position_embeddings),
-                      .threads = o.threads, .kv_type = model::kv_type_from_name(o.kv_type)});
+                      .threads = o.threads, .kv_type = model::kv_type_from_name(o.kv_type),
+                      .spec = spec_config(o.spec, weights, draft.get())});
   engine::EngineLoop loop(eng, {.max_pending = o.queue});
 
   server::ServedModel served;
@@ -135,6 +138,9 @@ void add_serve_command(CLI::App& app) {
       ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
   add_kv_type_option(cmd, o->kv_type);
+  add_spec_options(cmd, o->spec,
+                   "off: a verify step serves one sequence at a time, so with several streams a seeded sampled "
+                   "reply would depend on what else runs");
   cmd->add_option("--cors", o->cors,
                   "Allow browser pages from ORIGIN (or *) to call the API: Access-Control-Allow-Origin and OPTIONS "
                   "preflight (default: off)")

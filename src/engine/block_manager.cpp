@@ -86,6 +86,18 @@ void BlockManager::seal(const BlockTable& table, std::span<const int32_t> tokens
   }
 }
 
+void BlockManager::shrink(BlockTable& table, int64_t positions) {
+  const size_t keep = static_cast<size_t>((std::max<int64_t>(positions, 0) + block_size_ - 1) / block_size_);
+  while (table.size() > keep) {
+    const int32_t b = table.back();
+    Block& blk = blocks_[static_cast<size_t>(b)];
+    if (blk.sealed || blk.refs != 1) fail(ErrorKind::kInternal, "KV block ", b, " is shared or sealed: cannot shrink it");
+    blk = Block{};
+    free_.push_back(b);
+    table.pop_back();
+  }
+}
+
 void BlockManager::free(BlockTable& table) {
   for (int32_t b : table) {
     Block& blk = blocks_[static_cast<size_t>(b)];

@@ -40,6 +40,10 @@ class BlockManager {
   bool grow(BlockTable& table, int64_t positions);
   // After tokens[0, n_computed) have KV: the blocks they fill become full and join the prefix cache.
   void seal(const BlockTable& table, std::span<const int32_t> tokens, int64_t n_computed);
+  // Frees the blocks at the end of `table` that hold no position below `positions` (speculative
+  // decoding grows the table for its drafts and gives back what the rejected ones took). Those
+  // blocks were never sealed: a sealed block is full of computed positions.
+  void shrink(BlockTable& table, int64_t positions);
   // Drops the table's references (a cached block becomes evictable, others free) and clears it.
   void free(BlockTable& table);
 

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "model/architecture.h"
 
 namespace whale::engine {
 
@@ -46,6 +47,25 @@ Engine::Engine(const model::Weights& weights, const tokenizer::Tokenizer* tokeni
   if (static_cast<int64_t>(blocks_.n_blocks()) * cfg_.block_size < max_context_) {
     fail(ErrorKind::kInvalidArgument, "the KV cache (", blocks_.n_blocks(), " blocks of ", cfg_.block_size,
          ") cannot hold one full context of ", max_context_);
+  }
+  if (cfg_.spec.mode != SpecMode::kOff) {
+    if (cfg_.spec.k < 1) fail(ErrorKind::kInvalidArgument, "speculative decoding needs k >= 1 drafts, got ", cfg_.spec.k);
+    const bool has_mtp = w_.arch && w_.arch->mtp && w_.args.num_nextn_predict_layers > 0;
+    if (cfg_.spec.mode == SpecMode::kMtp && !has_mtp) {
+      fail(ErrorKind::kInvalidArgument, "--spec mtp: the model has no MTP modules (num_nextn_predict_layers is ",
+           w_.args.num_nextn_predict_layers, ")");
+    }
+    spec_mtp_ = cfg_.spec.mode == SpecMode::kMtp;
+    if (cfg_.spec.mode == SpecMode::kDraft) {
+      if (!cfg_.spec.draft) fail(ErrorKind::kInvalidArgument, "--spec draft needs a draft model (--draft MODEL)");
+      if (cfg_.spec.draft->args.max_position_embeddings < max_context_) {
+        fail(ErrorKind::kInvalidArgument, "the draft model's context (", cfg_.spec.draft->args.max_position_embeddings,
+             ") is shorter than the engine's ", max_context_);
+      }
+      draft_ = std::make_unique<DraftModel>(*cfg_.spec.draft, max_context_, cfg_.kv_type);
+    }
+    runner_.set_want_hidden(spec_mtp_);
+    oracle_state_ = cfg_.spec.oracle_seed;
   }
   for (int64_t e : w_.args.eos_token_ids) eos_ids_.push_back(static_cast<int32_t>(e));
   if (tok_) {
@@ -90,8 +110,14 @@ bool Engine::step() {
   reap();  // requests cancelled since the last step leave before they take a place in the batch
   const std::vector<Chunk> chunks = scheduler_.schedule();
   if (chunks.empty()) return false;
+  if (cfg_.spec.mode != SpecMode::kOff && chunks.size() == 1 && speculate(chunks[0])) {
+    ++stats_.steps;
+    reap();
+    return true;
+  }
   const std::vector<Runner::Logits>& rows = runner_.run(chunks);
   ++stats_.steps;
+  if (spec_mtp_) keep_hidden(chunks);
   scheduler_.computed(chunks);
   for (const Runner::Logits& r : rows) post_process(*r.seq, r.row);
   reap();
@@ -212,7 +238,7 @@ void Engine::watch_trigger(Sequence& seq, std::string_view bytes) {
 
 // Ends the sequence (sets its finish reason) at EOS, a stop string, max_tokens or a full context;
 // the reap at the end of the step does the rest.
-void Engine::post_process(Sequence& seq, const float* logits) {
+void Engine::post_process(Sequence& seq, const float* logits, int32_t draft) {
   std::vector<float>& l = logits_buf_;  // reused: no allocation per token
   l.assign(logits, logits + w_.args.vocab_size);
   // Outputs that name no token (checkpoints round vocab_size up past the tokenizer): never pick them.
@@ -223,7 +249,8 @@ void Engine::post_process(Sequence& seq, const float* logits) {
     seq.end(FinishReason::kLength);
     return;
   }
-  const int32_t token = seq.sampler.sample(l.data(), w_.args.vocab_size);
+  const int32_t token = draft >= 0 ? seq.sampler.sample_speculative(l.data(), w_.args.vocab_size, draft)
+                                    : seq.sampler.sample(l.data(), w_.args.vocab_size);
   const bool eos = (c || !seq.req.ignore_eos) && std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
   if (c) c->accept_token(token);
   if (eos) {

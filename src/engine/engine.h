@@ -9,10 +9,12 @@
 #include <memory>
 
 #include "engine/block_manager.h"
+#include "engine/draft_model.h"
 #include "engine/request.h"
 #include "engine/runner.h"
 #include "engine/scheduler.h"
 #include "engine/sequence.h"
+#include "engine/speculative.h"
 #include "model/weights.h"
 #include "tokenizer/tokenizer.h"
 
@@ -26,6 +28,7 @@ struct EngineConfig {
   int32_t kv_blocks = 0;           // 0: enough for max_seqs full contexts
   int threads = 0;
   core::DType kv_type = core::DType::kBF16;  // KV cache rows: bf16 or f32 (model::KvCache)
+  SpecConfig spec;  // speculative decoding (speculative.h): off unless asked
 };
 
 struct EngineStats {
@@ -33,6 +36,7 @@ struct EngineStats {
   int64_t prompt_tokens = 0, cached_prompt_tokens = 0, generated_tokens = 0;
   int64_t steps = 0;
   int64_t kv_blocks_total = 0, kv_blocks_free = 0;  // free includes cached blocks no sequence holds
+  SpecStats spec;
 };
 
 class Engine {
@@ -59,7 +63,13 @@ class Engine {
   const model::Weights& weights() const { return w_; }
 
  private:
-  void post_process(Sequence& seq, const float* logits);
+  // `draft` >= 0: row of a verify step, sampled with the speculative rule against that draft.
+  void post_process(Sequence& seq, const float* logits, int32_t draft = -1);
+  // Speculative decoding (speculative.cpp): one verify step for the step's only chunk, a decode;
+  // false (nothing done) when it does not apply and the step runs plainly.
+  bool speculate(const Chunk& chunk);
+  std::vector<int32_t> draft_mtp(Sequence& seq, int32_t k);
+  void keep_hidden(const std::vector<Chunk>& chunks);
   void append(Sequence& seq, int32_t token, const sampler::TokenLogprob* record = nullptr);
   void watch_reasoning_close(Sequence& seq, int32_t token);
   void watch_trigger(Sequence& seq, std::string_view bytes);
@@ -85,6 +95,11 @@ class Engine {
   std::vector<int32_t> no_token_ids_;     // model outputs that name no token (padding rows, vocab gaps)
   uint64_t next_id_ = 1;
   EngineStats stats_;
+  bool spec_mtp_ = false;  // the MTP modules draft (kMtp)
+  std::unique_ptr<DraftModel> draft_;  // kDraft
+  std::vector<float> mtp_chain_, mtp_out_;  // one chained draft step's input and output states
+  std::vector<int32_t> drafts_;
+  uint64_t oracle_state_ = 0;
 };
 
 }  // namespace whale::engine

@@ -34,4 +34,32 @@ const std::vector<Runner::Logits>& Runner::run(const std::vector<Chunk>& chunks)
   return logits_;
 }
 
+Runner::Verified Runner::verify(Sequence& seq, std::span<const int32_t> drafts) {
+  batch_.tokens.clear();
+  batch_.positions.clear();
+  batch_.seq_ids.clear();
+  const int64_t n = seq.n_computed;
+  cache_.bind(seq.slot, &seq.block_table);
+  batch_.add(seq.tokens[static_cast<size_t>(n)], static_cast<int32_t>(n), seq.slot);
+  for (size_t j = 0; j < drafts.size(); ++j) batch_.add(drafts[j], static_cast<int32_t>(n + 1 + static_cast<int64_t>(j)), seq.slot);
+  model::ForwardOptions opt{.mla = model::MlaMode::kAbsorbed, .want_hidden = true};  // every row's logits
+  model::forward(w_, batch_, cache_, opt, scratch_, pool_, out_);
+  return {out_.logits.data(), out_.hidden.data()};
+}
+
+const float* Runner::mtp(Sequence& seq, int64_t pos0, std::span<const int32_t> tokens, const std::vector<float>& hidden,
+                         int64_t module, std::vector<float>& hidden_out) {
+  batch_.tokens.clear();
+  batch_.positions.clear();
+  batch_.seq_ids.clear();
+  cache_.bind(seq.slot, &seq.block_table);
+  for (size_t i = 0; i < tokens.size(); ++i) batch_.add(tokens[i], static_cast<int32_t>(pos0 + static_cast<int64_t>(i)), seq.slot);
+  // The module's cache rows only shape its drafts, never the output, so either MLA path will do:
+  // absorbed for a few rows (decode), naive for a long catch-up (a prompt).
+  model::ForwardOptions opt{.mla = tokens.size() <= 16 ? model::MlaMode::kAbsorbed : model::MlaMode::kNaive,
+                            .logit_rows = {static_cast<int32_t>(tokens.size()) - 1}};
+  model::mtp_forward(w_, batch_, hidden, module, cache_, opt, scratch_, pool_, mtp_logits_, &hidden_out);
+  return mtp_logits_.data();
+}
+
 }  // namespace whale::engine

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -27,6 +28,28 @@ class Runner {
   // reaches its last token, in chunk order; valid until the next run.
   const std::vector<Logits>& run(const std::vector<Chunk>& chunks);
 
+  // The step's threads, for a draft model's forward passes between steps.
+  core::ThreadPool& pool() { return pool_; }
+  // Keep every row's final hidden state in run() (MTP drafting needs them).
+  void set_want_hidden(bool on) { opt_.want_hidden = on; }
+  // The final hidden state (before the norm) of batch row `row` of the last run(): [hidden].
+  const float* hidden(int64_t row) const { return out_.hidden.data() + row * w_.args.hidden_size; }
+
+  struct Verified {
+    const float* logits;  // [1 + drafts, vocab]: row j is the distribution after drafts [0, j)
+    const float* hidden;  // [1 + drafts, hidden]
+  };
+  // Speculative decoding's verify step: seq's last token and `drafts` at positions n_computed, ...
+  // in one forward, every row's logits. Absorbed MLA, as a one-token decode step uses: the kernels
+  // give a token the same bits in any batch, so row j has the bits that plain decoding would give
+  // the same position. Valid until the next call.
+  Verified verify(Sequence& seq, std::span<const int32_t> drafts);
+  // MTP module `module` at positions pos0, ... of seq (tokens[i] is the token one ahead of
+  // hidden row i): writes the module's cache rows; returns its last row's draft logits and puts its
+  // output states in `hidden_out`. Valid until the next call.
+  const float* mtp(Sequence& seq, int64_t pos0, std::span<const int32_t> tokens, const std::vector<float>& hidden,
+                   int64_t module, std::vector<float>& hidden_out);
+
  private:
   const model::Weights& w_;
   core::ThreadPool pool_;
@@ -36,6 +59,7 @@ class Runner {
   model::Scratch scratch_;
   model::ForwardOutput out_;
   std::vector<Logits> logits_;
+  std::vector<float> mtp_logits_;
 };
 
 }  // namespace whale::engine

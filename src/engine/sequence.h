@@ -67,6 +67,10 @@ struct Sequence {
   Usage usage;
   std::vector<sampler::TokenLogprob> logprobs;  // records not yet sent with an event
   std::vector<int32_t> unsent_ids;  // generated ids whose text has not come out yet (held back)
+  // MTP drafting: the main model's final hidden states of positions [mtp_pos, n_computed) whose
+  // MTP-layer cache rows are not written yet (row p needs h_p and token p + 1): [rows, hidden].
+  int64_t mtp_pos = 0;
+  std::vector<float> mtp_hidden;
 };
 
 }  // namespace whale::engine

@@ -281,7 +281,8 @@ Ctx make_ctx(const Weights& w, const Batch& b, KvCache& cache, const ForwardOpti
 // MTP module k: h' = eh_proj([enorm(emb(t+1)); hnorm(h_t)]) (embedding first, as the released
 // weights expect), one full block at the same positions, then the module's own norm and head.
 void mtp_forward(const Weights& w, const Batch& next, const std::vector<float>& hidden, int64_t k, KvCache& cache,
-                 const ForwardOptions& opt, Scratch& s, core::ThreadPool& pool, std::vector<float>& logits) {
+                 const ForwardOptions& opt, Scratch& s, core::ThreadPool& pool, std::vector<float>& logits,
+                 std::vector<float>* hidden_out) {
   const auto& a = w.args;
   if (w.arch == nullptr || !w.arch->mtp || k < 0 || k >= a.num_nextn_predict_layers) {
     fail(ErrorKind::kInvalidArgument, "model has ", a.num_nextn_predict_layers, " MTP modules; asked for module ", k);
@@ -301,7 +302,8 @@ void mtp_forward(const Weights& w, const Batch& next, const std::vector<float>& 
   float* x = ensure(s.x, T * D);
   linear_rows(m.eh_proj, cat, T, x, pool);  // x: [T, D]
   block_forward(c, layer, x);
-  output_logits(m.head, m.head_norm, eps, x, T, D, logits, s, pool);
+  if (hidden_out) hidden_out->assign(x, x + T * D);
+  output_logits(m.head, m.head_norm, eps, x, T, D, logits, s, pool, opt.logit_rows);
 }
 
 void deepseek_forward(const Weights& w, const Batch& batch, KvCache& cache, const ForwardOptions& opt, Scratch& s,

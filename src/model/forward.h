@@ -91,8 +91,11 @@ void forward(const Weights& w, const Batch& batch, KvCache& cache, const Forward
              core::ThreadPool& pool, ForwardOutput& out);
 
 // DeepSeek MTP module `k`: from the main model's final hidden states at the batch positions and the
-// tokens one step ahead, the draft logits for two steps ahead ([T, vocab]).
+// tokens one step ahead, the draft logits for two steps ahead ([T, vocab], or [logit_rows.size(),
+// vocab] when opt.logit_rows chooses rows). `hidden_out`, when given, receives the module's own
+// output states before its head norm ([T, hidden]): the `hidden` a chained next draft step takes.
 void mtp_forward(const Weights& w, const Batch& next, const std::vector<float>& hidden, int64_t k, KvCache& cache,
-                 const ForwardOptions& opt, Scratch& scratch, core::ThreadPool& pool, std::vector<float>& logits);
+                 const ForwardOptions& opt, Scratch& scratch, core::ThreadPool& pool, std::vector<float>& logits,
+                 std::vector<float>* hidden_out = nullptr);
 
 }  // namespace whale::model

@@ -59,21 +59,23 @@ void Sampler::apply_penalties(float* logits, int64_t vocab) const {
   }
 }
 
-int32_t Sampler::sample(float* logits, int64_t vocab) {
+int32_t Sampler::prepare(float* logits, int64_t vocab) const {
   for (const auto& [tok, bias] : params_.logit_bias) {
     if (tok >= 0 && tok < vocab) logits[tok] += bias;
   }
   apply_penalties(logits, vocab);
-  int32_t chosen = 0;
-  if (params_.temperature == 0.0f) {
-    chosen = static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
+  if (params_.temperature == 0.0f) return static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
+  return -1;
+}
+
+int32_t Sampler::sample(float* logits, int64_t vocab) {
+  int32_t chosen = prepare(logits, vocab);
+  if (chosen >= 0) {
     accept(chosen);
     return chosen;
   }
   const float inv_t = 1.0f / params_.temperature;
-  const auto by_logit = [logits](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
-  const bool truncate = params_.top_k > 0 || params_.top_p < 1.0f || params_.min_p > 0.0f;
-  if (!truncate) {
+  if (!truncates()) {
     // Plain temperature sampling: one pass for the normaliser, one for the draw; no sorting.
     const float mx = *std::max_element(logits, logits + vocab) * inv_t;
     double z = 0;
@@ -91,6 +93,26 @@ int32_t Sampler::sample(float* logits, int64_t vocab) {
     accept(chosen);
     return chosen;
   }
+  const int64_t n = candidates(logits, vocab);
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) total += probs_[static_cast<size_t>(i)];
+  const double u = std::uniform_real_distribution<double>(0.0, total)(rng_);
+  double acc = 0;
+  chosen = order_[static_cast<size_t>(n - 1)];
+  for (int64_t i = 0; i < n; ++i) {
+    acc += probs_[static_cast<size_t>(i)];
+    if (u < acc) {
+      chosen = order_[static_cast<size_t>(i)];
+      break;
+    }
+  }
+  accept(chosen);
+  return chosen;
+}
+
+int64_t Sampler::candidates(const float* logits, int64_t vocab) {
+  const float inv_t = 1.0f / params_.temperature;
+  const auto by_logit = [logits](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
   // Candidates sorted by logit, best first. top-k cuts the list before any softmax; otherwise the
   // best kShortlist are sorted and the full sort happens only if top-p or min-p reach past them.
   constexpr int64_t kShortlist = 256;
@@ -143,17 +165,70 @@ int32_t Sampler::sample(float* logits, int64_t vocab) {
     while (keep < n && probs_[static_cast<size_t>(keep)] >= floor) ++keep;
     n = keep;
   }
-  double total = 0;
-  for (int64_t i = 0; i < n; ++i) total += probs_[static_cast<size_t>(i)];
-  const double u = std::uniform_real_distribution<double>(0.0, total)(rng_);
-  double acc = 0;
-  chosen = order_[static_cast<size_t>(n - 1)];
-  for (int64_t i = 0; i < n; ++i) {
-    acc += probs_[static_cast<size_t>(i)];
-    if (u < acc) {
-      chosen = order_[static_cast<size_t>(i)];
-      break;
+  return n;
+}
+
+int32_t Sampler::sample_speculative(float* logits, int64_t vocab, int32_t draft) {
+  int32_t chosen = prepare(logits, vocab);
+  if (chosen >= 0) {  // greedy: the argmax whatever the draft (accepted exactly when they agree)
+    accept(chosen);
+    return chosen;
+  }
+  const float inv_t = 1.0f / params_.temperature;
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  if (!truncates()) {
+    const float mx = *std::max_element(logits, logits + vocab) * inv_t;
+    double z = 0;
+    for (int64_t i = 0; i < vocab; ++i) z += std::exp(logits[i] * inv_t - mx);
+    const bool in_vocab = draft >= 0 && draft < vocab;
+    const double pd = in_vocab ? std::exp(logits[draft] * inv_t - mx) : 0.0;  // unnormalised p(draft)
+    if (in_vocab && unit(rng_) * z < pd) {
+      accept(draft);
+      return draft;
     }
+    // The residual max(0, p - q): p with the draft's mass taken out.
+    const double rest = z - pd;
+    if (!(rest > 0)) {
+      accept(draft);
+      return draft;
+    }
+    const double u = std::uniform_real_distribution<double>(0.0, rest)(rng_);
+    double acc = 0;
+    chosen = -1;
+    for (int64_t i = 0; i < vocab; ++i) {
+      const double e = i == draft ? 0.0 : std::exp(logits[i] * inv_t - mx);
+      if (!(e > 0)) continue;  // the draft, and outputs that name no token (-inf)
+      acc += e;
+      chosen = static_cast<int32_t>(i);
+      if (u < acc) break;
+    }
+    accept(chosen);
+    return chosen;
+  }
+  const int64_t n = candidates(logits, vocab);
+  double total = 0, pd = 0;
+  int64_t at = -1;  // the draft's place among the candidates (-1: truncated away, p(draft) = 0)
+  for (int64_t i = 0; i < n; ++i) {
+    total += probs_[static_cast<size_t>(i)];
+    if (order_[static_cast<size_t>(i)] == draft) at = i, pd = probs_[static_cast<size_t>(i)];
+  }
+  if (at >= 0 && unit(rng_) * total < pd) {
+    accept(draft);
+    return draft;
+  }
+  const double rest = total - pd;
+  if (!(rest > 0)) {
+    accept(draft);
+    return draft;
+  }
+  const double u = std::uniform_real_distribution<double>(0.0, rest)(rng_);
+  double acc = 0;
+  chosen = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i == at) continue;
+    acc += probs_[static_cast<size_t>(i)];
+    chosen = order_[static_cast<size_t>(i)];
+    if (u < acc) break;
   }
   accept(chosen);
   return chosen;

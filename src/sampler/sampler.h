@@ -36,6 +36,13 @@ class Sampler {
   void set_prompt(const std::vector<int32_t>& prompt);
   // Picks the next token from `logits` (modified in place) and records it as generated.
   int32_t sample(float* logits, int64_t vocab);
+  // Speculative sampling against a one-hot draft (a greedy drafter such as DeepSeek's MTP module):
+  // with p the distribution sample() draws from (after bias, penalties, temperature, top-k, top-p,
+  // min-p), accepts `draft` with probability min(1, p(draft)/q(draft)) = p(draft), and otherwise
+  // draws from normalize(max(0, p - q)) = p without the draft. The token is distributed exactly as
+  // sample()'s (Leviathan et al. 2023, Chen et al. 2023); greedy gives the argmax, as sample().
+  // Records the token as generated.
+  int32_t sample_speculative(float* logits, int64_t vocab, int32_t draft);
   // Records a token chosen elsewhere (e.g. a forced closing tag) so penalties see it.
   void accept(int32_t token);
 
@@ -43,6 +50,12 @@ class Sampler {
 
  private:
   void apply_penalties(float* logits, int64_t vocab) const;
+  // Bias and penalties in place; returns the greedy choice when temperature is 0, else -1.
+  int32_t prepare(float* logits, int64_t vocab) const;
+  // The truncated candidates (top-k, top-p, min-p): order_[0, n) best first with unnormalised
+  // probabilities probs_[0, n); returns n.
+  int64_t candidates(const float* logits, int64_t vocab);
+  bool truncates() const { return params_.top_k > 0 || params_.top_p < 1.0f || params_.min_p > 0.0f; }
 
   SamplingParams params_;
   std::mt19937_64 rng_;

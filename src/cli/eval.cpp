@@ -25,7 +25,7 @@ void add_eval_command(CLI::App& app) {
     int count = 100, samples = 4, threads = 0, max_seqs = 16;
     int64_t max_tokens = 1024;
     uint64_t seed = 1;
-    bool no_greedy = false, responses = false, raw = false, no_follow_ups = false;
+    bool no_greedy = false, responses = false, raw = false, no_follow_ups = false, small_talk = false;
     int min_digits = 1, max_digits = 4, min_numbers = 3, max_numbers = 4, max_number = 99, min_target = 10,
         max_target = 100;
   };
@@ -41,6 +41,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--phrasings", o->phrasings,
                   "Ask in these surface forms and report accuracy per phrasing family: heldout, train, template");
   cmd->add_flag("--no-follow-ups", o->no_follow_ups, "With --phrasings: first turns only (no follow-up turns)");
+  cmd->add_flag("--small-talk", o->small_talk,
+                "With --phrasings train|heldout: also the identity, greeting and out-of-skill turns of that set");
   cmd->add_option("--max-tokens", o->max_tokens, "Response limit (default 1024)");
   cmd->add_option("--seed", o->seed, "Problem and sampling seed (default 1)");
   cmd->add_option("--min-digits", o->min_digits, "Arithmetic: fewest digits per operand (default 1)");
@@ -72,11 +74,12 @@ void add_eval_command(CLI::App& app) {
     e.raw = o->raw;
     if (!o->phrasings.empty()) e.phrasings = train::tasks::parse_phrasing_set(o->phrasings);
     e.follow_ups = !o->no_follow_ups;
+    e.small_talk = o->small_talk;
     e.difficulty = {.min_digits = o->min_digits, .max_digits = o->max_digits, .min_numbers = o->min_numbers,
                     .max_numbers = o->max_numbers, .max_number = o->max_number, .min_target = o->min_target,
                     .max_target = o->max_target};
-    const bool two_turns = e.phrasings && e.follow_ups && *e.phrasings != train::tasks::PhrasingSet::kTemplate;
-    core::Progress bar("eval " + o->task, static_cast<int64_t>(e.count) * (two_turns ? 2 : 1) * (e.samples + (e.greedy ? 1 : 0)),
+    const int64_t questions = static_cast<int64_t>(train::eval_items(e).size());
+    core::Progress bar("eval " + o->task, questions * (e.samples + (e.greedy ? 1 : 0)),
                        {.unit = "responses"});
     e.progress = [&](int64_t done, int64_t) { bar.set(done); };
     const train::EvalResult r = train::evaluate(w, tok, e);
@@ -94,7 +97,7 @@ void add_eval_command(CLI::App& app) {
         char g[16] = "-", p1[16] = "-";
         if (f.greedy_accuracy >= 0) std::snprintf(g, sizeof g, "%.1f%%", 100 * f.greedy_accuracy);
         if (f.pass1 >= 0) std::snprintf(p1, sizeof p1, "%.1f%%", 100 * f.pass1);
-        std::printf("| %s | %s | %s | %d | %s | %s |\n", r.phrasings.c_str(), f.follow_up ? "follow-up" : "first",
+        std::printf("| %s | %s | %s | %d | %s | %s |\n", r.phrasings.c_str(), f.turn.c_str(),
                     f.family.c_str(), f.count, g, p1);
       }
     }

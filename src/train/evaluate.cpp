@@ -35,7 +35,19 @@ std::vector<EvalItem> eval_items(const EvalOptions& o) {
   }
   const std::vector<const tasks::Form*> forms = tasks::forms_in(tasks::question_forms(o.task), *o.phrasings);
   for (size_t i = 0; i < problems.size(); ++i) items.push_back(single_turn(problems[i], *forms[i % forms.size()]));
-  if (!o.follow_ups || *o.phrasings == tasks::PhrasingSet::kTemplate) return items;
+  if (*o.phrasings == tasks::PhrasingSet::kTemplate) return items;
+  if (o.small_talk) {
+    for (const tasks::SmallTalk& t : tasks::small_talk()) {
+      if (t.held_out != (*o.phrasings == tasks::PhrasingSet::kHeldOut)) continue;
+      EvalItem d;
+      d.small_talk = &t;
+      d.user = t.user;
+      d.reply = t.reply;
+      d.family = t.family;
+      items.push_back(std::move(d));
+    }
+  }
+  if (!o.follow_ups) return items;
   const std::vector<const tasks::Form*> follow = tasks::forms_in(tasks::follow_up_forms(o.task), *o.phrasings);
   for (size_t i = 0; i < problems.size(); ++i) {
     const tasks::Problem& p = problems[i];
@@ -65,8 +77,9 @@ void tally(const std::vector<EvalItem>& items, int samples, bool greedy, EvalRes
     int64_t greedy_ok = 0;
     double pass_sum = 0, pass_sq = 0;
   };
-  // (follow_up, family) -> counts; "all" per turn kind; the overall ones.
-  std::map<std::pair<bool, std::string>, Acc> groups;
+  // (turn, family) -> counts; "all" per turn kind; the overall ones (task questions only).
+  std::map<std::pair<std::string, std::string>, Acc> groups;
+  int64_t n_task = 0;
   Acc overall;
   int64_t format_ok = 0;
   res.mean_tokens = 0;
@@ -84,14 +97,18 @@ void tally(const std::vector<EvalItem>& items, int samples, bool greedy, EvalRes
       res.mean_tokens += static_cast<double>(s.tokens);
     }
     const double p = samples > 0 ? static_cast<double>(correct_samples) / samples : 0.0;
-    for (Acc* a : {&overall, &groups[{items[pi].follow_up, items[pi].family}], &groups[{items[pi].follow_up, "all"}]}) {
+    const EvalItem& item = items[pi];
+    const std::string turn = item.small_talk ? "small_talk" : item.follow_up ? "follow_up" : "first";
+    n_task += !item.small_talk;
+    for (Acc* a : {item.small_talk ? nullptr : &overall, &groups[{turn, item.family}], &groups[{turn, "all"}]}) {
+      if (!a) continue;
       ++a->n;
       a->greedy_ok += greedy_ok;
       a->pass_sum += p;
       a->pass_sq += p * p;
     }
   }
-  const double n = static_cast<double>(items.size());
+  const double n = static_cast<double>(std::max<int64_t>(1, n_task));
   res.mean_tokens /= std::max<double>(1.0, static_cast<double>(res.responses.size()));
   res.format_rate = static_cast<double>(format_ok) / std::max<double>(1.0, static_cast<double>(res.responses.size()));
   if (greedy) res.greedy_accuracy = static_cast<double>(overall.greedy_ok) / n;
@@ -103,14 +120,15 @@ void tally(const std::vector<EvalItem>& items, int samples, bool greedy, EvalRes
   res.families.clear();
   if (res.phrasings.empty()) return;
   for (const auto& [key, a] : groups) {
-    FamilyScore f{.family = key.second, .follow_up = key.first, .count = a.n};
+    FamilyScore f{.family = key.second, .turn = key.first, .count = a.n};
     if (greedy) f.greedy_accuracy = static_cast<double>(a.greedy_ok) / a.n;
     if (samples > 0) f.pass1 = a.pass_sum / a.n;
     res.families.push_back(f);
   }
   // Per turn kind: the families by name, then "all".
-  std::stable_sort(res.families.begin(), res.families.end(), [](const FamilyScore& x, const FamilyScore& y) {
-    if (x.follow_up != y.follow_up) return !x.follow_up;
+  auto rank = [](const std::string& turn) { return turn == "first" ? 0 : turn == "follow_up" ? 1 : 2; };
+  std::stable_sort(res.families.begin(), res.families.end(), [&](const FamilyScore& x, const FamilyScore& y) {
+    if (x.turn != y.turn) return rank(x.turn) < rank(y.turn);
     return (x.family == "all") < (y.family == "all");
   });
 }
@@ -147,7 +165,7 @@ EvalResult evaluate(const model::Weights& w, const tokenizer::Tokenizer& tok, co
       const EvalItem& item = items[i / per];
       const int j = static_cast<int>(i % per);
       EvalSample& s = res.responses[i];
-      s.problem_id = item.problem->id;
+      s.problem_id = item.problem ? item.problem->id : "small_talk:" + item.user;
       s.prompt = item.user;
       s.greedy = o.greedy && j == 0;
       engine::Request r;
@@ -189,7 +207,13 @@ EvalResult evaluate(const model::Weights& w, const tokenizer::Tokenizer& tok, co
   for (size_t i = 0; i < res.responses.size(); ++i) {
     EvalSample& s = res.responses[i];
     s.response = (opened[i] ? "<think>\n" : "") + text[i];
-    const tasks::Verdict v = tasks::verify(*items[i / per].problem, s.response);
+    const EvalItem& item = items[i / per];
+    if (item.small_talk) {  // no box to check: its own rule, and the format is the think block alone
+      s.correct = tasks::small_talk_ok(*item.small_talk, s.response);
+      s.format_ok = s.response.find("</think>") != std::string::npos;
+      continue;
+    }
+    const tasks::Verdict v = tasks::verify(*item.problem, s.response);
     s.correct = v.correct;
     s.format_ok = v.format_ok;
   }
@@ -214,7 +238,7 @@ std::string eval_result_json(const EvalResult& r, bool with_responses) {
     j["phrasings"] = r.phrasings;
     nlohmann::json fams = nlohmann::json::array();
     for (const FamilyScore& f : r.families) {
-      nlohmann::json x = {{"family", f.family}, {"turn", f.follow_up ? "follow_up" : "first"}, {"count", f.count}};
+      nlohmann::json x = {{"family", f.family}, {"turn", f.turn}, {"count", f.count}};
       if (f.greedy_accuracy >= 0) x["greedy_accuracy"] = f.greedy_accuracy;
       if (f.pass1 >= 0) x["pass1"] = f.pass1;
       fams.push_back(x);

@@ -39,6 +39,10 @@ struct EvalOptions {
   // the correct ones, so a follow-up is scored on its own, not on the first turn's luck).
   std::optional<tasks::PhrasingSet> phrasings;
   bool follow_ups = true;
+  // With phrasings train or heldout: also each small-talk row of that set (identity, greetings,
+  // out-of-skill), graded by tasks::small_talk_ok and reported apart (turn "small_talk"), never
+  // counted in the task's accuracy.
+  bool small_talk = false;
   std::function<void(int64_t done, int64_t total)> progress;
 };
 
@@ -52,7 +56,7 @@ std::vector<EvalItem> eval_items(const EvalOptions& options);
 // Accuracy of one phrasing family ("all" for a whole turn kind).
 struct FamilyScore {
   std::string family;
-  bool follow_up = false;
+  std::string turn;           // "first", "follow_up" or "small_talk"
   int count = 0;              // questions
   double greedy_accuracy = -1;
   double pass1 = -1;

@@ -223,7 +223,7 @@ TEST(PhrasingEval, ItemsCoverEveryFormAndTallyCountsFamilies) {
   }
   tally(items, /*samples=*/2, /*greedy=*/true, r);
   std::map<std::string, FamilyScore> got;  // "first/zh", "follow_up/all", ...
-  for (const FamilyScore& f : r.families) got[std::string(f.follow_up ? "follow_up/" : "first/") + f.family] = f;
+  for (const FamilyScore& f : r.families) got[f.turn + "/" + f.family] = f;
   EXPECT_EQ(got["first/zh"].count, first_per_family["zh"]);
   EXPECT_DOUBLE_EQ(got["first/zh"].greedy_accuracy, 1.0);
   EXPECT_DOUBLE_EQ(got["first/question"].greedy_accuracy, 0.0);
@@ -236,10 +236,38 @@ TEST(PhrasingEval, ItemsCoverEveryFormAndTallyCountsFamilies) {
   EXPECT_DOUBLE_EQ(r.greedy_accuracy, (first_per_family["zh"] + that) / 96.0);
   EXPECT_DOUBLE_EQ(r.format_rate, 1.0 / 3);
   EXPECT_DOUBLE_EQ(r.mean_tokens, 20.0);
-  EXPECT_FALSE(r.families.back().family != "all" || !r.families.back().follow_up);  // follow-up "all" last
+  EXPECT_FALSE(r.families.back().family != "all" || r.families.back().turn != "follow_up");  // follow-up "all" last
   const json j = json::parse(eval_result_json(r, false));
   EXPECT_EQ(j["phrasings"], "heldout");
   EXPECT_EQ(j["families"].size(), r.families.size());
+
+  // Small talk: the held-out rows, graded apart and never in the task's accuracy.
+  o.small_talk = true;
+  const std::vector<EvalItem> with_talk = eval_items(o);
+  std::vector<const tasks::SmallTalk*> held_talk;
+  for (const tasks::SmallTalk& t : tasks::small_talk())
+    if (t.held_out) held_talk.push_back(&t);
+  ASSERT_EQ(with_talk.size(), 96u + held_talk.size());
+  EvalResult rt;
+  rt.phrasings = "heldout";
+  rt.responses.resize(with_talk.size());
+  int talk = 0;
+  for (size_t i = 0; i < with_talk.size(); ++i) {
+    if (with_talk[i].small_talk) {
+      EXPECT_EQ(with_talk[i].small_talk, held_talk[talk++]);
+      EXPECT_FALSE(with_talk[i].problem.has_value());
+    }
+    rt.responses[i] = {.greedy = true, .correct = with_talk[i].small_talk != nullptr};
+  }
+  tally(with_talk, /*samples=*/0, /*greedy=*/true, rt);
+  EXPECT_DOUBLE_EQ(rt.greedy_accuracy, 0.0);  // only the small-talk answers were right
+  std::map<std::string, FamilyScore> talk_got;
+  for (const FamilyScore& f : rt.families) talk_got[f.turn + "/" + f.family] = f;
+  EXPECT_EQ(talk_got["small_talk/all"].count, static_cast<int>(held_talk.size()));
+  EXPECT_DOUBLE_EQ(talk_got["small_talk/all"].greedy_accuracy, 1.0);
+  EXPECT_EQ(talk_got["first/all"].count, 48);
+  EXPECT_EQ(rt.families.back().turn, "small_talk");
+  o.small_talk = false;
 
   // The template set is the one training prompt, first turns only.
   o.phrasings = tasks::PhrasingSet::kTemplate;

@@ -1,6 +1,6 @@
-// `whale eval MODEL --task NAME [-n 200] [-k 4]`: greedy accuracy and pass@1 (k samples at
-// temperature 0.6, top-p 0.95) on a task's test split, run on the whale engine; prints a table and
-// writes JSON (--out).
+// `whale eval MODEL --task NAME [-n 200] [-k 4] [--phrasings heldout]`: greedy accuracy and pass@1
+// (k samples at temperature 0.6, top-p 0.95) on a task's test split, run on the whale engine, per
+// phrasing family and turn with --phrasings; prints tables and writes JSON (--out).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -21,11 +21,11 @@ namespace whale::cli {
 
 void add_eval_command(CLI::App& app) {
   struct Opts {
-    std::string model, task = "addition", split = "test", out;
+    std::string model, task = "addition", split = "test", out, phrasings;
     int count = 100, samples = 4, threads = 0, max_seqs = 16;
     int64_t max_tokens = 1024;
     uint64_t seed = 1;
-    bool no_greedy = false, responses = false, raw = false;
+    bool no_greedy = false, responses = false, raw = false, no_follow_ups = false, small_talk = false;
     int min_digits = 1, max_digits = 4, min_numbers = 3, max_numbers = 4, max_number = 99, min_target = 10,
         max_target = 100;
   };
@@ -38,6 +38,11 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("-k,--samples", o->samples, "Samples per problem for pass@1 (default 4; 0: greedy only)");
   cmd->add_flag("--no-greedy", o->no_greedy, "Skip the greedy response");
   cmd->add_flag("--raw", o->raw, "Prompt as pretraining documents start (BOS + question + newline), not the chat template");
+  cmd->add_option("--phrasings", o->phrasings,
+                  "Ask in these surface forms and report accuracy per phrasing family: heldout, train, template");
+  cmd->add_flag("--no-follow-ups", o->no_follow_ups, "With --phrasings: first turns only (no follow-up turns)");
+  cmd->add_flag("--small-talk", o->small_talk,
+                "With --phrasings train|heldout: also the identity, greeting and out-of-skill turns of that set");
   cmd->add_option("--max-tokens", o->max_tokens, "Response limit (default 1024)");
   cmd->add_option("--seed", o->seed, "Problem and sampling seed (default 1)");
   cmd->add_option("--min-digits", o->min_digits, "Arithmetic: fewest digits per operand (default 1)");
@@ -67,10 +72,14 @@ void add_eval_command(CLI::App& app) {
     e.threads = o->threads;
     e.max_seqs = o->max_seqs;
     e.raw = o->raw;
+    if (!o->phrasings.empty()) e.phrasings = train::tasks::parse_phrasing_set(o->phrasings);
+    e.follow_ups = !o->no_follow_ups;
+    e.small_talk = o->small_talk;
     e.difficulty = {.min_digits = o->min_digits, .max_digits = o->max_digits, .min_numbers = o->min_numbers,
                     .max_numbers = o->max_numbers, .max_number = o->max_number, .min_target = o->min_target,
                     .max_target = o->max_target};
-    core::Progress bar("eval " + o->task, static_cast<int64_t>(e.count) * (e.samples + (e.greedy ? 1 : 0)),
+    const int64_t questions = static_cast<int64_t>(train::eval_items(e).size());
+    core::Progress bar("eval " + o->task, questions * (e.samples + (e.greedy ? 1 : 0)),
                        {.unit = "responses"});
     e.progress = [&](int64_t done, int64_t) { bar.set(done); };
     const train::EvalResult r = train::evaluate(w, tok, e);
@@ -82,6 +91,16 @@ void add_eval_command(CLI::App& app) {
     if (r.pass1 >= 0) std::snprintf(pass, sizeof pass, "%.1f%% ± %.1f", 100 * r.pass1, 100 * r.pass1_stderr);
     std::printf("| %s | %s | %d | %s | %s | %.1f%% | %.0f | %.0f |\n", r.task.c_str(), o->split.c_str(), r.count, greedy,
                 pass, 100 * r.format_rate, r.mean_tokens, r.tokens_per_s);
+    if (!r.families.empty()) {
+      std::printf("\n| phrasings | turn | family | questions | greedy acc | pass@1 |\n|---|---|---|---|---|---|\n");
+      for (const train::FamilyScore& f : r.families) {
+        char g[16] = "-", p1[16] = "-";
+        if (f.greedy_accuracy >= 0) std::snprintf(g, sizeof g, "%.1f%%", 100 * f.greedy_accuracy);
+        if (f.pass1 >= 0) std::snprintf(p1, sizeof p1, "%.1f%%", 100 * f.pass1);
+        std::printf("| %s | %s | %s | %d | %s | %s |\n", r.phrasings.c_str(), f.turn.c_str(),
+                    f.family.c_str(), f.count, g, p1);
+      }
+    }
     if (!o->out.empty()) core::write_file_atomic(o->out, train::eval_result_json(r, o->responses) + "\n");
 #else
     fail(ErrorKind::kUnsupported, "this whale was built without the training half (WHALE_TRAIN=OFF); `whale eval` needs it");

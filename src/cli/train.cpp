@@ -12,6 +12,7 @@
 #if WHALE_HAS_TRAIN
 #include "core/mapped_file.h"
 #include "train/config.h"
+#include "train/dialogue.h"
 #include "train/distill.h"
 #include "train/grpo.h"
 #include "train/plot.h"
@@ -111,8 +112,13 @@ void add_train_command(CLI::App& app) {
       spec.seed = c.seed;
       spec.difficulty = m.difficulty;
       spec.unique = false;
+      uint64_t k = 0;
       for (const auto& p : train::tasks::generate(spec)) {
-        std::printf("%s\n%s\n\n", p.prompt.c_str(), train::tasks::solution(p).c_str());
+        // The config's "data" mix: phrased questions, earlier turns and small talk as training sees them.
+        const train::Dialogue d = train::training_dialogue(c.data, c.tasks, train::tasks::Split::kTrain, p,
+                                                           train::tasks::mix64(c.seed * 1000003 + ++k), c.kind == train::RunKind::kSft);
+        for (const auto& m : d.history) std::printf("%s\n", m.content.c_str());
+        std::printf("%s\n%s\n\n", d.user.c_str(), d.reply.c_str());
       }
     }
 #else

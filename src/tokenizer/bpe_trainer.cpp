@@ -28,6 +28,9 @@ constexpr int64_t kBos = 0, kEos = 1;
 const char* const kTrainPattern =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+const char* const kDigitHanPattern =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|\\p{Han}|[^\\r\\n\\p{L}\\p{N}]?[^\\P{L}\\p{Han}]+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
 size_t trained_base_vocab() { return 256 + formats::deepseek_special_tokens(kBos, kEos).size(); }
 
 TrainedBpe train_bpe(const std::vector<std::string>& texts, const BpeTrainOptions& options) {

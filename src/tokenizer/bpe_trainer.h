@@ -12,6 +12,10 @@ namespace whale::tokenizer {
 
 // Llama-3's pre-tokenizer regex (GPT-4 style, digits in groups of up to three).
 extern const char* const kTrainPattern;
+// kTrainPattern with every digit and every Han character its own pre-token: merges never join
+// digits (arithmetic reads numbers digit by digit) and each common Chinese character becomes one
+// token before any merge spans characters (`whale tokenizer train --pre digits-han`).
+extern const char* const kDigitHanPattern;
 
 struct BpeTrainOptions {
   size_t vocab_size = 4096;  // including the 256 byte tokens and the special tokens

@@ -25,7 +25,7 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
   const json j = parse_config_object(text, source);
   check_known_keys(j,
                    {"kind", "model", "init", "tokenizer", "save_dtype", "steps", "batch_size", "seq_len", "seed", "threads", "optimizer", "balance", "mtp", "tasks", "log_every", "eval_every",
-                                 "eval_batches", "checkpoint_every", "autocast_bf16", "distill", "comment"}, source);
+                                 "eval_batches", "checkpoint_every", "autocast_bf16", "distill", "data", "comment"}, source);
   TrainConfig c;
   std::string kind = "pretrain";
   get_key(j, "kind", kind, source);
@@ -164,6 +164,22 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
     get_key(t, "max_target", m.difficulty.max_target, s);
     if (!(m.weight > 0)) fail(ErrorKind::kInvalidArgument, s, ": task \"", name, "\" needs a positive weight");
     c.tasks.push_back(m);
+  }
+  if (j.contains("data")) {
+    const json& d = *nested_object(j, "data", {"phrasings", "follow_ups", "small_talk", "score_prompt"}, source);
+    const std::string s = source + " \"data\"";
+    std::string phrasings = "template";
+    get_key(d, "phrasings", phrasings, s);
+    c.data.phrasings = tasks::parse_phrasing_set(phrasings);
+    if (c.data.phrasings == tasks::PhrasingSet::kHeldOut)
+      fail(ErrorKind::kInvalidArgument, s, ": \"phrasings\" must be \"template\" or \"train\" (held-out forms are for evaluation only)");
+    get_key(d, "follow_ups", c.data.follow_ups, s);
+    get_key(d, "small_talk", c.data.small_talk, s);
+    get_key(d, "score_prompt", c.data.score_prompt, s);
+    if (!(c.data.follow_ups >= 0 && c.data.small_talk >= 0 && c.data.follow_ups + c.data.small_talk <= 1))
+      fail(ErrorKind::kInvalidArgument, s, ": \"follow_ups\" and \"small_talk\" must be shares >= 0 summing to at most 1");
+    if (c.data.follow_ups > 0 && c.kind == RunKind::kPretrain)
+      fail(ErrorKind::kInvalidArgument, s, ": \"follow_ups\" are chat conversations, for sft configs only");
   }
   return c;
 }

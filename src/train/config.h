@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "formats/model_args.h"
+#include "train/tasks/phrasing.h"
 #include "train/tasks/task.h"
 
 namespace whale::train {
@@ -22,6 +23,15 @@ struct TaskMix {
   tasks::TaskKind task = tasks::TaskKind::kAddition;
   double weight = 1.0;
   tasks::Difficulty difficulty;
+};
+
+// What the examples look like (config "data"; docs/training.md): the questions' surface forms and
+// the shares of multi-turn and small-talk examples. The defaults are the one-template data.
+struct DataMix {
+  tasks::PhrasingSet phrasings = tasks::PhrasingSet::kTemplate;  // kTemplate or kTrain
+  double follow_ups = 0;     // SFT: share of 2-3 turn conversations ending in a follow-up
+  double small_talk = 0;     // share of identity / greeting / out-of-skill turns
+  bool score_prompt = true;  // pretraining: the question's tokens are scored
 };
 
 // Distillation (R1 §2.4): the teacher answers training-split problems, a program verifier keeps
@@ -64,6 +74,7 @@ struct TrainConfig {
   double mtp_weight = 0.3, mtp_weight_after = 0.1, mtp_switch = 0.7;
 
   std::vector<TaskMix> tasks;  // the data: problems drawn from these tasks by weight
+  DataMix data;
 
   int64_t log_every = 10;        // progress note; every step goes to metrics.jsonl
   int64_t eval_every = 100;      // validation loss and MaxVio over the validation batches

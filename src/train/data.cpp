@@ -19,14 +19,47 @@ int32_t required(std::optional<int32_t> id, const char* what) {
 }  // namespace
 
 Example pretrain_example(const tokenizer::Tokenizer& tok, const tasks::Problem& p) {
+  return document_example(tok, p.prompt, tasks::solution(p), /*score_prompt=*/true);
+}
+
+Example document_example(const tokenizer::Tokenizer& tok, const std::string& question, const std::string& reply,
+                         bool score_prompt) {
   Example e;
   e.tokens.push_back(required(tok.bos_id(), "BOS"));
-  const std::vector<int32_t> body =
-      tok.encode(p.prompt + "\n" + tasks::solution(p), {.add_special = false, .parse_special = false});
+  const tokenizer::EncodeOptions plain{.add_special = false, .parse_special = false};
+  if (score_prompt) {  // one encoding of the whole text, as the documents always were
+    const std::vector<int32_t> body = tok.encode(question + "\n" + reply, plain);
+    e.tokens.insert(e.tokens.end(), body.begin(), body.end());
+    e.target.assign(e.tokens.size(), 1);
+  } else {  // the question and its newline apart, so no token straddles the scored boundary
+    const std::vector<int32_t> q = tok.encode(question + "\n", plain);
+    e.tokens.insert(e.tokens.end(), q.begin(), q.end());
+    e.target.assign(e.tokens.size(), 0);
+    const std::vector<int32_t> body = tok.encode(reply, plain);
+    e.tokens.insert(e.tokens.end(), body.begin(), body.end());
+    e.target.resize(e.tokens.size(), 1);
+  }
+  e.tokens.push_back(required(tok.eos_id(), "EOS"));
+  e.target.push_back(1);
+  e.target[0] = 0;
+  return e;
+}
+
+Example dialogue_example(const tokenizer::Tokenizer& tok, const Dialogue& d) {
+  std::vector<tokenizer::ChatMessage> messages = d.history;
+  messages.push_back({.role = "user", .content = d.user});
+  engine::Request r;
+  engine::prepare_chat_prompt(tok, messages, /*thinking=*/true, r);
+  std::string reply = d.reply;
+  static constexpr std::string_view kOpen = "<think>\n";
+  if (r.reasoning.starts_in_reasoning && reply.starts_with(kOpen)) reply.erase(0, kOpen.size());
+  Example e;
+  e.tokens = r.prompt;
+  e.target.assign(e.tokens.size(), 0);
+  const std::vector<int32_t> body = tok.encode(reply, {.add_special = false, .parse_special = true});
   e.tokens.insert(e.tokens.end(), body.begin(), body.end());
   e.tokens.push_back(required(tok.eos_id(), "EOS"));
-  e.target.assign(e.tokens.size(), 1);
-  e.target[0] = 0;
+  e.target.resize(e.tokens.size(), 1);
   return e;
 }
 
@@ -92,9 +125,11 @@ Batch make_batch(const TrainConfig& c, const tokenizer::Tokenizer& tok, tasks::S
           carry = (*pool)[pick_bits % pool->size()];
         } else {
           const tasks::Problem p = draw_problem(c.tasks, split, pick_bits, seed);
+          // With the default data mix this is p.prompt and solution(p), as before "data" existed.
+          const Dialogue d = training_dialogue(c.data, c.tasks, split, p, tasks::mix64(seed + 1), c.kind == RunKind::kSft);
           switch (c.kind) {
-            case RunKind::kPretrain: carry = pretrain_example(tok, p); break;
-            case RunKind::kSft: carry = sft_example(tok, p); break;
+            case RunKind::kPretrain: carry = document_example(tok, d.user, d.reply, c.data.score_prompt); break;
+            case RunKind::kSft: carry = dialogue_example(tok, d); break;
             case RunKind::kDistill:  // validation: the reference solution in the student's prompt format
               carry = response_example(tok, p.prompt, tasks::solution(p), c.distill.prompt == "chat");
               break;

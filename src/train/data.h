@@ -10,6 +10,7 @@
 
 #include "tokenizer/tokenizer.h"
 #include "train/config.h"
+#include "train/dialogue.h"
 #include "train/tasks/task.h"
 
 namespace whale::train {
@@ -25,6 +26,14 @@ Example pretrain_example(const tokenizer::Tokenizer& tok, const tasks::Problem& 
 // the model write (solution() without the "<think>\n" the template already opened) + EOS; only
 // the reply and EOS are scored.
 Example sft_example(const tokenizer::Tokenizer& tok, const tasks::Problem& p);
+
+// BOS + "{question}\n{reply}" + EOS (a pretraining document); the question's tokens (BOS, question,
+// newline) are scored only with `score_prompt`.
+Example document_example(const tokenizer::Tokenizer& tok, const std::string& question, const std::string& reply,
+                         bool score_prompt);
+// The chat template's rendering of the dialogue's history and last user turn (earlier reasoning
+// dropped as the template does), then the reply as in sft_example; only the reply and EOS are scored.
+Example dialogue_example(const tokenizer::Tokenizer& tok, const Dialogue& d);
 
 // A response to train on, loss on the response and EOS only. chat: as sft_example (the template's
 // generation prompt; a leading "<think>\n" in `response` is the one the template opened); zero:

@@ -1,7 +1,9 @@
 #include "train/evaluate.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -10,10 +12,8 @@
 
 namespace whale::train {
 
-EvalResult evaluate(const model::Weights& w, const tokenizer::Tokenizer& tok, const EvalOptions& o) {
+std::vector<EvalItem> eval_items(const EvalOptions& o) {
   if (o.count <= 0) fail(ErrorKind::kInvalidArgument, "eval: the problem count must be positive");
-  if (o.samples < 0) fail(ErrorKind::kInvalidArgument, "eval: samples must be >= 0");
-  if (o.samples == 0 && !o.greedy) fail(ErrorKind::kInvalidArgument, "eval: nothing to measure (no samples, no greedy)");
   tasks::TaskSpec spec;
   spec.task = o.task;
   spec.split = o.split;
@@ -21,13 +21,132 @@ EvalResult evaluate(const model::Weights& w, const tokenizer::Tokenizer& tok, co
   spec.seed = o.seed;
   spec.difficulty = o.difficulty;
   const std::vector<tasks::Problem> problems = tasks::generate(spec);
+  std::vector<EvalItem> items;
+  if (!o.phrasings) {
+    for (const tasks::Problem& p : problems) {
+      EvalItem d;
+      d.user = p.prompt;
+      d.reply = tasks::solution(p);
+      d.problem = p;
+      d.family = "template";
+      items.push_back(std::move(d));
+    }
+    return items;
+  }
+  const std::vector<const tasks::Form*> forms = tasks::forms_in(tasks::question_forms(o.task), *o.phrasings);
+  for (size_t i = 0; i < problems.size(); ++i) items.push_back(single_turn(problems[i], *forms[i % forms.size()]));
+  if (*o.phrasings == tasks::PhrasingSet::kTemplate) return items;
+  if (o.small_talk) {
+    for (const tasks::SmallTalk& t : tasks::small_talk()) {
+      if (t.held_out != (*o.phrasings == tasks::PhrasingSet::kHeldOut)) continue;
+      EvalItem d;
+      d.small_talk = &t;
+      d.user = t.user;
+      d.reply = t.reply;
+      d.family = t.family;
+      items.push_back(std::move(d));
+    }
+  }
+  if (!o.follow_ups) return items;
+  const std::vector<const tasks::Form*> follow = tasks::forms_in(tasks::follow_up_forms(o.task), *o.phrasings);
+  for (size_t i = 0; i < problems.size(); ++i) {
+    const tasks::Problem& p = problems[i];
+    const tasks::Form* form = follow[i % follow.size()];
+    EvalItem d;
+    tasks::Rng rng(tasks::hash_string(p.id) ^ o.seed);
+    std::optional<tasks::Problem> prev;
+    if (tasks::refers_to_previous(*form)) prev = previous_problem(p, rng, std::nullopt);
+    if (!prev) {
+      // An elliptical follow-up: the conversation opened with another test problem of the task.
+      const tasks::Problem& other = problems[(i + 1) % problems.size()];
+      if (tasks::refers_to_previous(*form)) form = follow[0];  // follow[0] is elliptical in every table
+      add_turn(d, tasks::render(*forms[(i + 1) % forms.size()], other), tasks::solution(other));
+    } else {
+      add_turn(d, tasks::render(*forms[(i + 1) % forms.size()], *prev), tasks::solution(*prev));
+    }
+    ask_follow_up(d, p, *form);
+    items.push_back(std::move(d));
+  }
+  return items;
+}
+
+void tally(const std::vector<EvalItem>& items, int samples, bool greedy, EvalResult& res) {
+  const int per = samples + (greedy ? 1 : 0);
+  struct Acc {
+    int n = 0;
+    int64_t greedy_ok = 0;
+    double pass_sum = 0, pass_sq = 0;
+  };
+  // (turn, family) -> counts; "all" per turn kind; the overall ones (task questions only).
+  std::map<std::pair<std::string, std::string>, Acc> groups;
+  int64_t n_task = 0;
+  Acc overall;
+  int64_t format_ok = 0;
+  res.mean_tokens = 0;
+  for (size_t pi = 0; pi < items.size(); ++pi) {
+    int correct_samples = 0;
+    bool greedy_ok = false;
+    for (int j = 0; j < per; ++j) {
+      const EvalSample& s = res.responses[pi * per + j];
+      format_ok += s.format_ok;
+      if (s.greedy) {
+        greedy_ok = s.correct;
+      } else {
+        correct_samples += s.correct;
+      }
+      res.mean_tokens += static_cast<double>(s.tokens);
+    }
+    const double p = samples > 0 ? static_cast<double>(correct_samples) / samples : 0.0;
+    const EvalItem& item = items[pi];
+    const std::string turn = item.small_talk ? "small_talk" : item.follow_up ? "follow_up" : "first";
+    n_task += !item.small_talk;
+    for (Acc* a : {item.small_talk ? nullptr : &overall, &groups[{turn, item.family}], &groups[{turn, "all"}]}) {
+      if (!a) continue;
+      ++a->n;
+      a->greedy_ok += greedy_ok;
+      a->pass_sum += p;
+      a->pass_sq += p * p;
+    }
+  }
+  const double n = static_cast<double>(std::max<int64_t>(1, n_task));
+  res.mean_tokens /= std::max<double>(1.0, static_cast<double>(res.responses.size()));
+  res.format_rate = static_cast<double>(format_ok) / std::max<double>(1.0, static_cast<double>(res.responses.size()));
+  if (greedy) res.greedy_accuracy = static_cast<double>(overall.greedy_ok) / n;
+  if (samples > 0) {
+    res.pass1 = overall.pass_sum / n;
+    const double var = n > 1 ? (overall.pass_sq - n * res.pass1 * res.pass1) / (n - 1) : 0.0;
+    res.pass1_stderr = std::sqrt(std::max(0.0, var) / n);
+  }
+  res.families.clear();
+  if (res.phrasings.empty()) return;
+  for (const auto& [key, a] : groups) {
+    FamilyScore f{.family = key.second, .turn = key.first, .count = a.n};
+    if (greedy) f.greedy_accuracy = static_cast<double>(a.greedy_ok) / a.n;
+    if (samples > 0) f.pass1 = a.pass_sum / a.n;
+    res.families.push_back(f);
+  }
+  // Per turn kind: the families by name, then "all".
+  auto rank = [](const std::string& turn) { return turn == "first" ? 0 : turn == "follow_up" ? 1 : 2; };
+  std::stable_sort(res.families.begin(), res.families.end(), [&](const FamilyScore& x, const FamilyScore& y) {
+    if (x.turn != y.turn) return rank(x.turn) < rank(y.turn);
+    return (x.family == "all") < (y.family == "all");
+  });
+}
+
+EvalResult evaluate(const model::Weights& w, const tokenizer::Tokenizer& tok, const EvalOptions& o) {
+  if (o.samples < 0) fail(ErrorKind::kInvalidArgument, "eval: samples must be >= 0");
+  if (o.samples == 0 && !o.greedy) fail(ErrorKind::kInvalidArgument, "eval: nothing to measure (no samples, no greedy)");
+  if (o.raw && o.phrasings && o.follow_ups && *o.phrasings != tasks::PhrasingSet::kTemplate)
+    fail(ErrorKind::kInvalidArgument, "eval: --raw prompts have no chat turns; add --no-follow-ups");
+  const std::vector<EvalItem> items = eval_items(o);
 
   EvalResult res;
   res.task = tasks::task_name(o.task);
   res.count = o.count;
   res.samples = o.samples;
+  res.phrasings = o.phrasings ? tasks::phrasing_set_name(*o.phrasings) : "";
   const int per = o.samples + (o.greedy ? 1 : 0);
-  res.responses.resize(problems.size() * static_cast<size_t>(per));
+  res.responses.resize(items.size() * static_cast<size_t>(per));
 
   const auto t0 = std::chrono::steady_clock::now();
   // f32 KV rows, as the evaluations the docs cite were made (bf16 rows can flip greedy near-ties).
@@ -43,19 +162,20 @@ EvalResult evaluate(const model::Weights& w, const tokenizer::Tokenizer& tok, co
   auto submit = [&]() {
     while (next < res.responses.size() && next - static_cast<size_t>(done) < static_cast<size_t>(2 * o.max_seqs)) {
       const size_t i = next++;
-      const tasks::Problem& p = problems[i / per];
+      const EvalItem& item = items[i / per];
       const int j = static_cast<int>(i % per);
       EvalSample& s = res.responses[i];
-      s.problem_id = p.id;
-      s.prompt = p.prompt;
+      s.problem_id = item.problem ? item.problem->id : "small_talk:" + item.user;
+      s.prompt = item.user;
       s.greedy = o.greedy && j == 0;
       engine::Request r;
       if (o.raw) {
-        r.prompt = tok.encode(p.prompt + "\n", {.add_special = false, .parse_special = false});
+        r.prompt = tok.encode(item.user + "\n", {.add_special = false, .parse_special = false});
         if (tok.bos_id()) r.prompt.insert(r.prompt.begin(), *tok.bos_id());
       } else {
-        const tokenizer::ChatMessage user{.role = "user", .content = p.prompt};
-        engine::prepare_chat_prompt(tok, std::span<const tokenizer::ChatMessage>(&user, 1), /*thinking=*/true, r);
+        std::vector<tokenizer::ChatMessage> messages = item.history;
+        messages.push_back({.role = "user", .content = item.user});
+        engine::prepare_chat_prompt(tok, messages, /*thinking=*/true, r);
       }
       opened[i] = r.reasoning.starts_in_reasoning;
       r.reasoning.enabled = false;  // keep the raw text: the verifier reads the tags itself
@@ -84,40 +204,20 @@ EvalResult evaluate(const model::Weights& w, const tokenizer::Tokenizer& tok, co
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   res.tokens_per_s = static_cast<double>(total_tokens) / std::max(1e-9, res.seconds);
 
-  int64_t greedy_ok = 0, format_ok = 0;
-  double pass_sum = 0, pass_sq = 0;
-  for (size_t pi = 0; pi < problems.size(); ++pi) {
-    int correct_samples = 0;
-    for (int j = 0; j < per; ++j) {
-      const size_t i = pi * per + j;
-      EvalSample& s = res.responses[i];
-      s.response = (opened[i] ? "<think>\n" : "") + text[i];
-      const tasks::Verdict v = tasks::verify(problems[pi], s.response);
-      s.correct = v.correct;
-      s.format_ok = v.format_ok;
-      format_ok += v.format_ok;
-      if (s.greedy) {
-        greedy_ok += v.correct;
-      } else {
-        correct_samples += v.correct;
-      }
-      res.mean_tokens += static_cast<double>(s.tokens);
+  for (size_t i = 0; i < res.responses.size(); ++i) {
+    EvalSample& s = res.responses[i];
+    s.response = (opened[i] ? "<think>\n" : "") + text[i];
+    const EvalItem& item = items[i / per];
+    if (item.small_talk) {  // no box to check: its own rule, and the format is the think block alone
+      s.correct = tasks::small_talk_ok(*item.small_talk, s.response);
+      s.format_ok = s.response.find("</think>") != std::string::npos;
+      continue;
     }
-    if (o.samples > 0) {
-      const double p = static_cast<double>(correct_samples) / o.samples;
-      pass_sum += p;
-      pass_sq += p * p;
-    }
+    const tasks::Verdict v = tasks::verify(*item.problem, s.response);
+    s.correct = v.correct;
+    s.format_ok = v.format_ok;
   }
-  const double n = static_cast<double>(problems.size());
-  res.mean_tokens /= static_cast<double>(res.responses.size());
-  res.format_rate = static_cast<double>(format_ok) / static_cast<double>(res.responses.size());
-  if (o.greedy) res.greedy_accuracy = static_cast<double>(greedy_ok) / n;
-  if (o.samples > 0) {
-    res.pass1 = pass_sum / n;
-    const double var = n > 1 ? (pass_sq - n * res.pass1 * res.pass1) / (n - 1) : 0.0;
-    res.pass1_stderr = std::sqrt(std::max(0.0, var) / n);
-  }
+  tally(items, o.samples, o.greedy, res);
   return res;
 }
 
@@ -134,10 +234,21 @@ std::string eval_result_json(const EvalResult& r, bool with_responses) {
     j["pass1"] = r.pass1;
     j["pass1_stderr"] = r.pass1_stderr;
   }
+  if (!r.phrasings.empty()) {
+    j["phrasings"] = r.phrasings;
+    nlohmann::json fams = nlohmann::json::array();
+    for (const FamilyScore& f : r.families) {
+      nlohmann::json x = {{"family", f.family}, {"turn", f.turn}, {"count", f.count}};
+      if (f.greedy_accuracy >= 0) x["greedy_accuracy"] = f.greedy_accuracy;
+      if (f.pass1 >= 0) x["pass1"] = f.pass1;
+      fams.push_back(x);
+    }
+    j["families"] = fams;
+  }
   if (with_responses) {
     nlohmann::json arr = nlohmann::json::array();
     for (const EvalSample& s : r.responses) {
-      arr.push_back({{"problem", s.problem_id}, {"greedy", s.greedy}, {"correct", s.correct},
+      arr.push_back({{"problem", s.problem_id}, {"prompt", s.prompt}, {"greedy", s.greedy}, {"correct", s.correct},
                      {"format_ok", s.format_ok}, {"tokens", s.tokens}, {"response", s.response}});
     }
     j["responses"] = arr;

@@ -8,8 +8,12 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
 #include "model/weights.h"
 #include "tokenizer/tokenizer.h"
+#include "train/dialogue.h"
+#include "train/tasks/phrasing.h"
 #include "train/tasks/task.h"
 
 namespace whale::train {
@@ -29,7 +33,33 @@ struct EvalOptions {
   // Prompt as a pretraining document starts (BOS + prompt + "\n"), not the chat template: for
   // models that were only pretrained (the ablations).
   bool raw = false;
+  // Ask in the forms of this set instead of Problem::prompt: problem i in form i mod (forms), so
+  // every form is asked about equally often; with follow_ups, each problem once more as the last
+  // turn of a conversation (train/held-out follow-up forms; the earlier answers in the history are
+  // the correct ones, so a follow-up is scored on its own, not on the first turn's luck).
+  std::optional<tasks::PhrasingSet> phrasings;
+  bool follow_ups = true;
+  // With phrasings train or heldout: also each small-talk row of that set (identity, greetings,
+  // out-of-skill), graded by tasks::small_talk_ok and reported apart (turn "small_talk"), never
+  // counted in the task's accuracy.
+  bool small_talk = false;
   std::function<void(int64_t done, int64_t total)> progress;
+};
+
+// One question to answer: the dialogue (history, last user turn, the problem) and its labels.
+using EvalItem = Dialogue;
+
+// The questions of an evaluation, deterministic in the options: without `phrasings`, each test
+// problem in its template prompt; with it, as described at EvalOptions::phrasings.
+std::vector<EvalItem> eval_items(const EvalOptions& options);
+
+// Accuracy of one phrasing family ("all" for a whole turn kind).
+struct FamilyScore {
+  std::string family;
+  std::string turn;           // "first", "follow_up" or "small_talk"
+  int count = 0;              // questions
+  double greedy_accuracy = -1;
+  double pass1 = -1;
 };
 
 struct EvalSample {
@@ -47,7 +77,13 @@ struct EvalResult {
   double mean_tokens = 0;           // mean response length (tokens)
   double seconds = 0, tokens_per_s = 0;
   std::vector<EvalSample> responses;  // every response, in problem order
+  std::string phrasings;            // the phrasing set ("" = the template prompts)
+  std::vector<FamilyScore> families;  // with phrasings: per (turn kind, family), then per turn kind ("all")
 };
+
+// Fills the accuracies, format rate, mean tokens and family scores of `r` from its graded
+// responses (r.responses[i * per + j] answers items[i]; with greedy, j = 0 is the greedy one).
+void tally(const std::vector<EvalItem>& items, int samples, bool greedy, EvalResult& r);
 
 EvalResult evaluate(const model::Weights& weights, const tokenizer::Tokenizer& tok, const EvalOptions& options);
 

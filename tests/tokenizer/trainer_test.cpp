@@ -2,6 +2,8 @@
 // tokenizer.json) read it and give identical ids; merges behave as BPE should on a known corpus.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "oracle.h"
 #include "tokenizer/bpe_trainer.h"
 #include "tokenizer/tokenizer.h"
@@ -18,6 +20,24 @@ TEST(BpeTrainer, LearnsMostFrequentPairsFirst) {
   ASSERT_EQ(bpe.merges.size(), 2u);
   EXPECT_EQ(bpe.merges[0], std::make_pair(int32_t{'a'}, int32_t{'b'}));
   EXPECT_EQ(bpe.merges[1], std::make_pair(int32_t{' '}, int32_t{256}));
+}
+
+TEST(BpeTrainer, DigitHanPatternKeepsDigitsAndHanCharactersApart) {
+  const std::string text = "37加48等于多少？ 4821+4821=9642 加加 等于 多少 计算 4821";
+  const TrainedBpe bpe = train_bpe({text, text, text}, {.vocab_size = trained_base_vocab() + 40, .pattern = kDigitHanPattern});
+  std::vector<std::string> symbol(256);
+  for (int b = 0; b < 256; ++b) symbol[b] = std::string(1, static_cast<char>(b));
+  for (const auto& [l, r] : bpe.merges) symbol.push_back(symbol[l] + symbol[r]);
+  ASSERT_GT(symbol.size(), 256u + 10);
+  auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+  for (size_t k = 256; k < symbol.size(); ++k) {
+    const std::string& m = symbol[k];
+    EXPECT_LE(std::count_if(m.begin(), m.end(), is_digit), 1) << m;  // digits never merge together
+    // A merge holds at most one Han character (3 bytes, lead 0xE4..0xE9) and nothing around it.
+    const bool han = std::any_of(m.begin(), m.end(), [](char c) { auto u = static_cast<unsigned char>(c); return u >= 0xE4 && u <= 0xE9; });
+    if (han) EXPECT_LE(m.size(), 3u) << m;
+  }
+  for (const char* ch : {"加", "等", "于", "多", "少"}) EXPECT_NE(std::find(symbol.begin(), symbol.end(), ch), symbol.end()) << ch;
 }
 
 TEST(BpeTrainer, WrittenTokenizerAgreesWithReferenceLoader) {

@@ -88,6 +88,43 @@ TEST(SearchSearxng, SendsTheQueryAsJsonApiAndReadsTheResults) {
   EXPECT_EQ(s.describe(), "SearxNG " + fake.url());
 }
 
+TEST(SearchSearxng, LaterPagesFillKWithoutRepeatingAUrl) {
+  int requests = 0;
+  FakeSearxng fake([&](const httplib::Request& req, httplib::Response& res) {
+    ++requests;
+    const std::string page = req.has_param("pageno") ? req.get_param_value("pageno") : "1";
+    if (page == "1") res.set_content(R"({"results": [{"url": "a"}, {"url": "b"}]})", "application/json");
+    if (page == "2") res.set_content(R"({"results": [{"url": "b"}, {"url": "c"}]})", "application/json");
+    if (page == "3") res.set_content(R"({"results": []})", "application/json");
+    if (page == "4") res.status = 500;
+  });
+  SearxngSearcher s(fake.url(), {});
+  const auto urls = [](const std::vector<Document>& docs) {
+    std::string out;
+    for (const Document& d : docs) out += d.url;
+    return out;
+  };
+  EXPECT_EQ(urls(s.search("q", 10)), "abc");
+  EXPECT_EQ(requests, 3);  // page 3 was empty: no more asked for
+  requests = 0;
+  EXPECT_EQ(urls(s.search("q", 2)), "ab");
+  EXPECT_EQ(requests, 1);
+  requests = 0;
+  EXPECT_EQ(urls(s.search("q", 3)), "abc");
+  EXPECT_EQ(requests, 2);
+}
+
+TEST(SearchSearxng, AFailingLaterPageKeepsTheFirstPagesResults) {
+  FakeSearxng fake([&](const httplib::Request& req, httplib::Response& res) {
+    if (req.has_param("pageno")) {
+      res.status = 500;
+    } else {
+      res.set_content(R"({"results": [{"url": "a"}]})", "application/json");
+    }
+  });
+  EXPECT_EQ(SearxngSearcher(fake.url(), {}).search("q", 5).size(), 1u);
+}
+
 TEST(SearchSearxng, AUrlWithAPathPrefixOrTheEndpointItselfWorks) {
   FakeSearxng fake([](const httplib::Request&, httplib::Response& res) { res.set_content(kReply, "application/json"); });
   EXPECT_EQ(SearxngSearcher(fake.url() + "/searx/", {}).search("q", 5).size(), 3u);

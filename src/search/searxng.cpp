@@ -71,7 +71,13 @@ std::vector<Document> SearxngSearcher::get_page(httplib::Client& client, const s
   if (page > 1) params.emplace("pageno", std::to_string(page));
   if (!options_.language.empty()) params.emplace("language", options_.language);
   const std::string where = describe();
-  httplib::Result res = client.Get(base_path_ + "/search", params, httplib::Headers{{"Accept", "application/json"}});
+  // SearxNG's bot detection (on when its limiter is) answers 429 to requests without text/html in
+  // Accept, without Accept-Language or without gzip/deflate in Accept-Encoding: send all three.
+  const httplib::Headers headers{{"Accept", "application/json, text/html;q=0.5"},
+                                 {"Accept-Language", options_.language.empty() ? "en" : options_.language},
+                                 {"Accept-Encoding", "gzip, deflate"},
+                                 {"User-Agent", "whale (SearxNG JSON client)"}};
+  httplib::Result res = client.Get(base_path_ + "/search", params, headers);
   if (!res) {
     switch (res.error()) {
       case httplib::Error::Connection:
@@ -91,6 +97,10 @@ std::vector<Document> SearxngSearcher::get_page(httplib::Client& client, const s
   if (res->status == 403) {
     fail(ErrorKind::kIo, where, " answered 403 Forbidden: the instance does not allow format=json; add `json` to "
          "search.formats in its settings.yml");
+  }
+  if (res->status == 429) {
+    fail(ErrorKind::kIo, where, " answered 429 Too Many Requests: its limiter refused whale (for a private instance, "
+         "set server.limiter: false in its settings.yml)");
   }
   if (res->status != 200) {
     std::string body = res->body.substr(0, 200);

@@ -66,6 +66,41 @@ FileInfo file_info(const std::string& path) {
           .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
 
+// MSet::snippet writes HTML when it cuts the text (escaping &, < and >) but returns a text that fits
+// as it is; whale's snippets are plain text either way, so those three characters go through it as
+// private-use code points (not word characters, so no term changes) and come back after.
+constexpr std::pair<char, std::string_view> kProtected[] = {{'&', "\uE000"}, {'<', "\uE001"}, {'>', "\uE002"}};
+
+std::string plain_snippet(const Xapian::MSet& mset, const std::string& text, const Xapian::Stem& stem) {
+  std::string guarded;
+  guarded.reserve(text.size());
+  for (char c : text) {
+    const auto* p = std::find_if(std::begin(kProtected), std::end(kProtected), [c](const auto& e) { return e.first == c; });
+    if (p != std::end(kProtected)) {
+      guarded += p->second;
+    } else {
+      guarded += c;
+    }
+  }
+  const std::string snippet = mset.snippet(guarded, 300, stem,
+                                           Xapian::MSet::SNIPPET_BACKGROUND_MODEL | Xapian::MSet::SNIPPET_EXHAUSTIVE |
+                                               Xapian::MSet::SNIPPET_CJK_NGRAM,
+                                           "", "", "…");
+  std::string out;
+  out.reserve(snippet.size());
+  for (size_t i = 0; i < snippet.size();) {
+    const auto* p = std::find_if(std::begin(kProtected), std::end(kProtected),
+                                 [&](const auto& e) { return std::string_view(snippet).substr(i, e.second.size()) == e.second; });
+    if (p != std::end(kProtected)) {
+      out += p->first;
+      i += p->second.size();
+    } else {
+      out += snippet[i++];
+    }
+  }
+  return out;
+}
+
 // Xapian's own messages name the table and the problem; whale adds which index and what to do.
 [[noreturn]] void fail_xapian(const fs::path& dir, const Xapian::Error& e) {
   const std::string type = e.get_type();  // Xapian::Error has no virtual functions to cast by
@@ -101,9 +136,10 @@ class Writer {
     IndexStats stats;
     const auto total = static_cast<int64_t>(files.size());
     int since_commit = 0;
+    std::set<std::string> seen;  // file keys written in this run: a file reached twice through links
     db_.begin_transaction();
     for (int64_t i = 0; i < total; ++i) {
-      write_file(files[i], stats);
+      write_file(files[i], stats, seen);
       if (++since_commit >= std::max(1, options_.files_per_commit)) {
         db_.commit_transaction();
         db_.begin_transaction();
@@ -116,7 +152,7 @@ class Writer {
   }
 
  private:
-  void write_file(const std::string& path, IndexStats& stats) {
+  void write_file(const std::string& path, IndexStats& stats, std::set<std::string>& seen) {
     FileInfo info;
     try {
       info = file_info(path);
@@ -125,6 +161,7 @@ class Writer {
       return;
     }
     const std::string key = file_key(info.canonical);
+    if (!seen.insert(key).second) return;
     const std::string old = db_.get_metadata(record_key(key));
     if (!old.empty()) {
       const nlohmann::json rec = nlohmann::json::parse(old, nullptr, /*allow_exceptions=*/false);
@@ -424,10 +461,7 @@ std::vector<Document> IndexSearcher::search(const std::string& query, int k) {
         d.title = data.value("title", "");
         d.url = data.value("url", "");
         d.text = data.value("text", "");
-        d.snippet = mset.snippet(d.text, 300, impl_->stem,
-                                 Xapian::MSet::SNIPPET_BACKGROUND_MODEL | Xapian::MSet::SNIPPET_EXHAUSTIVE |
-                                     Xapian::MSet::SNIPPET_CJK_NGRAM,
-                                 "", "", "…");
+        d.snippet = plain_snippet(mset, d.text, impl_->stem);
         d.score = it.get_weight();
         out.push_back(std::move(d));
       }

@@ -3,12 +3,15 @@
 #include "search/extract.h"
 
 #include <gumbo.h>
+#include <iconv.h>
 #include <poppler/cpp/poppler-document.h>
 #include <poppler/cpp/poppler-global.h>
 #include <poppler/cpp/poppler-page.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -230,13 +233,57 @@ const GumboNode* find_title(const GumboNode* node) {
   return nullptr;
 }
 
+// The charset a page declares in its first 1024 bytes (<meta charset=X>, or X in an http-equiv
+// "text/html; charset=X"), as an iconv name; "" when none is declared. As browsers do, latin-1 and
+// ASCII labels mean windows-1252 and gb2312/gbk mean GB18030 (their superset).
+std::string declared_charset(std::string_view bytes) {
+  const std::string head = lower(bytes.substr(0, 1024));
+  size_t at = head.find("charset=");
+  if (at == std::string::npos) return "";
+  at += 8;
+  while (at < head.size() && (head[at] == '"' || head[at] == '\'' || head[at] == ' ')) ++at;
+  size_t end = at;
+  while (end < head.size() && (std::isalnum(static_cast<unsigned char>(head[end])) || std::strchr("-_.:", head[end]))) ++end;
+  const std::string label = head.substr(at, end - at);
+  if (label == "utf-8" || label == "utf8" || label.empty()) return "";
+  if (label == "iso-8859-1" || label == "latin1" || label == "us-ascii" || label == "ascii") return "WINDOWS-1252";
+  if (label == "gb2312" || label == "gbk" || label == "x-gbk") return "GB18030";
+  return label;
+}
+
+std::string to_utf8(std::string_view bytes, const std::string& charset, std::string_view file_name) {
+  iconv_t cd = ::iconv_open("UTF-8", charset.c_str());
+  if (cd == reinterpret_cast<iconv_t>(-1)) {
+    fail(ErrorKind::kUnsupported, file_name, ": HTML in charset \"", charset, "\", which iconv does not know");
+  }
+  std::string out(bytes.size() * 4 + 16, '\0');  // a byte never becomes more than 4 in UTF-8
+  char* in = const_cast<char*>(bytes.data());
+  size_t in_left = bytes.size();
+  char* dst = out.data();
+  size_t out_left = out.size();
+  const size_t r = ::iconv(cd, &in, &in_left, &dst, &out_left);
+  const int err = errno;
+  ::iconv_close(cd);
+  if (r == static_cast<size_t>(-1)) {
+    fail(ErrorKind::kFormat, file_name, ": not valid ", charset, " text (the charset it declares) at offset ",
+         bytes.size() - in_left, err == EINVAL ? " (cut short)" : "");
+  }
+  out.resize(out.size() - out_left);
+  return out;
+}
+
 ExtractedText html_text(std::string_view bytes, std::string_view file_name) {
   if (bytes.substr(0, 3) == "\xEF\xBB\xBF") bytes.remove_prefix(3);
+  std::string converted;
+  if (const std::string charset = declared_charset(bytes); !charset.empty()) {
+    converted = to_utf8(bytes, charset, file_name);
+    bytes = converted;
+  }
   // gumbo reads UTF-8 only and turns invalid bytes into U+FFFD; a page in another charset should
   // say so rather than index replacement characters.
   if (const size_t at = invalid_utf8_at(bytes); at != std::string_view::npos) {
     fail(ErrorKind::kFormat, file_name, ": HTML that is not UTF-8 (invalid byte at offset ", at,
-         "); convert it to UTF-8 first");
+         ") and declares no other charset; add <meta charset=...> or convert it to UTF-8");
   }
   std::unique_ptr<GumboOutput, void (*)(GumboOutput*)> doc(
       gumbo_parse_with_options(&kGumboDefaultOptions, bytes.data(), bytes.size()),

@@ -19,6 +19,7 @@
 
 #include "core/error.h"
 #include "search/extract.h"
+#include "search/passages.h"
 
 namespace whale::search {
 namespace fs = std::filesystem;
@@ -40,62 +41,6 @@ std::string file_key(const std::string& canonical_path) {
 }
 std::string record_key(const std::string& key) { return "F" + key; }
 std::string file_term(const std::string& key) { return "P" + key; }  // on every passage of the file
-
-// Cuts at most `limit` bytes without splitting a UTF-8 sequence.
-size_t utf8_cut(std::string_view s, size_t limit) {
-  if (limit >= s.size()) return s.size();
-  while (limit > 0 && (static_cast<unsigned char>(s[limit]) & 0xC0) == 0x80) --limit;
-  return limit;
-}
-
-// Where to end a piece of a long paragraph: after the last sentence end in its second half, else
-// the last space, else a UTF-8 boundary.
-size_t piece_end(std::string_view s) {
-  const size_t limit = utf8_cut(s, kPassageBytes);
-  if (limit == s.size()) return limit;
-  const std::string_view window = s.substr(0, limit);
-  size_t best = 0;
-  for (std::string_view end : {". ", "! ", "? ", "\n", "。", "！", "？", "；"}) {
-    const size_t at = window.rfind(end);
-    if (at != std::string_view::npos && at + end.size() > best) best = at + end.size();
-  }
-  if (best >= limit / 2) return best;
-  const size_t space = window.rfind(' ');
-  if (space != std::string_view::npos && space >= limit / 2) return space + 1;
-  return limit;
-}
-
-// Paragraphs (blank-line separated) packed greedily into passages of about kPassageBytes.
-std::vector<std::string> split_passages(std::string_view text) {
-  std::vector<std::string> pieces;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find("\n\n", pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view para = text.substr(pos, end - pos);
-    pos = end + 2;
-    while (!para.empty() && (para.front() == '\n' || para.front() == ' ')) para.remove_prefix(1);
-    while (!para.empty() && (para.back() == '\n' || para.back() == ' ')) para.remove_suffix(1);
-    while (para.size() > kMaxPassageBytes) {
-      const size_t cut = piece_end(para);
-      pieces.emplace_back(para.substr(0, cut));
-      para.remove_prefix(cut);
-    }
-    if (!para.empty()) pieces.emplace_back(para);
-  }
-  std::vector<std::string> passages;
-  std::string current;
-  for (std::string& piece : pieces) {
-    if (!current.empty() && (current.size() >= kPassageBytes || current.size() + 2 + piece.size() > kMaxPassageBytes)) {
-      passages.push_back(std::move(current));
-      current.clear();
-    }
-    if (!current.empty()) current += "\n\n";
-    current += piece;
-  }
-  if (!current.empty()) passages.push_back(std::move(current));
-  return passages;
-}
 
 void configure(Xapian::TermGenerator& tg) {
   tg.set_stemmer(Xapian::Stem("en"));
@@ -119,6 +64,41 @@ FileInfo file_info(const std::string& path) {
           .canonical = ec ? fs::absolute(path).lexically_normal().string() : canonical.string(),
           .size = static_cast<int64_t>(st.st_size),
           .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+// MSet::snippet writes HTML when it cuts the text (escaping &, < and >) but returns a text that fits
+// as it is; whale's snippets are plain text either way, so those three characters go through it as
+// private-use code points (not word characters, so no term changes) and come back after.
+constexpr std::pair<char, std::string_view> kProtected[] = {{'&', "\uE000"}, {'<', "\uE001"}, {'>', "\uE002"}};
+
+std::string plain_snippet(const Xapian::MSet& mset, const std::string& text, const Xapian::Stem& stem) {
+  std::string guarded;
+  guarded.reserve(text.size());
+  for (char c : text) {
+    const auto* p = std::find_if(std::begin(kProtected), std::end(kProtected), [c](const auto& e) { return e.first == c; });
+    if (p != std::end(kProtected)) {
+      guarded += p->second;
+    } else {
+      guarded += c;
+    }
+  }
+  const std::string snippet = mset.snippet(guarded, 300, stem,
+                                           Xapian::MSet::SNIPPET_BACKGROUND_MODEL | Xapian::MSet::SNIPPET_EXHAUSTIVE |
+                                               Xapian::MSet::SNIPPET_CJK_NGRAM,
+                                           "", "", "…");
+  std::string out;
+  out.reserve(snippet.size());
+  for (size_t i = 0; i < snippet.size();) {
+    const auto* p = std::find_if(std::begin(kProtected), std::end(kProtected),
+                                 [&](const auto& e) { return std::string_view(snippet).substr(i, e.second.size()) == e.second; });
+    if (p != std::end(kProtected)) {
+      out += p->first;
+      i += p->second.size();
+    } else {
+      out += snippet[i++];
+    }
+  }
+  return out;
 }
 
 // Xapian's own messages name the table and the problem; whale adds which index and what to do.
@@ -156,9 +136,10 @@ class Writer {
     IndexStats stats;
     const auto total = static_cast<int64_t>(files.size());
     int since_commit = 0;
+    std::set<std::string> seen;  // file keys written in this run: a file reached twice through links
     db_.begin_transaction();
     for (int64_t i = 0; i < total; ++i) {
-      write_file(files[i], stats);
+      write_file(files[i], stats, seen);
       if (++since_commit >= std::max(1, options_.files_per_commit)) {
         db_.commit_transaction();
         db_.begin_transaction();
@@ -171,7 +152,7 @@ class Writer {
   }
 
  private:
-  void write_file(const std::string& path, IndexStats& stats) {
+  void write_file(const std::string& path, IndexStats& stats, std::set<std::string>& seen) {
     FileInfo info;
     try {
       info = file_info(path);
@@ -180,6 +161,7 @@ class Writer {
       return;
     }
     const std::string key = file_key(info.canonical);
+    if (!seen.insert(key).second) return;
     const std::string old = db_.get_metadata(record_key(key));
     if (!old.empty()) {
       const nlohmann::json rec = nlohmann::json::parse(old, nullptr, /*allow_exceptions=*/false);
@@ -301,7 +283,20 @@ IndexStats build_index(const fs::path& index_dir, const std::vector<std::string>
     // Swap the finished index in: one rename, or an atomic exchange with the index already there.
     if (fs::exists(target)) {
       if (::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0) {
-        fail(ErrorKind::kIo, "cannot swap the new index into ", target.string(), ": ", std::strerror(errno));
+        if (errno != EINVAL && errno != ENOSYS) {
+          fail(ErrorKind::kIo, "cannot swap the new index into ", target.string(), ": ", std::strerror(errno));
+        }
+        // A filesystem without RENAME_EXCHANGE: two renames, with a moment where INDEX is absent.
+        const fs::path old = target.string() + ".old-" + std::to_string(::getpid());
+        if (::rename(target.c_str(), old.c_str()) != 0) {
+          fail(ErrorKind::kIo, "cannot move the old index ", target.string(), " aside: ", std::strerror(errno));
+        }
+        if (::rename(temp.c_str(), target.c_str()) != 0) {
+          const int err = errno;
+          (void)::rename(old.c_str(), target.c_str());
+          fail(ErrorKind::kIo, "cannot rename the new index to ", target.string(), ": ", std::strerror(err));
+        }
+        fs::remove_all(old, ec);
       }
     } else if (::rename(temp.c_str(), target.c_str()) != 0) {
       fail(ErrorKind::kIo, "cannot rename the new index to ", target.string(), ": ", std::strerror(errno));
@@ -466,10 +461,7 @@ std::vector<Document> IndexSearcher::search(const std::string& query, int k) {
         d.title = data.value("title", "");
         d.url = data.value("url", "");
         d.text = data.value("text", "");
-        d.snippet = mset.snippet(d.text, 300, impl_->stem,
-                                 Xapian::MSet::SNIPPET_BACKGROUND_MODEL | Xapian::MSet::SNIPPET_EXHAUSTIVE |
-                                     Xapian::MSet::SNIPPET_CJK_NGRAM,
-                                 "", "", "…");
+        d.snippet = plain_snippet(mset, d.text, impl_->stem);
         d.score = it.get_weight();
         out.push_back(std::move(d));
       }

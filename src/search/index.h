@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "search/passages.h"
 #include "search/search.h"
 
 namespace whale::search {
@@ -16,9 +17,6 @@ namespace whale::search {
 // A file's extracted text is cut to this many bytes before it is split (a book-sized file still
 // indexes, its tail beyond the cap is not searched); documented in docs/search.md.
 constexpr size_t kMaxFileTextBytes = 4 << 20;
-// Passages aim at this size and never pass kMaxPassageBytes (UTF-8 bytes; a CJK character is 3).
-constexpr size_t kPassageBytes = 1500;
-constexpr size_t kMaxPassageBytes = 2400;
 
 struct IndexOptions {
   // Called after each file with (files done, files in all, the file's path); the CLI draws progress.

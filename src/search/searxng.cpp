@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 
 #include "core/error.h"
 
@@ -42,10 +43,41 @@ std::vector<Document> SearxngSearcher::search(const std::string& query, int k) {
   client.set_read_timeout(sec, usec);
   client.set_write_timeout(sec, usec);
   client.set_follow_location(true);
+  // SearxNG pages its results (about 10-30 a page): later pages are asked for while k is not met.
+  std::vector<Document> out;
+  std::set<std::string> seen;
+  for (int page = 1; page <= kMaxPages && static_cast<int>(out.size()) < k; ++page) {
+    std::vector<Document> got;
+    try {
+      got = get_page(client, query, page, k);
+    } catch (const Error&) {
+      if (page == 1) throw;
+      break;  // a later page failing leaves the results already in hand
+    }
+    size_t added = 0;
+    for (const Document& d : got) {
+      if (static_cast<int>(out.size()) < k && seen.insert(d.url).second) {
+        out.push_back(d);
+        ++added;
+      }
+    }
+    if (added == 0) break;
+  }
+  return out;
+}
+
+std::vector<Document> SearxngSearcher::get_page(httplib::Client& client, const std::string& query, int page, int k) {
   httplib::Params params{{"q", query}, {"format", "json"}};
+  if (page > 1) params.emplace("pageno", std::to_string(page));
   if (!options_.language.empty()) params.emplace("language", options_.language);
   const std::string where = describe();
-  httplib::Result res = client.Get(base_path_ + "/search", params, httplib::Headers{{"Accept", "application/json"}});
+  // SearxNG's bot detection (on when its limiter is) answers 429 to requests without text/html in
+  // Accept, without Accept-Language or without gzip/deflate in Accept-Encoding: send all three.
+  const httplib::Headers headers{{"Accept", "application/json, text/html;q=0.5"},
+                                 {"Accept-Language", options_.language.empty() ? "en" : options_.language},
+                                 {"Accept-Encoding", "gzip, deflate"},
+                                 {"User-Agent", "whale (SearxNG JSON client)"}};
+  httplib::Result res = client.Get(base_path_ + "/search", params, headers);
   if (!res) {
     switch (res.error()) {
       case httplib::Error::Connection:
@@ -65,6 +97,10 @@ std::vector<Document> SearxngSearcher::search(const std::string& query, int k) {
   if (res->status == 403) {
     fail(ErrorKind::kIo, where, " answered 403 Forbidden: the instance does not allow format=json; add `json` to "
          "search.formats in its settings.yml");
+  }
+  if (res->status == 429) {
+    fail(ErrorKind::kIo, where, " answered 429 Too Many Requests: its limiter refused whale (for a private instance, "
+         "set server.limiter: false in its settings.yml)");
   }
   if (res->status != 200) {
     std::string body = res->body.substr(0, 200);

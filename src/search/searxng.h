@@ -5,6 +5,10 @@
 #include <string>
 #include <vector>
 
+namespace httplib {
+class Client;
+}
+
 #include "search/search.h"
 
 namespace whale::search {
@@ -14,12 +18,14 @@ class SearxngSearcher : public Searcher {
   // `url`: the instance's base, http://host[:port][/prefix] or https://… . Fails on a URL that
   // cannot be one; nothing is contacted until the first search.
   SearxngSearcher(const std::string& url, const SearchOptions& options);
-  // SearxNG's order (its own score, best first), at most k. A result's `text` is its `content`
+  // SearxNG's order (its own score, best first), at most k, the same URL once. A result's `text` is its `content`
   // (SearxNG returns no page text); `snippet` is the same excerpt.
   std::vector<Document> search(const std::string& query, int k) override;
   std::string describe() const override;
+  static constexpr int kMaxPages = 5;  // pages asked for at most, while fewer than k results came
 
  private:
+  std::vector<Document> get_page(httplib::Client& client, const std::string& query, int page, int k);
   std::string scheme_host_port_;  // "http://127.0.0.1:8888"
   std::string base_path_;         // "" or "/searx"
   SearchOptions options_;

@@ -110,6 +110,28 @@ TEST(SearchExtract, HtmlLineBreaksTablesAndPreformattedText) {
   EXPECT_EQ(error_kind_of([] { extract_text("<p>caf\xE9</p>", FileKind::kHtml, "latin1.html"); }), ErrorKind::kFormat);
 }
 
+// Pages in legacy charsets, encoded by Python's codecs (make_charset_fixtures.py): the text must be
+// what Python decodes them to.
+TEST(SearchExtract, HtmlInADeclaredLegacyCharsetIsConverted) {
+  const std::string dir = kData + "/extract/";
+  ExtractedText t = extract_file(dir + "gbk_page.html");  // declared gb2312, encoded GBK
+  EXPECT_EQ(t.title, "鲸鲨");
+  EXPECT_EQ(t.text, "鲸鲨是最大的鱼类，主要吃浮游生物。");
+  t = extract_file(dir + "big5_page.html");
+  EXPECT_EQ(t.title, "鯨鯊");
+  EXPECT_EQ(t.text, "鯨鯊是最大的魚類。");
+  t = extract_file(dir + "latin1_page.html");  // declared iso-8859-1, bytes 0x80-0x9F as windows-1252
+  EXPECT_EQ(t.title, "Café");
+  EXPECT_EQ(t.text, "Requin-baleine \u2013 \u201Cna\u00EFve\u201D \u20AC5");
+  EXPECT_NE(error_of([] { extract_text("<meta charset=\"klingon-7\"><p>x", FileKind::kHtml, "k.html"); })
+                .find("k.html: HTML in charset \"klingon-7\", which iconv does not know"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { extract_text("<meta charset=\"big5\"><p>\xA4", FileKind::kHtml, "cut.html"); })
+                .find("cut.html: not valid big5 text"),
+            std::string::npos);
+  EXPECT_EQ(extract_text("<meta charset='UTF-8'><p>鲸</p>", FileKind::kHtml, "u.html").text, "鲸");
+}
+
 TEST(SearchExtract, PdfTextMatchesPdftotext) {
   for (const std::string name : {"/corpus/en/whale_shark_status.pdf", "/extract/two_pages.pdf"}) {
     const std::string path = kData + name;

@@ -124,6 +124,37 @@ TEST_F(SearchIndex, ResultsCarryTitleUrlSnippetTextAndScoreOnePerFile) {
   for (const Document& d : s.search("basking shark", 1)) EXPECT_EQ(d.title, "basking_shark.txt");
 }
 
+TEST_F(SearchIndex, SnippetsArePlainTextNotHtml) {
+  // Xapian returns a short text as it is and escapes a long one it cuts: both must come out plain.
+  const std::string sentence = "Use std::vector<int> & friends; write \"&lt;\" for a less-than sign in HTML.";
+  write("short.md", "# Templates\n\n" + sentence);
+  std::string filler;
+  for (int i = 0; i < 20; ++i) filler += "Unrelated words about boats and harbours fill this page. ";
+  write("long.md", filler + "\n\n" + sentence + "\n\n" + filler);
+  build_index(dir_ / "idx", {path("short.md"), path("long.md")});
+  const std::vector<Document> docs = IndexSearcher(dir_ / "idx").search("vector friends", 2);
+  ASSERT_EQ(docs.size(), 2u);
+  for (const Document& d : docs) {
+    // The snippet, without the "…" marking cuts, is a piece of the passage as it is.
+    std::string piece = d.snippet;
+    if (piece.starts_with("…")) piece.erase(0, 3);
+    if (piece.ends_with("…")) piece.resize(piece.size() - 3);
+    EXPECT_NE(d.text.find(piece), std::string::npos) << d.snippet;
+    EXPECT_NE(d.snippet.find("std::vector<int> & friends"), std::string::npos) << d.snippet;
+  }
+  EXPECT_TRUE(docs[0].snippet.size() < 400 && docs[1].snippet.size() < 400);
+  EXPECT_NE((docs[0].snippet + docs[1].snippet).find("…"), std::string::npos);  // one of them was cut
+}
+
+TEST_F(SearchIndex, AFileReachedTwiceIsIndexedOnce) {
+  write("docs/a.txt", "The harbour master keeps the tide tables.");
+  fs::create_directory_symlink(dir_ / "docs", dir_ / "alias");
+  const IndexStats stats = build_index(dir_ / "idx", {path("docs"), path("alias")});
+  EXPECT_EQ(stats.files_added, 1);
+  EXPECT_EQ(stats.files_replaced, 0);
+  EXPECT_EQ(IndexSearcher(dir_ / "idx").search("harbour", 5).size(), 1u);
+}
+
 TEST_F(SearchIndex, LongFilesAreSplitIntoPassagesAndTheBestIsReturned) {
   std::string text;
   for (int i = 0; i < 40; ++i) {

@@ -88,6 +88,61 @@ TEST(SearchSearxng, SendsTheQueryAsJsonApiAndReadsTheResults) {
   EXPECT_EQ(s.describe(), "SearxNG " + fake.url());
 }
 
+// SearxNG's bot detection (searx/botdetection/http_accept*.py) refuses requests whose Accept lacks
+// text/html, without Accept-Language, or whose Accept-Encoding lacks gzip or deflate.
+TEST(SearchSearxng, HeadersPassSearxngBotDetection) {
+  httplib::Headers seen;
+  FakeSearxng fake([&](const httplib::Request& req, httplib::Response& res) {
+    seen = req.headers;
+    res.set_content(kReply, "application/json");
+  });
+  SearxngSearcher(fake.url(), {}).search("q", 1);
+  const auto header = [&](const char* name) { return seen.count(name) ? seen.find(name)->second : std::string("(none)"); };
+  EXPECT_NE(header("Accept").find("text/html"), std::string::npos) << header("Accept");
+  EXPECT_NE(header("Accept").find("application/json"), std::string::npos) << header("Accept");
+  EXPECT_EQ(header("Accept-Language"), "en");
+  EXPECT_NE(header("Accept-Encoding").find("gzip"), std::string::npos) << header("Accept-Encoding");
+  SearxngSearcher(fake.url(), {.language = "zh-CN"}).search("q", 1);
+  EXPECT_EQ(header("Accept-Language"), "zh-CN");
+}
+
+TEST(SearchSearxng, LaterPagesFillKWithoutRepeatingAUrl) {
+  int requests = 0;
+  FakeSearxng fake([&](const httplib::Request& req, httplib::Response& res) {
+    ++requests;
+    const std::string page = req.has_param("pageno") ? req.get_param_value("pageno") : "1";
+    if (page == "1") res.set_content(R"({"results": [{"url": "a"}, {"url": "b"}]})", "application/json");
+    if (page == "2") res.set_content(R"({"results": [{"url": "b"}, {"url": "c"}]})", "application/json");
+    if (page == "3") res.set_content(R"({"results": []})", "application/json");
+    if (page == "4") res.status = 500;
+  });
+  SearxngSearcher s(fake.url(), {});
+  const auto urls = [](const std::vector<Document>& docs) {
+    std::string out;
+    for (const Document& d : docs) out += d.url;
+    return out;
+  };
+  EXPECT_EQ(urls(s.search("q", 10)), "abc");
+  EXPECT_EQ(requests, 3);  // page 3 was empty: no more asked for
+  requests = 0;
+  EXPECT_EQ(urls(s.search("q", 2)), "ab");
+  EXPECT_EQ(requests, 1);
+  requests = 0;
+  EXPECT_EQ(urls(s.search("q", 3)), "abc");
+  EXPECT_EQ(requests, 2);
+}
+
+TEST(SearchSearxng, AFailingLaterPageKeepsTheFirstPagesResults) {
+  FakeSearxng fake([&](const httplib::Request& req, httplib::Response& res) {
+    if (req.has_param("pageno")) {
+      res.status = 500;
+    } else {
+      res.set_content(R"({"results": [{"url": "a"}]})", "application/json");
+    }
+  });
+  EXPECT_EQ(SearxngSearcher(fake.url(), {}).search("q", 5).size(), 1u);
+}
+
 TEST(SearchSearxng, AUrlWithAPathPrefixOrTheEndpointItselfWorks) {
   FakeSearxng fake([](const httplib::Request&, httplib::Response& res) { res.set_content(kReply, "application/json"); });
   EXPECT_EQ(SearxngSearcher(fake.url() + "/searx/", {}).search("q", 5).size(), 3u);
@@ -111,7 +166,10 @@ TEST(SearchSearxng, StatusErrorsNameTheProblem) {
   EXPECT_NE(error_of([&] { SearxngSearcher(broken.url(), {}).search("q", 5); }).find("answered HTTP 500: engine crashed"),
             std::string::npos);
   FakeSearxng too_many([](const httplib::Request&, httplib::Response& res) { res.status = 429; });
-  EXPECT_NE(error_of([&] { SearxngSearcher(too_many.url(), {}).search("q", 5); }).find("answered HTTP 429"), std::string::npos);
+  EXPECT_NE(error_of([&] { SearxngSearcher(too_many.url(), {}).search("q", 5); }).find("429 Too Many Requests: its limiter"),
+            std::string::npos);
+  FakeSearxng teapot([](const httplib::Request&, httplib::Response& res) { res.status = 418; });
+  EXPECT_NE(error_of([&] { SearxngSearcher(teapot.url(), {}).search("q", 5); }).find("answered HTTP 418"), std::string::npos);
 }
 
 TEST(SearchSearxng, MalformedRepliesNameWhatIsWrong) {

@@ -439,9 +439,16 @@ std::vector<Document> IndexSearcher::search(const std::string& query, int k) {
   Xapian::Document scratch;
   impl_->tg.set_document(scratch);
   impl_->tg.index_text(query);
+  // A word indexed both as itself and as its stem ("sharks", "Zshark") is queried by its stem only:
+  // with both, a page repeating the query's exact inflection ("whale sharks") outranks the page that
+  // answers it ("the whale shark ... eats plankton").
+  std::set<std::string> indexed;
+  for (auto it = scratch.termlist_begin(); it != scratch.termlist_end(); ++it) indexed.insert(*it);
   std::vector<Xapian::Query> terms;
   for (auto it = scratch.termlist_begin(); it != scratch.termlist_end(); ++it) {
-    terms.emplace_back(*it, it.get_wdf());
+    const std::string term = *it;
+    if (term[0] != 'Z' && indexed.count("Z" + impl_->stem(term))) continue;
+    terms.emplace_back(term, it.get_wdf());
   }
   if (terms.empty()) return {};
   const Xapian::Query q(Xapian::Query::OP_OR, terms.begin(), terms.end());

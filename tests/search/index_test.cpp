@@ -55,6 +55,8 @@ TEST_F(SearchIndex, EnglishQueriesRankTheDocumentHoldingTheFactFirst) {
   IndexSearcher s(build_corpus());
   // Every query shares "whale shark" with five or more distractors; one file holds the fact.
   EXPECT_EQ(top_file(s, "What does the whale shark eat?"), "whale_shark_diet.md");
+  // Plural in the query, singular on the answering page: the stem must carry it, not "sharks".
+  EXPECT_EQ(top_file(s, "What do whale sharks eat?"), "whale_shark_diet.md");
   EXPECT_EQ(top_file(s, "How long do whale sharks live?"), "whale_shark_lifespan.txt");
   EXPECT_EQ(top_file(s, "length of the biggest whale shark ever measured"), "whale_shark_size.txt");
   EXPECT_EQ(top_file(s, "where do whale sharks gather each year"), "whale_shark_migration.html");

@@ -45,16 +45,6 @@ int64_t proc_status_kb(const char* key) {
   return 0;
 }
 
-std::string mean_sd(const std::vector<double>& v) {
-  double m = 0, s = 0;
-  for (double x : v) m += x;
-  m /= static_cast<double>(v.size());
-  for (double x : v) s += (x - m) * (x - m);
-  s = v.size() > 1 ? std::sqrt(s / static_cast<double>(v.size() - 1)) : 0.0;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.2f ± %.2f", m, s);
-  return buf;
-}
 
 // /proc/cpuinfo's first "model name", or "unknown CPU".
 std::string cpu_model() {
@@ -160,6 +150,17 @@ void bench(const Opts& o) {
 }
 
 }  // namespace
+
+std::string mean_sd(const std::vector<double>& v) {
+  double m = 0, s = 0;
+  for (double x : v) m += x;
+  m /= static_cast<double>(v.size());
+  for (double x : v) s += (x - m) * (x - m);
+  s = v.size() > 1 ? std::sqrt(s / static_cast<double>(v.size() - 1)) : 0.0;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f ± %.2f", m, s);
+  return buf;
+}
 
 void add_bench_command(CLI::App& app) {
   auto o = std::make_shared<Opts>();

@@ -52,17 +52,6 @@ RunResult generate(const model::Weights& w, const SpecBenchOptions& o, const std
   return r;
 }
 
-std::string mean_sd(const std::vector<double>& v) {
-  double m = 0, s = 0;
-  for (double x : v) m += x;
-  m /= static_cast<double>(v.size());
-  for (double x : v) s += (x - m) * (x - m);
-  s = v.size() > 1 ? std::sqrt(s / static_cast<double>(v.size() - 1)) : 0.0;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.2f ± %.2f", m, s);
-  return buf;
-}
-
 }  // namespace
 
 void bench_speculative(const model::Weights& w, const SpecBenchOptions& o) {

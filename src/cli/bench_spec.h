@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "model/weights.h"
 
@@ -18,6 +19,9 @@ struct SpecBenchOptions {
   int reps = 3, threads = 0;
   std::string kv_type = "bf16", quant = "keep";
 };
+
+// "mean ± sd" (sample sd) with two decimals, as llama-bench prints rates (bench.cpp).
+std::string mean_sd(const std::vector<double>& v);
 
 void bench_speculative(const model::Weights& w, const SpecBenchOptions& o);
 

@@ -27,20 +27,27 @@ finish() {
 trap finish EXIT
 
 "$whale" init --preset tiny-deepseek-v3 --out "$work/model" >/dev/null 2>&1
-"$whale" serve "$work/model" --host 127.0.0.1 --port 0 --ctx 4096 --max-seqs 2 -t 2 >"$work/serve.log" 2>&1 &
-server=$!
-url=""
-for _ in $(seq 1 300); do
-  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/serve.log" | head -n 1 || true)
-  [ -n "$url" ] && break
-  kill -0 "$server" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$url" ]; then
-  echo "FAIL: whale serve did not start:" >&2
-  cat "$work/serve.log" >&2
-  exit 1
-fi
+# start_server LOG [ARGS...]: `whale serve` on the tiny model at a free loopback port; sets $server and $url.
+start_server() {
+  local log=$1
+  shift
+  "$whale" serve "$work/model" --host 127.0.0.1 --port 0 --ctx 4096 --max-seqs 2 -t 2 "$@" >"$log" 2>&1 &
+  server=$!
+  url=""
+  for _ in $(seq 1 300); do
+    url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$log" | head -n 1 || true)
+    [ -n "$url" ] && break
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$url" ]; then
+    echo "FAIL: whale serve $* did not start:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+}
+
+start_server "$work/serve.log"
 echo "whale serve at $url; screenshots in $out"
 node "$here/npm/ui_test.mjs" "$url" "$out" "$chromium"
 node "$here/npm/features_test.mjs" "$url" "$out" "$chromium"
@@ -48,19 +55,5 @@ node "$here/npm/features_test.mjs" "$url" "$out" "$chromium"
 # 联网搜索 end to end: a second server over a Xapian index of the search tests' bilingual corpus.
 kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
 "$whale" index build "$here/../search/data/corpus" --out "$work/index" >/dev/null 2>&1
-"$whale" serve "$work/model" --host 127.0.0.1 --port 0 --ctx 4096 --max-seqs 2 -t 2 --search "$work/index" \
-  >"$work/serve-search.log" 2>&1 &
-server=$!
-url=""
-for _ in $(seq 1 300); do
-  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/serve-search.log" | head -n 1 || true)
-  [ -n "$url" ] && break
-  kill -0 "$server" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$url" ]; then
-  echo "FAIL: whale serve --search did not start:" >&2
-  cat "$work/serve-search.log" >&2
-  exit 1
-fi
+start_server "$work/serve-search.log" --search "$work/index"
 node "$here/npm/search_live_test.mjs" "$url" "$out" "$chromium"

@@ -163,21 +163,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--search-k", o->search_k, "Search results per web_search request")->check(CLI::Range(1, 50));
   cmd->add_option("--search-timeout", o->search_timeout, "SearxNG connect + read timeout in seconds")
       ->check(CLI::Range(0.1, 600.0));
-  cmd->add_option("--cache-dir", o->cache_dir,
-                  "Keep prompt prefixes' KV blocks on disk in DIR: a restarted server (or another request) reads them "
-                  "back instead of recomputing them (default: off)")
-      ->type_name("DIR");
-  cmd->add_option("--cache-size", o->cache_size, "Disk cache limit, e.g. 20G, 512M (K/M/G/T: powers of 1024); "
-                  "least recently used blocks go first")
-      ->type_name("SIZE")
-      ->check([](const std::string& s) {
-        try {
-          engine::parse_byte_size(s);
-          return std::string();
-        } catch (const Error& e) {
-          return std::string(e.what());
-        }
-      });
+  add_disk_cache_options(cmd, o->cache_dir, o->cache_size);
   cmd->callback([o] { run_serve(*o); });
 }
 

@@ -30,6 +30,7 @@ struct Opts {
   uint64_t seed = 0;
   int64_t think_budget = -1;
   int threads = 0;
+  std::string cache_dir, cache_size = "10G";  // --cache-dir DIR --cache-size 20G
 };
 
 void run(const Opts& o) {
@@ -70,7 +71,8 @@ void run(const Opts& o) {
   const int64_t ctx = std::min<int64_t>(w.args.max_position_embeddings,
                                         std::max<int64_t>(4096, static_cast<int64_t>(req.prompt.size()) + o.n + 1));
   const engine::EngineConfig ecfg{.max_seqs = 1, .max_batch_tokens = 512, .max_context = ctx, .threads = o.threads,
-                                  .kv_type = model::kv_type_from_name(o.kv_type), .spec = spec_config(o.spec, w, draft.get())};
+                                  .kv_type = model::kv_type_from_name(o.kv_type), .spec = spec_config(o.spec, w, draft.get()),
+                                  .cache_dir = o.cache_dir, .cache_bytes = engine::parse_byte_size(o.cache_size)};
   engine::Engine eng(w, tok ? &*tok : nullptr, ecfg);
 
   std::string reasoning, answer;
@@ -113,6 +115,7 @@ void run(const Opts& o) {
                           {"completion_tokens", u.completion_tokens},
                           {"reasoning_tokens", u.reasoning_tokens}}}};
     if (!tok) j["tokens"] = ids;
+    if (!o.cache_dir.empty()) j["usage"]["cached_prompt_tokens"] = u.cached_prompt_tokens;
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("\n");
@@ -127,6 +130,12 @@ void run(const Opts& o) {
                decode, u.completion_tokens > 1 ? static_cast<double>(u.completion_tokens - 1) / std::max(decode, 1e-9) : 0.0,
                engine::finish_reason_name(finished.finish));
   if (const std::string sum = spec_summary(ecfg, eng.stats()); !sum.empty()) std::fprintf(stderr, "%s\n", sum.c_str());
+  if (!o.cache_dir.empty()) {
+    const engine::DiskCacheStats d = eng.stats().disk;
+    std::fprintf(stderr, "disk cache %s: %lld prompt tokens read back; %lld blocks written, %lld files, %.1f MiB\n",
+                 o.cache_dir.c_str(), static_cast<long long>(u.cached_prompt_tokens), static_cast<long long>(d.writes),
+                 static_cast<long long>(d.files), static_cast<double>(d.bytes) / (1 << 20));
+  }
 }
 
 }  // namespace
@@ -151,6 +160,7 @@ void add_run_command(CLI::App& app) {
                   "Re-encode weight matrices at load time: " + weight_types_help(weight_types({"keep"})))
       ->check(CLI::IsMember(weight_types({"keep"})));
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
+  add_disk_cache_options(cmd, o->cache_dir, o->cache_size);
   add_kv_type_option(cmd, o->kv_type);
   add_spec_options(cmd, o->spec, "draft with --draft, else mtp when the model has MTP modules");
   cmd->callback([o] { run(*o); });

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "engine/disk_cache.h"
 #include "model/architecture.h"
 #include "tokenizer/tokenizer.h"
 
@@ -49,6 +50,25 @@ model::LoadOptions load_options(const std::string& quant, int threads) {
 void add_kv_type_option(CLI::App* cmd, std::string& value) {
   cmd->add_option("--kv-type", value, "KV cache element type: bf16 (default: half the memory and bytes read) or f32")
       ->check(CLI::IsMember({"bf16", "f32"}));
+}
+
+void add_disk_cache_options(CLI::App* cmd, std::string& dir, std::string& size) {
+  cmd->add_option("--cache-dir", dir,
+                  "Keep prompt prefixes' KV blocks on disk in DIR: a later process (or request) reads them back "
+                  "instead of recomputing them (default: off)")
+      ->type_name("DIR");
+  cmd->add_option("--cache-size", size,
+                  "Disk cache limit, e.g. 20G, 512M (K/M/G/T: powers of 1024); least recently used blocks go first "
+                  "(default: 10G)")
+      ->type_name("SIZE")
+      ->check([](const std::string& s) {
+        try {
+          engine::parse_byte_size(s);
+          return std::string();
+        } catch (const Error& e) {
+          return std::string(e.what());
+        }
+      });
 }
 
 void add_spec_options(CLI::App* cmd, SpecOptions& o, const std::string& default_help) {

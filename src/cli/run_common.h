@@ -22,6 +22,9 @@ model::LoadOptions load_options(const std::string& quant, int threads);
 // The --kv-type option (bf16 or f32) of run, chat, serve and bench, into `value`.
 void add_kv_type_option(CLI::App* cmd, std::string& value);
 
+// --cache-dir DIR and --cache-size SIZE of run and serve: the engine's on-disk prefix cache.
+void add_disk_cache_options(CLI::App* cmd, std::string& dir, std::string& size);
+
 // --spec (auto|mtp|draft|off), --spec-k and --draft of run, chat and serve.
 struct SpecOptions {
   std::string mode = "auto", draft;

@@ -41,6 +41,7 @@ struct Opts {
   std::string search;  // --search INDEX|URL
   int search_k = 5;
   double search_timeout = 10;
+  std::string cache_dir, cache_size = "10G";  // --cache-dir DIR --cache-size 20G
 };
 
 void run_serve(const Opts& o) {
@@ -76,7 +77,9 @@ void run_serve(const Opts& o) {
                      {.max_seqs = o.max_seqs, .max_batch_tokens = o.max_batch_tokens,
                       .max_context = std::min<int64_t>(o.ctx, weights.args.max_position_embeddings),
                       .threads = o.threads, .kv_type = model::kv_type_from_name(o.kv_type),
-                      .spec = spec_config(o.spec, weights, draft.get())});
+                      .spec = spec_config(o.spec, weights, draft.get()),
+                      .cache_dir = o.cache_dir,
+                      .cache_bytes = engine::parse_byte_size(o.cache_size)});
   engine::EngineLoop loop(eng, {.max_pending = o.queue});
 
   server::ServedModel served;
@@ -103,6 +106,11 @@ void run_serve(const Opts& o) {
   std::printf("whale serve: http://%s:%d  model %s (%s, context %lld, %d sequences, queue %lld)%s\n", o.host.c_str(), port,
               served.id.c_str(), weights.args.model_type.c_str(), static_cast<long long>(served.max_context), o.max_seqs,
               static_cast<long long>(o.queue), key.empty() ? "" : ", API key required");
+  if (!o.cache_dir.empty()) {
+    const engine::DiskCacheStats d = eng.stats().disk;
+    std::printf("whale serve: disk cache %s (%lld blocks, %.1f MiB of %s)\n", o.cache_dir.c_str(),
+                static_cast<long long>(d.files), static_cast<double>(d.bytes) / (1 << 20), o.cache_size.c_str());
+  }
   if (searcher) std::printf("whale serve: web_search over %s (%d results)\n", searcher->describe().c_str(), o.search_k);
   std::fflush(stdout);
 
@@ -155,6 +163,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--search-k", o->search_k, "Search results per web_search request")->check(CLI::Range(1, 50));
   cmd->add_option("--search-timeout", o->search_timeout, "SearxNG connect + read timeout in seconds")
       ->check(CLI::Range(0.1, 600.0));
+  add_disk_cache_options(cmd, o->cache_dir, o->cache_size);
   cmd->callback([o] { run_serve(*o); });
 }
 

@@ -3,6 +3,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 
 #include "core/error.h"
@@ -67,6 +68,18 @@ Engine::Engine(const model::Weights& weights, const tokenizer::Tokenizer* tokeni
     runner_.set_want_hidden(spec_mtp_);
     oracle_state_ = cfg_.spec.oracle_seed;
   }
+  if (!cfg_.cache_dir.empty()) {
+    const PagedKvCache& kv = runner_.cache();
+    const KvFormat format{.model_id = model_fingerprint(w_),
+                          .kv_dtype = static_cast<uint32_t>(kv.dtype()),
+                          .block_size = static_cast<uint32_t>(cfg_.block_size),
+                          .layers = static_cast<uint32_t>(model::kv_layers(w_.args)),
+                          .row_width = static_cast<uint32_t>(kv.row_width()),
+                          .row_bytes = static_cast<uint32_t>(kv.row_width() * model::kv_type_bytes(kv.dtype()))};
+    disk_ = std::make_unique<DiskCache>(cfg_.cache_dir, cfg_.cache_bytes, format);
+    disk_rows_.resize(static_cast<size_t>(disk_->block_bytes()));
+    scheduler_.set_prefix_extender([this](Sequence& seq) { load_from_disk(seq); });
+  }
   for (int64_t e : w_.args.eos_token_ids) eos_ids_.push_back(static_cast<int32_t>(e));
   if (tok_) {
     if (auto e = tok_->eos_id()) eos_ids_.push_back(*e);
@@ -112,6 +125,7 @@ bool Engine::step() {
   if (chunks.empty()) return false;
   if (cfg_.spec.mode != SpecMode::kOff && chunks.size() == 1 && speculate(chunks[0])) {
     ++stats_.steps;
+    if (disk_) save_to_disk(*chunks[0].seq);
     reap();
     return true;
   }
@@ -119,6 +133,9 @@ bool Engine::step() {
   ++stats_.steps;
   if (spec_mtp_) keep_hidden(chunks);
   scheduler_.computed(chunks);
+  if (disk_) {
+    for (const Chunk& c : chunks) save_to_disk(*c.seq);
+  }
   for (const Runner::Logits& r : rows) post_process(*r.seq, r.row);
   reap();
   return true;
@@ -330,7 +347,76 @@ EngineStats Engine::stats() const {
   s.waiting = scheduler_.n_waiting();
   s.kv_blocks_total = blocks_.n_blocks();
   s.kv_blocks_free = blocks_.available();
+  if (disk_) s.disk = disk_->stats();
   return s;
+}
+
+// Blocks past the in-memory hit, read from disk while each next one is there and intact. The prefix
+// stops one token short of the prompt (the last token is computed for its logits), as in memory.
+void Engine::load_from_disk(Sequence& seq) {
+  const int64_t bs = cfg_.block_size;
+  const int64_t limit = (static_cast<int64_t>(seq.tokens.size()) - 1) / bs;
+  int64_t i = seq.n_computed / bs;
+  seq.disk_known = i;
+  if (i >= limit || seq.n_computed % bs != 0) return;
+  const std::span<const int32_t> tokens(seq.tokens);
+  uint64_t chain = 0, check = 0;
+  for (int64_t j = 0; j < i; ++j) {
+    const auto block = tokens.subspan(static_cast<size_t>(j * bs), static_cast<size_t>(bs));
+    chain = BlockManager::chain_hash(chain, block);
+    check = check_hash(check, block);
+  }
+  PagedKvCache& kv = runner_.cache();
+  kv.bind(seq.slot, &seq.block_table);
+  const int64_t layers = disk_->format().layers, row = disk_->format().row_bytes;
+  for (; i < limit; ++i) {
+    const auto block = tokens.subspan(static_cast<size_t>(i * bs), static_cast<size_t>(bs));
+    chain = BlockManager::chain_hash(chain, block);
+    check = check_hash(check, block);
+    if (!disk_->contains(chain)) break;
+    if (!blocks_.grow(seq.block_table, (i + 1) * bs)) break;
+    if (!disk_->load(chain, check, block, disk_rows_)) {
+      blocks_.shrink(seq.block_table, i * bs);
+      break;
+    }
+    const uint8_t* src = disk_rows_.data();
+    for (int64_t l = 0; l < layers; ++l) {
+      for (int64_t p = i * bs; p < (i + 1) * bs; ++p, src += row) {
+        std::memcpy(kv.row_data(l, seq.slot, p), src, static_cast<size_t>(row));
+      }
+    }
+    seq.n_computed = (i + 1) * bs;
+  }
+  seq.disk_known = seq.n_computed / bs;
+  blocks_.seal(seq.block_table, tokens, seq.n_computed);
+}
+
+// Full blocks inside the prompt are written as soon as they are computed, so a long prompt is saved
+// even if its request is cancelled or the server stops mid-answer. A block the admission found (in
+// memory or on disk) is written only if its file is missing; a block past that is written even over
+// an existing file, which may be the damaged or foreign one that stopped the walk.
+void Engine::save_to_disk(Sequence& seq) {
+  const int64_t bs = cfg_.block_size;
+  const int64_t full = std::min(seq.n_computed, seq.n_prompt) / bs;
+  if (seq.disk_blocks >= full) return;
+  const std::span<const int32_t> tokens(seq.tokens);
+  PagedKvCache& kv = runner_.cache();
+  kv.bind(seq.slot, &seq.block_table);
+  const int64_t layers = disk_->format().layers, row = disk_->format().row_bytes;
+  for (int64_t i = seq.disk_blocks; i < full; ++i) {
+    const auto block = tokens.subspan(static_cast<size_t>(i * bs), static_cast<size_t>(bs));
+    seq.disk_chain = BlockManager::chain_hash(seq.disk_chain, block);
+    seq.disk_check = check_hash(seq.disk_check, block);
+    seq.disk_blocks = i + 1;
+    if (i < seq.disk_known && disk_->contains(seq.disk_chain)) continue;
+    uint8_t* dst = disk_rows_.data();
+    for (int64_t l = 0; l < layers; ++l) {
+      for (int64_t p = i * bs; p < (i + 1) * bs; ++p, dst += row) {
+        std::memcpy(dst, kv.row_data(l, seq.slot, p), static_cast<size_t>(row));
+      }
+    }
+    disk_->store(seq.disk_chain, seq.disk_check, block, disk_rows_);
+  }
 }
 
 }  // namespace whale::engine

@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
 
 #include "engine/block_manager.h"
+#include "engine/disk_cache.h"
 #include "engine/draft_model.h"
 #include "engine/request.h"
 #include "engine/runner.h"
@@ -29,6 +31,10 @@ struct EngineConfig {
   int threads = 0;
   core::DType kv_type = core::DType::kBF16;  // KV cache rows: bf16 or f32 (model::KvCache)
   SpecConfig spec;  // speculative decoding (speculative.h): off unless asked
+  // On-disk prefix cache (disk_cache.h): full prompt blocks are saved here as they are computed and
+  // read back by later requests (also after a restart). Empty: off.
+  std::string cache_dir;
+  int64_t cache_bytes = int64_t{10} << 30;
 };
 
 struct EngineStats {
@@ -37,6 +43,7 @@ struct EngineStats {
   int64_t steps = 0;
   int64_t kv_blocks_total = 0, kv_blocks_free = 0;  // free includes cached blocks no sequence holds
   SpecStats spec;
+  DiskCacheStats disk;  // zeros without a cache_dir
 };
 
 class Engine {
@@ -70,6 +77,10 @@ class Engine {
   bool speculate(const Chunk& chunk);
   std::vector<int32_t> draft_mtp(Sequence& seq, int32_t k);
   void keep_hidden(const std::vector<Chunk>& chunks);
+  // Disk cache: extends an admitted sequence's in-memory prefix hit with blocks read from disk, and
+  // saves the full prompt blocks its chunks computed.
+  void load_from_disk(Sequence& seq);
+  void save_to_disk(Sequence& seq);
   void append(Sequence& seq, int32_t token, const sampler::TokenLogprob* record = nullptr);
   void watch_reasoning_close(Sequence& seq, int32_t token);
   void watch_trigger(Sequence& seq, std::string_view bytes);
@@ -100,6 +111,8 @@ class Engine {
   std::vector<float> mtp_chain_, mtp_out_;  // one chained draft step's input and output states
   std::vector<int32_t> drafts_;
   uint64_t oracle_state_ = 0;
+  std::unique_ptr<DiskCache> disk_;
+  std::vector<uint8_t> disk_rows_;  // one block's rows, [layers][block_size][row bytes]
 };
 
 }  // namespace whale::engine

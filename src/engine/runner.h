@@ -30,6 +30,8 @@ class Runner {
 
   // The step's threads, for a draft model's forward passes between steps.
   core::ThreadPool& pool() { return pool_; }
+  // The paged KV cache (the disk cache copies blocks' rows in and out between steps).
+  PagedKvCache& cache() { return cache_; }
   // Keep every row's final hidden state in run() (MTP drafting needs them).
   void set_want_hidden(bool on) { opt_.want_hidden = on; }
   // The final hidden state (before the norm) of batch row `row` of the last run(): [hidden].

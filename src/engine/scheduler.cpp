@@ -18,6 +18,7 @@ bool Scheduler::admit(Sequence* seq) {
   // Reuse cached blocks for the prompt's prefix; keep at least one token to compute for logits.
   const std::span<const int32_t> prefix(seq->tokens.data(), seq->tokens.size() - 1);
   seq->n_computed = blocks_.match_prefix(prefix, seq->block_table);
+  if (extend_) extend_(*seq);
   if (seq->usage.completion_tokens == 0) seq->usage.cached_prompt_tokens = std::min(seq->n_computed, seq->n_prompt);
   running_.push_back(seq);
   return true;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -31,6 +32,9 @@ class Scheduler {
   void computed(const std::vector<Chunk>& chunks);
   // Releases the sequence's blocks and slot (finished or cancelled).
   void remove(Sequence* seq);
+  // Called at admission after the in-memory prefix match: may extend seq's computed prefix (the
+  // engine's disk cache), growing its block table by whole blocks.
+  void set_prefix_extender(std::function<void(Sequence&)> f) { extend_ = std::move(f); }
 
   int64_t n_running() const { return static_cast<int64_t>(running_.size()); }
   int64_t n_waiting() const { return static_cast<int64_t>(waiting_.size()); }
@@ -47,6 +51,7 @@ class Scheduler {
   std::vector<int32_t> free_slots_;
   std::vector<Sequence*> running_;  // admitted, in admission order
   std::deque<Sequence*> waiting_;
+  std::function<void(Sequence&)> extend_;
 };
 
 }  // namespace whale::engine

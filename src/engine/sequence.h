@@ -71,6 +71,11 @@ struct Sequence {
   // MTP-layer cache rows are not written yet (row p needs h_p and token p + 1): [rows, hidden].
   int64_t mtp_pos = 0;
   std::vector<float> mtp_hidden;
+  // Disk cache: prompt blocks [0, disk_blocks) are on disk (or were offered to it), and the chain and
+  // check hashes of the prefix they cover.
+  int64_t disk_blocks = 0;
+  int64_t disk_known = 0;  // blocks the admission found in memory or on disk
+  uint64_t disk_chain = 0, disk_check = 0;
 };
 
 }  // namespace whale::engine

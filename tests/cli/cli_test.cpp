@@ -273,4 +273,29 @@ TEST(Cli, ChatWithoutModelExplainsWhatIsMissing) {
   EXPECT_NE(r.out.find("models/default"), std::string::npos) << r.out;  // where the default model lives
 }
 
+// --cache-dir: a second `whale run` process (the restart) reads the prompt's blocks back from disk
+// and generates the same tokens; a bad --cache-size is refused with the size named.
+TEST(Cli, RunReadsThePromptBackFromTheDiskCache) {
+  const std::string dir = temp_dir("diskcache");
+  ASSERT_EQ(whale("init --preset tiny-deepseek-v3 --out " + dir + "/m").status, 0);
+  std::string ids = "1";
+  for (int i = 2; i <= 70; ++i) ids += "," + std::to_string(i * 3 % 200 + 1);
+  const std::string cmd = "run " + dir + "/m --prompt-ids " + ids + " -n 6 --greedy -t 1 --json --cache-dir " + dir + "/kv";
+  const CmdResult a = whale(cmd), b = whale(cmd);
+  ASSERT_EQ(a.status, 0) << a.out;
+  ASSERT_EQ(b.status, 0) << b.out;
+  EXPECT_NE(a.out.find("\"cached_prompt_tokens\":0"), std::string::npos) << a.out;
+  EXPECT_NE(b.out.find("\"cached_prompt_tokens\":64"), std::string::npos) << b.out;  // 4 full blocks of 16
+  const auto tokens = [](const std::string& out) {
+    const size_t at = out.find("\"tokens\":[");
+    return at == std::string::npos ? std::string() : out.substr(at, out.find(']', at) - at);
+  };
+  EXPECT_FALSE(tokens(a.out).empty()) << a.out;
+  EXPECT_EQ(tokens(a.out), tokens(b.out));
+  const CmdResult bad = whale("run " + dir + "/m --prompt-ids 1,2 --cache-dir " + dir + "/kv --cache-size 12X");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("size '12X'"), std::string::npos) << bad.out;
+  fs::remove_all(dir);
+}
+
 }  // namespace

@@ -71,13 +71,15 @@ struct LiveOptions {
   const tokenizer::Tokenizer* tok = nullptr;  // the model's own when null (another chat template)
   std::shared_ptr<search::Searcher> searcher;  // what web_search requests search (none: a 400)
   int search_k = 5;
+  std::string cache_dir;  // the engine's on-disk prefix cache (none when empty)
 };
 
 class LiveServer {
  public:
   explicit LiveServer(LiveOptions o = {})
       : engine_(TinyModel::get().weights, o.tok ? o.tok : &TinyModel::get().tok,
-                {.max_seqs = o.max_seqs, .max_batch_tokens = 128, .max_context = o.context, .threads = 2}),
+                {.max_seqs = o.max_seqs, .max_batch_tokens = 128, .max_context = o.context, .threads = 2,
+                 .cache_dir = o.cache_dir}),
         loop_(engine_, {.max_pending = o.max_pending}),
         server_(loop_, served(engine_, o.special_in_content, o.tok),
                 {.host = "127.0.0.1", .port = 0, .api_key = o.api_key, .max_body_bytes = o.max_body_bytes,

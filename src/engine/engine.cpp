@@ -136,7 +136,8 @@ bool Engine::step() {
   if (disk_) {
     for (const Chunk& c : chunks) save_to_disk(*c.seq);
   }
-  for (const Runner::Logits& r : rows) post_process(*r.seq, r.row);
+  sample_rows(rows);
+  for (size_t i = 0; i < rows.size(); ++i) post_process(*rows[i].seq, rows[i].row, -1, sampled_[i]);
   reap();
   return true;
 }
@@ -253,21 +254,43 @@ void Engine::watch_trigger(Sequence& seq, std::string_view bytes) {
   tail.clear();
 }
 
+void Engine::sample_rows(const std::vector<Runner::Logits>& rows) {
+  sampled_.assign(rows.size(), -1);
+  // Rows with logprobs or an active constraint keep to post_process (the engine's buffers, the
+  // matcher); the rest are independent: each sequence owns its sampler (penalties, seeded draws).
+  const auto parallel = [](const Sequence& s) { return s.req.logprobs < 0 && !s.constraint_on; };
+  if (std::count_if(rows.begin(), rows.end(), [&](const Runner::Logits& r) { return parallel(*r.seq); }) < 2) return;
+  const int64_t V = w_.args.vocab_size;
+  runner_.pool().parallel_for(static_cast<int64_t>(rows.size()), [&](int64_t b, int64_t e, int) {
+    thread_local std::vector<float> l;  // grows once per thread
+    for (int64_t i = b; i < e; ++i) {
+      Sequence& seq = *rows[static_cast<size_t>(i)].seq;
+      if (!parallel(seq)) continue;
+      l.assign(rows[static_cast<size_t>(i)].row, rows[static_cast<size_t>(i)].row + V);
+      for (int32_t id : no_token_ids_) l[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
+      sampled_[static_cast<size_t>(i)] = seq.sampler.sample(l.data(), V);
+    }
+  });
+}
+
 // Ends the sequence (sets its finish reason) at EOS, a stop string, max_tokens or a full context;
 // the reap at the end of the step does the rest.
-void Engine::post_process(Sequence& seq, const float* logits, int32_t draft) {
-  std::vector<float>& l = logits_buf_;  // reused: no allocation per token
-  l.assign(logits, logits + w_.args.vocab_size);
-  // Outputs that name no token (checkpoints round vocab_size up past the tokenizer): never pick them.
-  for (int32_t id : no_token_ids_) l[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
-  if (seq.req.logprobs >= 0) logprob_buf_.assign(l.begin(), l.end());  // before bias, penalties, temperature
+void Engine::post_process(Sequence& seq, const float* logits, int32_t draft, int32_t sampled) {
   constrain::Matcher* c = seq.constraint_on ? seq.req.constraint.get() : nullptr;
-  if (c && !mask_logits(*c, l)) {  // the vocabulary cannot continue the grammar
-    seq.end(FinishReason::kLength);
-    return;
+  int32_t token = sampled;
+  if (token < 0) {
+    std::vector<float>& l = logits_buf_;  // reused: no allocation per token
+    l.assign(logits, logits + w_.args.vocab_size);
+    // Outputs that name no token (checkpoints round vocab_size up past the tokenizer): never pick them.
+    for (int32_t id : no_token_ids_) l[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
+    if (seq.req.logprobs >= 0) logprob_buf_.assign(l.begin(), l.end());  // before bias, penalties, temperature
+    if (c && !mask_logits(*c, l)) {  // the vocabulary cannot continue the grammar
+      seq.end(FinishReason::kLength);
+      return;
+    }
+    token = draft >= 0 ? seq.sampler.sample_speculative(l.data(), w_.args.vocab_size, draft)
+                       : seq.sampler.sample(l.data(), w_.args.vocab_size);
   }
-  const int32_t token = draft >= 0 ? seq.sampler.sample_speculative(l.data(), w_.args.vocab_size, draft)
-                                    : seq.sampler.sample(l.data(), w_.args.vocab_size);
   const bool eos = (c || !seq.req.ignore_eos) && std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
   if (c) c->accept_token(token);
   if (eos) {

@@ -71,7 +71,12 @@ class Engine {
 
  private:
   // `draft` >= 0: row of a verify step, sampled with the speculative rule against that draft.
-  void post_process(Sequence& seq, const float* logits, int32_t draft = -1);
+  // `sampled` >= 0: the token sample_rows already drew from `logits` for this sequence.
+  void post_process(Sequence& seq, const float* logits, int32_t draft = -1, int32_t sampled = -1);
+  // Draws the tokens of a step's rows across the pool (sampled_[i] for row i, -1 where
+  // post_process must draw itself): with many streams, sampling a 150k vocabulary is a serial
+  // share of the step otherwise. A token depends only on its sequence's sampler and logits row.
+  void sample_rows(const std::vector<Runner::Logits>& rows);
   // Speculative decoding (speculative.cpp): one verify step for the step's only chunk, a decode;
   // false (nothing done) when it does not apply and the step runs plainly.
   bool speculate(const Chunk& chunk);
@@ -100,6 +105,7 @@ class Engine {
   Runner runner_;
   std::vector<float> logits_buf_;
   std::vector<float> logprob_buf_;  // the raw logits of a request that asked for logprobs
+  std::vector<int32_t> sampled_;    // sample_rows' tokens, one per row of the step
   std::map<uint64_t, std::unique_ptr<Sequence>> sequences_;
   std::vector<int32_t> eos_ids_;
   std::vector<int32_t> close_reasoning_;  // tokens of "\n</think>\n\n" for the thinking budget

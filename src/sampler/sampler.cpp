@@ -3,6 +3,8 @@
 #include "sampler/sampler.h"
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -22,6 +24,41 @@ void validate(const SamplingParams& p, int64_t vocab) {
   for (const auto& [tok, bias] : p.logit_bias) {
     if (tok < 0 || tok >= vocab) fail(ErrorKind::kInvalidArgument, "logit_bias token ", tok, " is outside the vocabulary [0, ", vocab, ")");
     if (!std::isfinite(bias)) fail(ErrorKind::kInvalidArgument, "logit_bias for token ", tok, " must be finite");
+  }
+}
+
+void sort_by_logit(const float* logits, int64_t n, std::vector<int32_t>& order) {
+  // Keys whose ascending unsigned order is descending logit order; ids start ascending and LSD
+  // radix passes are stable, so equal logits keep the lower id first, as the comparison sort does.
+  thread_local std::vector<uint32_t> key, key2;
+  thread_local std::vector<int32_t> id2;
+  const size_t N = static_cast<size_t>(n);
+  key.resize(N);
+  key2.resize(N);
+  id2.resize(N);
+  order.resize(N);
+  for (size_t i = 0; i < N; ++i) {
+    const float f = logits[i] == 0.0f ? 0.0f : logits[i];  // -0 sorts as +0
+    const uint32_t b = std::bit_cast<uint32_t>(f);
+    const uint32_t ascending = (b & 0x80000000u) != 0 ? ~b : (b | 0x80000000u);
+    key[i] = ~ascending;
+    order[i] = static_cast<int32_t>(i);
+  }
+  uint32_t* k0 = key.data();
+  uint32_t* k1 = key2.data();
+  int32_t* i0 = order.data();
+  int32_t* i1 = id2.data();
+  for (int shift = 0; shift < 32; shift += 8) {  // four passes: the result lands back in key/order
+    std::array<size_t, 257> start{};
+    for (size_t i = 0; i < N; ++i) ++start[((k0[i] >> shift) & 0xffu) + 1];
+    for (size_t d = 1; d < start.size(); ++d) start[d] += start[d - 1];
+    for (size_t i = 0; i < N; ++i) {
+      const size_t at = start[(k0[i] >> shift) & 0xffu]++;
+      k1[at] = k0[i];
+      i1[at] = i0[i];
+    }
+    std::swap(k0, k1);
+    std::swap(i0, i1);
   }
 }
 
@@ -140,7 +177,7 @@ int64_t Sampler::candidates(const float* logits, int64_t vocab) {
       if (top_p_inside || (params_.top_p >= 1.0f && min_p_inside)) {
         n = kShortlist;  // everything the filters keep is among the shortlist
       } else {
-        std::sort(order_.begin(), order_.end(), by_logit);
+        sort_by_logit(logits, vocab, order_);
       }
     }
   }

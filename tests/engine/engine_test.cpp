@@ -77,6 +77,37 @@ TEST_F(EngineTest, MixedBatchesEqualEachAlone) {
   EXPECT_GT(e.stats().steps, 10);
 }
 
+// Seeded sampling (temperature, top-p, a repetition penalty) of several streams at once draws
+// each stream's tokens across the pool (Engine::sample_rows); the oracle is each request alone,
+// whose single row is drawn by post_process itself. Two requests ask for logprobs, which keeps
+// them out of the parallel draw, so both paths mix in one step.
+TEST_F(EngineTest, SampledStreamsTogetherEqualEachAlone) {
+  const auto sampled = [](const std::vector<int32_t>& prompt, int i, Collected* c) {
+    Request r = greedy(prompt, 10, c);
+    r.sampling.temperature = 1.0f;
+    r.sampling.top_p = 0.9f;
+    r.sampling.repetition_penalty = 1.3f;
+    r.sampling.seed = 100 + static_cast<uint64_t>(i);
+    if (i % 3 == 2) r.logprobs = 2;
+    return r;
+  };
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 6; ++i) prompts.push_back(prompt_of(4 + 3 * i, i));
+  Engine e(*w_, nullptr, {.max_seqs = 6, .threads = 2});
+  std::vector<Collected> together(6);
+  for (int i = 0; i < 6; ++i) e.add(sampled(prompts[static_cast<size_t>(i)], i, &together[static_cast<size_t>(i)]));
+  e.run_until_idle();
+  for (int i = 0; i < 6; ++i) {
+    Engine alone_engine(*w_, nullptr, {.max_seqs = 1, .threads = 1});
+    Collected alone;
+    alone_engine.add(sampled(prompts[static_cast<size_t>(i)], i, &alone));
+    alone_engine.run_until_idle();
+    ASSERT_TRUE(together[static_cast<size_t>(i)].finished) << i;
+    EXPECT_EQ(together[static_cast<size_t>(i)].tokens.size(), 10u) << i;
+    EXPECT_EQ(together[static_cast<size_t>(i)].tokens, alone.tokens) << i;
+  }
+}
+
 TEST_F(EngineTest, PrefixCacheReusesBlocksAndKeepsOutputs) {
   Engine e(*w_, nullptr, {.max_seqs = 2, .block_size = 16, .threads = 1});
   auto shared = prompt_of(40, 3);

@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <random>
 #include <limits>
 #include <vector>
 
@@ -169,6 +172,37 @@ TEST(Sampler, ValidationNamesTheParameter) {
   p.temperature = -1;
   EXPECT_THROW(validate(p, 10), Error);
   EXPECT_NO_THROW(validate(SamplingParams{}, 10));
+}
+
+// The radix sort against std::sort with the comparison candidates() used before it: logits with
+// many exact ties, +0 and -0, +-inf, negatives and subnormals, at vocabulary sizes around the
+// shortlist and a real one.
+TEST(Sampler, SortByLogitMatchesComparisonSort) {
+  std::mt19937 rng(7);
+  for (int64_t n : {1, 2, 300, 1000, 151936}) {
+    std::vector<float> l(static_cast<size_t>(n));
+    std::uniform_int_distribution<int> pick(0, 9);
+    std::normal_distribution<float> normal(0.0f, 3.0f);
+    for (float& v : l) {
+      switch (pick(rng)) {
+        case 0: v = 0.0f; break;
+        case 1: v = -0.0f; break;
+        case 2: v = -std::numeric_limits<float>::infinity(); break;
+        case 3: v = std::numeric_limits<float>::infinity(); break;
+        case 4: v = 1.5f; break;  // a tie shared by many ids
+        case 5: v = -std::numeric_limits<float>::denorm_min(); break;
+        case 6: v = std::numeric_limits<float>::denorm_min(); break;
+        default: v = normal(rng);
+      }
+    }
+    std::vector<int32_t> want(static_cast<size_t>(n));
+    std::iota(want.begin(), want.end(), 0);
+    const float* x = l.data();
+    std::sort(want.begin(), want.end(), [x](int32_t a, int32_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); });
+    std::vector<int32_t> got;
+    sort_by_logit(l.data(), n, got);
+    EXPECT_EQ(got, want) << "n = " << n;
+  }
 }
 
 }  // namespace

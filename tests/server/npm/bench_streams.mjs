@@ -1,20 +1,33 @@
-// Throughput of a running `whale serve`: N concurrent streamed chat requests, each generating
-// exactly MAX_TOKENS (ignore_eos); prints aggregate generation tokens/s and time to first token.
-// Usage: node bench_streams.mjs BASE_URL "1,4,16" [MAX_TOKENS=32]
-// Not a test (no assertions); docs/server.md records its figures.
-const [base, levels = '1,4,16', maxTokensArg = '32'] = process.argv.slice(2);
+// Throughput of a running `whale serve`: N concurrent streamed requests, each generating exactly
+// MAX_TOKENS (ignore_eos); prints aggregate generation tokens/s and time to first token.
+// Usage: node bench_streams.mjs BASE_URL "1,4,16" [MAX_TOKENS=32] [PROMPT_TOKENS]
+// Without PROMPT_TOKENS: short chat questions (/v1/chat/completions). With it: /v1/completions
+// with a prompt of exactly PROMPT_TOKENS token ids, different for every stream (no prefix-cache
+// hits), so the prompt length does not depend on the tokenizer or the chat template.
+// Not a test (no assertions); docs/server.md and docs/engine.md record its figures.
+const [base, levels = '1,4,16', maxTokensArg = '32', promptTokensArg] = process.argv.slice(2);
 const maxTokens = Number(maxTokensArg);
+const promptTokens = promptTokensArg === undefined ? 0 : Number(promptTokensArg);
+
+function body(i) {
+  const common = { model: 'deepseek-reasoner', max_tokens: maxTokens, ignore_eos: true, stream: true, seed: i,
+    stream_options: { include_usage: true } };
+  if (promptTokens > 0) {
+    // Ids 1000.. (ordinary tokens in any BPE vocabulary); stream i starts at its own offset.
+    const prompt = Array.from({ length: promptTokens }, (_, j) => 1000 + ((i * 131 + j * 7) % 20000));
+    return ['/v1/completions', { ...common, prompt }];
+  }
+  return ['/v1/chat/completions',
+    { ...common, messages: [{ role: 'user', content: `Question ${i}: what is ${i} + ${i * 7}? Think step by step.` }] }];
+}
 
 async function one(i) {
   const t0 = performance.now();
-  const res = await fetch(`${base}/v1/chat/completions`, {
+  const [path, req] = body(i);
+  const res = await fetch(`${base}${path}`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({
-      model: 'deepseek-reasoner', max_tokens: maxTokens, ignore_eos: true, stream: true, seed: i,
-      stream_options: { include_usage: true },
-      messages: [{ role: 'user', content: `Question ${i}: what is ${i} + ${i * 7}? Think step by step.` }],
-    }),
+    body: JSON.stringify(req),
   });
   if (!res.ok) throw new Error(`status ${res.status}: ${await res.text()}`);
   const decoder = new TextDecoder();
@@ -28,11 +41,12 @@ async function one(i) {
       if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
       const c = JSON.parse(ev.slice(6));
       if (c.usage) usage = c.usage;
-      const d = c.choices[0]?.delta;
-      if (ttft === null && d && (d.reasoning_content || d.content)) ttft = performance.now() - t0;
+      const ch = c.choices?.[0];
+      const d = ch?.delta;
+      if (ttft === null && ((d && (d.reasoning_content || d.content)) || ch?.text)) ttft = performance.now() - t0;
     }
   }
-  return { ttft, tokens: usage.completion_tokens };
+  return { ttft, tokens: usage.completion_tokens, prompt: usage.prompt_tokens };
 }
 
 for (const n of levels.split(',').map(Number)) {
@@ -40,9 +54,9 @@ for (const n of levels.split(',').map(Number)) {
   const results = await Promise.all(Array.from({ length: n }, (_, i) => one(i + n * 100)));
   const wall = (performance.now() - t0) / 1000;
   const tokens = results.reduce((a, r) => a + r.tokens, 0);
-  const ttfts = results.map((r) => r.ttft).sort((a, b) => a - b);
+  const ttfts = results.map((r) => r.ttft ?? wall * 1000).sort((a, b) => a - b);
   const median = ttfts[Math.floor(ttfts.length / 2)];
-  console.log(`streams ${String(n).padStart(2)}: ${tokens} tokens in ${wall.toFixed(1)} s = ` +
+  console.log(`streams ${String(n).padStart(2)}: ${tokens} tokens (prompts ${results[0].prompt}) in ${wall.toFixed(1)} s = ` +
     `${(tokens / wall).toFixed(1)} tok/s aggregate, ${(tokens / wall / n).toFixed(2)} tok/s per stream; ` +
     `TTFT median ${(median / 1000).toFixed(2)} s, max ${(ttfts[ttfts.length - 1] / 1000).toFixed(2)} s`);
 }

@@ -361,7 +361,8 @@ class FakeSearxng {
  public:
   FakeSearxng() {
     http_.Get("/search", [this](const httplib::Request& req, httplib::Response& res) {
-      queries.push_back(req.get_param_value("q"));
+      // The client asks for later pages while it has fewer than k results: count each question once.
+      if (!req.has_param("pageno")) queries.push_back(req.get_param_value("q"));
       const json reply = {{"query", req.get_param_value("q")},
                           {"results", {{{"title", "Whale shark - Wikipedia"}, {"url", "https://en.wikipedia.org/wiki/Whale_shark"},
                                         {"content", "The whale shark is a slow-moving, filter-feeding carpet shark."}, {"score", 2.5}},

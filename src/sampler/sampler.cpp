@@ -205,67 +205,57 @@ int64_t Sampler::candidates(const float* logits, int64_t vocab) {
   return n;
 }
 
+namespace {
+
+// The speculative-sampling rule over n outcomes with unnormalised weights weight(i) >= 0 naming
+// token(i), the draft being outcome `at` (-1: not among them, p(draft) = 0): keep the draft with
+// probability p(draft), else draw from the residual max(0, p - q), p with the draft's mass taken out.
+template <class Weight, class Token>
+int32_t speculative_choice(std::mt19937_64& rng, int64_t n, int64_t at, int32_t draft, const Weight& weight,
+                           const Token& token) {
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) total += weight(i);
+  const double pd = at >= 0 ? weight(at) : 0.0;
+  if (at >= 0 && std::uniform_real_distribution<double>(0.0, 1.0)(rng) * total < pd) return draft;
+  const double rest = total - pd;
+  if (!(rest > 0)) return draft;
+  const double u = std::uniform_real_distribution<double>(0.0, rest)(rng);
+  double acc = 0;
+  int32_t chosen = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    const double w = i == at ? 0.0 : weight(i);
+    if (!(w > 0)) continue;  // the draft, and outcomes that name no token (-inf logits)
+    acc += w;
+    chosen = token(i);
+    if (u < acc) break;
+  }
+  return chosen;
+}
+
+}  // namespace
+
 int32_t Sampler::sample_speculative(float* logits, int64_t vocab, int32_t draft) {
   int32_t chosen = prepare(logits, vocab);
   if (chosen >= 0) {  // greedy: the argmax whatever the draft (accepted exactly when they agree)
     accept(chosen);
     return chosen;
   }
-  const float inv_t = 1.0f / params_.temperature;
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  if (!truncates()) {
+  if (!truncates()) {  // the whole vocabulary, softmax at the temperature
+    const float inv_t = 1.0f / params_.temperature;
     const float mx = *std::max_element(logits, logits + vocab) * inv_t;
-    double z = 0;
-    for (int64_t i = 0; i < vocab; ++i) z += std::exp(logits[i] * inv_t - mx);
-    const bool in_vocab = draft >= 0 && draft < vocab;
-    const double pd = in_vocab ? std::exp(logits[draft] * inv_t - mx) : 0.0;  // unnormalised p(draft)
-    if (in_vocab && unit(rng_) * z < pd) {
-      accept(draft);
-      return draft;
+    chosen = speculative_choice(
+        rng_, vocab, draft >= 0 && draft < vocab ? draft : -1, draft,
+        [&](int64_t i) -> double { return std::exp(logits[i] * inv_t - mx); },
+        [](int64_t i) { return static_cast<int32_t>(i); });
+  } else {  // the kept candidates (top-k, top-p, min-p), in probs_ / order_
+    const int64_t n = candidates(logits, vocab);
+    int64_t at = -1;
+    for (int64_t i = 0; i < n && at < 0; ++i) {
+      if (order_[static_cast<size_t>(i)] == draft) at = i;
     }
-    // The residual max(0, p - q): p with the draft's mass taken out.
-    const double rest = z - pd;
-    if (!(rest > 0)) {
-      accept(draft);
-      return draft;
-    }
-    const double u = std::uniform_real_distribution<double>(0.0, rest)(rng_);
-    double acc = 0;
-    chosen = -1;
-    for (int64_t i = 0; i < vocab; ++i) {
-      const double e = i == draft ? 0.0 : std::exp(logits[i] * inv_t - mx);
-      if (!(e > 0)) continue;  // the draft, and outputs that name no token (-inf)
-      acc += e;
-      chosen = static_cast<int32_t>(i);
-      if (u < acc) break;
-    }
-    accept(chosen);
-    return chosen;
-  }
-  const int64_t n = candidates(logits, vocab);
-  double total = 0, pd = 0;
-  int64_t at = -1;  // the draft's place among the candidates (-1: truncated away, p(draft) = 0)
-  for (int64_t i = 0; i < n; ++i) {
-    total += probs_[static_cast<size_t>(i)];
-    if (order_[static_cast<size_t>(i)] == draft) at = i, pd = probs_[static_cast<size_t>(i)];
-  }
-  if (at >= 0 && unit(rng_) * total < pd) {
-    accept(draft);
-    return draft;
-  }
-  const double rest = total - pd;
-  if (!(rest > 0)) {
-    accept(draft);
-    return draft;
-  }
-  const double u = std::uniform_real_distribution<double>(0.0, rest)(rng_);
-  double acc = 0;
-  chosen = -1;
-  for (int64_t i = 0; i < n; ++i) {
-    if (i == at) continue;
-    acc += probs_[static_cast<size_t>(i)];
-    chosen = order_[static_cast<size_t>(i)];
-    if (u < acc) break;
+    chosen = speculative_choice(
+        rng_, n, at, draft, [&](int64_t i) -> double { return probs_[static_cast<size_t>(i)]; },
+        [&](int64_t i) { return order_[static_cast<size_t>(i)]; });
   }
   accept(chosen);
   return chosen;

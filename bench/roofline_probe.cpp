@@ -104,6 +104,10 @@ double clock_hz(double secs) {
 // and the store/reload in every iteration (the asm barrier's operands) halves the measured peak.
 #define WHALE_ACC12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define WHALE_ACC8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+// An empty asm that claims to read and write a0..a11 in zmm registers: the loop cannot be folded.
+#define WHALE_PIN12                                                                                      \
+  asm volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7), "+v"(a8), \
+               "+v"(a9), "+v"(a10), "+v"(a11))
 
 // vpdpbusd on 12 independent zmm accumulators: 64 int8 multiply-adds each.
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) int64_t vnni512_loop(int64_t iters) {
@@ -115,8 +119,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) int64_t vnni512_loop(int6
 #define STEP(k) a##k = _mm512_dpbusd_epi32(a##k, u, s);
     WHALE_ACC12(STEP)
 #undef STEP
-    asm volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7), "+v"(a8),
-                 "+v"(a9), "+v"(a10), "+v"(a11));
+    WHALE_PIN12;
   }
 #define SUM(k) a0 = k ? _mm512_add_epi32(a0, a##k) : a0;
   WHALE_ACC12(SUM)
@@ -154,8 +157,7 @@ __attribute__((target("avx512f"))) float fma512_loop(int64_t iters) {
 #define STEP(k) a##k = _mm512_fmadd_ps(a##k, m, c);
     WHALE_ACC12(STEP)
 #undef STEP
-    asm volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7), "+v"(a8),
-                 "+v"(a9), "+v"(a10), "+v"(a11));
+    WHALE_PIN12;
   }
 #define SUM(k) a0 = k ? _mm512_add_ps(a0, a##k) : a0;
   WHALE_ACC12(SUM)
@@ -174,8 +176,7 @@ __attribute__((target("avx512f,avx512bf16"))) float bf16_loop(int64_t iters) {
 #define STEP(k) a##k = _mm512_dpbf16_ps(a##k, u, s);
     WHALE_ACC12(STEP)
 #undef STEP
-    asm volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7), "+v"(a8),
-                 "+v"(a9), "+v"(a10), "+v"(a11));
+    WHALE_PIN12;
   }
 #define SUM(k) a0 = k ? _mm512_add_ps(a0, a##k) : a0;
   WHALE_ACC12(SUM)

@@ -12,11 +12,17 @@
 #include "core/quant_legacy.h"
 
 namespace whale::core {
-namespace {
 
-constexpr float kGroupMaxEps = 1e-15f;  // ggml's threshold for "this group is all zero"
-
-}  // namespace
+float largest_magnitude(const float* x, int n) {
+  float amax = 0.f, max = 0.f;
+  for (int i = 0; i < n; ++i) {
+    if (std::fabs(x[i]) > amax) {
+      amax = std::fabs(x[i]);
+      max = x[i];
+    }
+  }
+  return max;
+}
 
 // Round to nearest, ties to even, via the 1.5 * 2^23 trick ggml uses; never UB (garbage past 2^22,
 // which callers clamp away).
@@ -234,14 +240,8 @@ void dequantize_q4_k(const BlockQ4_K* x, float* y, int64_t nb) {
 // Symmetric fit x ~ scale * l, l in [-nmax, nmax-1], weighting by x^2 and trying 18 stretched grids
 // around the max (ggml's make_qx_quants with rmse_type 1). L receives l + nmax.
 float fit_scale(int n, int nmax, const float* x, int8_t* L) {
-  float amax = 0.f, max = 0.f;
-  for (int i = 0; i < n; ++i) {
-    if (std::fabs(x[i]) > amax) {
-      amax = std::fabs(x[i]);
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
+  const float max = largest_magnitude(x, n);
+  if (std::fabs(max) < kGroupMaxEps) {
     std::fill(L, L + n, 0);
     return 0.f;
   }

@@ -11,7 +11,6 @@
 namespace whale::core {
 namespace {
 
-constexpr float kGroupMaxEps = 1e-15f;  // ggml's threshold for "this group is all zero"
 
 // Per half of 128, qs[l] takes elements l, l+32, l+64, l+96 (each in [0, 3]) at shifts 0, 2, 4, 6.
 void pack_2bit(const uint8_t* L, uint8_t* qs) {
@@ -30,14 +29,8 @@ int unpack_2bit(const uint8_t* qs, int e) { return (qs[32 * (e / 128) + e % 32] 
 // that move single elements to the level that most improves the weighted fit (ggml's
 // make_q3_quants with do_rmse). L receives l + nmax.
 float fit_scale_q3(int n, int nmax, const float* x, int8_t* L) {
-  float amax = 0.f, max = 0.f;
-  for (int i = 0; i < n; ++i) {
-    if (std::fabs(x[i]) > amax) {
-      amax = std::fabs(x[i]);
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
+  const float max = largest_magnitude(x, n);
+  if (std::fabs(max) < kGroupMaxEps) {
     std::fill(L, L + n, 0);
     return 0.f;
   }

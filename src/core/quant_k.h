@@ -55,7 +55,10 @@ void dequantize_q3_k(const BlockQ3_K* x, float* y, int64_t nb);
 void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t nb);
 void dequantize_q5_k(const BlockQ5_K* x, float* y, int64_t nb);
 
-// Helpers quant.cpp defines for q4_k and shares with the codecs here.
+// Helpers quant.cpp defines for q4_k and shares with the codecs here (and quant_legacy.cpp).
+inline constexpr float kGroupMaxEps = 1e-15f;  // ggml's threshold for "this group is all zero"
+// The element of x[0..n) with the largest magnitude (the first such), with its sign; 0 if none.
+float largest_magnitude(const float* x, int n);
 // Round to nearest, ties to even (ggml's nearest_int).
 int nearest_int(float v);
 // ggml's make_qkx2_quants: x ~ scale * L - neg_min, L in [0, nmax], weighted squared error (or

@@ -9,11 +9,11 @@
 
 #include "core/convert.h"
 #include "core/error.h"
+#include "core/quant_k.h"
 
 namespace whale::core {
 namespace {
 
-constexpr float kGroupMaxEps = 1e-15f;  // ggml's "this group is all zero"
 constexpr int kIQ4Tries = 7;            // ggml's ntry for iq4_nl / iq4_xs without an imatrix
 
 // Round to nearest, ties to even (ggml's nearest_int; callers clamp the result).

@@ -26,6 +26,11 @@ void Progress::set(int64_t done) {
   draw(false);
 }
 
+void Progress::start_at(int64_t done) {
+  done_ = done_at_start_ = std::clamp<int64_t>(done, 0, total_ > 0 ? total_ : done);
+  start_ = last_draw_ = std::chrono::steady_clock::now();
+}
+
 void Progress::finish() {
   if (finished_) return;
   draw(true);
@@ -85,8 +90,21 @@ void Progress::draw(bool final) {
   last_draw_ = now;
   last_percent_line_ = percent;
 
-  const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
-  std::string rate_str = opt_.bytes ? format_bytes(rate) + "/s" : cat(static_cast<int64_t>(rate), " ", opt_.unit, "/s");
+  const double rate = elapsed > 0 ? static_cast<double>(done_ - done_at_start_) / elapsed : 0.0;
+  std::string rate_str;
+  if (opt_.bytes) {
+    rate_str = format_bytes(rate) + "/s";
+  } else if (rate > 0 && rate < 1) {  // slow work (a training step of seconds): seconds per item
+    std::string one = opt_.unit;
+    if (!one.empty() && one.back() == 's') one.pop_back();
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f s/%s", 1.0 / rate, one.c_str());
+    rate_str = buf;
+  } else {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, rate < 10 ? "%.1f" : "%.0f", rate);
+    rate_str = cat(buf, " ", opt_.unit, "/s");
+  }
   std::string tail = amount(done_) + "/" + amount(total_);
   if (!opt_.bytes && !opt_.unit.empty()) tail += " " + opt_.unit;
   tail += ", " + rate_str;

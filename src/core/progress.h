@@ -29,6 +29,8 @@ class Progress {
 
   void advance(int64_t n) { set(done_ + n); }
   void set(int64_t done);
+  // A resumed job: `done` was finished before this process started, so rate and ETA count from here.
+  void start_at(int64_t done);
   void set_note(std::string note) { note_ = std::move(note); }  // e.g. "loss 2.31"
   void finish();
 
@@ -44,6 +46,7 @@ class Progress {
   std::string label_;
   int64_t total_;
   int64_t done_ = 0;
+  int64_t done_at_start_ = 0;
   ProgressOptions opt_;
   bool tty_;
   bool finished_ = false;

@@ -314,7 +314,7 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
   std::ofstream samples(samples_path, std::ios::app);
   std::optional<core::Progress> bar;
   if (progress) bar.emplace("grpo", c.steps, core::ProgressOptions{.unit = "steps"});
-  if (bar) bar->set(start_step);
+  if (bar) bar->start_at(start_step);
 
   for (int64_t step = start_step; step < c.steps; ++step) {
     const int64_t done = step + 1;

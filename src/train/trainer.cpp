@@ -388,7 +388,7 @@ void Trainer::run(const std::string& config_text) {
   if (o_.progress) {
     bar_.emplace(c_.kind == RunKind::kPretrain ? "pretrain" : c_.kind == RunKind::kSft ? "sft" : "distill", c_.steps,
                  core::ProgressOptions{.unit = "steps"});
-    bar_->set(start_step_);
+    bar_->start_at(start_step_);
   }
   if (start_step_ == 0) evaluate(0);
   run_start_ = Clock::now();

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <chrono>
 #include <string>
+#include <thread>
 
 namespace whale::core {
 namespace {
@@ -55,6 +57,36 @@ TEST(Progress, TerminalRedrawsInPlace) {
   EXPECT_NE(out.find('\r'), std::string::npos);
   EXPECT_NE(out.find(" 50%"), std::string::npos) << out;
   EXPECT_NE(out.find("2.00 MB/2.00 MB"), std::string::npos) << out;
+}
+
+// A resumed job counts its rate from the items done in this process: 200 steps finished before, then
+// one step in >= 50 ms is at most 20 steps/s (counting from 0 it would read thousands).
+TEST(Progress, ResumedRateCountsOnlyThisProcess) {
+  const std::string out = capture(false, [](ProgressOptions& o) {
+    o.unit = "steps";
+    o.line_seconds = 0;
+    Progress p("pretrain", 1000, o);
+    p.start_at(200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    p.set(201);
+  });
+  const size_t at = out.find("201/1000 steps, ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const double rate = std::stod(out.substr(at + 16));
+  EXPECT_GT(rate, 0.0) << out;
+  EXPECT_LE(rate, 20.0) << out;
+}
+
+// Under one item a second the rate reads as seconds per item.
+TEST(Progress, SlowWorkShowsSecondsPerItem) {
+  const std::string out = capture(false, [](ProgressOptions& o) {
+    o.unit = "steps";
+    o.line_seconds = 0;
+    Progress p("sft", 10, o);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    p.set(1);
+  });
+  EXPECT_NE(out.find(" s/step"), std::string::npos) << out;
 }
 
 TEST(Progress, Formatting) {

@@ -371,6 +371,8 @@ EngineStats Engine::stats() const {
   s.kv_blocks_total = blocks_.n_blocks();
   s.kv_blocks_free = blocks_.available();
   if (disk_) s.disk = disk_->stats();
+  s.spec_on = cfg_.spec.mode != SpecMode::kOff;
+  s.disk_on = disk_ != nullptr;
   return s;
 }
 

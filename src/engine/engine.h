@@ -44,6 +44,7 @@ struct EngineStats {
   int64_t kv_blocks_total = 0, kv_blocks_free = 0;  // free includes cached blocks no sequence holds
   SpecStats spec;
   DiskCacheStats disk;  // zeros without a cache_dir
+  bool spec_on = false, disk_on = false;  // speculative decoding asked for; a disk cache open
 };
 
 class Engine {

@@ -152,6 +152,10 @@ void EngineLoop::copy_counts(const EngineStats& e) {
   stats_.steps = e.steps;
   stats_.kv_blocks_total = e.kv_blocks_total;
   stats_.kv_blocks_free = e.kv_blocks_free;
+  stats_.spec = e.spec;
+  stats_.disk = e.disk;
+  stats_.spec_on = e.spec_on;
+  stats_.disk_on = e.disk_on;
 }
 
 void EngineLoop::publish_stats(double step_seconds) {

@@ -59,6 +59,9 @@ struct LoopStats {
   int64_t kv_blocks_total = 0, kv_blocks_free = 0;
   double busy_seconds = 0;  // time spent inside step()
   double generated_tokens_per_second = 0;  // over the last few seconds of work
+  SpecStats spec;       // speculative decoding (zeros when off)
+  DiskCacheStats disk;  // the KV disk cache (zeros without one)
+  bool spec_on = false, disk_on = false;
 };
 
 class EngineLoop {

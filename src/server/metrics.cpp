@@ -12,6 +12,41 @@ void metric(std::string& out, const char* name, const char* type, const char* he
   out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " + buf + "\n";
 }
 
+// Speculative decoding, after vLLM's spec_decode counters: drafts checked and accepted in all and
+// accepted per draft position, tokens emitted by verify steps, and the acceptance ratio.
+void render_spec(std::string& out, const engine::SpecStats& sp) {
+  int64_t proposed = 0, accepted = 0;
+  for (int64_t v : sp.proposed) proposed += v;
+  for (int64_t v : sp.accepted) accepted += v;
+  metric(out, "whale_spec_verify_steps_total", "counter", "Speculative verify steps (one target forward pass each).",
+         static_cast<double>(sp.steps));
+  metric(out, "whale_spec_draft_tokens_total", "counter", "Draft tokens checked by verify steps (those after a rejected draft are not).", static_cast<double>(proposed));
+  metric(out, "whale_spec_accepted_tokens_total", "counter", "Draft tokens the target model accepted.", static_cast<double>(accepted));
+  metric(out, "whale_spec_emitted_tokens_total", "counter", "Tokens the verify steps produced (accepted drafts + one sampled each).",
+         static_cast<double>(sp.emitted));
+  metric(out, "whale_spec_acceptance_ratio", "gauge", "Accepted / checked draft tokens.",
+         proposed > 0 ? static_cast<double>(accepted) / static_cast<double>(proposed) : 0.0);
+  out += "# HELP whale_spec_accepted_tokens_by_position_total Draft tokens accepted, by draft position (0: the first).\n";
+  out += "# TYPE whale_spec_accepted_tokens_by_position_total counter\n";
+  for (size_t i = 0; i < sp.accepted.size(); ++i) {
+    out += "whale_spec_accepted_tokens_by_position_total{position=\"" + std::to_string(i) + "\"} " +
+           std::to_string(sp.accepted[i]) + "\n";
+  }
+}
+
+void render_disk(std::string& out, const engine::DiskCacheStats& d) {
+  metric(out, "whale_disk_cache_hits_total", "counter", "Prompt prefixes whose KV was read from the disk cache.", static_cast<double>(d.hits));
+  metric(out, "whale_disk_cache_misses_total", "counter", "Disk cache lookups that found nothing usable.", static_cast<double>(d.misses));
+  metric(out, "whale_disk_cache_writes_total", "counter", "KV files written to the disk cache.", static_cast<double>(d.writes));
+  metric(out, "whale_disk_cache_evictions_total", "counter", "KV files removed to stay under --cache-size.", static_cast<double>(d.evictions));
+  metric(out, "whale_disk_cache_rejected_total", "counter", "Files skipped: corrupt, truncated or for another model.",
+         static_cast<double>(d.corrupt + d.foreign));
+  metric(out, "whale_disk_cache_write_failures_total", "counter", "Writes that failed (disk full, unwritable directory).",
+         static_cast<double>(d.write_failures));
+  metric(out, "whale_disk_cache_files", "gauge", "KV files in the disk cache.", static_cast<double>(d.files));
+  metric(out, "whale_disk_cache_bytes", "gauge", "Bytes of KV files in the disk cache.", static_cast<double>(d.bytes));
+}
+
 }  // namespace
 
 void Metrics::count_request(const std::string& route, int status) {
@@ -53,6 +88,8 @@ std::string Metrics::render(const engine::LoopStats& s) const {
          s.generated_tokens_per_second);
   metric(out, "whale_engine_steps_total", "counter", "Engine steps (one batched forward pass each).", static_cast<double>(s.steps));
   metric(out, "whale_engine_busy_seconds_total", "counter", "Seconds spent in engine steps.", s.busy_seconds);
+  if (s.spec_on) render_spec(out, s.spec);
+  if (s.disk_on) render_disk(out, s.disk);
   return out;
 }
 

@@ -72,6 +72,7 @@ struct LiveOptions {
   std::shared_ptr<search::Searcher> searcher;  // what web_search requests search (none: a 400)
   int search_k = 5;
   std::string cache_dir;  // the engine's on-disk prefix cache (none when empty)
+  engine::SpecConfig spec;  // speculative decoding (off)
 };
 
 class LiveServer {
@@ -79,7 +80,7 @@ class LiveServer {
   explicit LiveServer(LiveOptions o = {})
       : engine_(TinyModel::get().weights, o.tok ? o.tok : &TinyModel::get().tok,
                 {.max_seqs = o.max_seqs, .max_batch_tokens = 128, .max_context = o.context, .threads = 2,
-                 .cache_dir = o.cache_dir}),
+                 .spec = o.spec, .cache_dir = o.cache_dir}),
         loop_(engine_, {.max_pending = o.max_pending}),
         server_(loop_, served(engine_, o.special_in_content, o.tok),
                 {.host = "127.0.0.1", .port = 0, .api_key = o.api_key, .max_body_bytes = o.max_body_bytes,

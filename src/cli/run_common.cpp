@@ -105,6 +105,7 @@ engine::SpecConfig spec_config(const SpecOptions& o, const model::Weights& w, co
   const bool has_mtp = w.arch && w.arch->mtp && w.args.num_nextn_predict_layers > 0;
   if (o.mode == "auto") {
     c.mode = draft ? engine::SpecMode::kDraft : has_mtp ? engine::SpecMode::kMtp : engine::SpecMode::kOff;
+    c.adaptive = c.mode != engine::SpecMode::kOff;  // speculate only while it measures faster
   } else {
     c.mode = engine::spec_mode_from_name(o.mode);
   }
@@ -114,7 +115,10 @@ engine::SpecConfig spec_config(const SpecOptions& o, const model::Weights& w, co
 std::string spec_summary(const engine::EngineConfig& cfg, const engine::EngineStats& s) {
   if (cfg.spec.mode == engine::SpecMode::kOff) return "";
   std::string out = std::string("spec ") + engine::spec_mode_name(cfg.spec.mode) + " k=" + std::to_string(cfg.spec.k) + ": ";
-  if (s.spec.steps == 0) return out + "no verify steps";
+  if (s.spec.steps == 0) {
+    return out + "no verify steps" +
+           (cfg.spec.adaptive ? "; auto: " + std::to_string(s.spec.plain_steps) + " plain decode steps" : std::string());
+  }
   char buf[96];
   out += "accepted";
   for (size_t j = 0; j < s.spec.proposed.size(); ++j) {
@@ -125,7 +129,12 @@ std::string spec_summary(const engine::EngineConfig& cfg, const engine::EngineSt
   }
   std::snprintf(buf, sizeof buf, "; %.3f tokens per verify step over %lld steps",
                 static_cast<double>(s.spec.emitted) / static_cast<double>(s.spec.steps), static_cast<long long>(s.spec.steps));
-  return out + buf;
+  out += buf;
+  if (cfg.spec.adaptive) {  // --spec auto: how often drafting measured slower and was left out
+    std::snprintf(buf, sizeof buf, "; auto: %lld plain decode steps", static_cast<long long>(s.spec.plain_steps));
+    out += buf;
+  }
+  return out;
 }
 
 std::string default_model_path() {

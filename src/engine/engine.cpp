@@ -3,6 +3,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <limits>
 
@@ -123,12 +124,23 @@ bool Engine::step() {
   reap();  // requests cancelled since the last step leave before they take a place in the batch
   const std::vector<Chunk> chunks = scheduler_.schedule();
   if (chunks.empty()) return false;
-  if (cfg_.spec.mode != SpecMode::kOff && chunks.size() == 1 && speculate(chunks[0])) {
+  // A single sequence's decode step may speculate; `--spec auto` times both kinds and keeps the cheaper.
+  const bool single_decode = cfg_.spec.mode != SpecMode::kOff && chunks.size() == 1 && chunks[0].n == 1 &&
+                             scheduler_.n_running() == 1 && scheduler_.n_waiting() == 0;
+  const bool try_spec = single_decode && (!cfg_.spec.adaptive || chooser_.speculate_next());
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t emitted_before = stats_.spec.emitted;
+  if (try_spec && speculate(chunks[0])) {
     ++stats_.steps;
     if (disk_) save_to_disk(*chunks[0].seq);
+    if (cfg_.spec.adaptive) {
+      chooser_.record(true, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                      stats_.spec.emitted - emitted_before);
+    }
     reap();
     return true;
   }
+  const bool time_plain = single_decode && cfg_.spec.adaptive && !try_spec;
   const std::vector<Runner::Logits>& rows = runner_.run(chunks);
   ++stats_.steps;
   if (spec_mtp_) keep_hidden(chunks);
@@ -138,6 +150,10 @@ bool Engine::step() {
   }
   sample_rows(rows);
   for (size_t i = 0; i < rows.size(); ++i) post_process(*rows[i].seq, rows[i].row, -1, sampled_[i]);
+  if (time_plain) {
+    chooser_.record(false, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1);
+    ++stats_.spec.plain_steps;
+  }
   reap();
   return true;
 }

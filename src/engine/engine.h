@@ -16,6 +16,7 @@
 #include "engine/runner.h"
 #include "engine/scheduler.h"
 #include "engine/sequence.h"
+#include "engine/spec_chooser.h"
 #include "engine/speculative.h"
 #include "model/weights.h"
 #include "tokenizer/tokenizer.h"
@@ -114,6 +115,7 @@ class Engine {
   uint64_t next_id_ = 1;
   EngineStats stats_;
   bool spec_mtp_ = false;  // the MTP modules draft (kMtp)
+  SpecChooser chooser_;    // SpecConfig::adaptive: speculate or not, by measured cost
   std::unique_ptr<DraftModel> draft_;  // kDraft
   std::vector<float> mtp_chain_, mtp_out_;  // one chained draft step's input and output states
   std::vector<int32_t> drafts_;

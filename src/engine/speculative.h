@@ -34,10 +34,13 @@ struct SpecConfig {
   std::vector<int32_t> oracle;
   double oracle_p = 0.85;
   uint64_t oracle_seed = 0;
+  // `--spec auto`: speculate only while it is measured to be faster per token (spec_chooser.h).
+  bool adaptive = false;
 };
 
 struct SpecStats {
   int64_t steps = 0;    // verify steps
+  int64_t plain_steps = 0;  // adaptive: single-sequence decode steps the chooser ran without drafts
   int64_t emitted = 0;  // tokens those steps produced (accepted drafts + one sampled each)
   std::vector<int64_t> proposed, accepted;  // per draft position (0: the first draft)
 };

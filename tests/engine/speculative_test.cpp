@@ -18,6 +18,7 @@
 #include "../sampler/chi_square.h"
 #include "core/error.h"
 #include "engine/engine.h"
+#include "engine/spec_chooser.h"
 #include "model/presets.h"
 #include "model/random_checkpoint.h"
 #include "model/weights.h"
@@ -173,6 +174,52 @@ TEST_F(SpeculativeTest, OracleAlwaysRightAcceptsEveryDraft) {
   EXPECT_EQ(s.spec.emitted, 39);
   EXPECT_EQ(s.spec.accepted[0], s.spec.proposed[0]);
   EXPECT_EQ(s.spec.accepted[2], s.spec.proposed[2]);
+}
+
+// `--spec auto` (adaptive): the engine alternates plain and speculative steps as the chooser decides;
+// switching in the middle of a sequence (the MTP hidden state kept by plain steps) changes nothing.
+TEST_F(SpeculativeTest, AdaptiveSwitchingEqualsPlainDecodingBitForBit) {
+  for (const Model& m : *models_) {
+    const auto p = prompt_of(11, 5);
+    const EngineConfig plain_cfg{.max_seqs = 1, .max_batch_tokens = 16, .block_size = 4, .max_context = 128, .threads = 1};
+    const Out plain = run(*m.w, {p}, {41}, plain_cfg)[0];
+    for (int32_t k : {1, 2}) {
+      SCOPED_TRACE(testing::Message() << m.name << ", k " << k);
+      EngineConfig cfg = plain_cfg;
+      cfg.spec = {.mode = SpecMode::kMtp, .k = k, .adaptive = true};
+      EngineStats s;
+      expect_same(run(*m.w, {p}, {41}, cfg, &s)[0], plain);
+      EXPECT_GE(s.spec.plain_steps, 4) << "the chooser measures plain steps first";
+      EXPECT_GE(s.spec.steps, 4) << "and speculative ones";
+    }
+  }
+}
+
+// The chooser on made-up costs: it measures both arms, then keeps to the cheaper per token, re-measuring
+// the other once in explore_every steps, and follows a change of costs.
+TEST(SpecChooser, KeepsTheCheaperArmPerTokenAndFollowsAChange) {
+  SpecChooser c({.warm = 4, .explore_every = 32, .alpha = 0.2});
+  // Speculation: 1.5 s a step for 2 tokens (0.75 s/token) vs plain 1 s/token: speculate.
+  auto run = [&c](int steps, double spec_s, int64_t spec_tokens, double plain_s) {
+    int speculated = 0;
+    for (int i = 0; i < steps; ++i) {
+      const bool s = c.speculate_next();
+      speculated += s;
+      c.record(s, s ? spec_s : plain_s, s ? spec_tokens : 1);
+    }
+    return speculated;
+  };
+  const int first = run(200, 1.5, 2, 1.0);
+  EXPECT_GE(first, 200 - 4 - 200 / 32 - 1);  // all but the plain warm-up and the explorations
+  EXPECT_LE(first, 200 - 4);
+  EXPECT_NEAR(c.seconds_per_token(true), 0.75, 1e-9);
+  EXPECT_NEAR(c.seconds_per_token(false), 1.0, 1e-9);
+  // Drafts stop paying (every draft rejected: 1 token per 1.5 s step): after the spec arm's average
+  // catches up through its re-measurements, it decodes plainly.
+  run(200, 1.5, 1, 1.0);
+  const int later = run(200, 1.5, 1, 1.0);
+  EXPECT_LE(later, 200 / 32 + 1);
+  EXPECT_GT(later, 0) << "it keeps re-measuring";
 }
 
 TEST_F(SpeculativeTest, SeveralSequencesAndPreemption) {

@@ -11,7 +11,9 @@
 #include "search/grounding.h"
 #include "search/prompts.h"
 #include "test_util.h"
+#include "tokenizer/tokenizer.h"
 #include "train/config.h"
+#include "train/data.h"
 #include "train/evaluate.h"
 #include "train/tasks/knowledge.h"
 #include "train/tasks/task.h"
@@ -298,6 +300,40 @@ TEST(Knowledge, TrainingConfigTakesThePageKnobs) {
   EXPECT_EQ(c.tasks[0].difficulty.no_search, 0.5);
   const tasks::Problem p = draw_problem(c.tasks, tasks::Split::kTrain, 1, 2);
   EXPECT_EQ(p.task, tasks::TaskKind::kKnowledge);
+}
+
+// The page knobs are the token budget: with the committed 8k tokenizer, whole SFT examples (chat
+// template, search template, pages, reply, EOS) of the configs' variant fit 3,072-token rows and
+// the short variant (1 page of 200 characters) fits a 1,024-token context, English and Chinese
+// (2 pages of 120 characters reach ~1,040 tokens in Chinese: its template alone is ~750).
+TEST(Knowledge, ExamplesFitTheirContextWithTheGroundedTokenizer) {
+  const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(std::string(WHALE_TEST_DATA) + "/../../configs/grounded-tokenizer");
+  const TrainConfig sft = load_train_config(std::string(WHALE_TEST_DATA) + "/../../configs/grounded-sft.json");
+  tasks::Difficulty configured;
+  for (const TaskMix& m : sft.tasks)
+    if (m.task == tasks::TaskKind::kKnowledge) configured = m.difficulty;
+  tasks::Difficulty short_variant;
+  short_variant.min_pages = short_variant.max_pages = 1;
+  short_variant.page_chars = 200;
+  struct Budget {
+    tasks::Difficulty difficulty;
+    size_t limit;
+  };
+  for (const Budget& b : {Budget{configured, static_cast<size_t>(sft.seq_len)}, Budget{short_variant, 1024}}) {
+    size_t longest[2] = {0, 0};
+    for (uint64_t seed = 1; seed <= 150; ++seed) {
+      const tasks::Problem p = tasks::knowledge_problem(seed, b.difficulty, true);
+      Dialogue d;
+      d.user = p.prompt;
+      d.reply = tasks::solution(p);
+      const size_t n = dialogue_example(tok, d).tokens.size();
+      size_t& l = longest[tasks::knowledge_case_of(p).chinese];
+      l = std::max(l, n);
+    }
+    EXPECT_GT(longest[0], 0u);
+    EXPECT_GT(longest[1], longest[0]);  // the Chinese template is longer
+    EXPECT_LE(longest[1], b.limit) << "page_chars " << b.difficulty.page_chars;
+  }
 }
 
 // `whale eval --task knowledge` on a tiny random model: the JSON has every field (not the values:

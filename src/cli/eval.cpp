@@ -28,11 +28,12 @@ void add_eval_command(CLI::App& app) {
     bool no_greedy = false, responses = false, raw = false, no_follow_ups = false, small_talk = false;
     int min_digits = 1, max_digits = 4, min_numbers = 3, max_numbers = 4, max_number = 99, min_target = 10,
         max_target = 100;
+    int min_pages = 3, max_pages = 5, page_chars = 400;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("eval", "Accuracy of a model on a task's test split (greedy and pass@1)");
   cmd->add_option("model", o->model, "Checkpoint directory or .gguf (default: models/default)");
-  cmd->add_option("--task", o->task, "addition, subtraction, multiplication, countdown")->required();
+  cmd->add_option("--task", o->task, "addition, subtraction, multiplication, countdown, knowledge")->required();
   cmd->add_option("--split", o->split, "test (default), validation, train");
   cmd->add_option("-n,--count", o->count, "Problems (default 100)");
   cmd->add_option("-k,--samples", o->samples, "Samples per problem for pass@1 (default 4; 0: greedy only)");
@@ -52,6 +53,9 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--max-number", o->max_number, "Countdown: largest number (default 99)");
   cmd->add_option("--min-target", o->min_target, "Countdown: smallest target (default 10)");
   cmd->add_option("--max-target", o->max_target, "Countdown: largest target (default 100)");
+  cmd->add_option("--min-pages", o->min_pages, "Knowledge: fewest search results per question (default 3)");
+  cmd->add_option("--max-pages", o->max_pages, "Knowledge: most search results per question (default 5)");
+  cmd->add_option("--page-chars", o->page_chars, "Knowledge: most characters of a result's text (default 400)");
   cmd->add_option("--out", o->out, "Write the result as JSON here");
   cmd->add_flag("--responses", o->responses, "Include every response in the JSON");
   cmd->add_option("-t,--threads", o->threads, "Threads (default: all)");
@@ -77,7 +81,8 @@ void add_eval_command(CLI::App& app) {
     e.small_talk = o->small_talk;
     e.difficulty = {.min_digits = o->min_digits, .max_digits = o->max_digits, .min_numbers = o->min_numbers,
                     .max_numbers = o->max_numbers, .max_number = o->max_number, .min_target = o->min_target,
-                    .max_target = o->max_target};
+                    .max_target = o->max_target, .min_pages = o->min_pages, .max_pages = o->max_pages,
+                    .page_chars = o->page_chars};
     const int64_t questions = static_cast<int64_t>(train::eval_items(e).size());
     core::Progress bar("eval " + o->task, questions * (e.samples + (e.greedy ? 1 : 0)),
                        {.unit = "responses"});
@@ -100,6 +105,20 @@ void add_eval_command(CLI::App& app) {
         std::printf("| %s | %s | %s | %d | %s | %s |\n", r.phrasings.c_str(), f.turn.c_str(),
                     f.family.c_str(), f.count, g, p1);
       }
+    }
+    if (r.knowledge) {  // knowledge: grounding with search on vs off, 95% Wilson intervals
+      auto cell = [](const train::Rate& x) {
+        if (x.n == 0) return std::string("-");
+        char b[64];
+        std::snprintf(b, sizeof b, "%.1f%% [%.1f, %.1f] (%lld/%lld)", 100 * x.rate, 100 * x.lo, 100 * x.hi,
+                      static_cast<long long>(x.k), static_cast<long long>(x.n));
+        return std::string(b);
+      };
+      std::printf("\n| knowledge (%s) | accuracy | hallucination | abstention | citation precision |\n|---|---|---|---|---|\n",
+                  r.knowledge->graded.c_str());
+      for (const auto& [name, g] : {std::pair{"search on", &r.knowledge->search}, std::pair{"search off", &r.knowledge->no_search}})
+        std::printf("| %s | %s | %s | %s | %s |\n", name, cell(g->accuracy).c_str(), cell(g->hallucination).c_str(),
+                    cell(g->abstention).c_str(), cell(g->citation_precision).c_str());
     }
     if (!o->out.empty()) core::write_file_atomic(o->out, train::eval_result_json(r, o->responses) + "\n");
 #else

@@ -149,7 +149,7 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
     const std::string s = source + " \"tasks\"";
     if (!t.is_object()) fail(ErrorKind::kFormat, s, ": each task must be a JSON object");
     check_known_keys(t, {"task", "weight", "min_digits", "max_digits", "min_numbers", "max_numbers", "max_number",
-                         "min_target", "max_target"}, source, "tasks[" + std::to_string(i) + "]");
+                         "min_target", "max_target", "min_pages", "max_pages", "page_chars", "no_search"}, source, "tasks[" + std::to_string(i) + "]");
     TaskMix m;
     std::string name;
     get_key(t, "task", name, s);
@@ -162,6 +162,10 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
     get_key(t, "max_number", m.difficulty.max_number, s);
     get_key(t, "min_target", m.difficulty.min_target, s);
     get_key(t, "max_target", m.difficulty.max_target, s);
+    get_key(t, "min_pages", m.difficulty.min_pages, s);
+    get_key(t, "max_pages", m.difficulty.max_pages, s);
+    get_key(t, "page_chars", m.difficulty.page_chars, s);
+    get_key(t, "no_search", m.difficulty.no_search, s);
     if (!(m.weight > 0)) fail(ErrorKind::kInvalidArgument, s, ": task \"", name, "\" needs a positive weight");
     c.tasks.push_back(m);
   }

@@ -97,7 +97,8 @@ Dialogue training_dialogue(const DataMix& mix, const std::vector<TaskMix>& task_
     d.family = d.small_talk->family;
     return d;
   }
-  if (!allow_follow_ups || u >= mix.small_talk + mix.follow_ups) {
+  // A knowledge question is asked alone: it has no follow-up forms.
+  if (!allow_follow_ups || u >= mix.small_talk + mix.follow_ups || problem.task == tasks::TaskKind::kKnowledge) {
     Dialogue d;
     d.user = ask(problem);
     d.reply = tasks::solution(problem);
@@ -128,9 +129,12 @@ Dialogue training_dialogue(const DataMix& mix, const std::vector<TaskMix>& task_
       add_turn(d, hello.user, hello.reply);
       continue;
     }
-    const tasks::Problem p = draw_problem(task_mix, split, rng.next(), rng.next());
+    tasks::Problem p = draw_problem(task_mix, split, rng.next(), rng.next());
+    // An earlier turn is never a knowledge question: its search results would fill the context.
+    for (int redraw = 0; redraw < 64 && p.task == tasks::TaskKind::kKnowledge; ++redraw)
+      p = draw_problem(task_mix, split, rng.next(), rng.next());
     std::string question = ask(p);
-    if (k > 0) {  // a middle turn is itself an elliptical follow-up
+    if (k > 0 && p.task != tasks::TaskKind::kKnowledge) {  // a middle turn is itself an elliptical follow-up
       std::vector<const tasks::Form*> middle;
       for (const tasks::Form* f : tasks::forms_in(tasks::follow_up_forms(p.task), tasks::PhrasingSet::kTrain))
         if (!tasks::refers_to_previous(*f)) middle.push_back(f);

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "engine/chat_session.h"
 #include "engine/engine.h"
+#include "train/tasks/knowledge.h"
 
 namespace whale::train {
 
@@ -22,6 +23,20 @@ std::vector<EvalItem> eval_items(const EvalOptions& o) {
   spec.difficulty = o.difficulty;
   const std::vector<tasks::Problem> problems = tasks::generate(spec);
   std::vector<EvalItem> items;
+  if (o.task == tasks::TaskKind::kKnowledge) {
+    if (o.phrasings) fail(ErrorKind::kInvalidArgument, "eval: task knowledge has its own question forms; drop --phrasings");
+    for (const tasks::Problem& p : problems) {
+      for (const bool search : {true, false}) {
+        EvalItem d;
+        d.problem = tasks::knowledge_problem(static_cast<uint64_t>(p.numbers.at(0)), o.difficulty, search);
+        d.user = d.problem->prompt;
+        d.reply = tasks::solution(*d.problem);
+        d.family = search ? "search" : "no_search";
+        items.push_back(std::move(d));
+      }
+    }
+    return items;
+  }
   if (!o.phrasings) {
     for (const tasks::Problem& p : problems) {
       EvalItem d;
@@ -133,6 +148,50 @@ void tally(const std::vector<EvalItem>& items, int samples, bool greedy, EvalRes
   });
 }
 
+Rate wilson_rate(int64_t k, int64_t n, double z) {
+  Rate r{.k = k, .n = n};
+  if (n <= 0) return r;
+  const double nn = static_cast<double>(n), p = static_cast<double>(k) / nn, z2 = z * z;
+  const double centre = (p + z2 / (2 * nn)) / (1 + z2 / nn);
+  const double half = z / (1 + z2 / nn) * std::sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn));
+  r.rate = p;
+  r.lo = std::max(0.0, centre - half);
+  r.hi = std::min(1.0, centre + half);
+  return r;
+}
+
+void tally_knowledge(const std::vector<EvalItem>& items, int samples, bool greedy, EvalResult& res) {
+  const int per = samples + (greedy ? 1 : 0);
+  struct Counts {
+    int64_t n = 0, grade[4] = {0, 0, 0, 0}, cited = 0, precise = 0;
+  } on, off;
+  for (size_t pi = 0; pi < items.size(); ++pi) {
+    const EvalItem& item = items[pi];
+    if (!item.problem || item.problem->task != tasks::TaskKind::kKnowledge) continue;
+    Counts& c = item.problem->target > 0 ? on : off;
+    for (int j = 0; j < per; ++j) {
+      const EvalSample& s = res.responses[pi * per + j];
+      if (greedy != s.greedy) continue;
+      const tasks::KnowledgeGrade g = tasks::grade_knowledge(*item.problem, s.response);
+      ++c.n;
+      ++c.grade[static_cast<int>(g.grounding)];
+      c.cited += g.cited;
+      c.precise += g.citations_precise;
+    }
+  }
+  auto score = [](const Counts& c) {
+    GroundingScore g;
+    g.accuracy = wilson_rate(c.grade[static_cast<int>(tasks::Grounding::kCorrect)], c.n);
+    g.abstention = wilson_rate(c.grade[static_cast<int>(tasks::Grounding::kAbstained)], c.n);
+    g.hallucination = wilson_rate(c.grade[static_cast<int>(tasks::Grounding::kHallucinated)], c.n);
+    g.no_answer = wilson_rate(c.grade[static_cast<int>(tasks::Grounding::kNoAnswer)], c.n);
+    g.cited = wilson_rate(c.cited, c.n);
+    g.citation_precision = wilson_rate(c.precise, c.cited);
+    return g;
+  };
+  res.knowledge = KnowledgeScores{.graded = greedy ? "greedy" : "samples", .search = score(on), .no_search = score(off)};
+}
+
 EvalResult evaluate(const model::Weights& w, const tokenizer::Tokenizer& tok, const EvalOptions& o) {
   if (o.samples < 0) fail(ErrorKind::kInvalidArgument, "eval: samples must be >= 0");
   if (o.samples == 0 && !o.greedy) fail(ErrorKind::kInvalidArgument, "eval: nothing to measure (no samples, no greedy)");
@@ -218,6 +277,7 @@ EvalResult evaluate(const model::Weights& w, const tokenizer::Tokenizer& tok, co
     s.format_ok = v.format_ok;
   }
   tally(items, o.samples, o.greedy, res);
+  if (o.task == tasks::TaskKind::kKnowledge) tally_knowledge(items, o.samples, o.greedy, res);
   return res;
 }
 
@@ -244,6 +304,28 @@ std::string eval_result_json(const EvalResult& r, bool with_responses) {
       fams.push_back(x);
     }
     j["families"] = fams;
+  }
+  if (r.knowledge) {
+    auto rate = [](const Rate& x) {
+      nlohmann::json j = {{"k", x.k}, {"n", x.n}};
+      if (x.n > 0) {
+        j["rate"] = x.rate;
+        j["ci95"] = {x.lo, x.hi};
+      } else {
+        j["rate"] = nullptr;
+        j["ci95"] = nullptr;
+      }
+      return j;
+    };
+    auto mode = [&](const GroundingScore& g) {
+      return nlohmann::json{{"accuracy", rate(g.accuracy)},     {"hallucination_rate", rate(g.hallucination)},
+                            {"abstention_rate", rate(g.abstention)}, {"no_answer_rate", rate(g.no_answer)},
+                            {"cited_rate", rate(g.cited)},      {"citation_precision", rate(g.citation_precision)}};
+    };
+    j["knowledge"] = {{"graded", r.knowledge->graded},
+                      {"interval", "wilson95"},
+                      {"search", mode(r.knowledge->search)},
+                      {"no_search", mode(r.knowledge->no_search)}};
   }
   if (with_responses) {
     nlohmann::json arr = nlohmann::json::array();

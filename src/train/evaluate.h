@@ -50,7 +50,8 @@ struct EvalOptions {
 using EvalItem = Dialogue;
 
 // The questions of an evaluation, deterministic in the options: without `phrasings`, each test
-// problem in its template prompt; with it, as described at EvalOptions::phrasings.
+// problem in its template prompt; with it, as described at EvalOptions::phrasings. Task knowledge:
+// each test case twice, with its search results (family "search") and without ("no_search").
 std::vector<EvalItem> eval_items(const EvalOptions& options);
 
 // Accuracy of one phrasing family ("all" for a whole turn kind).
@@ -68,6 +69,26 @@ struct EvalSample {
   int64_t tokens = 0;
 };
 
+// A share k/n with its 95% Wilson score interval (rate = lo = hi = 0 when n = 0).
+struct Rate {
+  int64_t k = 0, n = 0;
+  double rate = 0, lo = 0, hi = 0;
+};
+Rate wilson_rate(int64_t k, int64_t n, double z = 1.959963984540054);
+
+// The knowledge task's grades in one mode (with or without search results): shares of the graded
+// answers (tasks::Grounding), and citation precision over the answers that cite at all.
+struct GroundingScore {
+  Rate accuracy, hallucination, abstention, no_answer;
+  Rate cited;               // answers with at least one [citation:X]
+  Rate citation_precision;  // of those: every citation is the fact's page (n = cited answers)
+};
+
+struct KnowledgeScores {
+  std::string graded;  // "greedy" (one answer per question) or "samples" (every sampled answer)
+  GroundingScore search, no_search;
+};
+
 struct EvalResult {
   std::string task;
   int count = 0, samples = 0;
@@ -79,11 +100,15 @@ struct EvalResult {
   std::vector<EvalSample> responses;  // every response, in problem order
   std::string phrasings;            // the phrasing set ("" = the template prompts)
   std::vector<FamilyScore> families;  // with phrasings: per (turn kind, family), then per turn kind ("all")
+  std::optional<KnowledgeScores> knowledge;  // task knowledge only
 };
 
 // Fills the accuracies, format rate, mean tokens and family scores of `r` from its graded
 // responses (r.responses[i * per + j] answers items[i]; with greedy, j = 0 is the greedy one).
 void tally(const std::vector<EvalItem>& items, int samples, bool greedy, EvalResult& r);
+// Task knowledge: r.knowledge from the responses, regraded by tasks::grade_knowledge (the greedy
+// ones when there are, else every sample).
+void tally_knowledge(const std::vector<EvalItem>& items, int samples, bool greedy, EvalResult& r);
 
 EvalResult evaluate(const model::Weights& weights, const tokenizer::Tokenizer& tok, const EvalOptions& options);
 

@@ -380,6 +380,7 @@ std::span<const Form> question_forms(TaskKind task) {
     case TaskKind::kSubtraction: return kSubtraction;
     case TaskKind::kMultiplication: return kMultiplication;
     case TaskKind::kCountdown: return kCountdown;
+    case TaskKind::kKnowledge: return {};  // the knowledge generator has its own question forms
   }
   return {};
 }
@@ -390,6 +391,7 @@ std::span<const Form> follow_up_forms(TaskKind task) {
     case TaskKind::kSubtraction: return kSubtractionFollowUps;
     case TaskKind::kMultiplication: return kMultiplicationFollowUps;
     case TaskKind::kCountdown: return kCountdownFollowUps;
+    case TaskKind::kKnowledge: return {};
   }
   return {};
 }
@@ -428,6 +430,10 @@ std::string render(const Form& form, const Problem& problem) {
 std::span<const char* const> instruction_suffixes() { return kSuffixes; }
 
 std::string training_prompt(const Problem& problem, std::uint64_t bits, std::string* family) {
+  if (problem.task == TaskKind::kKnowledge) {  // its surface forms are the generator's own
+    if (family) *family = "knowledge";
+    return problem.prompt;
+  }
   const std::vector<const Form*> forms = forms_in(question_forms(problem.task), PhrasingSet::kTrain);
   Rng rng(mix64(bits ^ 0x7068726173696e67ull));
   // The template keeps a tenth of the examples: RL and the template evaluation ask in its words.

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "train/tasks/arithmetic.h"
 #include "train/tasks/countdown.h"
+#include "train/tasks/knowledge.h"
 #include "train/tasks/response.h"
 #include "train/tasks/rng.h"
 
@@ -17,7 +18,9 @@ void check_difficulty(TaskKind task, const Difficulty& d) {
   auto bad = [&](const char* what) {
     fail(ErrorKind::kInvalidArgument, "task ", task_name(task), ": difficulty needs ", what);
   };
-  if (task == TaskKind::kCountdown) {
+  if (task == TaskKind::kKnowledge) {
+    knowledge_case(0, d, true);  // checks the page knobs
+  } else if (task == TaskKind::kCountdown) {
     if (d.min_numbers < 3 || d.min_numbers > d.max_numbers || d.max_numbers > 5) bad("3 <= min_numbers <= max_numbers <= 5");
     if (d.max_number < 1 || d.max_number > 10000) bad("1 <= max_number <= 10000");
     if (d.min_target < 1 || d.min_target > d.max_target) bad("1 <= min_target <= max_target");
@@ -27,6 +30,7 @@ void check_difficulty(TaskKind task, const Difficulty& d) {
 }
 
 Problem sample(TaskKind task, Rng& rng, const Difficulty& d) {
+  if (task == TaskKind::kKnowledge) return sample_knowledge(rng, d);
   return task == TaskKind::kCountdown ? draw_countdown(rng, d) : sample_arithmetic(task, rng, d);
 }
 
@@ -38,6 +42,7 @@ const char* task_name(TaskKind task) {
     case TaskKind::kSubtraction: return "subtraction";
     case TaskKind::kMultiplication: return "multiplication";
     case TaskKind::kCountdown: return "countdown";
+    case TaskKind::kKnowledge: return "knowledge";
   }
   return "?";
 }
@@ -47,7 +52,8 @@ TaskKind parse_task(std::string_view name) {
   if (name == "subtraction" || name == "sub") return TaskKind::kSubtraction;
   if (name == "multiplication" || name == "mul") return TaskKind::kMultiplication;
   if (name == "countdown") return TaskKind::kCountdown;
-  fail(ErrorKind::kInvalidArgument, "unknown task '", name, "' (expected addition, subtraction, multiplication or countdown)");
+  if (name == "knowledge") return TaskKind::kKnowledge;
+  fail(ErrorKind::kInvalidArgument, "unknown task '", name, "' (expected addition, subtraction, multiplication, countdown or knowledge)");
 }
 
 const char* split_name(Split split) {
@@ -71,6 +77,8 @@ std::vector<TaskKind> all_tasks() {
 }
 
 std::string split_key(const Problem& problem) {
+  // A knowledge case by its seed: its search and no-search versions share a split.
+  if (problem.task == TaskKind::kKnowledge) return cat("knowledge:", problem.numbers.at(0));
   std::vector<std::int64_t> n = problem.numbers;
   if (problem.task != TaskKind::kSubtraction) std::sort(n.begin(), n.end());
   std::string key = cat(task_name(problem.task), ":");
@@ -107,6 +115,7 @@ std::vector<Problem> generate(const TaskSpec& spec) {
 }
 
 std::string solution(const Problem& problem) {
+  if (problem.task == TaskKind::kKnowledge) return knowledge_reply(knowledge_case_of(problem));
   std::string answer, reasoning;
   if (problem.task == TaskKind::kCountdown) {
     reasoning = countdown_reasoning(problem, &answer);
@@ -118,6 +127,16 @@ std::string solution(const Problem& problem) {
 }
 
 Verdict verify(const Problem& problem, std::string_view response) {
+  if (problem.task == TaskKind::kKnowledge) {  // no box: the answer is prose with citations
+    const KnowledgeGrade g = grade_knowledge(problem, response);
+    Verdict v;
+    v.format_ok = g.format_ok;
+    v.answer_present = g.grounding != Grounding::kNoAnswer;
+    v.correct = g.success;
+    v.extracted = grounding_name(g.grounding);
+    if (!v.correct) v.note = cat("grounding ", grounding_name(g.grounding), g.cited && !g.citations_precise ? ", a citation of another page" : "");
+    return v;
+  }
   const ResponseParts parts = parse_response(response);
   Verdict v;
   v.format_ok = parts.format_ok;

@@ -9,14 +9,14 @@
 
 namespace whale::train::tasks {
 
-enum class TaskKind { kAddition, kSubtraction, kMultiplication, kCountdown };
+enum class TaskKind { kAddition, kSubtraction, kMultiplication, kCountdown, kKnowledge };
 enum class Split { kTrain, kValidation, kTest };
 
-const char* task_name(TaskKind task);    // "addition", "subtraction", "multiplication", "countdown"
+const char* task_name(TaskKind task);    // "addition", "subtraction", "multiplication", "countdown", "knowledge"
 TaskKind parse_task(std::string_view name);  // also "add", "sub", "mul"; throws kInvalidArgument
 const char* split_name(Split split);     // "train", "validation", "test"
 Split parse_split(std::string_view name);    // also "val", "valid"; throws kInvalidArgument
-std::vector<TaskKind> all_tasks();
+std::vector<TaskKind> all_tasks();  // the reasoning tasks (arithmetic and Countdown); not kKnowledge
 
 // One problem. `numbers` are the operands {a, b} for arithmetic (the question is "a op b") and the
 // given numbers, in prompt order, for Countdown; `target` is Countdown's target (0 otherwise).
@@ -42,6 +42,13 @@ struct Difficulty {
   int max_number = 99;
   int min_target = 10;
   int max_target = 100;
+  // knowledge (knowledge.h): [min_pages, max_pages] search results (1..8; one holds the fact), each
+  // page's text at most page_chars characters (>= 120; the fact's sentence is always kept), and
+  // the share of examples asked without search results (0..1).
+  int min_pages = 3;
+  int max_pages = 5;
+  int page_chars = 400;
+  double no_search = 0.2;
 };
 
 struct TaskSpec {

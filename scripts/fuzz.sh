@@ -1,22 +1,65 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang into build-fuzz/ and runs each for N seconds (default 20)
-# on a scratch copy of its seed corpus. Any crash, leak or sanitizer report fails the script.
-# Longer runs: scripts/fuzz.sh 3600
+# Builds the libFuzzer targets with clang into build-fuzz/ and runs each for SECONDS (default 15)
+# on a scratch copy of its seed corpus. Any crash, hang, leak or sanitizer report fails the script.
+# Per target it writes executions, coverage (libFuzzer's final `cov:` edges and `ft:` features) and
+# when coverage last rose to a results file (FUZZ_RESULTS, default build-fuzz/fuzz_results.json);
+# scripts/reliability_table.py turns such a file into docs/reliability.md's table.
+#   scripts/fuzz.sh               CI: 15 s per target
+#   scripts/fuzz.sh 3600          a campaign: an hour per target
+#   scripts/fuzz.sh 60 request_fuzz grammar_fuzz    some targets only
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-20}
+seconds=${1:-15}
 [ "$seconds" -gt 0 ] || exit 0
-CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DWHALE_FUZZ=ON -DWHALE_TESTS=OFF \
-  -DWHALE_TRAIN=OFF >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target gguf_fuzz safetensors_fuzz config_fuzz | tail -n 1
+shift || true
+results=${FUZZ_RESULTS:-build-fuzz/fuzz_results.json}
+# Seed corpora: real files (and every regression input found so far).
 declare -A seeds=([gguf_fuzz]=tests/data/broken/gguf [safetensors_fuzz]=tests/data/broken/safetensors
                   [config_fuzz]=tests/data/configs)
-for target in gguf_fuzz safetensors_fuzz config_fuzz; do
+all=(gguf_fuzz safetensors_fuzz config_fuzz)
+for dir in fuzz/corpus/*_fuzz; do all+=("$(basename "$dir")"); done
+if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
+CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DWHALE_FUZZ=ON -DWHALE_TESTS=OFF \
+  -DWHALE_TRAIN=OFF >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]}" | tail -n 1
+mkdir -p "$(dirname "$results")"
+machine=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
+rows=()
+for target in "${targets[@]}"; do
   corpus=$(mktemp -d)
-  cp -r "${seeds[$target]}"/. "$corpus"/ 2>/dev/null || true
+  log=$(mktemp)
+  cp -r "${seeds[$target]:-fuzz/corpus/$target}"/. "$corpus"/ 2>/dev/null || true
   echo "fuzz: $target for ${seconds}s"
-  ./build-fuzz/fuzz/"$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=0 \
-    "$corpus" 2>&1 | tail -n 3
-  rm -rf "$corpus"
+  # Each line stamped with the seconds since the start, to tell when coverage last rose.
+  (set +e; ./build-fuzz/fuzz/"$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+     -artifact_prefix="build-fuzz/$target-" "$corpus" 2>&1; echo "fuzzer exit status $?") |
+    perl -MTime::HiRes=time -ne 'BEGIN { $t0 = time } printf "%.1f %s", time - $t0, $_' >"$log"
+  if ! grep -q '^[0-9.]* fuzzer exit status 0$' "$log" || grep -q -E 'ERROR: |SUMMARY: |Test unit written' "$log"; then
+    sed 's/^[0-9.]* //' "$log" | tail -n 40
+    echo "fuzz: $target FAILED (the input is under build-fuzz/$target-*)" >&2
+    rm -rf "$corpus" "$log"
+    exit 1
+  fi
+  rows+=("$(T="$target" S="$seconds" perl -ne '
+    $execs = $1 if /stat::number_of_executed_units:\s+(\d+)/;
+    $rate = $1 if /stat::average_exec_per_sec:\s+(\d+)/;
+    $rss = $1 if /stat::peak_rss_mb:\s+(\d+)/;
+    if (/^([0-9.]+) #\d+\s+\S+\s+cov: (\d+) ft: (\d+) corp: (\d+)/) {
+      $cov_t = $1 if !defined $cov || $2 > $cov;
+      ($cov, $ft, $units) = ($2, $3, $4);
+    }
+    END {
+      printf "{\"target\": \"%s\", \"seconds\": %d, \"executions\": %d, \"exec_per_sec\": %d, \"edges\": %d, " .
+             "\"features\": %d, \"corpus_units\": %d, \"last_new_edge_s\": %.1f, \"peak_rss_mb\": %d}",
+             $ENV{T}, $ENV{S}, $execs, $rate, $cov, $ft, $units, $cov_t, $rss;
+    }' "$log")")
+  echo "  ${rows[-1]}"
+  rm -rf "$corpus" "$log"
 done
-echo "fuzz: no crashes"
+{
+  printf '{"date": "%s", "machine": "%s", "cores": %d, "seconds_per_target": %d, "targets": [\n' \
+    "$(date -u +%Y-%m-%dT%H:%MZ)" "$machine" "$(nproc)" "$seconds"
+  for i in "${!rows[@]}"; do printf '  %s%s\n' "${rows[$i]}" "$([ "$i" -lt $((${#rows[@]} - 1)) ] && echo ,)"; done
+  printf ']}\n'
+} >"$results"
+echo "fuzz: no crashes ($results)"

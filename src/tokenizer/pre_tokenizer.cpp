@@ -14,7 +14,8 @@ void SplitPreTokenizer::apply(Pieces& pieces) const {
     bool delim;
   };
   std::vector<Part> parts;
-  for (const auto& [pb, pe] : pieces.spans) {
+  for (const auto& span : pieces.spans) {
+    const uint32_t pb = span.first, pe = span.second;  // not a structured binding: clang 14's lambdas cannot capture one
     const std::string_view text(pieces.buf.data() + pb, pe - pb);
     parts.clear();
     uint32_t prev = 0;

@@ -1,5 +1,6 @@
 // Tokenizer from a GGUF file's tokenizer.ggml.* metadata: rebuilds the tokenizer.json and
 // tokenizer_config.json they came from (the inverse of formats::tokenizer_to_gguf) and loads those.
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <unordered_set>
@@ -10,6 +11,7 @@
 #include "formats/tokenizer_families.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_impl.h"
+#include "tokenizer/utf8.h"
 
 namespace whale::tokenizer {
 namespace {
@@ -28,10 +30,19 @@ const formats::GgufValue& array_of(const formats::GgufFile& file, const char* ke
   return v;
 }
 
+// GGUF strings are UTF-8 by the spec, but the bytes are the file's: text that is not would reach
+// tokenizer.json's JSON and fail there without naming the key (a fuzzer found it).
+const std::string& utf8_checked(const formats::GgufFile& file, const std::string& text, const char* key, size_t index = SIZE_MAX) {
+  if (const size_t at = utf8_invalid_offset(text); at != text.size()) {
+    fail(ErrorKind::kFormat, file.path(), ": ", key, index == SIZE_MAX ? "" : cat("[", index, "]"), " is not valid UTF-8 (byte ", at, ")");
+  }
+  return text;
+}
+
 std::string string_of(const formats::GgufFile& file, const char* key) {
   const formats::GgufValue& v = file.get(key);
   if (v.type() != formats::GgufValueType::kString) fail(ErrorKind::kFormat, file.path(), ": ", key, " must be a string");
-  return v.as_string();
+  return utf8_checked(file, v.as_string(), key);
 }
 
 // A token id key, checked against the vocabulary.
@@ -87,7 +98,7 @@ Tokenizer Tokenizer::from_gguf(const formats::GgufFile& file) {
   std::unordered_set<std::string_view> seen;
   for (size_t i = 0; i < tokens.size(); ++i) {
     const int64_t type = types_value ? types_value->as_array()[i].as_i64() : kNormal;
-    const std::string& text = tokens[i].as_string();
+    const std::string& text = utf8_checked(file, tokens[i].as_string(), "tokenizer.ggml.tokens", i);
     switch (type) {
       case kNormal: case kUnknown: case kByte:
         if (!seen.insert(text).second) fail(ErrorKind::kFormat, where, ": tokenizer.ggml.tokens has \"", text, "\" twice");
@@ -106,9 +117,8 @@ Tokenizer Tokenizer::from_gguf(const formats::GgufFile& file) {
   }
   json merges = json::array();
   if (file.find("tokenizer.ggml.merges")) {
-    for (const auto& m : array_of(file, "tokenizer.ggml.merges", formats::GgufValueType::kString).as_array()) {
-      merges.push_back(m.as_string());
-    }
+    const auto& ms = array_of(file, "tokenizer.ggml.merges", formats::GgufValueType::kString).as_array();
+    for (size_t i = 0; i < ms.size(); ++i) merges.push_back(utf8_checked(file, ms[i].as_string(), "tokenizer.ggml.merges", i));
   }
 
   const auto bos = token_id_of(file, "tokenizer.ggml.bos_token_id", tokens.size());

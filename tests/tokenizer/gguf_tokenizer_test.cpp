@@ -158,5 +158,19 @@ TEST(GgufTokenizerFile, MissingTokensKeyIsAnErrorNamingIt) {
   EXPECT_NE(m.find("tokenizer.ggml.tokens"), std::string::npos) << m;
 }
 
+// Found by gguf_tokenizer_fuzz (fuzz/corpus/gguf_tokenizer_fuzz/regress-token-not-utf8): a token
+// that is not UTF-8 escaped as a JSON exception instead of an error naming it.
+TEST(GgufTokenizerFile, TokenNotUtf8IsAnErrorNamingIt) {
+  formats::GgufWriter w;
+  w.set("tokenizer.ggml.model", formats::GgufValue::string("gpt2"));
+  w.set("tokenizer.ggml.pre", formats::GgufValue::string("deepseek-v3"));
+  w.set("tokenizer.ggml.tokens", formats::GgufValue::string_array({"a", "b", "c\xff"}));
+  const std::string path = scratch_dir() + "/token_not_utf8.gguf";
+  w.write(path);
+  const std::string m = error_of([&] { Tokenizer::from_gguf(formats::GgufFile::open(path)); });
+  EXPECT_NE(m.find("tokenizer.ggml.tokens[2] is not valid UTF-8 (byte 1)"), std::string::npos) << m;
+  EXPECT_NE(m.find("token_not_utf8.gguf"), std::string::npos) << m;
+}
+
 }  // namespace
 }  // namespace whale::tokenizer

@@ -157,9 +157,7 @@ TEST_F(Faults, DiskFullDuringACheckpointKeepsThePreviousOne) {
   EXPECT_EQ(testing_bytes(run / "checkpoints" / "latest"), "step-6\n");
 }
 
-// SIGKILL at random moments (seeded; spread over a whole run's duration) of a writer that
-// alternates between two outputs A and B: after every kill the destination is byte-identical to
-// A or to B, and loads; a later complete run removes the killed runs' temporaries.
+// Starts whale with `args`, its output discarded.
 pid_t spawn(const std::vector<std::string>& args) {
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -191,6 +189,47 @@ bool start_and_kill(const std::vector<std::string>& args, double ms) {
   return WIFSIGNALED(status);
 }
 
+// Starts `args` with stderr on a pipe and SIGKILLs it once its progress on `name` reaches
+// `percent` ("NAME: P%" lines, printed as it writes when stderr is not a terminal), or when its
+// stderr ends; true if the signal ended it.
+bool kill_at_progress(const std::vector<std::string>& args, const std::string& name, double percent) {
+  int err[2];
+  if (::pipe(err) != 0) return false;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(err[1], 2);
+    ::close(err[0]);
+    ::close(err[1]);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(WHALE_BINARY));
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    (void)!std::freopen("/dev/null", "w", stdout);
+    ::execv(WHALE_BINARY, argv.data());
+    ::_exit(127);
+  }
+  ::close(err[1]);
+  const std::string key = name + ": ";
+  std::string seen;
+  char buf[4096];
+  bool reached = false;
+  for (ssize_t n; !reached && (n = ::read(err[0], buf, sizeof buf)) > 0;) {
+    seen.append(buf, static_cast<size_t>(n));
+    for (size_t at = seen.find(key); at != std::string::npos && !reached; at = seen.find(key, at + 1)) {
+      reached = std::atof(seen.c_str() + at + key.size()) >= percent;
+    }
+  }
+  ::kill(pid, SIGKILL);
+  ::close(err[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFSIGNALED(status);
+}
+
+// SIGKILL at seeded random moments of a writer that alternates between two outputs A and B:
+// even rounds at a time spread over a whole run's duration, odd rounds at a random point of its
+// write progress. After every kill the destination is byte-identical to A or to B, and loads; a
+// later complete run removes the killed runs' temporaries.
 void kill_at_random_points(const fs::path& dir, const std::vector<std::string>& args_a, const std::vector<std::string>& args_b,
                            const fs::path& dest, int rounds) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -201,11 +240,12 @@ void kill_at_random_points(const fs::path& dir, const std::vector<std::string>& 
   const std::string a = testing_bytes(dest);
   ASSERT_NE(a, b);
   std::mt19937 rng(20261207);
-  std::uniform_real_distribution<double> when(0, 1.2 * whole_ms);
+  std::uniform_real_distribution<double> when(0, 1.2 * whole_ms), percent(0, 100);
   int killed = 0, kept_a = 0, kept_b = 0, mid_write = 0;
   for (int i = 0; i < rounds; ++i) {
     const std::vector<std::string> before = temporaries(dir);
-    killed += start_and_kill(i % 2 ? args_a : args_b, when(rng));
+    const std::vector<std::string>& args = i / 2 % 2 ? args_a : args_b;
+    killed += i % 2 ? kill_at_progress(args, dest.filename().string(), percent(rng)) : start_and_kill(args, when(rng));
     for (const std::string& t : temporaries(dir)) {  // a new temporary: the kill came while writing
       if (std::find(before.begin(), before.end(), t) == before.end()) {
         ++mid_write;
@@ -229,14 +269,14 @@ void kill_at_random_points(const fs::path& dir, const std::vector<std::string>& 
 TEST_F(Faults, SigkillDuringConvertLeavesTheOldOrTheNewFile) {
   const std::string m = (dir_ / "m").string(), out = (dir_ / "out.gguf").string();
   ASSERT_EQ(whale("init --preset wide-qwen2 --out " + m).status, 0);
-  kill_at_random_points(dir_, {"convert", m, out, "--type", "q8_0"}, {"convert", m, out, "--type", "f16"}, out, 16);
+  kill_at_random_points(dir_, {"convert", m, out, "--type", "q8_0"}, {"convert", m, out, "--type", "f16"}, out, 24);
 }
 
 TEST_F(Faults, SigkillDuringQuantizeLeavesTheOldOrTheNewFile) {
   const std::string m = (dir_ / "m").string(), in = (dir_ / "in.gguf").string(), out = (dir_ / "q.gguf").string();
   ASSERT_EQ(whale("init --preset wide-qwen2 --out " + m).status, 0);
   ASSERT_EQ(whale("convert " + m + " " + in + " --type f16").status, 0);
-  kill_at_random_points(dir_, {"quantize", in, out, "--type", "q4_0"}, {"quantize", in, out, "--type", "q8_0"}, out, 16);
+  kill_at_random_points(dir_, {"quantize", in, out, "--type", "q4_0"}, {"quantize", in, out, "--type", "q8_0"}, out, 24);
 }
 
 // The on-disk prefix cache (`whale run --cache-dir`): runs killed at random moments leave block

@@ -85,6 +85,62 @@ Grounded ground(const engine::ChatSession& chat, const tokenizer::Tokenizer& tok
   return g;
 }
 
+// Context shift at whole exchanges (llama.cpp's discards half of the cached tokens after the kept
+// prefix, mid-message if need be): when the conversation plus `next` leaves less than the answer's room
+// (min(--max-tokens, context/2), as `ground` keeps), the oldest exchanges go, the system prompt
+// stays. A terminal is asked first; piped stdin drops them with a notice. False: `next` is refused.
+bool fit_context(engine::ChatSession& chat, const tokenizer::Tokenizer& tok, const std::string& next, bool thinking,
+                 int64_t context, int64_t max_tokens, bool ask) {
+  const int64_t budget = context - std::min(max_tokens, context / 2);
+  auto tokens_without = [&](size_t n) {
+    std::vector<tokenizer::ChatMessage> messages = chat.without_oldest(n);
+    messages.push_back({"user", next, std::nullopt});
+    engine::Request probe;
+    engine::prepare_chat_prompt(tok, messages, thinking, probe);
+    return static_cast<int64_t>(probe.prompt.size());
+  };
+  const int64_t now = tokens_without(0);
+  if (now <= budget) return true;
+  const size_t total = chat.exchanges();
+  size_t n = 0;
+  int64_t after = now;
+  while (n < total && after > budget) after = tokens_without(++n);
+  if (after >= context) {  // even alone (with the system prompt) it leaves no room for one token
+    const bool system = !chat.messages().empty() && chat.messages().front().role == "system";
+    std::printf("(this message takes %lld tokens with the chat template%s; the context holds %lld: it was not sent. "
+                "Shorten it, or start whale chat with a larger --ctx)\n",
+                static_cast<long long>(after), system ? " and the system prompt" : "", static_cast<long long>(context));
+    return false;
+  }
+  if (n == 0) return true;  // nothing to drop: the answer gets what room is left
+  if (ask) {
+    std::printf("(the conversation and this message take %lld tokens; the context of %lld keeps %lld for the answer. "
+                "Drop the oldest %zu of %zu exchanges? [Y/n]) ",
+                static_cast<long long>(now), static_cast<long long>(context), static_cast<long long>(context - budget), n,
+                total);
+    std::fflush(stdout);
+    std::string reply;
+    if (!std::getline(std::cin, reply)) {  // Ctrl-C (back to the prompt) or Ctrl-D (the chat ends)
+      if (g_interrupted) std::cin.clear();
+      std::printf("\n(not sent)\n");
+      return false;
+    }
+    if (reply == "n" || reply == "N" || reply == "no") {
+      if (now >= context) {
+        std::printf("(without dropping, this message does not fit the context of %lld tokens: it was not sent)\n",
+                    static_cast<long long>(context));
+        return false;
+      }
+      std::printf("(kept the whole conversation; the answer stops where the context fills)\n");
+      return true;
+    }
+  }
+  chat.drop_oldest(n);
+  std::printf("(dropped the oldest %zu of %zu exchanges to fit the context of %lld tokens: %lld -> %lld tokens)\n", n,
+              total, static_cast<long long>(context), static_cast<long long>(now), static_cast<long long>(after));
+  return true;
+}
+
 void run_chat(const Opts& o) {
   const std::string path = o.model.empty() ? default_model_path() : o.model;
   if (!std::filesystem::exists(path)) {
@@ -211,6 +267,7 @@ void run_chat(const Opts& o) {
       grounded = ground(chat, tok, std::move(m), thinking, eng.max_context(), o.max_tokens);
       for (const std::string& n : grounded.notices) std::printf("(%s)\n", n.c_str());
     }
+    if (!fit_context(chat, tok, grounded.content, thinking, eng.max_context(), o.max_tokens, interactive)) continue;
     engine::Request req =
         chat.user_turn(grounded.content, {.thinking = thinking, .think_budget = o.think_budget, .max_tokens = o.max_tokens});
     chat.set_last_user(grounded.history);
@@ -263,7 +320,8 @@ void run_chat(const Opts& o) {
     if (reason == engine::FinishReason::kCancelled) {
       std::printf("(stopped)\n");
     } else if (context_full) {
-      std::printf("(the context of %lld tokens is full; /clear to start over)\n", static_cast<long long>(eng.max_context()));
+      std::printf("(the context of %lld tokens is full: the answer was cut; the next message drops the oldest "
+                  "exchanges)\n", static_cast<long long>(eng.max_context()));
     } else if (reason == engine::FinishReason::kLength) {
       std::printf("(answer cut at --max-tokens %lld)\n", static_cast<long long>(o.max_tokens));
     }

@@ -13,7 +13,8 @@ namespace whale::core {
 
 class MappedFile {
  public:
-  // Maps `path` read-only; throws whale::Error (kNotFound / kIo) naming the path.
+  // Maps `path` read-only; throws whale::Error (kNotFound / kIo) naming the path. If the file is
+  // truncated while mapped, a read past its new end (SIGBUS) prints an error naming it and exits 1.
   static std::shared_ptr<MappedFile> open(const std::string& path);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
@@ -35,8 +36,9 @@ class MappedFile {
 std::string read_file(const std::string& path);
 
 // Writes `path` atomically: `write` fills a temporary file beside it, which is flushed, synced and
-// renamed over `path` only if `write` returns normally. On any exception the temporary is removed
-// and `path` is untouched.
+// renamed over `path` only if `write` returns normally, then the directory is synced. On any
+// exception the temporary is removed and `path` is untouched (a whale::Error's message then ends
+// by saying so). Temporaries left by killed writers of `path` are removed first.
 void write_file_atomic(const std::string& path, const std::function<void(std::FILE*)>& write);
 // Convenience: atomically write a string.
 void write_file_atomic(const std::string& path, std::string_view contents);

@@ -60,4 +60,20 @@ void ChatSession::drop_last_user() {
   if (!messages_.empty() && messages_.back().role == "user") messages_.pop_back();
 }
 
+size_t ChatSession::exchanges() const {
+  size_t n = 0;
+  for (const auto& m : messages_) n += m.role == "user";
+  return n;
+}
+
+std::vector<tokenizer::ChatMessage> ChatSession::without_oldest(size_t n) const {
+  std::vector<tokenizer::ChatMessage> kept;
+  size_t users = 0;
+  for (const auto& m : messages_) {
+    users += m.role == "user";
+    if (m.role == "system" || n == 0 || users > n) kept.push_back(m);
+  }
+  return kept;
+}
+
 }  // namespace whale::engine

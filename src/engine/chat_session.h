@@ -41,6 +41,12 @@ class ChatSession {
   // Removes the last user message (e.g. when its answer was cancelled).
   void drop_last_user();
   void clear() { messages_.clear(); }
+  // Exchanges are the turns that start at a user message (the answer and any tool messages follow
+  // it); the oldest go first when the context fills, the system prompt never.
+  size_t exchanges() const;
+  // The messages without the oldest `n` exchanges; drop_oldest(n) keeps that.
+  std::vector<tokenizer::ChatMessage> without_oldest(size_t n) const;
+  void drop_oldest(size_t n) { messages_ = without_oldest(n); }
   void set_system(const std::string& text);
 
   const std::vector<tokenizer::ChatMessage>& messages() const { return messages_; }

@@ -345,10 +345,14 @@ void handle_generation(Server::Impl& s, const httplib::Request& req, httplib::Re
       chat ? parse_chat_request(req.body, s.model, search_access(s)) : parse_completion_request(req.body, s.model);
   const int64_t n = static_cast<int64_t>(g.request.prompt.size());
   if (n >= s.model.max_context) {
+    // OpenAI's wording, with every limit named; max_tokens only when it is below the context.
+    const int64_t asked = g.request.max_tokens;
     bad_request(chat ? "messages" : "prompt",
                 "This model's maximum context length is " + std::to_string(s.model.max_context) + " tokens, but the " +
-                    (chat ? "messages" : "prompt") + " take " + std::to_string(n) +
-                    " tokens (the context must also hold at least one generated token).",
+                    (chat ? "messages take " : "prompt takes ") + std::to_string(n) +
+                    " tokens (the context must also hold at least one generated token" +
+                    (asked < s.model.max_context ? "; max_tokens asks for " + std::to_string(asked) : std::string()) +
+                    "). Please reduce the length of the " + (chat ? "messages" : "prompt") + ".",
                 "context_length_exceeded");
   }
   const Reply r{chat, random_id(chat ? "chatcmpl-" : "cmpl-"), g.model, static_cast<int64_t>(std::time(nullptr)),

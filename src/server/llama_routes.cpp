@@ -306,7 +306,8 @@ void completion(Server::Impl& s, const json& j, httplib::Response& res) {
   const int64_t n = static_cast<int64_t>(c->request.prompt.size());
   if (n >= s.model.max_context) {
     bad_request("prompt", "the prompt takes " + std::to_string(n) + " tokens; the context holds " +
-                              std::to_string(s.model.max_context) + " (with at least one generated token)",
+                              std::to_string(s.model.max_context) + " (with at least one generated token" +
+                              (c->n_predict > 0 ? "; n_predict asks for " + std::to_string(c->n_predict) : std::string()) + ")",
                 "context_length_exceeded");
   }
   if (c->n_predict == 0) {  // nothing to generate (llama-server only warms its cache)

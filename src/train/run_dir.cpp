@@ -44,7 +44,13 @@ void write_checkpoint(const std::string& run_dir, int64_t step, const std::funct
   const fs::path tmp = dir / (name + ".tmp");
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  fill(tmp);
+  try {  // a failed write (a full disk) leaves the previous checkpoint and no half-written folder
+    fill(tmp);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
   fs::remove_all(dir / name);
   fs::rename(tmp, dir / name);
   // The switch to the new checkpoint is the atomic replacement of `latest`; older ones go after.
@@ -82,8 +88,14 @@ void write_final_model(const std::string& run_dir, const torch::nn::Module& modu
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   args.torch_dtype = dtype;
-  save_state(module, args, tmp.string());
-  copy_tokenizer_files(tokenizer_dir, tmp);
+  try {
+    save_state(module, args, tmp.string());
+    copy_tokenizer_files(tokenizer_dir, tmp);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
   fs::remove_all(final_dir);
   fs::rename(tmp, final_dir);
 }

@@ -153,3 +153,25 @@ TEST(MpiCliBench, WrongProcessCountIsAClearError) {
 }
 
 }  // namespace
+
+namespace {
+
+// `whale info --ranks N --pp|--ep` (no MPI needed): each rank's share and bytes; the pipeline's
+// shares add up to the whole model's weights (MTP modules excluded), stated by `whale info` itself.
+TEST(MpiCliInfo, PrintsEachRanksShare) {
+  const std::string dir = temp_dir("mpi_info");
+  ASSERT_EQ(whale("init --preset tiny-qwen2 --out " + dir + "/m").status, 0);
+  const CmdResult pp = whale("info " + dir + "/m --ranks 2 --pp");
+  ASSERT_EQ(pp.status, 0) << pp.out;
+  EXPECT_NE(pp.out.find("rank 0/2: layers [0, 1) + embeddings"), std::string::npos) << pp.out;
+  EXPECT_NE(pp.out.find("rank 1/2: layers [1, 2) + head"), std::string::npos) << pp.out;
+  const CmdResult ep = whale("info " + dir + "/m --ranks 2 --ep");
+  ASSERT_EQ(ep.status, 0) << ep.out;
+  EXPECT_NE(ep.out.find("rank 1/2: "), std::string::npos) << ep.out;
+  const CmdResult bad = whale("info " + dir + "/m --ranks 2");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("one of --pp and --ep"), std::string::npos) << bad.out;
+  fs::remove_all(dir);
+}
+
+}  // namespace

@@ -36,6 +36,9 @@ struct Opts {
 };
 
 void run_dist(const Opts& o) {
+  if (o.json || !o.cache_dir.empty() || o.think_budget >= 0) {
+    fail(ErrorKind::kUnsupported, "--json, --cache-dir and --think-budget do not work with --pp/--ep yet");
+  }
   const formats::GenerationConfig gen = formats::load_generation_config(o.model);
   sampler::SamplingParams sp;
   sp.temperature = o.greedy ? 0.0f : (o.temperature >= 0 ? o.temperature : gen.temperature.value_or(0.6f));

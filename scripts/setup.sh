@@ -10,6 +10,7 @@ packages=(
   clang libclang-rt-14-dev python3-numpy
   libxapian-dev libgumbo-dev libpoppler-cpp-dev fonts-noto-cjk poppler-utils
   chromium
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()

@@ -14,6 +14,7 @@
 #include "core/progress.h"
 #include "core/random.h"
 #include "core/thread_pool.h"
+#include "dist_run.h"
 #include "kernels/amx.h"
 #include "kernels/cpu_features.h"
 #include "model/forward.h"
@@ -33,6 +34,7 @@ struct Opts {
   std::string spec = "off", draft;
   int32_t spec_k = 1;
   double spec_oracle = -1;
+  DistOptions dist;  // --pp/--ep: across MPI processes (dist_run.h)
 };
 
 // Peak and current resident memory from /proc (bytes).
@@ -67,6 +69,10 @@ const char* kernel_path() {
 }
 
 void bench(const Opts& o) {
+  if (o.dist.requested()) {
+    return bench_distributed({.model = o.model, .quant = o.quant, .kv_type = o.kv_type, .prompt = o.p, .gen = o.n, .threads = o.threads},
+                             o.dist);
+  }
   const model::Weights w = model::load_weights(o.model, load_options(o.quant, o.threads));
   if (o.spec != "off" || o.spec_oracle >= 0) {
     std::printf("cpu: %s; kernel path: %s\n\n", cpu_model().c_str(), kernel_path());
@@ -186,6 +192,7 @@ void add_bench_command(CLI::App& app) {
                   "Benchmark mode: the drafts replay the plain greedy continuation, each right with probability P "
                   "(measures verify and rollback costs on any model; labelled ORACLE)")
       ->check(CLI::Range(0.0, 1.0));
+  add_dist_options(cmd, o->dist, /*bench=*/true);
   cmd->callback([o] { bench(*o); });
 }
 

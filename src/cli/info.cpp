@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "dist_run.h"
 #include "formats/checkpoint.h"
 #include "formats/gguf.h"
 #include "formats/model_args.h"
@@ -166,11 +167,16 @@ void add_info_command(CLI::App& app) {
   struct Opts {
     std::string path;
     bool verbose = false;
+    int ranks = 0;           // --ranks N with --pp or --ep: memory per rank (dist_run.h)
+    bool pp = false, ep = false;
   };
   auto opts = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand("info", "Describe a checkpoint directory or a .gguf file");
   cmd->add_option("path", opts->path, "Hugging Face model directory or .gguf file")->required();
   cmd->add_flag("-v,--verbose", opts->verbose, "List every tensor (and GGUF metadata)");
+  cmd->add_option("--ranks", opts->ranks, "With --pp or --ep: the memory each of N MPI ranks needs")->check(CLI::Range(1, 4096));
+  cmd->add_flag("--pp", opts->pp, "--ranks splits the layers (pipeline parallelism)");
+  cmd->add_flag("--ep", opts->ep, "--ranks splits the routed experts (expert parallelism)");
   cmd->callback([opts] {
     namespace fs = std::filesystem;
     if (!fs::exists(opts->path)) fail(ErrorKind::kNotFound, opts->path, ": no such file or directory");
@@ -178,6 +184,10 @@ void add_info_command(CLI::App& app) {
       info_hf(opts->path, opts->verbose);
     } else {
       info_gguf(opts->path, opts->verbose);
+    }
+    if (opts->ranks > 0 || opts->pp || opts->ep) {
+      if (opts->ranks < 1 || opts->pp == opts->ep) fail(ErrorKind::kInvalidArgument, "give --ranks N with one of --pp and --ep");
+      print_rank_memory(opts->path, opts->ranks, opts->pp);
     }
   });
 }

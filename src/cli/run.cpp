@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "dist_run.h"
 #include "engine/chat_session.h"
 #include "engine/engine.h"
 #include "formats/generation_config.h"
@@ -31,9 +32,26 @@ struct Opts {
   int64_t think_budget = -1;
   int threads = 0;
   std::string cache_dir, cache_size = "10G";  // --cache-dir DIR --cache-size 20G
+  DistOptions dist;                           // --pp/--ep: across MPI processes (dist_run.h)
 };
 
+void run_dist(const Opts& o) {
+  if (o.json || !o.cache_dir.empty() || o.think_budget >= 0) {
+    fail(ErrorKind::kUnsupported, "--json, --cache-dir and --think-budget do not work with --pp/--ep yet");
+  }
+  const formats::GenerationConfig gen = formats::load_generation_config(o.model);
+  sampler::SamplingParams sp;
+  sp.temperature = o.greedy ? 0.0f : (o.temperature >= 0 ? o.temperature : gen.temperature.value_or(0.6f));
+  sp.top_p = o.top_p > 0 ? o.top_p : gen.top_p.value_or(0.95f);
+  sp.top_k = o.top_k >= 0 ? o.top_k : gen.top_k.value_or(0);
+  sp.seed = o.seed;
+  run_distributed({.model = o.model, .quant = o.quant, .kv_type = o.kv_type, .prompt = o.prompt, .prompt_ids = o.prompt_ids,
+                   .raw = o.raw, .no_think = o.no_think, .n = o.n, .threads = o.threads, .sampling = sp},
+                  o.dist);
+}
+
 void run(const Opts& o) {
+  if (o.dist.requested()) return run_dist(o);
   if (o.prompt.empty() == o.prompt_ids.empty()) {
     fail(ErrorKind::kInvalidArgument, "give exactly one of -p/--prompt TEXT or --prompt-ids 1,2,3");
   }
@@ -163,6 +181,7 @@ void add_run_command(CLI::App& app) {
   add_disk_cache_options(cmd, o->cache_dir, o->cache_size);
   add_kv_type_option(cmd, o->kv_type);
   add_spec_options(cmd, o->spec, "draft with --draft, else mtp when the model has MTP modules");
+  add_dist_options(cmd, o->dist, /*bench=*/false);
   cmd->callback([o] { run(*o); });
 }
 

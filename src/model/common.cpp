@@ -24,6 +24,21 @@ void embed_tokens(const WeightView& table, const std::vector<int32_t>& tokens, f
   }
 }
 
+int64_t stage_input(const Weights& w, const Batch& batch, const ForwardOptions& opt, float* x) {
+  const int64_t L = w.args.num_hidden_layers;
+  const int64_t end = opt.layer_end < 0 ? L : opt.layer_end;
+  if (opt.layer_begin < 0 || opt.layer_begin >= end || end > L) {
+    fail(ErrorKind::kInvalidArgument, "layer range [", opt.layer_begin, ", ", end, ") is not inside the ", L, " layers");
+  }
+  if (opt.layer_begin == 0) {
+    embed_tokens(w.embed, batch.tokens, x);
+  } else {
+    if (opt.input_hidden == nullptr) fail(ErrorKind::kInternal, "a stage starting at layer ", opt.layer_begin, " needs input_hidden");
+    std::copy(opt.input_hidden, opt.input_hidden + batch.size() * w.args.hidden_size, x);
+  }
+  return end;
+}
+
 void rms_norm_rows(const float* x, int64_t T, int64_t n, const std::vector<float>& weight, float eps, float* out) {
   for (int64_t t = 0; t < T; ++t) kernels::rms_norm(x + t * n, weight.data(), n, eps, out + t * n);
 }

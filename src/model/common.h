@@ -25,6 +25,10 @@ void linear_rows(const WeightView& w, const float* x, int64_t T, float* y, core:
 // x[t] = table[tokens[t]]; a token id outside the vocabulary is an error naming it.
 void embed_tokens(const WeightView& table, const std::vector<int32_t>& tokens, float* x);
 
+// A (pipeline) stage's starting residual stream x [T, D]: the embeddings when the stage starts at
+// layer 0, else a copy of opt.input_hidden; returns the stage's end layer (checked).
+int64_t stage_input(const Weights& w, const Batch& batch, const ForwardOptions& opt, float* x);
+
 // out[t] = rms_norm(x[t]) for T rows of n values.
 void rms_norm_rows(const float* x, int64_t T, int64_t n, const std::vector<float>& weight, float eps, float* out);
 

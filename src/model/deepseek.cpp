@@ -200,7 +200,7 @@ void moe_forward(Ctx& c, int64_t layer, const float* h, float* out) {
   float* weight = ensure(c.s.expert_weight, T * k);    // [T, k]
   gate_forward(c, layer, h, idx, weight);
   if (c.routing && layer < a.num_hidden_layers) (*c.routing)[static_cast<size_t>(layer)].assign(idx, idx + T * k);
-  if (m.has_shared) {
+  if (m.has_shared && c.opt.shared_experts) {
     mlp_forward(m.shared, h, T, out, c.s, c.pool);
   } else {
     std::fill(out, out + T * D, 0.0f);
@@ -222,7 +222,8 @@ void moe_forward(Ctx& c, int64_t layer, const float* h, float* out) {
       gate[slot] = weight[t * k + j];
     }
   }
-  for (int64_t e = 0; e < E; ++e) {
+  const int64_t e_end = c.opt.expert_end < 0 ? E : std::min(E, c.opt.expert_end);
+  for (int64_t e = std::max<int64_t>(0, c.opt.expert_begin); e < e_end; ++e) {
     const int64_t n = start[e + 1] - start[e];
     if (n == 0) continue;
     const int64_t* toks = tok + start[e];
@@ -232,6 +233,7 @@ void moe_forward(Ctx& c, int64_t layer, const float* h, float* out) {
     mlp_forward(m.experts[static_cast<size_t>(e)], xin, n, y, c.s, c.pool);
     for (int64_t i = 0; i < n; ++i) kernels::axpy(gate[start[e] + i], y + i * D, out + toks[i] * D, D);
   }
+  if (c.opt.combine_experts) c.opt.combine_experts(out, T * D);
 }
 
 }  // namespace
@@ -317,9 +319,10 @@ void deepseek_forward(const Weights& w, const Batch& batch, KvCache& cache, cons
   }
   Ctx c = make_ctx(w, batch, cache, opt, s, pool, opt.want_routing ? &out.routing : nullptr);
   float* x = ensure(s.x, T * D);  // residual stream: [T, D]
-  embed_tokens(w.embed, batch.tokens, x);
-  for (int64_t layer = 0; layer < a.num_hidden_layers; ++layer) block_forward(c, layer, x);
-  if (opt.want_hidden) out.hidden.assign(x, x + T * D);
+  const int64_t end = stage_input(w, batch, opt, x);
+  for (int64_t layer = opt.layer_begin; layer < end; ++layer) block_forward(c, layer, x);
+  if (opt.want_hidden || end < a.num_hidden_layers) out.hidden.assign(x, x + T * D);
+  if (end < a.num_hidden_layers) return;  // a pipeline stage before the last: no head
   output_logits(w.lm_head, w.final_norm, static_cast<float>(a.rms_norm_eps), x, T, D, out.logits, s, pool,
                 opt.logit_rows);
 }

@@ -73,8 +73,8 @@ void dense_forward(const Weights& w, const Batch& batch, KvCache& cache, const F
   const float eps = static_cast<float>(a.rms_norm_eps);
   rope_table(a, a.head_dim, kernels::RopePairing::kHalf, s.rope);
   float* x = ensure(s.x, T * D);  // residual stream: [T, D]
-  embed_tokens(w.embed, batch.tokens, x);
-  for (int64_t layer = 0; layer < a.num_hidden_layers; ++layer) {
+  const int64_t end = stage_input(w, batch, opt, x);
+  for (int64_t layer = opt.layer_begin; layer < end; ++layer) {
     const LayerWeights& L = w.layers[static_cast<size_t>(layer)];
     float* h = ensure(s.h, T * D);
     float* o = ensure(s.out, T * D);
@@ -86,7 +86,8 @@ void dense_forward(const Weights& w, const Batch& batch, KvCache& cache, const F
     kernels::axpy(1.0f, o, x, T * D);
   }
   out.routing.clear();  // no MoE layers
-  if (opt.want_hidden) out.hidden.assign(x, x + T * D);
+  if (opt.want_hidden || end < a.num_hidden_layers) out.hidden.assign(x, x + T * D);
+  if (end < a.num_hidden_layers) return;  // a pipeline stage before the last: no head
   output_logits(w.lm_head, w.final_norm, eps, x, T, D, out.logits, s, pool, opt.logit_rows);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -39,6 +40,19 @@ struct ForwardOptions {
   // Batch rows to compute logits for (the head is a vocab-sized matmul: prefill needs only each
   // sequence's last row). Empty: every row.
   std::vector<int32_t> logit_rows;
+  // Pipeline stage (engine/pipeline.h): run main-stack layers [layer_begin, layer_end) only
+  // (layer_end < 0: to the last). A stage past layer 0 starts from `input_hidden` ([T, D], the
+  // previous stage's residual stream) instead of the embeddings; a stage that stops before the last
+  // layer leaves its residual stream in ForwardOutput::hidden and computes no logits.
+  int64_t layer_begin = 0, layer_end = -1;
+  const float* input_hidden = nullptr;
+  // Expert parallelism (engine/expert_parallel.h): this process runs routed experts [expert_begin,
+  // expert_end) only (expert_end < 0: all) and the shared experts only with shared_experts; then
+  // combine_experts turns its partial MoE output [T, D] (n values) into the sum over all processes,
+  // in place and identically on every process.
+  int64_t expert_begin = 0, expert_end = -1;
+  bool shared_experts = true;
+  std::function<void(float* partial, int64_t n)> combine_experts;
 };
 
 struct ForwardOutput {

@@ -186,7 +186,7 @@ Weights load_weights_gguf(const std::string& path, const LoadOptions& options) {
   w.storage = file;
   GgufBinder b(w.args, file, options);
   b.check();
-  bind_weights(b, w);
+  bind_weights(b, w, options.keep);
   return w;
 }
 

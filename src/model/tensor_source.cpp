@@ -114,7 +114,7 @@ void pack_weights(Weights& w) {
 
 }  // namespace
 
-void bind_weights(TensorSource& src, Weights& w) {
+void bind_weights(TensorSource& src, Weights& w, const std::function<bool(const formats::TensorSpec&)>& keep) {
   const formats::ModelArgs& a = w.args;
   w.arch = &architecture(a);
   w.layers.assign(static_cast<size_t>(w.arch->layers(a)), LayerWeights{});
@@ -128,6 +128,7 @@ void bind_weights(TensorSource& src, Weights& w) {
   formats::for_each_tensor(a, [&](const TensorSpec& t) {
     if (t.kind == TensorKind::kScaleInv) return;                      // read with its weight
     if (t.role == TensorRole::kLmHead && a.tie_word_embeddings) return;  // the head is the embedding
+    if (keep && !keep(t)) return;                                      // another process's share
     const Field f = field(w, t);
     if (auto* v = std::get_if<std::vector<float>*>(&f)) {
       **v = src.vec(t);

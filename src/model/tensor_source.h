@@ -30,6 +30,8 @@ class TensorSource {
 
 // Sets w.arch from w.args, then fills every field of w the tensor table lists for w.args from `src`
 // and packs the matrices for the int8 kernels.
-void bind_weights(TensorSource& src, Weights& w);
+// With `keep`, only the entries it accepts (LoadOptions::keep).
+void bind_weights(TensorSource& src, Weights& w,
+                  const std::function<bool(const formats::TensorSpec&)>& keep = {});
 
 }  // namespace whale::model

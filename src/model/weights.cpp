@@ -74,7 +74,7 @@ Weights load_weights(const std::string& path, const LoadOptions& options) {
   check_against_table(w.args, *ckpt);
   w.storage = ckpt;
   SafetensorsSource src(w.args, ckpt, options);
-  bind_weights(src, w);
+  bind_weights(src, w, options.keep);
   return w;
 }
 

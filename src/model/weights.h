@@ -3,12 +3,14 @@
 // as norms and biases are decoded to f32 once).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "formats/model_args.h"
+#include "formats/tensor_table.h"
 #include "kernels/weight.h"
 
 namespace whale::model {
@@ -74,6 +76,9 @@ struct LoadOptions {
   // time; norms, biases and the router stay as stored. Empty: keep the stored dtypes.
   std::optional<core::DType> quant;
   int threads = 0;
+  // Binds only the tensors this returns true for (the rest stay empty and their bytes are never
+  // read): one process's share under pipeline or expert parallelism. Empty: every tensor.
+  std::function<bool(const formats::TensorSpec&)> keep;
 };
 
 // Loads a Hugging Face directory: checks every tensor the config implies is present with its

@@ -47,6 +47,17 @@ void add_train_command(CLI::App& app) {
     if (o->seed >= 0) j["seed"] = o->seed;
     return j.dump(1) + "\n";
   };
+#if WHALE_HAS_TRAIN
+  // --nproc N: each rank is this command without --nproc, under torchrun's variables.
+  auto launch_ranks = [o](const std::string& kind) {
+    std::vector<std::string> args = {"train", kind, o->config, "--run", o->run};
+    if (o->resume) args.push_back("--resume");
+    if (o->quiet) args.push_back("-q");
+    if (o->threads >= 0) args.insert(args.end(), {"--threads", std::to_string(o->threads)});
+    if (o->seed >= 0) args.insert(args.end(), {"--seed", std::to_string(o->seed)});
+    train::launch_local_ranks(o->nproc, args);
+  };
+#endif
   for (const char* kind : {"pretrain", "sft", "distill"}) {
     const std::string what = std::string(kind) == "pretrain"
                                  ? "Pretrain a model from a JSON config (MLA+MoE+MTP, aux-loss-free balancing)"
@@ -64,17 +75,9 @@ void add_train_command(CLI::App& app) {
       sub->add_option("--nproc", o->nproc, "Data parallel: run N local ranks (batch_size is the global batch; docs/distributed.md)");
     }
     const std::string k = kind;
-    sub->callback([o, k, with_overrides] {
+    sub->callback([=] {
 #if WHALE_HAS_TRAIN
-      if (o->nproc > 0) {  // each rank is this command without --nproc, under torchrun's variables
-        std::vector<std::string> args = {"train", k, o->config, "--run", o->run};
-        if (o->resume) args.push_back("--resume");
-        if (o->quiet) args.push_back("-q");
-        if (o->threads >= 0) args.insert(args.end(), {"--threads", std::to_string(o->threads)});
-        if (o->seed >= 0) args.insert(args.end(), {"--seed", std::to_string(o->seed)});
-        train::launch_local_ranks(o->nproc, args);
-        return;
-      }
+      if (o->nproc > 0) return launch_ranks(k);
       const std::string text = core::read_file(o->config);
       train::TrainConfig c = train::parse_train_config(text, o->config);
       if (o->threads >= 0) c.threads = o->threads;
@@ -102,14 +105,16 @@ void add_train_command(CLI::App& app) {
   grpo->add_flag("-q,--quiet", o->quiet, "No progress bar");
   grpo->add_option("-t,--threads", o->threads, "Override the config's threads");
   grpo->add_option("--seed", o->seed, "Override the config's seed (prompts and sampling)");
-  grpo->callback([o, with_overrides] {
+  grpo->add_option("--nproc", o->nproc, "Data parallel: run N local ranks sharing the rollouts (docs/distributed.md)");
+  grpo->callback([=] {
 #if WHALE_HAS_TRAIN
+    if (o->nproc > 0) return launch_ranks("grpo");
     const std::string text = core::read_file(o->config);
     train::GrpoConfig c = train::parse_grpo_config(text, o->config);
-    if (train::dist_env_from_environment().world > 1) fail(ErrorKind::kUnsupported, "data parallelism covers pretrain and sft, not grpo");
     if (o->threads >= 0) c.threads = o->threads;
     if (o->seed >= 0) c.seed = static_cast<uint64_t>(o->seed);
     train::train_grpo(c, with_overrides(text), o->run, o->resume, !o->quiet);
+    if (const char* rank = std::getenv("RANK"); rank && std::string(rank) != "0") return;  // rank 0 reports
     std::printf("model: %s/model\n", o->run.c_str());
 #else
     fail(ErrorKind::kUnsupported, "this whale was built without libtorch (WHALE_TRAIN=OFF)");

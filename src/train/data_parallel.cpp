@@ -194,6 +194,25 @@ void DataParallel::broadcast(std::vector<torch::Tensor>& tensors, const char* wh
   }
 }
 
+std::vector<int64_t> DataParallel::all_gather(const std::vector<int64_t>& mine, const char* what) {
+  if (!distributed()) return mine;
+  // Two sums: the lengths (each rank fills its slot), then the data (each rank fills its range).
+  std::vector<torch::Tensor> len = {torch::zeros({env_.world}, torch::kInt64)};
+  len[0][env_.rank] = static_cast<int64_t>(mine.size());
+  run(what, [&] { impl_->pg->allreduce(len)->wait(); });
+  const auto* n = len[0].data_ptr<int64_t>();
+  int64_t total = 0, at = 0;
+  for (int r = 0; r < env_.world; ++r) {
+    if (r == env_.rank) at = total;
+    total += n[r];
+  }
+  std::vector<torch::Tensor> all = {torch::zeros({std::max<int64_t>(total, 1)}, torch::kInt64)};
+  std::copy(mine.begin(), mine.end(), all[0].data_ptr<int64_t>() + at);
+  run(what, [&] { impl_->pg->allreduce(all)->wait(); });
+  const auto* d = all[0].data_ptr<int64_t>();
+  return std::vector<int64_t>(d, d + total);
+}
+
 void DataParallel::barrier(const char* what) {
   if (!distributed()) return;
   run(what, [&] { impl_->pg->barrier()->wait(); });

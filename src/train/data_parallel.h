@@ -52,6 +52,9 @@ class DataParallel {
   // Rank 0's values of `tensors` (parameters, buffers) on every rank.
   void broadcast(std::vector<torch::Tensor>& tensors, const char* what);
 
+  // Every rank's `mine`, concatenated in rank order (variable lengths; GRPO's rollouts).
+  std::vector<int64_t> all_gather(const std::vector<int64_t>& mine, const char* what);
+
   void barrier(const char* what);
 
  private:

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,6 +78,7 @@ void launch_local_ranks(int n, const std::vector<std::string>& args) {
       fail(ErrorKind::kIo, "fork: ", std::strerror(errno));
     }
     if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // no rank outlives its launcher
       ::setenv("RANK", std::to_string(r).c_str(), 1);
       ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
       ::setenv("WORLD_SIZE", std::to_string(n).c_str(), 1);

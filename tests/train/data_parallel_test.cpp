@@ -1,7 +1,7 @@
 // Data-parallel training with c10d/Gloo (docs/distributed.md) on localhost: 2 ranks give the
 // losses of 1 rank with the same global batch, un-reduced expert loads break that (the negative
 // control), a SIGKILLed rank stops the others with an error naming it, and a 2-rank run resumes
-// with 1 rank on the uninterrupted run's losses.
+// with 1 rank on the uninterrupted run's losses; SFT too.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -155,6 +155,61 @@ TEST_F(DataParallel, TwoRanksGiveTheLossesOfOne) {
   EXPECT_NEAR(va.back()["loss"].get<double>(), vb.back()["loss"].get<double>(), kTolerance);
   EXPECT_TRUE(fs::exists(two + "/model/model.safetensors"));
   EXPECT_NE(log(two).find("model: " + two + "/model"), std::string::npos);
+}
+
+// SFT scores only the replies, so rows carry different numbers of scored tokens: the global-count
+// normalisation (not a mean of the ranks' means) is what makes 2 ranks equal 1 here.
+TEST_F(DataParallel, SftTwoRanksGiveTheLossesOfOne) {
+  json j = dp_config(4);
+  j.erase("model");
+  j["kind"] = "sft";
+  j["init"] = one_ + "/checkpoints/step-6";
+  const std::string cfg = base_ + "/sft.json";
+  core::write_file_atomic(cfg, j.dump());
+  const std::string one = base_ + "/sft1", two = base_ + "/sft2";
+  ASSERT_TRUE(exited_ok(run({"train", "sft", cfg, "--run", one, "-q"}, {}, one + ".log"))) << log(one);
+  ASSERT_TRUE(exited_ok(run({"train", "sft", cfg, "--run", two, "-q", "--nproc", "2"}, {}, two + ".log"))) << log(two);
+  ASSERT_EQ(metrics(two).size(), 4u);
+  EXPECT_LT(max_loss_diff(one, two), kTolerance);
+}
+
+// GRPO: 2 ranks sample half the rollouts each (rollout i's sampling seed depends on i alone) and
+// train half the update rows each: the rollouts are the 1-rank ones (rewards and lengths vary by
+// step here: one-digit sums finish within max_tokens) and the losses agree within tolerance.
+TEST_F(DataParallel, GrpoTwoRanksShareTheRollouts) {
+  const json j = {{"init", std::string(WHALE_TEST_DATA) + "/../../models/default"},
+                  {"tasks", json::array({{{"task", "addition"}, {"min_digits", 1}, {"max_digits", 1}}})},
+                  {"dataset_size", 4},
+                  {"steps", 3},
+                  {"prompts_per_step", 2},
+                  {"group_size", 4},
+                  {"max_tokens", 96},
+                  {"rewards", {{"accuracy", 1.0}, {"format", 0.1}}},
+                  {"loss", {{"variant", "dr_grpo"}, {"beta", 0.001}}},
+                  {"optimizer", {{"lr", 2e-4}}},
+                  {"seed", 1},
+                  {"threads", 1},
+                  {"checkpoint_every", 2}};
+  const std::string cfg = base_ + "/grpo.json";
+  core::write_file_atomic(cfg, j.dump());
+  const std::string one = base_ + "/grpo1", two = base_ + "/grpo2";
+  ASSERT_TRUE(exited_ok(run({"train", "grpo", cfg, "--run", one, "-q"}, {}, one + ".log"))) << log(one);
+  ASSERT_TRUE(exited_ok(run({"train", "grpo", cfg, "--run", two, "-q", "--nproc", "2"}, {}, two + ".log"))) << log(two);
+  const auto a = metrics(one, ""), b = metrics(two, "");
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(b.size(), 3u);
+  int updates = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    for (const char* key : {"reward", "response_length", "rollouts", "groups_kept", "backward_rows"}) {
+      EXPECT_EQ(a[i].value(key, json()), b[i].value(key, json())) << "step " << i + 1 << " " << key;
+    }
+    if (!a[i].contains("loss")) continue;
+    ++updates;
+    EXPECT_NEAR(a[i]["loss"].get<double>(), b[i]["loss"].get<double>(), kTolerance) << "step " << i + 1;
+    EXPECT_NEAR(a[i]["grad_norm"].get<double>(), b[i]["grad_norm"].get<double>(), 1e-3 * a[i]["grad_norm"].get<double>());
+  }
+  EXPECT_GE(updates, 1);
+  EXPECT_NE(a[0]["reward"], a[1]["reward"]);  // the rollouts differ from step to step
 }
 
 // Negative control: with each rank's bias rule fed only its own expert loads, the equality above

@@ -7,6 +7,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libpcre2-dev
   libdnnl-dev libtorch-dev libopenblas0-openmp gnuplot-nox
+  libgloo-dev  # the c10d/Gloo headers of data-parallel training (docs/distributed.md)
   clang libclang-rt-14-dev python3-numpy
   libxapian-dev libgumbo-dev libpoppler-cpp-dev fonts-noto-cjk poppler-utils
   chromium

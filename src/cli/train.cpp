@@ -1,6 +1,7 @@
 // `whale train pretrain CONFIG --run DIR [--resume]`, `whale train sft CONFIG --run DIR [--resume]`
 // and `whale train plot RUN_DIR... [--out DIR]` (docs/training.md). Needs the libtorch half.
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -15,6 +16,8 @@
 #include "train/dialogue.h"
 #include "train/distill.h"
 #include "train/grpo.h"
+#include "train/data_parallel.h"
+#include "train/local_launch.h"
 #include "train/plot.h"
 #include "train/trainer.h"
 #include "train/tasks/task.h"
@@ -33,6 +36,7 @@ void add_train_command(CLI::App& app) {
     int smooth = 10;
     int threads = -1;
     int64_t seed = -1;
+    int nproc = 0;  // data parallel: local ranks to spawn (docs/distributed.md)
   };
   auto o = std::make_shared<Opts>();
   // The config text a run records (RUN/config.json), with the command line's overrides written in.
@@ -43,6 +47,17 @@ void add_train_command(CLI::App& app) {
     if (o->seed >= 0) j["seed"] = o->seed;
     return j.dump(1) + "\n";
   };
+#if WHALE_HAS_TRAIN
+  // --nproc N: each rank is this command without --nproc, under torchrun's variables.
+  auto launch_ranks = [o](const std::string& kind) {
+    std::vector<std::string> args = {"train", kind, o->config, "--run", o->run};
+    if (o->resume) args.push_back("--resume");
+    if (o->quiet) args.push_back("-q");
+    if (o->threads >= 0) args.insert(args.end(), {"--threads", std::to_string(o->threads)});
+    if (o->seed >= 0) args.insert(args.end(), {"--seed", std::to_string(o->seed)});
+    train::launch_local_ranks(o->nproc, args);
+  };
+#endif
   for (const char* kind : {"pretrain", "sft", "distill"}) {
     const std::string what = std::string(kind) == "pretrain"
                                  ? "Pretrain a model from a JSON config (MLA+MoE+MTP, aux-loss-free balancing)"
@@ -56,9 +71,13 @@ void add_train_command(CLI::App& app) {
     sub->add_flag("-q,--quiet", o->quiet, "No progress bar");
     sub->add_option("-t,--threads", o->threads, "Override the config's threads");
     sub->add_option("--seed", o->seed, "Override the config's seed (init and data)");
+    if (std::string(kind) != "distill") {
+      sub->add_option("--nproc", o->nproc, "Data parallel: run N local ranks (batch_size is the global batch; docs/distributed.md)");
+    }
     const std::string k = kind;
-    sub->callback([o, k, with_overrides] {
+    sub->callback([=] {
 #if WHALE_HAS_TRAIN
+      if (o->nproc > 0) return launch_ranks(k);
       const std::string text = core::read_file(o->config);
       train::TrainConfig c = train::parse_train_config(text, o->config);
       if (o->threads >= 0) c.threads = o->threads;
@@ -66,10 +85,12 @@ void add_train_command(CLI::App& app) {
       const char* is = c.kind == train::RunKind::kPretrain ? "pretrain" : c.kind == train::RunKind::kSft ? "sft" : "distill";
       if (k != is) fail(ErrorKind::kInvalidArgument, o->config, " is a ", is, " config; run it with `whale train ", is, "`");
       if (c.kind == train::RunKind::kDistill) {
+        if (train::dist_env_from_environment().world > 1) fail(ErrorKind::kUnsupported, "data parallelism covers pretrain and sft, not distill");
         train::train_distill(c, with_overrides(text), o->run, {.resume = o->resume, .progress = !o->quiet});
       } else {
         train::train(c, with_overrides(text), o->run, {.resume = o->resume, .progress = !o->quiet});
       }
+      if (const char* rank = std::getenv("RANK"); rank && std::string(rank) != "0") return;  // rank 0 reports
       std::printf("model: %s/model\n", o->run.c_str());
 #else
       fail(ErrorKind::kUnsupported, "this whale was built without libtorch (WHALE_TRAIN=OFF); `whale train ", k,
@@ -84,13 +105,16 @@ void add_train_command(CLI::App& app) {
   grpo->add_flag("-q,--quiet", o->quiet, "No progress bar");
   grpo->add_option("-t,--threads", o->threads, "Override the config's threads");
   grpo->add_option("--seed", o->seed, "Override the config's seed (prompts and sampling)");
-  grpo->callback([o, with_overrides] {
+  grpo->add_option("--nproc", o->nproc, "Data parallel: run N local ranks sharing the rollouts (docs/distributed.md)");
+  grpo->callback([=] {
 #if WHALE_HAS_TRAIN
+    if (o->nproc > 0) return launch_ranks("grpo");
     const std::string text = core::read_file(o->config);
     train::GrpoConfig c = train::parse_grpo_config(text, o->config);
     if (o->threads >= 0) c.threads = o->threads;
     if (o->seed >= 0) c.seed = static_cast<uint64_t>(o->seed);
     train::train_grpo(c, with_overrides(text), o->run, o->resume, !o->quiet);
+    if (const char* rank = std::getenv("RANK"); rank && std::string(rank) != "0") return;  // rank 0 reports
     std::printf("model: %s/model\n", o->run.c_str());
 #else
     fail(ErrorKind::kUnsupported, "this whale was built without libtorch (WHALE_TRAIN=OFF)");

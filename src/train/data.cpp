@@ -169,4 +169,15 @@ Batch make_batch(const TrainConfig& c, const tokenizer::Tokenizer& tok, tasks::S
   return b;
 }
 
+Batch slice_rows(const Batch& b, int64_t begin, int64_t end) {
+  Batch s = b;
+  s.rows = end - begin;
+  const auto from = begin * b.len, to = end * b.len;
+  s.inputs.assign(b.inputs.begin() + from, b.inputs.begin() + to);
+  s.targets.assign(b.targets.begin() + from, b.targets.begin() + to);
+  s.mask.assign(b.mask.begin() + from, b.mask.begin() + to);
+  s.real.assign(b.real.begin() + from, b.real.begin() + to);
+  return s;
+}
+
 }  // namespace whale::train

@@ -57,4 +57,8 @@ struct Batch {
 Batch make_batch(const TrainConfig& c, const tokenizer::Tokenizer& tok, tasks::Split split, int64_t step,
                  const std::vector<Example>* pool = nullptr);
 
+// Rows [begin, end) of `b` (a data-parallel rank's shard of the global batch); `examples` and
+// `truncated` stay the whole batch's.
+Batch slice_rows(const Batch& b, int64_t begin, int64_t end);
+
 }  // namespace whale::train

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,8 @@
 #include "formats/checkpoint.h"
 #include "model/memory_weights.h"
 #include "tokenizer/tokenizer.h"
+#include "train/config_json.h"
+#include "train/data_parallel.h"
 #include "train/grpo_loss.h"
 #include "train/grpo_rollout.h"
 #include "train/nn/causal_lm.h"
@@ -134,11 +137,21 @@ struct UpdateResult {
 
 // The policy update: inner_steps × (zero_grad, forward + loss + backward per micro-batch, clip,
 // AdamW). Gradients accumulate over micro-batches; each divides by the whole batch's normaliser.
-UpdateResult update(Policy& p, const GrpoConfig& c, const tokenizer::Tokenizer& tok, const std::vector<UpdateRow>& rows) {
+// Data parallel: rank r trains the rows k with k % world == r, the gradients and statistics are
+// summed over the ranks (the normalisers are the whole batch's, so the sum is the 1-rank gradient).
+UpdateResult update(Policy& p, const GrpoConfig& c, const tokenizer::Tokenizer& tok, const std::vector<UpdateRow>& rows,
+                    DataParallel& dp) {
   const auto t0 = Clock::now();
   UpdateResult u;
-  const std::vector<UpdateRow> trained = backward_rows(rows, c.skip_uniform_groups);
+  std::vector<UpdateRow> trained = backward_rows(rows, c.skip_uniform_groups);
   u.backward_rows = static_cast<int64_t>(trained.size());
+  if (dp.distributed()) {
+    std::vector<UpdateRow> mine;
+    for (size_t k = static_cast<size_t>(dp.rank()); k < trained.size(); k += static_cast<size_t>(dp.world())) {
+      mine.push_back(trained[k]);
+    }
+    trained = std::move(mine);
+  }
   std::vector<MicroBatch> micro = pack_micro_batches(trained, tok.eos_id().value_or(0), kMicroBatch);
   behaviour_logps(micro, p, c.inner_steps);
   int64_t completion_tokens = 0;  // normalisers over every row (see backward_rows)
@@ -160,8 +173,18 @@ UpdateResult update(Policy& p, const GrpoConfig& c, const tokenizer::Tokenizer& 
       l.loss.backward();
       add_loss_stats(u.stats, m, out.logits, logp, l, spec);
     }
+    dp.sum_gradients(p.params);
     u.grad_norm = torch::nn::utils::clip_grad_norm_(p.params, c.clip > 0 ? c.clip : 1e30);
     p.opt->step();
+  }
+  if (dp.distributed()) {
+    std::vector<torch::Tensor> sums = {torch::tensor({u.stats.loss, u.stats.kl, u.stats.clip_fraction, u.stats.entropy,
+                                                      u.stats.sampled_logp, static_cast<double>(u.padded_tokens)},
+                                                     torch::kFloat64)};
+    dp.sum(sums, "the update's statistics");
+    const auto* v = sums[0].data_ptr<double>();
+    u.stats = {.loss = v[0], .kl = v[1], .clip_fraction = v[2], .entropy = v[3], .sampled_logp = v[4]};
+    u.padded_tokens = static_cast<int64_t>(v[5]);
   }
   u.seconds = since(t0);
   return u;
@@ -223,15 +246,25 @@ void show_progress(core::Progress& bar, const json& line, int64_t done) {
 
 }  // namespace
 
-void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::string& run_dir, bool resume,
+void train_grpo(const GrpoConfig& config, const std::string& config_text, const std::string& run_dir, bool resume,
                 bool progress) {
   keep_freed_memory();
+  // Data parallel (docs/distributed.md): rollouts and update rows split over the ranks; rank 0 writes.
+  const DistEnv env = dist_env_from_environment();
+  GrpoConfig c = config;
+  if (c.threads == 0 && env.local_world > 1) {  // the ranks on this machine share its cores
+    c.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / env.local_world);
+  }
   if (c.threads > 0) torch::set_num_threads(c.threads);
-  fs::create_directories(run_dir);
+  DataParallel dp(env);
+  const bool lead = dp.rank() == 0;
   const fs::path metrics_path = fs::path(run_dir) / "metrics.jsonl";
   const fs::path samples_path = fs::path(run_dir) / "samples.jsonl";
-  check_run_dir(run_dir, resume);
-  core::write_file_atomic((fs::path(run_dir) / "config.json").string(), config_text);
+  if (lead) {
+    fs::create_directories(run_dir);
+    check_run_dir(run_dir, resume);
+    core::write_file_atomic((fs::path(run_dir) / "config.json").string(), config_text);
+  }
   const formats::ModelArgs args = formats::load_model_args(c.init);
   const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_dir(c.init);
 
@@ -239,24 +272,32 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
   int64_t start_step = 0;
   if (resume) {
     start_step = resume_policy(p, run_dir);
-    trim_metrics(metrics_path, start_step);
-    trim_metrics(samples_path, start_step);
+    if (lead) {
+      trim_metrics(metrics_path, start_step);
+      trim_metrics(samples_path, start_step);
+    }
   }
-  std::ofstream metrics(metrics_path, std::ios::app);
-  std::ofstream samples(samples_path, std::ios::app);
+  std::vector<torch::Tensor> state = p.model->parameters();  // every rank starts from rank 0's weights
+  dp.broadcast(state, "the weights' broadcast");
+  std::ofstream metrics, samples;
+  if (lead) {
+    metrics.open(metrics_path, std::ios::app);
+    samples.open(samples_path, std::ios::app);
+  }
   std::optional<core::Progress> bar;
-  if (progress) bar.emplace("grpo", c.steps, core::ProgressOptions{.unit = "steps"});
+  if (progress && lead) bar.emplace("grpo", c.steps, core::ProgressOptions{.unit = "steps"});
   if (bar) bar->start_at(start_step);
 
   for (int64_t step = start_step; step < c.steps; ++step) {
     const int64_t done = step + 1;
     const auto t_roll = Clock::now();
-    const StepRollouts r = collect_rollouts(c, tok, export_weights(*p.model, args), step);  // rollout, score
+    const StepRollouts r = collect_rollouts(c, tok, export_weights(*p.model, args), step, &dp);  // rollout, score
     json line = rollout_metrics(r, c, done, since(t_roll));
     const std::vector<UpdateRow> rows = advantages(r, c);
     // Loss, backward, AdamW; a step whose groups are all uniform has no policy gradient to take.
-    if (!backward_rows(rows, c.skip_uniform_groups).empty()) log_update(line, update(p, c, tok, rows), c.inner_steps);
+    if (!backward_rows(rows, c.skip_uniform_groups).empty()) log_update(line, update(p, c, tok, rows, dp), c.inner_steps);
     if (p.ref && c.ref_refresh > 0 && done % c.ref_refresh == 0) refresh_reference(p);
+    if (!lead) continue;
     metrics << line.dump() << "\n";
     metrics.flush();
     log_samples(samples, r, done);
@@ -264,7 +305,8 @@ void train_grpo(const GrpoConfig& c, const std::string& config_text, const std::
     if (bar) show_progress(*bar, line, done);
   }
   if (bar) bar->finish();
-  write_final_model(run_dir, *p.model, args, c.save_dtype, c.init);
+  dp.barrier("the last step");
+  if (lead) write_final_model(run_dir, *p.model, args, c.save_dtype, c.init);
 }
 
 }  // namespace whale::train

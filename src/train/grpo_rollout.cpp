@@ -5,6 +5,7 @@
 
 #include "engine/chat_session.h"
 #include "engine/engine.h"
+#include "train/data_parallel.h"
 #include "train/tasks/response.h"
 #include "train/tasks/rng.h"
 
@@ -55,7 +56,8 @@ engine::Request rollout_request(const GrpoConfig& c, const tokenizer::Tokenizer&
 
 // G rollouts of each problem from `first_problem` on, sampled together on one engine.
 void generate(const GrpoConfig& c, const tokenizer::Tokenizer& tok, const model::Weights& weights, int64_t step,
-              size_t first_problem, StepRollouts& s) {
+              size_t first_problem, StepRollouts& s, DataParallel* dp) {
+  const size_t world = dp ? static_cast<size_t>(dp->world()) : 1, rank = dp ? static_cast<size_t>(dp->rank()) : 0;
   const int64_t n_new = static_cast<int64_t>(s.problems.size() - first_problem) * c.group_size;
   engine::Engine eng(weights, nullptr,
                      {.max_seqs = static_cast<int32_t>(std::min<int64_t>(64, n_new)),
@@ -72,6 +74,7 @@ void generate(const GrpoConfig& c, const tokenizer::Tokenizer& tok, const model:
   for (size_t i = base; i < s.rollouts.size(); ++i) {
     Rollout& ro = s.rollouts[i];
     engine::Request r = rollout_request(c, tok, s.problems[ro.problem], step, i, ro);
+    if (i % world != rank) continue;  // another rank samples it
     r.on_event = [&ro, &tok](const engine::Event& e) {
       if (e.kind == engine::Event::Kind::kFinished) {
         ro.truncated = e.finish == engine::FinishReason::kLength;
@@ -83,6 +86,23 @@ void generate(const GrpoConfig& c, const tokenizer::Tokenizer& tok, const model:
     eng.add(std::move(r));
   }
   eng.run_until_idle();
+  if (world == 1) return;
+  // The exchange: (index, truncated, length, tokens...) of every rollout this rank sampled.
+  std::vector<int64_t> mine;
+  for (size_t i = base; i < s.rollouts.size(); ++i) {
+    if (i % world != rank) continue;
+    const Rollout& ro = s.rollouts[i];
+    mine.insert(mine.end(), {static_cast<int64_t>(i), ro.truncated ? 1 : 0, static_cast<int64_t>(ro.completion.size())});
+    mine.insert(mine.end(), ro.completion.begin(), ro.completion.end());
+  }
+  const std::vector<int64_t> all = dp->all_gather(mine, "the rollouts' exchange");
+  for (size_t at = 0; at + 3 <= all.size();) {
+    Rollout& ro = s.rollouts.at(static_cast<size_t>(all[at]));
+    ro.truncated = all[at + 1] != 0;
+    const auto n = static_cast<size_t>(all[at + 2]);
+    ro.completion.assign(all.begin() + static_cast<std::ptrdiff_t>(at + 3), all.begin() + static_cast<std::ptrdiff_t>(at + 3 + n));
+    at += 3 + n;
+  }
 }
 
 // Rewards from the task verifiers (plus DAPO's overlong penalty) for rollouts from `from` on.
@@ -112,11 +132,11 @@ std::vector<double> rollout_rewards(const std::vector<Rollout>& rollouts) {
 }
 
 StepRollouts collect_rollouts(const GrpoConfig& c, const tokenizer::Tokenizer& tok, const model::Weights& weights,
-                              int64_t step) {
+                              int64_t step, DataParallel* dp) {
   StepRollouts s;
   ProblemStream stream(c, step);
   stream.draw(c.prompts_per_step, s.problems);
-  generate(c, tok, weights, step, 0, s);
+  generate(c, tok, weights, step, 0, s, dp);
   score(c, tok, 0, s);
   s.groups = select_groups(rollout_rewards(s.rollouts), c.group_size, c.variant);
   for (int round = 0; c.variant == GrpoVariant::kDapo && round < 3 &&
@@ -124,7 +144,7 @@ StepRollouts collect_rollouts(const GrpoConfig& c, const tokenizer::Tokenizer& t
        ++round) {
     const size_t first = s.problems.size(), from = s.rollouts.size();
     stream.draw(c.prompts_per_step - static_cast<int64_t>(s.groups.kept.size()), s.problems);
-    generate(c, tok, weights, step, first, s);
+    generate(c, tok, weights, step, first, s, dp);
     score(c, tok, from, s);
     s.groups = select_groups(rollout_rewards(s.rollouts), c.group_size, c.variant);
   }

@@ -13,6 +13,8 @@
 
 namespace whale::train {
 
+class DataParallel;
+
 struct Rollout {
   size_t problem = 0;                       // index into the step's problems
   std::vector<int32_t> prompt, completion;  // completion includes EOS when the model stopped
@@ -32,9 +34,11 @@ struct StepRollouts {
 
 // Samples and scores the step's groups with the policy's `weights`. DAPO's dynamic sampling draws
 // more prompts while fewer than prompts_per_step groups are informative (3 rounds at most).
-// Deterministic in (config seed, step).
+// Deterministic in (config seed, step). With `dp` distributed, rank r samples the rollouts whose
+// index i has i % world == r (each rollout's sampling seed depends on i alone) and the ranks then
+// exchange them: every rank returns the whole step.
 StepRollouts collect_rollouts(const GrpoConfig& c, const tokenizer::Tokenizer& tok, const model::Weights& weights,
-                              int64_t step);
+                              int64_t step, DataParallel* dp = nullptr);
 
 // Every rollout's reward, in order.
 std::vector<double> rollout_rewards(const std::vector<Rollout>& rollouts);

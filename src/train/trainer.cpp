@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -16,6 +18,7 @@
 #include "core/progress.h"
 #include "formats/checkpoint.h"
 #include "train/data.h"
+#include "train/data_parallel.h"
 #include "train/moe_balance.h"
 #include "train/nn/causal_lm.h"
 #include "train/run_dir.h"
@@ -33,17 +36,19 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 struct Timers {
-  double data = 0, forward = 0, backward = 0, optimizer = 0, balance = 0, eval = 0, checkpoint = 0;
+  double data = 0, forward = 0, backward = 0, optimizer = 0, balance = 0, eval = 0, checkpoint = 0, reduce = 0;
   json to_json(double total) const {
-    return {{"data_s", data},       {"forward_s", forward},     {"backward_s", backward}, {"optimizer_s", optimizer},
-            {"balance_s", balance}, {"eval_s", eval},           {"checkpoint_s", checkpoint}, {"total_s", total}};
+    json j = {{"data_s", data},       {"forward_s", forward},     {"backward_s", backward}, {"optimizer_s", optimizer},
+              {"balance_s", balance}, {"eval_s", eval},           {"checkpoint_s", checkpoint}, {"total_s", total}};
+    if (reduce > 0) j["reduce_s"] = reduce;  // data parallel: the all-reduces
+    return j;
   }
 };
 
 struct StepResult {
   torch::Tensor loss;  // total, with graph
-  double main = 0, mtp = 0, balance = 0;
-  double tokens = 0;   // scored main targets
+  double main = 0, mtp = 0, balance = 0, total = 0;  // over the global batch once reduced
+  double tokens = 0;   // scored main targets (of the global batch)
   std::map<int64_t, torch::Tensor> loads;
 };
 
@@ -53,6 +58,10 @@ class Trainer {
  public:
   Trainer(const TrainConfig& c, std::string run_dir, const RunOptions& o)
       : c_(c), run_dir_(std::move(run_dir)), o_(o) {}
+  ~Trainer() {
+    std::error_code ec;
+    if (!scratch_.empty()) fs::remove_all(scratch_, ec);
+  }
 
   void run(const std::string& config_text);
 
@@ -61,8 +70,10 @@ class Trainer {
   void resume();
   double set_lr(int64_t step);
   void zero_grad();
-  StepResult forward(const Batch& b, int64_t step, bool with_graph);
+  StepResult forward(const Batch& b, const Batch& global, int64_t step, bool with_graph);
+  Batch shard(const Batch& global) const;
   void backward(const StepResult& r);
+  void reduce(StepResult& r);
   double update();
   BalanceStats balance(const StepResult& r);
   void log_step(int64_t step, const Batch& b, const StepResult& r, double lr, double grad_norm,
@@ -90,6 +101,11 @@ class Trainer {
   int64_t start_step_ = 0, tokens_seen_ = 0;
   double elapsed_before_ = 0;
   double run_tokens_ = 0;  // real tokens trained on by this process
+  // Data parallelism (docs/distributed.md): the ranks; rank 0 alone writes the run directory.
+  std::unique_ptr<DataParallel> dp_;
+  bool lead_ = true;
+  bool unreduced_loads_ = false;  // WHALE_DP_UNREDUCED_LOADS=1: the tests' negative control only
+  fs::path scratch_;              // ranks > 0: their copy of the tokenizer
 };
 
 // bf16 autocast for the scope: matmuls in bf16 (oneDNN), reductions and the losses in float32.
@@ -112,16 +128,36 @@ class Autocast {
   bool on_;
 };
 
-// Mean cross-entropy over the scored targets: logits [B, T, V], targets [B, T], mask [B, T].
-torch::Tensor masked_cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& mask) {
+// Mean cross-entropy over the scored targets: logits [B, T, V], targets [B, T], mask [B, T]; with
+// `count` (data parallel: the global batch's scored targets) a rank's share of the global mean.
+torch::Tensor masked_cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& mask,
+                                   std::optional<double> count = std::nullopt) {
   const int64_t V = logits.size(-1);
   const torch::Tensor ce = torch::nn::functional::cross_entropy(
       logits.to(torch::kFloat32).reshape({-1, V}), targets.reshape({-1}),
       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-  return (ce * mask.reshape({-1})).sum() / mask.sum().clamp_min(1.0);
+  const torch::Tensor n = count ? torch::scalar_tensor(std::max(1.0, *count)) : mask.sum().clamp_min(1.0);
+  return (ce * mask.reshape({-1})).sum() / n;
 }
 
-StepResult Trainer::forward(const Batch& b, int64_t step, bool with_graph) {
+// Scored targets of `b` from column `from` on (the MTP module's targets start one later).
+double scored(const Batch& b, int64_t from) {
+  double n = 0;
+  for (int64_t r = 0; r < b.rows; ++r) {
+    for (int64_t t = from; t < b.len; ++t) n += b.mask[r * b.len + t];
+  }
+  return n;
+}
+
+// This rank's rows of the global batch (all of it in one process).
+Batch Trainer::shard(const Batch& global) const {
+  if (!dp_->distributed()) return global;
+  const int64_t n = global.rows / dp_->world();
+  return slice_rows(global, dp_->rank() * n, (dp_->rank() + 1) * n);
+}
+
+// `b` is this rank's shard of `global`: its losses are its share of the global batch's means.
+StepResult Trainer::forward(const Batch& b, const Batch& global, int64_t step, bool with_graph) {
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
   const torch::Tensor inputs = torch::from_blob(const_cast<int64_t*>(b.inputs.data()), {b.rows, b.len}, i64);
   const torch::Tensor targets = torch::from_blob(const_cast<int64_t*>(b.targets.data()), {b.rows, b.len}, i64);
@@ -134,10 +170,12 @@ StepResult Trainer::forward(const Batch& b, int64_t step, bool with_graph) {
   auto t0 = Clock::now();
   const Autocast autocast(c_.autocast_bf16);
   const nn::Output out = model_->forward(inputs, positions);
-  const torch::Tensor main = masked_cross_entropy(out.logits, targets, mask);
+  const bool dist = dp_->distributed();
+  const torch::Tensor main =
+      masked_cross_entropy(out.logits, targets, mask, dist ? std::optional(scored(global, 0)) : std::nullopt);
   torch::Tensor loss = main;
   r.main = main.item<double>();
-  r.tokens = mask.sum().item<double>();
+  r.tokens = dist ? scored(global, 0) : mask.sum().item<double>();
 
   torch::Tensor real_mtp;
   if (args_.num_nextn_predict_layers > 0) {
@@ -145,7 +183,8 @@ StepResult Trainer::forward(const Batch& b, int64_t step, bool with_graph) {
     const int64_t T = b.len;
     const nn::Output m = model_->mtp_forward(out.hidden.slice(1, 0, T - 1), inputs.slice(1, 1, T),
                                              positions.slice(1, 0, T - 1));
-    const torch::Tensor mtp = masked_cross_entropy(m.logits, targets.slice(1, 1, T), mask.slice(1, 1, T).contiguous());
+    const torch::Tensor mtp = masked_cross_entropy(m.logits, targets.slice(1, 1, T), mask.slice(1, 1, T).contiguous(),
+                                                   dist ? std::optional(scored(global, 1)) : std::nullopt);
     r.mtp = mtp.item<double>();
     const double w = mtp_weight_at(c_, step);
     if (with_graph && w > 0) loss = loss + w * mtp;
@@ -168,17 +207,21 @@ StepResult Trainer::forward(const Batch& b, int64_t step, bool with_graph) {
           bl = bl + balance_loss(rt, rl, groups, args_.num_experts_per_tok);
         }
         bl = alpha * bl;
+        // The sequence-wise loss is a mean over the global batch's rows: this rank's share of it.
+        if (dist) bl = bl * (static_cast<double>(b.rows) / static_cast<double>(global.rows));
         r.balance = bl.item<double>();
         loss = loss + bl;
       }
     }
   }
   r.loss = loss;
+  r.total = loss.item<double>();
   t_.balance += seconds_since(t1);
   return r;
 }
 
 void Trainer::write_metrics(const json& line) {
+  if (!lead_) return;
   metrics_ << line.dump() << "\n";
   metrics_.flush();
 }
@@ -190,12 +233,19 @@ void Trainer::evaluate(int64_t step) {
   double main = 0, mtp = 0, tokens = 0;
   std::map<int64_t, torch::Tensor> loads;
   for (int64_t k = 0; k < c_.eval_batches; ++k) {
-    const Batch b = make_batch(c_, *tok_, tasks::Split::kValidation, k);
-    StepResult r = forward(b, step, /*with_graph=*/false);
+    const Batch g = make_batch(c_, *tok_, tasks::Split::kValidation, k);
+    StepResult r = forward(shard(g), g, step, /*with_graph=*/false);
     main += r.main * r.tokens;
     mtp += r.mtp * r.tokens;
     tokens += r.tokens;
     for (auto& [layer, l] : r.loads) loads[layer] = loads.count(layer) ? loads[layer] + l : l;
+  }
+  if (dp_->distributed()) {
+    std::vector<torch::Tensor> sums = {torch::tensor({main, mtp}, torch::kFloat64)};
+    for (auto& [layer, l] : loads) sums.push_back(l);
+    dp_->sum(sums, "the validation losses");
+    main = sums[0][0].item<double>();
+    mtp = sums[0][1].item<double>();
   }
   json line = {{"split", "validation"}, {"step", step}, {"loss", main / std::max(1.0, tokens)}};
   if (args_.num_nextn_predict_layers > 0) line["mtp_loss"] = mtp / std::max(1.0, tokens);
@@ -215,6 +265,7 @@ void Trainer::evaluate(int64_t step) {
 }
 
 void Trainer::save_checkpoint(int64_t step) {
+  if (!lead_) return;
   auto t0 = Clock::now();
   const double elapsed = elapsed_before_ + seconds_since(start_);
   write_checkpoint(run_dir_, step, [&](const fs::path& tmp) {
@@ -232,17 +283,40 @@ void Trainer::save_checkpoint(int64_t step) {
 // The run directory, the model's config and tokenizer, the model (fresh or from `init`) and AdamW.
 void Trainer::setup(const std::string& config_text) {
   keep_freed_memory();
-  if (c_.threads > 0) torch::set_num_threads(c_.threads);
-  fs::create_directories(run_dir_);
-  check_run_dir(run_dir_, o_.resume);
-  core::write_file_atomic((fs::path(run_dir_) / "config.json").string(), config_text);
+  const DistEnv env = dist_env_from_environment();
+  if (c_.threads > 0) {
+    torch::set_num_threads(c_.threads);
+  } else if (env.local_world > 1) {  // the ranks on this machine share its cores
+    torch::set_num_threads(std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / env.local_world));
+  }
+  if (env.world > 1) {
+    if (c_.batch_size % env.world != 0) {
+      fail(ErrorKind::kInvalidArgument, "batch_size ", c_.batch_size, " (the global batch) is not divisible by WORLD_SIZE ",
+           env.world);
+    }
+    if (c_.balance == Balance::kAuxLoss) {
+      fail(ErrorKind::kUnsupported, "balance \"aux_loss\" is not supported with data parallelism (its batch-wise f_i "
+           "needs the whole batch on one rank); use \"aux_free\" or \"none\"");
+    }
+  }
+  const char* unreduced = std::getenv("WHALE_DP_UNREDUCED_LOADS");
+  unreduced_loads_ = unreduced && std::string(unreduced) == "1";
+  dp_ = std::make_unique<DataParallel>(env);
+  lead_ = dp_->rank() == 0;
+  if (lead_) {
+    fs::create_directories(run_dir_);
+    check_run_dir(run_dir_, o_.resume);
+    core::write_file_atomic((fs::path(run_dir_) / "config.json").string(), config_text);
+  } else {
+    scratch_ = fs::temp_directory_path() / ("whale-rank" + std::to_string(dp_->rank()) + "-" + std::to_string(::getpid()));
+  }
 
   args_ = c_.kind != RunKind::kPretrain ? formats::load_model_args(c_.init) : c_.model;
   if (args_.max_position_embeddings < c_.seq_len) {
     fail(ErrorKind::kInvalidArgument, "seq_len ", c_.seq_len, " exceeds the model's max_position_embeddings ",
          args_.max_position_embeddings);
   }
-  tok_dir_ = prepare_tokenizer(c_, args_, run_dir_);
+  tok_dir_ = prepare_tokenizer(c_, args_, lead_ ? run_dir_ : scratch_.string());
   tok_.emplace(tokenizer::Tokenizer::from_dir(tok_dir_));
   if (static_cast<int64_t>(tok_->vocab_size()) > args_.vocab_size) {
     fail(ErrorKind::kInvalidArgument, "the tokenizer has ", tok_->vocab_size(), " tokens, the model only ", args_.vocab_size);
@@ -279,6 +353,7 @@ void Trainer::resume() {
   start_step_ = st.at("step").get<int64_t>();
   tokens_seen_ = st.at("tokens").get<int64_t>();
   elapsed_before_ = st.at("elapsed_s").get<double>();
+  if (!lead_) return;
   trim_metrics(fs::path(run_dir_) / "metrics.jsonl", start_step_);  // drop what came after the checkpoint
   core::log_info("resuming ", run_dir_, " at step ", start_step_);
 }
@@ -301,6 +376,27 @@ void Trainer::backward(const StepResult& r) {
   auto t0 = Clock::now();
   r.loss.backward();
   t_.backward += seconds_since(t0);
+}
+
+// Data parallel: the gradients summed over the ranks (each rank's loss is its share of the global
+// mean, so the sum is the one-process gradient), the losses, and the global expert loads that the
+// bias rule and MaxVio need.
+void Trainer::reduce(StepResult& r) {
+  if (!dp_->distributed()) return;
+  auto t0 = Clock::now();
+  std::vector<torch::Tensor> params;
+  for (auto& g : opt_->param_groups()) params.insert(params.end(), g.params().begin(), g.params().end());
+  dp_->sum_gradients(params);
+  std::vector<torch::Tensor> sums = {torch::tensor({r.main, r.mtp, r.balance, r.total}, torch::kFloat64)};
+  if (!unreduced_loads_) {
+    for (auto& [layer, l] : r.loads) sums.push_back(l);
+  }
+  dp_->sum(sums, "the losses and expert loads");
+  r.main = sums[0][0].item<double>();
+  r.mtp = sums[0][1].item<double>();
+  r.balance = sums[0][2].item<double>();
+  r.total = sums[0][3].item<double>();
+  t_.reduce += seconds_since(t0);
 }
 
 // Global-norm clipping and the AdamW step; returns the norm before clipping.
@@ -331,7 +427,7 @@ void Trainer::log_step(int64_t step, const Batch& b, const StepResult& r, double
   run_tokens_ += static_cast<double>(real_tokens);
   json line = {{"split", "train"},
                {"step", step + 1},
-               {"loss", r.loss.item<double>()},
+               {"loss", r.total},
                {"main_loss", r.main},
                {"lr", lr},
                {"grad_norm", grad_norm},
@@ -367,6 +463,7 @@ void Trainer::show_progress(const StepResult& r, const BalanceStats& bal) {
 
 // profile.json: where this process's time went.
 void Trainer::write_profile() {
+  if (!lead_) return;
   const double total = seconds_since(start_);
   json prof = t_.to_json(total);
   prof["steps"] = c_.steps - start_step_;
@@ -380,12 +477,18 @@ void Trainer::run(const std::string& config_text) {
   start_ = Clock::now();
   setup(config_text);
   if (o_.resume) resume();
+  // Every rank starts from rank 0's weights (and balancing biases).
+  std::vector<torch::Tensor> state = model_->parameters();
+  for (const auto& b : model_->buffers()) state.push_back(b);
+  dp_->broadcast(state, "the weights' broadcast");
   const fs::path metrics_path = fs::path(run_dir_) / "metrics.jsonl";
-  metrics_.open(metrics_path, std::ios::app);
-  if (!metrics_) fail(ErrorKind::kIo, "cannot write ", metrics_path.string());
+  if (lead_) {
+    metrics_.open(metrics_path, std::ios::app);
+    if (!metrics_) fail(ErrorKind::kIo, "cannot write ", metrics_path.string());
+  }
 
   model_->train();
-  if (o_.progress) {
+  if (o_.progress && lead_) {
     bar_.emplace(c_.kind == RunKind::kPretrain ? "pretrain" : c_.kind == RunKind::kSft ? "sft" : "distill", c_.steps,
                  core::ProgressOptions{.unit = "steps"});
     bar_->start_at(start_step_);
@@ -395,12 +498,14 @@ void Trainer::run(const std::string& config_text) {
   for (int64_t step = start_step_; step < c_.steps; ++step) {
     const auto step_start = Clock::now();
     auto t0 = Clock::now();
-    const Batch b = make_batch(c_, *tok_, tasks::Split::kTrain, step, o_.examples);
+    const Batch b = make_batch(c_, *tok_, tasks::Split::kTrain, step, o_.examples);  // the global batch
     t_.data += seconds_since(t0);
     const double lr = set_lr(step);
     zero_grad();
-    const StepResult r = forward(b, step, /*with_graph=*/true);
+    const Batch mine = shard(b);  // outlives backward: the graph holds views of its buffers
+    StepResult r = forward(mine, b, step, /*with_graph=*/true);
     backward(r);
+    reduce(r);
     const double grad_norm = update();
     const BalanceStats bal = balance(r);
     log_step(step, b, r, lr, grad_norm, bal, seconds_since(step_start));
@@ -413,6 +518,8 @@ void Trainer::run(const std::string& config_text) {
   }
   if (bar_) bar_->finish();
 
+  dp_->barrier("the last step");
+  if (!lead_) return;
   write_final_model(run_dir_, *model_, args_, c_.save_dtype, tok_dir_);  // in the dtype it ships in
   write_profile();
   core::log_info("wrote ", run_dir_, "/model", " (", run_tokens_ / std::max(1e-9, seconds_since(run_start_)), " tokens/s)");

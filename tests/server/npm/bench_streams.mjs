@@ -5,6 +5,8 @@
 // with a prompt of exactly PROMPT_TOKENS token ids, different for every stream (no prefix-cache
 // hits), so the prompt length does not depend on the tokenizer or the chat template.
 // Not a test (no assertions); docs/server.md and docs/engine.md record its figures.
+import { sseChunks } from './sse.mjs';
+
 const [base, levels = '1,4,16', maxTokensArg = '32', promptTokensArg] = process.argv.slice(2);
 const maxTokens = Number(maxTokensArg);
 const promptTokens = promptTokensArg === undefined ? 0 : Number(promptTokensArg);
@@ -30,21 +32,12 @@ async function one(i) {
     body: JSON.stringify(req),
   });
   if (!res.ok) throw new Error(`status ${res.status}: ${await res.text()}`);
-  const decoder = new TextDecoder();
-  let buf = '', ttft = null, usage = null;
-  for await (const part of res.body) {
-    buf += decoder.decode(part, { stream: true });
-    let end;
-    while ((end = buf.indexOf('\n\n')) >= 0) {
-      const ev = buf.slice(0, end);
-      buf = buf.slice(end + 2);
-      if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
-      const c = JSON.parse(ev.slice(6));
-      if (c.usage) usage = c.usage;
-      const ch = c.choices?.[0];
-      const d = ch?.delta;
-      if (ttft === null && ((d && (d.reasoning_content || d.content)) || ch?.text)) ttft = performance.now() - t0;
-    }
+  let ttft = null, usage = null;
+  for await (const c of sseChunks(res)) {
+    if (c.usage) usage = c.usage;
+    const ch = c.choices?.[0];
+    const d = ch?.delta;
+    if (ttft === null && ((d && (d.reasoning_content || d.content)) || ch?.text)) ttft = performance.now() - t0;
   }
   return { ttft, tokens: usage.completion_tokens, prompt: usage.prompt_tokens };
 }

@@ -9,6 +9,7 @@
 // SOAK_NEGATIVE_CONTROL=1: the replay changes each request (seed + 1, or one token fewer), so the
 // comparison must find mismatches; the run then succeeds only if it does (the check can fail).
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { sseChunks } from './sse.mjs';
 
 const [base, pidArg, durationArg, outPath, clientsArg = '6', queueArg = '16', seedArg = '1'] = process.argv.slice(2);
 if (!base || !pidArg || !durationArg || !outPath) {
@@ -74,29 +75,20 @@ async function send(req, signal) {
     await res.text().catch(() => '');
     return { status: res.status };
   }
-  const decoder = new TextDecoder();
-  let buf = '', reasoning = '', content = '', chunks = 0, usage = null, finish = null;
-  for await (const part of res.body) {
-    buf += decoder.decode(part, { stream: true });
-    let end;
-    while ((end = buf.indexOf('\n\n')) >= 0) {
-      const ev = buf.slice(0, end);
-      buf = buf.slice(end + 2);
-      if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
-      const c = JSON.parse(ev.slice(6));
-      if (c.usage) usage = c.usage;
-      const ch = c.choices?.[0];
-      if (!ch) continue;
-      if (ch.finish_reason) finish = ch.finish_reason;
-      if (ch.delta) {
-        reasoning += ch.delta.reasoning_content ?? '';
-        content += ch.delta.content ?? '';
-      } else {
-        content += ch.text ?? '';
-      }
-      ++chunks;
-      if (req.hangUp !== null && chunks >= req.hangUp) return { status: 'hung_up' };
+  let reasoning = '', content = '', chunks = 0, usage = null, finish = null;
+  for await (const c of sseChunks(res)) {
+    if (c.usage) usage = c.usage;
+    const ch = c.choices?.[0];
+    if (!ch) continue;
+    if (ch.finish_reason) finish = ch.finish_reason;
+    if (ch.delta) {
+      reasoning += ch.delta.reasoning_content ?? '';
+      content += ch.delta.content ?? '';
+    } else {
+      content += ch.text ?? '';
     }
+    ++chunks;
+    if (req.hangUp !== null && chunks >= req.hangUp) return { status: 'hung_up' };
   }
   const text = req.path.includes('chat') ? `${reasoning}\u0000${content}` : content;
   return { status: 200, text, tokens: usage?.completion_tokens ?? null, finish };

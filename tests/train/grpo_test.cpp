@@ -83,28 +83,30 @@ std::vector<json> read_metrics(const std::string& run) {
 
 json easy_config(int steps) {
   return {{"init", kRoot + "/models/default"},
-          {"tasks", json::array({{{"task", "multiplication"}, {"min_digits", 2}, {"max_digits", 2}}})},
+          {"tasks", json::array({{{"task", "countdown"}, {"min_numbers", 3}, {"max_numbers", 3}, {"max_number", 30},
+                                   {"min_target", 10}, {"max_target", 60}}})},
           {"dataset_size", 4},
           {"steps", steps},
           {"prompts_per_step", 4},
-          {"group_size", 8},
+          {"group_size", 16},
           {"max_tokens", 512},
           {"rewards", {{"accuracy", 1.0}, {"format", 0.1}}},
           {"loss", {{"variant", "dr_grpo"}, {"beta", 0.001}}},
-          {"optimizer", {{"lr", 2e-4}}},
+          {"optimizer", {{"lr", 1e-4}}},
           {"seed", 1},
-          {"threads", 2},
+          {"threads", 1},  // two libtorch threads stall beside other tests on a 2-core CI machine
           {"checkpoint_every", 4}};
 }
 
-// A fixed set of 4 two-digit multiplications (the model gets about 15% of its samples right at
-// temperature 1): GRPO raises the reward within a few steps.
+// A fixed set of 4 three-number Countdown problems (the model gets about 15% of its samples right at
+// temperature 1; its arithmetic is too sure of itself for a group to vary): GRPO raises the reward
+// within a few steps.
 TEST(GrpoRun, RewardRisesOnAnEasyTask) {
   const std::string run = testing::temp_dir("grpo_rises");
-  const json j = easy_config(10);
+  const json j = easy_config(12);
   train_grpo(parse_grpo_config(j.dump(), "test.json"), j.dump(), run, false, false);
   const auto m = read_metrics(run);
-  ASSERT_EQ(m.size(), 10u);
+  ASSERT_EQ(m.size(), 12u);
   for (const char* key : {"reward", "accuracy", "format", "response_length", "kl", "clip_fraction", "entropy",
                           "rollout_tokens_per_s", "train_tokens_per_s", "grad_norm", "zero_std_fraction", "sampled_logp"}) {
     EXPECT_TRUE(m.back().contains(key)) << key;
@@ -114,7 +116,7 @@ TEST(GrpoRun, RewardRisesOnAnEasyTask) {
     for (size_t i = from; i < to; ++i) s += m[i]["reward"].get<double>();
     return s / static_cast<double>(to - from);
   };
-  const double early = mean_reward(0, 3), late = mean_reward(7, 10);
+  const double early = mean_reward(0, 3), late = mean_reward(9, 12);
   EXPECT_GT(late, early + 0.1) << "reward " << early << " -> " << late;
   EXPECT_EQ(m[0]["kl"].get<double>(), 0.0);  // the policy is the reference at the first step
   // The update scores the tokens the engine sampled: their mean log-probability under the policy

@@ -45,7 +45,8 @@ engine::ShardPlan plan_for(const formats::ModelArgs& a, const DistOptions& d) {
   return engine::shard_plan(a, mode, ranks, c.rank());
 }
 
-// Runs `fn`; on a whale::Error in a multi-process run, prints it with the rank and ends every rank.
+}  // namespace
+
 void on_all_ranks(const DistOptions& d, const std::function<void()>& fn) {
   try {
     fn();
@@ -57,16 +58,11 @@ void on_all_ranks(const DistOptions& d, const std::function<void()>& fn) {
   }
 }
 
-struct Loaded {
-  model::Weights w;
-  engine::ShardPlan plan;
-};
-
-Loaded load_share(const std::string& path, const std::string& quant, int threads, const DistOptions& d) {
+LoadedShare load_share(const std::string& path, const std::string& quant, int threads, const DistOptions& d) {
   const auto t0 = Clock::now();
   const formats::ModelArgs args =
       is_gguf(path) ? formats::model_args_from_gguf(formats::GgufFile::open(path)) : formats::load_model_args(path);
-  Loaded l{{}, plan_for(args, d)};
+  LoadedShare l{{}, plan_for(args, d)};
   model::LoadOptions lo = load_options(quant, threads);
   const engine::ShardPlan plan = l.plan;
   lo.keep = [plan](const formats::TensorSpec& t) { return plan.keep(t); };
@@ -77,8 +73,6 @@ Loaded load_share(const std::string& path, const std::string& quant, int threads
                std::chrono::duration<double>(Clock::now() - t0).count());
   return l;
 }
-
-}  // namespace
 
 void add_dist_options(CLI::App* cmd, DistOptions& o, bool bench) {
   cmd->add_option("--pp", o.pp,
@@ -103,7 +97,7 @@ void run_distributed(const DistRunArgs& a, const DistOptions& d) {
     if (a.prompt.empty() == a.prompt_ids.empty()) {
       fail(ErrorKind::kInvalidArgument, "give exactly one of -p/--prompt TEXT or --prompt-ids 1,2,3");
     }
-    const Loaded l = load_share(a.model, a.quant, a.threads, d);
+    const LoadedShare l = load_share(a.model, a.quant, a.threads, d);
     const model::Weights& w = l.w;
     std::optional<tokenizer::Tokenizer> tok;
     engine::GenSequence g;
@@ -160,7 +154,7 @@ void run_distributed(const DistRunArgs& a, const DistOptions& d) {
 
 void bench_distributed(const DistBenchArgs& a, const DistOptions& d) {
   on_all_ranks(d, [&] {
-    const Loaded l = load_share(a.model, a.quant, a.threads, d);
+    const LoadedShare l = load_share(a.model, a.quant, a.threads, d);
     const model::Weights& w = l.w;
     const int64_t V = w.args.vocab_size;
     engine::DistConfig cfg{.plan = l.plan,

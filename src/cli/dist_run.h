@@ -4,7 +4,11 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <functional>
 #include <string>
+
+#include "engine/shard_plan.h"
+#include "model/weights.h"
 
 #include "sampler/sampler.h"
 
@@ -20,6 +24,17 @@ struct DistOptions {
 
 // --pp, --ep, --micro-batches (both commands); --dump-logits (run) or --seqs (bench).
 void add_dist_options(CLI::App* cmd, DistOptions& o, bool bench);
+
+// This process's share of the model (every rank loads only its own tensors) and its plan: one
+// process without MPI for --pp 1 / --ep 1, else MPI's rank. Prints the share on stderr.
+struct LoadedShare {
+  model::Weights w;
+  engine::ShardPlan plan;
+};
+LoadedShare load_share(const std::string& path, const std::string& quant, int threads, const DistOptions& d);
+// Runs `fn`; on a whale::Error in a multi-process run, prints it with the rank and ends every rank
+// (a rank left waiting for a message that never comes would hang the job).
+void on_all_ranks(const DistOptions& d, const std::function<void()>& fn);
 
 struct DistRunArgs {
   std::string model, quant, kv_type, prompt, prompt_ids;

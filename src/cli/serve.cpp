@@ -12,8 +12,10 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "dist_run.h"
 #include "engine/engine.h"
 #include "engine/engine_loop.h"
+#include "engine/rank_link.h"
 #include "formats/generation_config.h"
 #include "model/weights.h"
 #include "run_common.h"
@@ -42,24 +44,13 @@ struct Opts {
   int search_k = 5;
   double search_timeout = 10;
   std::string cache_dir, cache_size = "10G";  // --cache-dir DIR --cache-size 20G
+  DistOptions dist;  // --pp N / --ep N under mpirun: rank 0 serves, the others follow its steps
 };
 
-void run_serve(const Opts& o) {
-  const std::string path = o.model.empty() ? default_model_path() : o.model;
-  if (!std::filesystem::exists(path)) {
-    fail(ErrorKind::kNotFound, "no model at ", path,
-         ". To try the server, make a random-weight model:\n  whale init --preset tiny-deepseek-v3 --out /tmp/tiny && "
-         "whale serve /tmp/tiny");
-  }
-  // Signals go to one waiting thread (blocked everywhere else, including threads made later).
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);  // a client that went away is a failed write, not a dead server
-
-  // Opened first: a wrong --search fails in a second, not after the model has loaded.
+// Serves `weights` over HTTP until SIGINT/SIGTERM (blocked in every thread by the caller).
+void serve(const Opts& o, const std::string& path, const sigset_t& sigs, const model::Weights& weights,
+           engine::RankLink* link) {
+  // Opened before the engine: a wrong --search fails before the cache is allocated.
   std::shared_ptr<search::Searcher> searcher;
   if (!o.search.empty()) {
     try {
@@ -68,7 +59,6 @@ void run_serve(const Opts& o) {
       fail(e.kind(), "--search ", o.search, ": ", e.what());
     }
   }
-  const model::Weights weights = model::load_weights(path, load_options(o.quant, o.threads));
   const std::unique_ptr<model::Weights> draft = load_draft_model(o.spec, path, load_options(o.quant, o.threads));
   const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(path);  // a directory, or a .gguf's own metadata
   const formats::GenerationConfig gen = formats::load_generation_config(
@@ -79,7 +69,8 @@ void run_serve(const Opts& o) {
                       .threads = o.threads, .kv_type = model::kv_type_from_name(o.kv_type),
                       .spec = spec_config(o.spec, weights, draft.get()),
                       .cache_dir = o.cache_dir,
-                      .cache_bytes = engine::parse_byte_size(o.cache_size)});
+                      .cache_bytes = engine::parse_byte_size(o.cache_size),
+                      .link = link});
   engine::EngineLoop loop(eng, {.max_pending = o.queue});
 
   server::ServedModel served;
@@ -112,6 +103,11 @@ void run_serve(const Opts& o) {
                 static_cast<long long>(d.files), static_cast<double>(d.bytes) / (1 << 20), o.cache_size.c_str());
   }
   if (searcher) std::printf("whale serve: web_search over %s (%d results)\n", searcher->describe().c_str(), o.search_k);
+  if (link) {
+    std::printf("whale serve: %d MPI ranks, %s (this rank: %s)\n", link->plan().ranks,
+                link->plan().mode == engine::ShardMode::kPipeline ? "pipeline parallel" : "expert parallel",
+                link->plan().describe().c_str());
+  }
   std::fflush(stdout);
 
   std::thread waiter([&] {
@@ -125,6 +121,40 @@ void run_serve(const Opts& o) {
   // run() also returns if listening failed; wake the waiter so it can be joined.
   pthread_kill(waiter.native_handle(), SIGTERM);
   waiter.join();
+}
+
+void run_serve(const Opts& o) {
+  const std::string path = o.model.empty() ? default_model_path() : o.model;
+  if (!std::filesystem::exists(path)) {
+    fail(ErrorKind::kNotFound, "no model at ", path,
+         ". To try the server, make a random-weight model:\n  whale init --preset tiny-deepseek-v3 --out /tmp/tiny && "
+         "whale serve /tmp/tiny");
+  }
+  // Signals go to one waiting thread (blocked everywhere else, including threads made later: MPI's
+  // and the server's).
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a client that went away is a failed write, not a dead server
+  if (!o.dist.requested()) {
+    const model::Weights weights = model::load_weights(path, load_options(o.quant, o.threads));
+    serve(o, path, sigs, weights, nullptr);
+    return;
+  }
+  // Under mpirun: every rank loads its share; rank 0 serves and leads, the others follow its steps
+  // until it stops (an error on any rank ends them all).
+  on_all_ranks(o.dist, [&] {
+    const LoadedShare share = load_share(path, o.quant, o.threads, o.dist);
+    engine::RankLink link(share.plan);
+    if (!share.plan.first()) {
+      link.follow(share.w, o.threads);
+      return;
+    }
+    serve(o, path, sigs, share.w, &link);
+    link.finish();
+  });
 }
 
 }  // namespace
@@ -164,6 +194,14 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--search-timeout", o->search_timeout, "SearxNG connect + read timeout in seconds")
       ->check(CLI::Range(0.1, 600.0));
   add_disk_cache_options(cmd, o->cache_dir, o->cache_size);
+  cmd->add_option("--pp", o->dist.pp,
+                  "Pipeline parallelism over N MPI processes (mpirun -np N whale serve --pp N): each rank holds and runs "
+                  "a contiguous range of layers; rank 0 serves HTTP")
+      ->check(CLI::Range(2, 1024));
+  cmd->add_option("--ep", o->dist.ep,
+                  "Expert parallelism over N MPI processes (mpirun -np N whale serve --ep N): each rank holds 1/N of the "
+                  "routed experts; rank 0 serves HTTP")
+      ->check(CLI::Range(2, 1024));
   cmd->callback([o] { run_serve(*o); });
 }
 

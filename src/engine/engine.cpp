@@ -42,7 +42,13 @@ Engine::Engine(const model::Weights& weights, const tokenizer::Tokenizer* tokeni
       blocks_(blocks_of(weights, config), config.block_size),
       scheduler_(blocks_, config.max_seqs, config.max_batch_tokens),
       runner_(weights, blocks_of(weights, config), config.block_size, config.max_seqs, max_context_, config.threads,
-              config.kv_type) {
+              config.kv_type, config.link) {
+  if (cfg_.link && cfg_.spec.mode != SpecMode::kOff) {
+    fail(ErrorKind::kUnsupported, "speculative decoding (--spec) is not available across MPI ranks (--pp/--ep): use --spec off");
+  }
+  if (cfg_.link && !cfg_.cache_dir.empty()) {
+    fail(ErrorKind::kUnsupported, "the disk cache (--cache-dir) is not available across MPI ranks (--pp/--ep)");
+  }
   if (max_context_ > w_.args.max_position_embeddings) {
     fail(ErrorKind::kInvalidArgument, "context ", max_context_, " exceeds the model's ", w_.args.max_position_embeddings);
   }

@@ -36,6 +36,9 @@ struct EngineConfig {
   // read back by later requests (also after a restart). Empty: off.
   std::string cache_dir;
   int64_t cache_bytes = int64_t{10} << 30;
+  // Rank 0 of a multi-process run (`whale serve --pp|--ep`): every step also runs on the other
+  // ranks (rank_link.h). Speculative decoding and the disk cache are not available then.
+  RankLink* link = nullptr;
 };
 
 struct EngineStats {

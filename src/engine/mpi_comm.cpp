@@ -25,13 +25,14 @@ void check(int rc, const char* what) {
 }
 
 // Polls `req` with short sleeps: MPI_Wait spins at 100% of a core, which on an oversubscribed
-// machine takes the core from the rank that is computing.
+// machine takes the core from the rank that is computing. After about a second of waiting (a
+// follower of an idle server) the sleeps grow to a millisecond.
 void poll(MPI_Request& req, MPI_Status* status) {
   for (int spins = 0;; ++spins) {
     int done = 0;
     check(MPI_Test(&req, &done, status), "test");
     if (done) return;
-    if (spins > 64) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    if (spins > 64) std::this_thread::sleep_for(std::chrono::microseconds(spins > 20000 ? 1000 : 50));
   }
 }
 
@@ -49,7 +50,8 @@ Comm::Comm() {
   MPI_Initialized(&inited);
   if (!inited) {
     int provided = 0;
-    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "init");
+    // Serialized: `whale serve` makes its calls from the engine's thread, one thread at a time.
+    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "init");
     std::atexit([] {
       int fin = 0;
       MPI_Finalized(&fin);
@@ -87,7 +89,7 @@ std::vector<int32_t> Comm::recv_ints(int source, int tag) {
     int flag = 0;
     check(MPI_Iprobe(source, tag, MPI_COMM_WORLD, &flag, &st), "probe");
     if (flag) break;
-    if (spins > 64) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    if (spins > 64) std::this_thread::sleep_for(std::chrono::microseconds(spins > 20000 ? 1000 : 50));
   }
   int n = 0;
   MPI_Get_count(&st, MPI_INT32_T, &n);

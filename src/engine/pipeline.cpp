@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "engine/rank_link.h"
 #include "model/kv_cache.h"
 
 namespace whale::engine {
@@ -85,7 +86,7 @@ struct DistributedGenerator::Impl {
   std::unique_ptr<model::KvCache> cache;
   model::Scratch scratch;
   model::ForwardOutput out;
-  std::vector<float> gathered;        // expert parallelism: every rank's partial MoE output
+  std::unique_ptr<ExpertSum> sum;     // expert parallelism: the partial MoE outputs summed across ranks
   std::vector<Outbox> outboxes;       // pipeline: one per micro-batch in flight
   std::vector<Outbox> logit_boxes;    // the last stage: logits on their way back, per micro-batch
   std::vector<float> in_hidden;       // pipeline: the previous stage's residual stream
@@ -95,6 +96,7 @@ struct DistributedGenerator::Impl {
     const ShardPlan& p = cfg.plan;
     if (p.ranks > 1) {
       comm = &Comm::world();
+      sum = std::make_unique<ExpertSum>(comm, p.ranks);
       if (comm->size() != p.ranks) {
         fail(ErrorKind::kInvalidArgument, p.mode == ShardMode::kPipeline ? "--pp " : "--ep ", p.ranks, " needs ", p.ranks,
              " MPI processes (mpirun -np ", p.ranks, "); this run has ", comm->size());
@@ -111,32 +113,11 @@ struct DistributedGenerator::Impl {
 
   model::ForwardOptions options(const Header& h, const float* input) {
     model::ForwardOptions o{.mla = h.mla ? model::MlaMode::kAbsorbed : model::MlaMode::kNaive, .logit_rows = h.rows};
-    const ShardPlan& p = cfg.plan;
-    if (p.mode == ShardMode::kPipeline) {
-      o.layer_begin = p.layer_begin;
-      o.layer_end = p.layer_end;
-      o.input_hidden = input;
-    } else if (p.mode == ShardMode::kExpert && p.ranks > 1) {
-      o.expert_begin = p.expert_begin;
-      o.expert_end = p.expert_end;
-      o.shared_experts = p.shared_experts;
-      o.combine_experts = [this](float* partial, int64_t n) { combine(partial, n); };
-    }
+    apply_shard(o, cfg.plan, input, [this](float* partial, int64_t n) {
+      (*sum)(partial, n);
+      stats.bytes_sent += n * 4 * (cfg.plan.ranks - 1);
+    });
     return o;
-  }
-
-  // Sum of every rank's partial in rank order, the same bits on every rank (an all-reduce may
-  // associate differently per rank, and the ranks must route the next layer identically).
-  void combine(float* partial, int64_t n) {
-    const int N = cfg.plan.ranks;
-    if (static_cast<int64_t>(gathered.size()) < n * N) gathered.resize(static_cast<size_t>(n * N));
-    comm->allgather(partial, n, gathered.data());
-    stats.bytes_sent += n * 4 * (N - 1);
-    for (int64_t i = 0; i < n; ++i) {
-      float s = gathered[static_cast<size_t>(i)];
-      for (int r = 1; r < N; ++r) s += gathered[static_cast<size_t>(r * n + i)];
-      partial[i] = s;
-    }
   }
 
   // Waits until the outbox's last message has gone, so its buffers may be refilled.

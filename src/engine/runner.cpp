@@ -1,11 +1,27 @@
 // Batch assembly and the choice of MLA path; the forward pass itself is model's.
 #include "engine/runner.h"
 
+#include "core/error.h"
+
 namespace whale::engine {
 
+namespace {
+
+std::pair<int64_t, int64_t> layers_of(const model::Weights& w, const RankLink* link) {
+  return link ? RankLink::cache_layers(w.args, link->plan()) : std::pair<int64_t, int64_t>{0, -1};
+}
+
+}  // namespace
+
 Runner::Runner(const model::Weights& w, int32_t n_blocks, int32_t block_size, int32_t n_slots, int64_t max_context,
-               int threads, core::DType kv_type)
-    : w_(w), pool_(threads), cache_(w.args, n_blocks, block_size, n_slots, max_context, kv_type) {}
+               int threads, core::DType kv_type, RankLink* link)
+    : w_(w),
+      link_(link),
+      pool_(threads),
+      cache_(w.args, n_blocks, block_size, n_slots, max_context, kv_type, layers_of(w, link).first,
+             layers_of(w, link).second) {
+  if (link_) link_->start({n_blocks, block_size, n_slots, max_context, kv_type});
+}
 
 const std::vector<Runner::Logits>& Runner::run(const std::vector<Chunk>& chunks) {
   batch_.tokens.clear();
@@ -13,10 +29,12 @@ const std::vector<Runner::Logits>& Runner::run(const std::vector<Chunk>& chunks)
   batch_.seq_ids.clear();
   opt_.logit_rows.clear();
   logits_.clear();
+  tables_.clear();
   bool all_decode = true;
   for (const Chunk& c : chunks) {
     all_decode &= c.n == 1;
     cache_.bind(c.seq->slot, &c.seq->block_table);
+    tables_.push_back({c.seq->slot, &c.seq->block_table});
     for (int64_t p = c.start; p < c.start + c.n; ++p) {
       batch_.add(c.seq->tokens[static_cast<size_t>(p)], static_cast<int32_t>(p), c.seq->slot);
     }
@@ -28,13 +46,18 @@ const std::vector<Runner::Logits>& Runner::run(const std::vector<Chunk>& chunks)
   // Absorbed MLA reads the latent cache directly (best for decode); naive decompresses each
   // sequence's cache once per step (best when prefill chunks dominate). Both are exact.
   opt_.mla = all_decode ? model::MlaMode::kAbsorbed : model::MlaMode::kNaive;
-  model::forward(w_, batch_, cache_, opt_, scratch_, pool_, out_);
+  if (link_) {
+    link_->lead(w_, batch_, opt_, cache_, scratch_, pool_, out_, tables_);
+  } else {
+    model::forward(w_, batch_, cache_, opt_, scratch_, pool_, out_);
+  }
   const int64_t V = w_.args.vocab_size;
   for (size_t i = 0; i < logits_.size(); ++i) logits_[i].row = out_.logits.data() + static_cast<int64_t>(i) * V;
   return logits_;
 }
 
 Runner::Verified Runner::verify(Sequence& seq, std::span<const int32_t> drafts) {
+  if (link_) fail(ErrorKind::kUnsupported, "speculative decoding across MPI ranks");
   batch_.tokens.clear();
   batch_.positions.clear();
   batch_.seq_ids.clear();
@@ -49,6 +72,7 @@ Runner::Verified Runner::verify(Sequence& seq, std::span<const int32_t> drafts) 
 
 const float* Runner::mtp(Sequence& seq, int64_t pos0, std::span<const int32_t> tokens, const std::vector<float>& hidden,
                          int64_t module, std::vector<float>& hidden_out) {
+  if (link_) fail(ErrorKind::kUnsupported, "MTP drafting across MPI ranks");
   batch_.tokens.clear();
   batch_.positions.clear();
   batch_.seq_ids.clear();

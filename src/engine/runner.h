@@ -9,6 +9,7 @@
 
 #include "core/thread_pool.h"
 #include "engine/paged_kv_cache.h"
+#include "engine/rank_link.h"
 #include "engine/scheduler.h"
 #include "model/forward.h"
 #include "model/weights.h"
@@ -17,8 +18,10 @@ namespace whale::engine {
 
 class Runner {
  public:
+  // With `link` (rank 0 of an MPI run), run() hands each step to the other ranks as well and the
+  // cache keeps this rank's layers only; verify() and mtp() are not available then.
   Runner(const model::Weights& w, int32_t n_blocks, int32_t block_size, int32_t n_slots, int64_t max_context,
-         int threads, core::DType kv_type = core::DType::kBF16);
+         int threads, core::DType kv_type = core::DType::kBF16, RankLink* link = nullptr);
 
   struct Logits {
     Sequence* seq;
@@ -54,6 +57,7 @@ class Runner {
 
  private:
   const model::Weights& w_;
+  RankLink* link_;
   core::ThreadPool pool_;
   PagedKvCache cache_;
   model::Batch batch_;
@@ -61,6 +65,7 @@ class Runner {
   model::Scratch scratch_;
   model::ForwardOutput out_;
   std::vector<Logits> logits_;
+  std::vector<SlotTable> tables_;  // with a link: the slots of the step and their block tables
   std::vector<float> mtp_logits_;
 };
 

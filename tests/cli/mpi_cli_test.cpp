@@ -1,11 +1,19 @@
 // Multi-process inference end to end: `mpirun -np 2 whale run --pp 2 / --ep 2` on tiny random
-// models (V3, V2, a dense Qwen2) against one process. Oracles: the engine's own `whale run` (the
+// models (V3, V2, a dense Qwen2) against one process, and `whale serve --pp 2 / --ep 2` against the
+// one-process server. Oracles: the engine's own `whale run` (the
 // single-process path every other test checks) for the greedy tokens, and the same driver in one
 // process (--pp 1) for the logits: bit-identical under the pipeline (same kernels, same order),
 // within a stated bound under expert parallelism (partial sums are added in another order).
 // Skipped when whale was built without MPI or mpirun is missing.
 #include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -171,6 +179,167 @@ TEST(MpiCliInfo, PrintsEachRanksShare) {
   const CmdResult bad = whale("info " + dir + "/m --ranks 2");
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.out.find("one of --pp and --ep"), std::string::npos) << bad.out;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+
+namespace {
+
+using nlohmann::json;
+
+// `whale serve` started as a child (through sh, for the redirection), on an ephemeral port read from
+// its first line; stop() sends SIGTERM and waits for the exit status.
+class ServeProcess {
+ public:
+  ServeProcess(const std::string& cmd, const std::string& log) : log_(log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      execl("/bin/sh", "sh", "-c", ("exec " + cmd + " --port 0 >" + log + " 2>&1").c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int i = 0; i < 600 && port_ == 0; ++i) {  // up to a minute (mpirun starts slowly on 2 cores)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const std::string out = whale::testing::read_bytes(log_);
+      const size_t at = out.find("http://127.0.0.1:");
+      if (at != std::string::npos && out.find('\n', at) != std::string::npos) port_ = std::atoi(out.c_str() + at + 17);
+      if (waitpid(pid_, &status_, WNOHANG) == pid_) break;  // it died: the test reads the log
+    }
+  }
+  ~ServeProcess() {
+    if (status_ < 0) stop();
+  }
+  int port() const { return port_; }
+  std::string log() const { return whale::testing::read_bytes(log_); }
+  // SIGTERM, then the exit status (128 + signal if killed); kills it after 60 s. With `to_children`
+  // (mpirun) the signal goes to the ranks, as a job scheduler would send it: rank 0 stops serving
+  // and tells the others, and mpirun exits 0 (mpirun given SIGTERM itself exits 1 whatever the
+  // ranks do).
+  int stop(bool to_children = false) {
+    if (status_ >= 0) return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+    if (to_children) {
+      for (const auto& e : fs::directory_iterator("/proc")) {
+        const std::string name = e.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;  // processes only
+        const std::string stat = whale::testing::read_bytes(e.path().string() + "/stat");
+        const size_t close = stat.rfind(')');
+        if (close == std::string::npos) continue;
+        int ppid = 0;
+        char state = 0;
+        if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == pid_) {
+          kill(std::atoi(name.c_str()), SIGTERM);
+        }
+      }
+    } else {
+      kill(pid_, SIGTERM);
+    }
+    for (int i = 0; i < 600; ++i) {
+      if (waitpid(pid_, &status_, WNOHANG) == pid_) return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status_, 0);
+    return -1;
+  }
+
+ private:
+  std::string log_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  int status_ = -1;
+};
+
+// The replies a served model gives: greedy completions of token ids (one at a time, then four at
+// once: batch-invariant kernels give each the same tokens), a streamed chat reply and /health.
+std::vector<std::string> replies(int port) {
+  std::vector<std::string> out;
+  httplib::Client cli("127.0.0.1", port);
+  cli.set_read_timeout(300, 0);
+  const std::vector<std::string> prompts = {"[256,17,42,99,3,7,300]", "[5,6,7]", "[300,301,302,303,304,305,306,307,308,309,310]",
+                                            "[256,17,42,99,3,8]"};
+  auto complete = [&](httplib::Client& c, const std::string& p) {
+    auto r = c.Post("/v1/completions", R"({"prompt":)" + p + R"(,"max_tokens":12,"temperature":0,"logprobs":1})",
+                    "application/json");
+    if (!r || r->status != 200) return std::string("HTTP error ") + (r ? std::to_string(r->status) + " " + r->body : "none");
+    const json j = json::parse(r->body);
+    return j["choices"][0]["text"].get<std::string>() + " | " + j["choices"][0]["logprobs"]["tokens"].dump();
+  };
+  for (const std::string& p : prompts) out.push_back(complete(cli, p));
+  std::vector<std::string> together(prompts.size());
+  std::vector<std::thread> ts;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    ts.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", port);
+      c.set_read_timeout(300, 0);
+      together[i] = complete(c, prompts[i]);
+    });
+  }
+  for (std::thread& t : ts) t.join();
+  out.insert(out.end(), together.begin(), together.end());
+  auto r = cli.Post("/v1/chat/completions",
+                    R"({"messages":[{"role":"user","content":"What is 2 + 3?"}],"max_tokens":16,"temperature":0,"stream":true})",
+                    "application/json");
+  // The streamed text (chunk boundaries depend on timing; ids and times differ per server).
+  std::string reasoning, content, finish;
+  for (size_t at = r ? r->body.find("data: {") : std::string::npos; at != std::string::npos; at = r->body.find("data: {", at + 1)) {
+    const json c = json::parse(r->body.substr(at + 6, r->body.find('\n', at) - at - 6))["choices"][0];
+    reasoning += c["delta"].value("reasoning_content", "");
+    content += c["delta"].value("content", "");
+    if (!c["finish_reason"].is_null()) finish = c["finish_reason"];
+  }
+  out.push_back((r ? std::to_string(r->status) : "no reply") + " [" + reasoning + "] [" + content + "] " + finish);
+  auto h = cli.Get("/health");
+  out.push_back(h ? std::to_string(h->status) : "no reply");
+  return out;
+}
+
+// `mpirun -np 2 whale serve --pp 2` and `--ep 2`: rank 0 serves HTTP, the other rank follows its
+// steps; every reply (greedy token ids and their texts, alone and four at once, a streamed chat)
+// equals the one-process server's, and SIGTERM ends both ranks cleanly.
+TEST(MpiServe, PipelineAndExpertParallelServeWhatOneProcessServes) {
+  if (!mpi_ready()) GTEST_SKIP() << "built without MPI (WHALE_MPI) or no mpirun";
+  const std::string dir = temp_dir("mpi_serve");
+  ASSERT_EQ(whale("init --preset tiny-deepseek-v3 --out " + dir + "/m").status, 0);
+  const std::string serve = std::string(WHALE_BINARY) + " serve " + dir + "/m -t 1 --max-seqs 4";
+  std::vector<std::string> want;
+  {
+    ServeProcess one(serve, dir + "/one.log");
+    ASSERT_GT(one.port(), 0) << one.log();
+    want = replies(one.port());
+    EXPECT_EQ(one.stop(), 0) << one.log();
+  }
+  ASSERT_EQ(want.size(), 10u);
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(want[i].find("HTTP error"), std::string::npos) << want[i];
+  EXPECT_EQ(want[8].rfind("200 [", 0), 0u) << want[8];
+  EXPECT_NE(want[0], want[1]);  // the prompts give different replies: the comparison can fail
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(want[i], want[4 + i]) << "one process, prompt " << i << " alone and together";
+  EXPECT_EQ(want[9], "200");
+  for (const char* mode : {"--pp 2", "--ep 2"}) {
+    ServeProcess two(kMpirun + serve + " " + mode, dir + "/two.log");
+    ASSERT_GT(two.port(), 0) << mode << "\n" << two.log();
+    const std::vector<std::string> got = replies(two.port());
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(got[i], want[i]) << mode << ", reply " << i;
+    EXPECT_EQ(two.stop(true), 0) << mode << "\n" << two.log();
+    EXPECT_NE(two.log().find("whale serve: 2 MPI ranks"), std::string::npos) << two.log();
+  }
+  fs::remove_all(dir);
+}
+
+// Options the multi-process server cannot honour are refused with a message naming them.
+TEST(MpiServe, SpeculativeDecodingAndTheDiskCacheAreRefusedAcrossRanks) {
+  if (!mpi_ready()) GTEST_SKIP() << "built without MPI (WHALE_MPI) or no mpirun";
+  const std::string dir = temp_dir("mpi_serve_refuse");
+  ASSERT_EQ(whale("init --preset tiny-deepseek-v3 --out " + dir + "/m").status, 0);
+  const std::string serve = kMpirun + WHALE_BINARY + " serve " + dir + "/m -t 1 --pp 2 --port 0";
+  const CmdResult spec = run(serve + " --spec mtp");
+  EXPECT_NE(spec.status, 0);
+  EXPECT_NE(spec.out.find("not available across MPI ranks"), std::string::npos) << spec.out;
+  const CmdResult cache = run(serve + " --cache-dir " + dir + "/cache");
+  EXPECT_NE(cache.status, 0);
+  EXPECT_NE(cache.out.find("--cache-dir"), std::string::npos) << cache.out;
+  const CmdResult one = whale("serve " + dir + "/m --pp 2 --port 0");
+  EXPECT_NE(one.status, 0);
+  EXPECT_NE(one.out.find("mpirun -np 2"), std::string::npos) << one.out;
   fs::remove_all(dir);
 }
 

@@ -30,19 +30,37 @@ using Clock = std::chrono::steady_clock;
 
 bool is_gguf(const std::string& path) { return path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0; }
 
+// A tensor's size as stored: a GGUF file's own (routed experts share one stacked tensor, kv_b may be
+// stored as halves), else the tensor table's dtype (empty function). The pipeline's cut and
+// `whale info --ranks` both use it, so they agree.
+std::function<int64_t(const formats::TensorSpec&)> stored_size(const formats::GgufFile* g, const formats::ModelArgs& a) {
+  if (!g) return {};
+  return [g, experts = a.n_routed_experts](const formats::TensorSpec& t) -> int64_t {
+    const auto size = [&](const std::string& name) -> int64_t {
+      const formats::GgufTensorInfo* i = name.empty() ? nullptr : g->find_tensor(name);
+      return i ? static_cast<int64_t>(i->nbytes) : 0;
+    };
+    if (t.kind == formats::TensorKind::kExpert) return size(t.gguf_name) / std::max<int64_t>(1, experts);
+    if (t.role == formats::TensorRole::kMlaKvB && !g->find_tensor(t.gguf_name)) {
+      return size(model::split_kv_b_name(t.gguf_name, "attn_k_b")) + size(model::split_kv_b_name(t.gguf_name, "attn_v_b"));
+    }
+    return size(t.gguf_name);
+  };
+}
+
 // The plan for this process: one process without MPI for --pp 1 / --ep 1, else MPI's rank.
-engine::ShardPlan plan_for(const formats::ModelArgs& a, const DistOptions& d) {
+engine::ShardPlan plan_for(const formats::ModelArgs& a, const formats::GgufFile* g, const DistOptions& d) {
   const bool pp = d.pp > 0;
   if (pp && d.ep > 0) fail(ErrorKind::kInvalidArgument, "give one of --pp and --ep, not both");
   const int ranks = pp ? d.pp : d.ep;
   const engine::ShardMode mode = pp ? engine::ShardMode::kPipeline : engine::ShardMode::kExpert;
-  if (ranks == 1) return engine::shard_plan(a, mode, 1, 0);
+  if (ranks == 1) return engine::shard_plan(a, mode, 1, 0, stored_size(g, a));
   engine::Comm& c = engine::Comm::world();
   if (c.size() != ranks) {
     fail(ErrorKind::kInvalidArgument, pp ? "--pp " : "--ep ", ranks, " needs ", ranks, " processes (mpirun -np ", ranks,
          " whale ...); this run has ", c.size());
   }
-  return engine::shard_plan(a, mode, ranks, c.rank());
+  return engine::shard_plan(a, mode, ranks, c.rank(), stored_size(g, a));
 }
 
 }  // namespace
@@ -60,9 +78,10 @@ void on_all_ranks(const DistOptions& d, const std::function<void()>& fn) {
 
 LoadedShare load_share(const std::string& path, const std::string& quant, int threads, const DistOptions& d) {
   const auto t0 = Clock::now();
-  const formats::ModelArgs args =
-      is_gguf(path) ? formats::model_args_from_gguf(formats::GgufFile::open(path)) : formats::load_model_args(path);
-  LoadedShare l{{}, plan_for(args, d)};
+  std::optional<formats::GgufFile> g;
+  if (is_gguf(path)) g.emplace(formats::GgufFile::open(path));
+  const formats::ModelArgs args = g ? formats::model_args_from_gguf(*g) : formats::load_model_args(path);
+  LoadedShare l{{}, plan_for(args, g ? &*g : nullptr, d)};
   model::LoadOptions lo = load_options(quant, threads);
   const engine::ShardPlan plan = l.plan;
   lo.keep = [plan](const formats::TensorSpec& t) { return plan.keep(t); };
@@ -221,24 +240,10 @@ void print_rank_memory(const std::string& path, int ranks, bool pipeline) {
   std::optional<formats::GgufFile> g;
   if (is_gguf(path)) g.emplace(formats::GgufFile::open(path));
   const formats::ModelArgs a = g ? formats::model_args_from_gguf(*g) : formats::load_model_args(path);
-  // A GGUF file's own sizes: routed experts share one stacked tensor, kv_b may be stored as halves.
-  std::function<int64_t(const formats::TensorSpec&)> bytes;
-  if (g) {
-    bytes = [&](const formats::TensorSpec& t) -> int64_t {
-      const auto size = [&](const std::string& name) -> int64_t {
-        const formats::GgufTensorInfo* i = name.empty() ? nullptr : g->find_tensor(name);
-        return i ? static_cast<int64_t>(i->nbytes) : 0;
-      };
-      if (t.kind == formats::TensorKind::kExpert) return size(t.gguf_name) / std::max<int64_t>(1, a.n_routed_experts);
-      if (t.role == formats::TensorRole::kMlaKvB && !g->find_tensor(t.gguf_name)) {
-        return size(model::split_kv_b_name(t.gguf_name, "attn_k_b")) + size(model::split_kv_b_name(t.gguf_name, "attn_v_b"));
-      }
-      return size(t.gguf_name);
-    };
-  }
+  const std::function<int64_t(const formats::TensorSpec&)> bytes = stored_size(g ? &*g : nullptr, a);
   std::printf("ranks:      %s %d (weights as stored; KV cache in bf16; MTP modules not loaded)\n", pipeline ? "--pp" : "--ep", ranks);
   for (int r = 0; r < ranks; ++r) {
-    const engine::ShardPlan p = engine::shard_plan(a, mode, ranks, r);
+    const engine::ShardPlan p = engine::shard_plan(a, mode, ranks, r, bytes);
     const engine::ShardCost c = engine::shard_cost(a, p, bytes);
     std::printf("  %-52s weights %10s, KV cache %s per token (%s at 4096 tokens)\n", p.describe().c_str(),
                 core::Progress::format_bytes(static_cast<double>(c.weight_bytes)).c_str(),

@@ -1,5 +1,5 @@
 // ShardPlan: which share of a model one process holds under pipeline parallelism (a contiguous
-// range of layers; embeddings on the first rank, final norm and head on the last) or expert
+// range of layers, balanced by bytes; embeddings on the first rank, final norm and head on the last) or expert
 // parallelism (1/N of every MoE layer's routed experts; the rest replicated), and what that costs.
 #pragma once
 
@@ -31,8 +31,12 @@ struct ShardPlan {
 };
 
 // The plan of `rank` out of `ranks`; kInvalidArgument when the model cannot be split so (more
-// pipeline ranks than layers, more expert ranks than routed experts).
-ShardPlan shard_plan(const formats::ModelArgs& a, ShardMode mode, int ranks, int rank);
+// pipeline ranks than layers, more expert ranks than routed experts). Pipeline ranks get the
+// contiguous layer ranges that minimize the largest rank's weight bytes (the first rank also holds
+// the embeddings, the last the head); `bytes` gives a tensor's stored size (default: its table
+// dtype; a GGUF file passes its own).
+ShardPlan shard_plan(const formats::ModelArgs& a, ShardMode mode, int ranks, int rank,
+                     const std::function<int64_t(const formats::TensorSpec&)>& bytes = {});
 
 // Bytes of the weights the rank loads (as the checkpoint stores them) and of its KV cache per
 // token of context (bf16 rows of the layers it runs).

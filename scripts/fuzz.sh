@@ -7,21 +7,26 @@
 #   scripts/fuzz.sh               CI: 15 s per target
 #   scripts/fuzz.sh 3600          a campaign: an hour per target
 #   scripts/fuzz.sh 60 request_fuzz grammar_fuzz    some targets only
+# FUZZ_BUILD_TYPE=RelWithDebInfo (into build-fuzz-relwithdebinfo/) runs the same sanitized targets
+# optimized, 3-10x more executions per second than CI's Debug build: what the campaigns use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-15}
 [ "$seconds" -gt 0 ] || exit 0
 shift || true
-results=${FUZZ_RESULTS:-build-fuzz/fuzz_results.json}
+build_type=${FUZZ_BUILD_TYPE:-Debug}
+bdir=build-fuzz
+[ "$build_type" = Debug ] || bdir=build-fuzz-${build_type,,}
+results=${FUZZ_RESULTS:-$bdir/fuzz_results.json}
 # Seed corpora: real files (and every regression input found so far).
 declare -A seeds=([gguf_fuzz]=tests/data/broken/gguf [safetensors_fuzz]=tests/data/broken/safetensors
                   [config_fuzz]=tests/data/configs)
 all=(gguf_fuzz safetensors_fuzz config_fuzz)
 for dir in fuzz/corpus/*_fuzz; do all+=("$(basename "$dir")"); done
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
-CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DWHALE_FUZZ=ON -DWHALE_TESTS=OFF \
+CXX=clang++ cmake -S . -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" -DWHALE_FUZZ=ON -DWHALE_TESTS=OFF \
   -DWHALE_TRAIN=OFF >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]}" | tail -n 1
+cmake --build "$bdir" -j"${FUZZ_JOBS:-$(nproc)}" --target "${targets[@]}" | tail -n 1
 mkdir -p "$(dirname "$results")"
 machine=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
 rows=()
@@ -31,12 +36,12 @@ for target in "${targets[@]}"; do
   cp -r "${seeds[$target]:-fuzz/corpus/$target}"/. "$corpus"/ 2>/dev/null || true
   echo "fuzz: $target for ${seconds}s"
   # Each line stamped with the seconds since the start, to tell when coverage last rose.
-  (set +e; ./build-fuzz/fuzz/"$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-     -artifact_prefix="build-fuzz/$target-" "$corpus" 2>&1; echo "fuzzer exit status $?") |
+  (set +e; ./"$bdir"/fuzz/"$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+     -artifact_prefix="$bdir/$target-" "$corpus" 2>&1; echo "fuzzer exit status $?") |
     perl -MTime::HiRes=time -ne 'BEGIN { $t0 = time } printf "%.1f %s", time - $t0, $_' >"$log"
   if ! grep -q '^[0-9.]* fuzzer exit status 0$' "$log" || grep -q -E 'ERROR: |SUMMARY: |Test unit written' "$log"; then
     sed 's/^[0-9.]* //' "$log" | tail -n 40
-    echo "fuzz: $target FAILED (the input is under build-fuzz/$target-*)" >&2
+    echo "fuzz: $target FAILED (the input is under $bdir/$target-*)" >&2
     rm -rf "$corpus" "$log"
     exit 1
   fi
@@ -57,8 +62,8 @@ for target in "${targets[@]}"; do
   rm -rf "$corpus" "$log"
 done
 {
-  printf '{"date": "%s", "machine": "%s", "cores": %d, "seconds_per_target": %d, "targets": [\n' \
-    "$(date -u +%Y-%m-%dT%H:%MZ)" "$machine" "$(nproc)" "$seconds"
+  printf '{"date": "%s", "machine": "%s", "cores": %d, "build_type": "%s", "seconds_per_target": %d, "targets": [\n' \
+    "$(date -u +%Y-%m-%dT%H:%MZ)" "$machine" "$(nproc)" "$build_type" "$seconds"
   for i in "${!rows[@]}"; do printf '  %s%s\n' "${rows[$i]}" "$([ "$i" -lt $((${#rows[@]} - 1)) ] && echo ,)"; done
   printf ']}\n'
 } >"$results"

@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
-"""Regenerates the fuzzing table of docs/reliability.md from a scripts/fuzz.sh results file.
+"""Regenerates every table of docs/reliability.md from committed artifacts.
 
-    python3 scripts/reliability_table.py RESULTS.json [MORE.json ...]
+    python3 scripts/reliability_table.py                 # all tables, from docs/bench/reliability.json
+    python3 scripts/reliability_table.py RESULTS.json... # only the fuzzing table, from these runs
 
-Several files (runs of some targets each, `scripts/fuzz.sh SECONDS TARGET...`) make one table: the
-targets in the order given, the latest date.
+docs/bench/reliability.json names the artifacts: "fuzz" (scripts/fuzz.sh results files; several runs
+of some targets each make one table, the targets in the order given), "sanitizers"
+(scripts/test.sh --sanitize summaries), "soak" (scripts/soak.sh reports, with the command, date and
+machine of each run) and "areas" (the tests behind the fault and overflow sections, by name
+pattern, looked up in the sanitizer run's outcomes). Each table sits between markers
+<!-- NAME-table:begin --> and <!-- NAME-table:end -->; the rest of the file is left alone.
 
-The table sits between the markers <!-- fuzz-table:begin --> and <!-- fuzz-table:end -->; the rest
-of the file is left alone. Per target: what it parses (the first comment line of fuzz/NAME.cpp),
-executions, speed, edges and features (libFuzzer's final cov: and ft:), when coverage last rose,
-and the findings fixed (the regression inputs fuzz/corpus/NAME/regress-* that name them).
+Fuzzing, per target: what it parses (the first comment line of fuzz/NAME.cpp), executions, speed,
+edges and features (libFuzzer's final cov: and ft:), when coverage last rose, whether it was flat
+over the last quarter of the run, the goal (docs/reliability.md) and the findings fixed (the
+regression inputs fuzz/corpus/NAME/regress-* that name them).
 """
+import fnmatch
 import json
 import pathlib
 import re
@@ -18,9 +24,16 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "reliability.md"
-BEGIN, END = "<!-- fuzz-table:begin -->", "<!-- fuzz-table:end -->"
+MANIFEST = ROOT / "docs" / "bench" / "reliability.json"
 # Coverage "stopped rising" when no new edge came in the last quarter of the run.
 FLAT_SHARE = 0.25
+# Issue 21's execution goals per target.
+GOALS = {"gguf_fuzz": 10_000_000, "safetensors_fuzz": 10_000_000, "request_fuzz": 10_000_000,
+         "grammar_fuzz": 10_000_000, "tokenizer_json_fuzz": 1_000_000, "chat_template_fuzz": 1_000_000}
+
+
+def load(path):
+    return json.loads((ROOT / path).read_text())
 
 
 def what(target):
@@ -36,39 +49,142 @@ def findings(target):
     return ", ".join(n.replace("-", " ") for n in names) if names else "none"
 
 
-def table(results):
+def merge_fuzz(runs):
+    results = dict(max(runs, key=lambda r: r["date"]))
+    results["targets"] = [t for r in runs for t in r["targets"]]
+    results["build_type"] = "/".join(sorted({r.get("build_type", "Debug") for r in runs}))
+    if len({str(r["seconds_per_target"]) for r in runs}) > 1:
+        results["seconds_per_target"] = "/".join(str(r["seconds_per_target"]) for r in runs)
+    return results
+
+
+def flat(t):
+    return t["seconds"] - t["last_new_edge_s"] >= FLAT_SHARE * t["seconds"]
+
+
+def goal_met(t):
+    g = GOALS.get(t["target"])
+    return None if g is None else t["executions"] >= g
+
+
+def fuzz_table(results, note=""):
     rows = [
         f"Run of {results['date']} on {results['machine']} ({results['cores']} cores), "
-        f"{results['seconds_per_target']} s per target (`scripts/fuzz.sh SECONDS TARGET...`), "
-        "while other builds and a training run shared the cores.",
+        f"{results['seconds_per_target']} s per target, {results['build_type']} build with ASan + UBSan "
+        f"(`scripts/fuzz.sh SECONDS TARGET...`){note}.",
         "",
-        "| target | parses | executions | exec/s | edges | features | last new edge | coverage flat | findings fixed |",
-        "|---|---|---:|---:|---:|---:|---:|---|---|",
+        "| target | parses | executions | goal | exec/s | edges | features | last new edge | coverage flat | findings fixed |",
+        "|---|---|---:|---|---:|---:|---:|---:|---|---|",
     ]
     for t in results["targets"]:
-        flat = t["seconds"] - t["last_new_edge_s"] >= FLAT_SHARE * t["seconds"]
+        g = GOALS.get(t["target"])
+        goal = "–" if g is None else f"{g:,}: {'met' if goal_met(t) else '**not met**'}"
         rows.append(
-            f"| `{t['target']}` | {what(t['target'])} | {t['executions']:,} | {t['exec_per_sec']:,} | {t['edges']:,} | "
-            f"{t['features']:,} | {t['last_new_edge_s']:.0f} s | {'yes' if flat else 'no'} | {findings(t['target'])} |"
-        )
+            f"| `{t['target']}` | {what(t['target'])} | {t['executions']:,} | {goal} | {t['exec_per_sec']:,} | "
+            f"{t['edges']:,} | {t['features']:,} | {t['last_new_edge_s']:.0f} s | {'yes' if flat(t) else 'no'} | "
+            f"{findings(t['target'])} |")
     return "\n".join(rows)
 
 
+def sanitizer_table(runs):
+    rows = ["| sanitizers | scope | machine | date | tests | passed | skipped | failed |",
+            "|---|---|---|---|---:|---:|---:|---|"]
+    for path in runs:
+        r = load(path)
+        failed = ", ".join(f"`{n}`" for n in r["failed"]) or "none"
+        rows.append(f"| {r['sanitizer']} | {r['scope']} | {r['machine']}, AMX {'yes' if r['amx'] else 'no'} | "
+                    f"{r['date']} | {r['tests']} | {r['passed']} | {r['skipped']} | {failed} |")
+    return "\n".join(rows)
+
+
+def mb(kib):
+    return f"{kib / 1024:.1f}"
+
+
+def soak_table(runs):
+    rows = ["| run | load | served | 429 | client hang-ups | mismatches / replayed | KV blocks leaked | "
+            "RSS baseline → after (peak), MiB | RSS back within 10% |",
+            "|---|---|---:|---:|---:|---|---|---|---|"]
+    for run in runs:
+        r = load(run["report"])
+        mism = f"{r['mismatches']} / {r['replayed']}"
+        if run.get("negative_control"):
+            mism += " (expected: found)" if r["mismatches"] > 0 else " (**control failed: none found**)"
+        rows.append(
+            f"| `{run['command']}` ({run['date']}, {run['machine']}{', ' + run['model'] if run.get('model') else ''}) | {r['load_seconds']} s, {r['clients']} clients | "
+            f"{r['requests_served']:,} | {r['rejected_429']:,} | {r['client_hangups']:,} | {mism} | "
+            f"{r['kv_blocks_leaked']} of {r['kv_blocks_total']} | {mb(r['rss_baseline_kib'])} → "
+            f"{mb(r['rss_after_kib'])} ({mb(r['rss_peak_kib'])}) | {'yes' if r['rss_returned_within_10pct'] else 'no'} |")
+    return "\n".join(rows)
+
+
+def summary_table(m, fuzz):
+    rows = ["| what was tried | how | what held | evidence |", "|---|---|---|---|"]
+    if fuzz:
+        execs = sum(t["executions"] for t in fuzz["targets"])
+        met = [t for t in fuzz["targets"] if goal_met(t) is not None]
+        nflat = sum(flat(t) for t in fuzz["targets"])
+        rows.append(
+            f"| hostile input to {len(fuzz['targets'])} parsers | libFuzzer with ASan + UBSan, {execs:,} executions "
+            f"({fuzz['date']}) | no open crash, hang, leak or sanitizer report; execution goals met for "
+            f"{sum(bool(goal_met(t)) for t in met)} of {len(met)} targets; coverage flat in {nflat} of "
+            f"{len(fuzz['targets'])} | [Fuzzing](#fuzzing) |")
+    san = {}
+    for path in m.get("sanitizers", []):
+        r = load(path)
+        san[r["sanitizer"]] = r
+        rows.append(f"| memory and undefined-behaviour errors, data races | {r['sanitizer']}: {r['scope']} "
+                    f"({r['date']}) | {r['passed']} of {r['tests']} tests passed"
+                    f"{', failed: ' + ', '.join(r['failed']) if r['failed'] else ''} | [Sanitizers](#sanitizers) |")
+    for run in m.get("soak", []):
+        r = load(run["report"])
+        if run.get("negative_control"):
+            continue
+        rows.append(f"| load with exactness | `{run['command']}`: {r['requests_served']:,} requests, "
+                    f"{r['rejected_429']:,} × 429, {r['client_hangups']:,} hang-ups | {r['mismatches']} mismatches of "
+                    f"{r['replayed']:,} replayed, {r['kv_blocks_leaked']} KV blocks leaked, RSS back within 10%: "
+                    f"{'yes' if r['rss_returned_within_10pct'] else 'no'} | [Soak](#load-with-exactness-soak) |")
+    asan = next((r for r in san.values() if "Address" in r["sanitizer"]), None)
+    for area in m.get("areas", []):
+        names = []
+        if asan:
+            names = [n for n in asan.get("cases", {}) if any(fnmatch.fnmatch(n, p) for p in area["tests"])]
+        if names:
+            ok = sum(asan["cases"][n] == "passed" for n in names)
+            held = f"{ok} of {len(names)} tests passed (also under ASan + UBSan)"
+        else:
+            held = "tests: " + ", ".join(f"`{p}`" for p in area["tests"])
+        rows.append(f"| {area['tried']} | {area['how']} | {held} | [{area['section']}](#{area['anchor']}) |")
+    return "\n".join(rows)
+
+
+def replace(doc, name, body):
+    begin, end = f"<!-- {name}-table:begin -->", f"<!-- {name}-table:end -->"
+    if begin not in doc or end not in doc:
+        sys.exit(f"{DOC}: markers {begin} / {end} not found")
+    head, rest = doc.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
 def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    runs = [json.loads(pathlib.Path(a).read_text()) for a in sys.argv[1:]]
-    results = dict(max(runs, key=lambda r: r["date"]))
-    results["targets"] = [t for r in runs for t in r["targets"]]
-    if len({r["seconds_per_target"] for r in runs}) > 1:
-        results["seconds_per_target"] = "/".join(str(r["seconds_per_target"]) for r in runs)
     doc = DOC.read_text()
-    if BEGIN not in doc or END not in doc:
-        sys.exit(f"{DOC}: markers {BEGIN} / {END} not found")
-    head, rest = doc.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{BEGIN}\n{table(results)}\n{END}{tail}")
-    print(f"{DOC.relative_to(ROOT)}: {len(results['targets'])} targets")
+    if len(sys.argv) > 1:
+        fuzz = merge_fuzz([json.loads(pathlib.Path(a).read_text()) for a in sys.argv[1:]])
+        DOC.write_text(replace(doc, "fuzz", fuzz_table(fuzz)))
+        print(f"{DOC.relative_to(ROOT)}: {len(fuzz['targets'])} fuzz targets")
+        return
+    m = json.loads(MANIFEST.read_text())
+    fuzz = merge_fuzz([load(p) for p in m["fuzz"]]) if m.get("fuzz") else None
+    if fuzz:
+        doc = replace(doc, "fuzz", fuzz_table(fuzz, m.get("fuzz_note", "")))
+    if m.get("sanitizers"):
+        doc = replace(doc, "sanitizer", sanitizer_table(m["sanitizers"]))
+    if m.get("soak"):
+        doc = replace(doc, "soak", soak_table(m["soak"]))
+    doc = replace(doc, "summary", summary_table(m, fuzz))
+    DOC.write_text(doc)
+    print(f"{DOC.relative_to(ROOT)}: tables regenerated from {MANIFEST.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@
 
 #include "engine/shard_plan.h"
 #include "model/weights.h"
-
 #include "sampler/sampler.h"
 
 namespace whale::cli {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../test_files.h"
 #include "formats/model_args.h"
 #include "train/tasks/phrasing.h"
 #include "train/tasks/task.h"
@@ -47,11 +48,14 @@ TEST(DefaultModel, IsADeepseekV3WithMtpAndTheEngineMatchesLibtorch) {
 std::string chat(const std::vector<std::string>& lines) {
   std::string input;
   for (const std::string& l : lines) input += l + "\n";
-  const std::string path = ::testing::TempDir() + "/default_model_chat_input.txt";
+  // A file of its own: ctest runs these tests in parallel processes.
+  const std::string path = whale::testing::fresh_temp_path("default_model_chat_input.txt").string();
   std::FILE* f = std::fopen(path.c_str(), "w");
   std::fwrite(input.data(), 1, input.size(), f);
   std::fclose(f);
-  return run_capture("cd " + kRoot + " && " + WHALE_BINARY + " chat --temperature 0 < " + path + " 2>/dev/null");
+  const std::string out = run_capture("cd " + kRoot + " && " + WHALE_BINARY + " chat --temperature 0 < " + path + " 2>/dev/null");
+  std::filesystem::remove(path);
+  return out;
 }
 
 // The verifier's grade of the last \boxed{} in a chat transcript (the chat prints thinking, then the answer).

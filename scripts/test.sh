@@ -36,7 +36,7 @@ if [ "${1:-}" = --sanitize ]; then
     ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 1800 --output-junit junit.xml "$@" || status=$?
     reports=("$dir/junit.xml")
   else
-    cmake --build "$dir" -j"$jobs" --target whale engine_tests server_tests
+    cmake --build "$dir" -j"$jobs" --target engine_tests server_tests  # neither runs the whale binary
     reports=()
     for t in engine server; do
       "$dir/tests/${t}_tests" --gtest_brief=1 --gtest_output="json:$dir/${t}_tests.json" "$@" || status=$?

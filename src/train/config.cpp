@@ -170,13 +170,17 @@ TrainConfig parse_train_config(const std::string& text, const std::string& sourc
     c.tasks.push_back(m);
   }
   if (j.contains("data")) {
-    const json& d = *nested_object(j, "data", {"phrasings", "follow_ups", "small_talk", "score_prompt"}, source);
+    const json& d = *nested_object(j, "data", {"phrasings", "forms_version", "follow_ups", "small_talk", "score_prompt"}, source);
     const std::string s = source + " \"data\"";
     std::string phrasings = "template";
     get_key(d, "phrasings", phrasings, s);
     c.data.phrasings = tasks::parse_phrasing_set(phrasings);
     if (c.data.phrasings == tasks::PhrasingSet::kHeldOut)
       fail(ErrorKind::kInvalidArgument, s, ": \"phrasings\" must be \"template\" or \"train\" (held-out forms are for evaluation only)");
+    get_key(d, "forms_version", c.data.forms_version, s);
+    if (c.data.forms_version < 1 || c.data.forms_version > tasks::kLatestFormsVersion)
+      fail(ErrorKind::kInvalidArgument, s, ": \"forms_version\" must be 1 to ", tasks::kLatestFormsVersion, ", got ",
+           c.data.forms_version);
     get_key(d, "follow_ups", c.data.follow_ups, s);
     get_key(d, "small_talk", c.data.small_talk, s);
     get_key(d, "score_prompt", c.data.score_prompt, s);

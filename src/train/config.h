@@ -29,6 +29,7 @@ struct TaskMix {
 // the shares of multi-turn and small-talk examples. The defaults are the one-template data.
 struct DataMix {
   tasks::PhrasingSet phrasings = tasks::PhrasingSet::kTemplate;  // kTemplate or kTrain
+  int forms_version = 1;     // kTrain: the training forms of table versions <= this (tasks::Form::version)
   double follow_ups = 0;     // SFT: share of 2-3 turn conversations ending in a follow-up
   double small_talk = 0;     // share of identity / greeting / out-of-skill turns
   bool score_prompt = true;  // pretraining: the question's tokens are scored

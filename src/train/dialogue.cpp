@@ -84,7 +84,7 @@ Dialogue training_dialogue(const DataMix& mix, const std::vector<TaskMix>& task_
   tasks::Rng rng(tasks::mix64(bits ^ 0x6469616c6f677565ull));
   const double u = unit(rng);
   auto ask = [&](const tasks::Problem& p) {
-    return mix.phrasings == tasks::PhrasingSet::kTemplate ? p.prompt : tasks::training_prompt(p, rng.next());
+    return mix.phrasings == tasks::PhrasingSet::kTemplate ? p.prompt : tasks::training_prompt(p, rng.next(), nullptr, mix.forms_version);
   };
   if (u < mix.small_talk) {
     std::vector<const tasks::SmallTalk*> rows;
@@ -109,7 +109,7 @@ Dialogue training_dialogue(const DataMix& mix, const std::vector<TaskMix>& task_
   // A conversation of 2 (two thirds) or 3 turns; the first is sometimes a greeting. A follow-up
   // about "that" takes the turn before it for the problem whose answer it refers to.
   Dialogue d;
-  std::vector<const tasks::Form*> forms = tasks::forms_in(tasks::follow_up_forms(problem.task), tasks::PhrasingSet::kTrain);
+  std::vector<const tasks::Form*> forms = tasks::forms_in(tasks::follow_up_forms(problem.task), tasks::PhrasingSet::kTrain, mix.forms_version);
   const tasks::Form* form = pick(forms, rng);
   std::optional<tasks::Problem> prev;
   if (tasks::refers_to_previous(*form)) {
@@ -136,7 +136,7 @@ Dialogue training_dialogue(const DataMix& mix, const std::vector<TaskMix>& task_
     std::string question = ask(p);
     if (k > 0 && p.task != tasks::TaskKind::kKnowledge) {  // a middle turn is itself an elliptical follow-up
       std::vector<const tasks::Form*> middle;
-      for (const tasks::Form* f : tasks::forms_in(tasks::follow_up_forms(p.task), tasks::PhrasingSet::kTrain))
+      for (const tasks::Form* f : tasks::forms_in(tasks::follow_up_forms(p.task), tasks::PhrasingSet::kTrain, mix.forms_version))
         if (!tasks::refers_to_previous(*f)) middle.push_back(f);
       question = tasks::render(*pick(middle, rng), p);
     }

@@ -55,7 +55,8 @@ std::vector<std::regex> held_out_regexes() {
 }
 
 TEST(Dialogue, TrainingDialoguesMixAndNeverAskHeldOutForms) {
-  const DataMix mix{.phrasings = tasks::PhrasingSet::kTrain, .follow_ups = 0.25, .small_talk = 0.04};
+  const DataMix mix{.phrasings = tasks::PhrasingSet::kTrain, .forms_version = tasks::kLatestFormsVersion, .follow_ups = 0.25,
+                    .small_talk = 0.04};
   const std::vector<TaskMix> task_mix = all_tasks_mix();
   const std::vector<std::regex> held = held_out_regexes();
   std::set<std::string> held_talk;
@@ -158,7 +159,7 @@ TEST(Dialogue, ChatTokenizerHasCjkCharactersAndSingleDigits) {
   std::string text;
   for (tasks::TaskKind t : tasks::all_tasks())
     for (auto table : {tasks::question_forms(t), tasks::follow_up_forms(t)})
-      for (const tasks::Form* f : tasks::forms_in(table, tasks::PhrasingSet::kTrain)) text += f->text;
+      for (const tasks::Form* f : tasks::forms_in(table, tasks::PhrasingSet::kTrain, tasks::kLatestFormsVersion)) text += f->text;
   // The replies' characters too; the rarer ones of small-talk questions may stay byte sequences.
   for (const tasks::SmallTalk& s : tasks::small_talk())
     if (!s.held_out) text += s.reply;
@@ -292,6 +293,11 @@ TEST(TrainConfig, DataMixKeys) {
     }
     return std::string("(no error)");
   };
+  EXPECT_EQ(c.data.forms_version, 1);  // the shipped model's data: the first tables
+  j["data"]["forms_version"] = tasks::kLatestFormsVersion + 1;
+  EXPECT_NE(error(j).find("forms_version"), std::string::npos) << error(j);
+  j["data"]["forms_version"] = tasks::kLatestFormsVersion;
+  EXPECT_EQ(parse_train_config(j.dump(), "t.json").data.forms_version, tasks::kLatestFormsVersion);
   j["data"]["phrasings"] = "heldout";
   EXPECT_NE(error(j).find("evaluation only"), std::string::npos) << error(j);
   j["data"]["phrasings"] = "train";

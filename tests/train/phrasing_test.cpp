@@ -66,6 +66,34 @@ TEST(Phrasing, TablesHaveFiftyToHundredFormsAFifthHeldOut) {
   }
 }
 
+// Version 1 of the tables is what the first chat model trained on: its training forms, in order,
+// are unchanged by the rows version 2 added, so configs without "forms_version" draw the same data.
+TEST(Phrasing, VersionOneDrawsTheFirstTablesOnly) {
+  const std::map<TaskKind, std::pair<size_t, size_t>> v1 = {{TaskKind::kAddition, {47, 10}}, {TaskKind::kSubtraction, {46, 10}},
+                                                            {TaskKind::kMultiplication, {47, 10}}, {TaskKind::kCountdown, {45, 7}}};
+  for (const auto& [t, counts] : v1) {
+    const auto first = forms_in(question_forms(t), PhrasingSet::kTrain, 1);
+    const auto follow = forms_in(follow_up_forms(t), PhrasingSet::kTrain, 1);
+    EXPECT_EQ(first.size(), counts.first) << task_name(t);
+    EXPECT_EQ(follow.size(), counts.second) << task_name(t);
+    for (const Form* f : first) EXPECT_EQ(f->version, 1) << f->text;
+    for (const Form* f : follow) EXPECT_EQ(f->version, 1) << f->text;
+    EXPECT_GE(forms_in(question_forms(t), PhrasingSet::kTrain, kLatestFormsVersion).size(), first.size());
+    for (const Form* f : forms_in(question_forms(t), PhrasingSet::kHeldOut, kLatestFormsVersion)) EXPECT_EQ(f->version, 1);
+  }
+  const Problem p = make_arithmetic(TaskKind::kAddition, 37, 48);
+  std::set<std::string> v2_texts;
+  for (const Form& f : question_forms(TaskKind::kAddition))
+    if (f.version == 2) v2_texts.insert(render(f, p));
+  ASSERT_FALSE(v2_texts.empty());
+  bool saw_v2 = false;
+  for (uint64_t bits = 0; bits < 2000; ++bits) {
+    EXPECT_FALSE(v2_texts.count(training_prompt(p, bits, nullptr, 1))) << bits;
+    saw_v2 |= v2_texts.count(training_prompt(p, bits, nullptr, 2)) > 0;
+  }
+  EXPECT_TRUE(saw_v2);
+}
+
 TEST(Phrasing, EveryPhrasingOfTheIssueTableIsHeldOut) {
   const char* table[] = {"What is {a} + {b}?", "What's {a} + {b}?", "Calculate {a} + {b}.", "Compute {a} + {b}, please.",
                          "What is {a}+{b}?", "{a} + {b} = ?", "{a}+{b}=?"};
@@ -96,7 +124,7 @@ TEST(Phrasing, HeldOutFormsNeverAppearInTrainingPrompts) {
     for (size_t i = 0; i < problems.size(); ++i) {
       for (uint64_t k = 0; k < 4; ++k) {
         std::string family;
-        const std::string prompt = training_prompt(problems[i], i * 4 + k, &family);
+        const std::string prompt = training_prompt(problems[i], i * 4 + k, &family, kLatestFormsVersion);
         families.insert(family);
         for (const std::regex& r : held) ASSERT_FALSE(std::regex_match(prompt, r)) << prompt;
       }
@@ -109,7 +137,7 @@ TEST(Phrasing, HeldOutFormsDifferInConstructionAndShareTrainingCharacters) {
   std::set<std::string> train_chars;
   for (TaskKind t : all_tasks())
     for (auto table : {question_forms(t), follow_up_forms(t)})
-      for (const Form* f : forms_in(table, PhrasingSet::kTrain)) train_chars.merge(cjk_chars(f->text));
+      for (const Form* f : forms_in(table, PhrasingSet::kTrain, kLatestFormsVersion)) train_chars.merge(cjk_chars(f->text));
   for (const SmallTalk& s : small_talk())
     if (!s.held_out) {
       train_chars.merge(cjk_chars(s.user));
@@ -119,7 +147,7 @@ TEST(Phrasing, HeldOutFormsDifferInConstructionAndShareTrainingCharacters) {
   for (TaskKind t : all_tasks()) {
     for (auto table : {question_forms(t), follow_up_forms(t)}) {
       std::set<std::string> train;
-      for (const Form* f : forms_in(table, PhrasingSet::kTrain)) {
+      for (const Form* f : forms_in(table, PhrasingSet::kTrain, kLatestFormsVersion)) {
         train.insert(normalized_form(f->text));
         for (const char* s : instruction_suffixes()) {
           train.insert(normalized_form(std::string(f->text) + " " + s));

@@ -65,6 +65,17 @@ constexpr Form kAddition[] = {
   {"zh", "帮我算{a}加{b}", T},
   {"zh", "{a}与{b}相加得多少？", T},
   // held out
+  // Version 2 (configs/chat-sft2.json): more constructions per family.
+  {"question", "Hey, what's {a} plus {b}?", T, 2},
+  {"question", "Do you know what {a} plus {b} is?", T, 2},
+  {"imperative", "Please compute {a} plus {b}.", T, 2},
+  {"imperative", "Help me add {a} and {b}.", T, 2},
+  {"imperative", "I need {a} + {b}.", T, 2},
+  {"imperative", "Do {a} plus {b} for me.", T, 2},
+  {"zh", "{a}和{b}加起来是多少？", T, 2},
+  {"zh", "你能算出{a}加{b}吗？", T, 2},
+  {"zh", "{a}加{b}的结果是多少？", T, 2},
+  {"zh", "问一下，{a}加{b}等于几？", T, 2},
   {"question", "What is {a} + {b}?", H},
   {"question", "What's {a} + {b}?", H},
   {"question", "What is {a}+{b}?", H},
@@ -127,6 +138,17 @@ constexpr Form kSubtraction[] = {
   {"zh", "帮我算{a}减{b}", T},
   {"zh", "{a}减{b}的差是多少？", T},
   // held out
+  // Version 2 (configs/chat-sft2.json): more constructions per family.
+  {"question", "Hey, what's {a} minus {b}?", T, 2},
+  {"question", "Do you know what {a} minus {b} is?", T, 2},
+  {"imperative", "Please compute {a} minus {b}.", T, 2},
+  {"imperative", "Help me subtract {b} from {a}.", T, 2},
+  {"imperative", "I need {a} - {b}.", T, 2},
+  {"imperative", "Do {a} minus {b} for me.", T, 2},
+  {"zh", "{a}减去{b}，结果是多少？", T, 2},
+  {"zh", "你能算出{a}减{b}吗？", T, 2},
+  {"zh", "{a}减{b}的结果是多少？", T, 2},
+  {"zh", "问一下，{a}减{b}等于几？", T, 2},
   {"question", "What is {a} - {b}?", H},
   {"question", "What's {a} - {b}?", H},
   {"question", "What is {a}-{b}?", H},
@@ -190,6 +212,17 @@ constexpr Form kMultiplication[] = {
   {"zh", "帮我算{a}乘以{b}", T},
   {"zh", "{a}与{b}相乘，结果是多少？", T},
   // held out
+  // Version 2 (configs/chat-sft2.json): more constructions per family.
+  {"question", "Hey, what's {a} times {b}?", T, 2},
+  {"question", "Do you know what {a} times {b} is?", T, 2},
+  {"imperative", "Please compute {a} times {b}.", T, 2},
+  {"imperative", "Help me multiply {a} by {b}.", T, 2},
+  {"imperative", "I need {a} * {b}.", T, 2},
+  {"imperative", "Do {a} times {b} for me.", T, 2},
+  {"zh", "{a}乘{b}，结果是多少？", T, 2},
+  {"zh", "你能算出{a}乘{b}吗？", T, 2},
+  {"zh", "{a}乘以{b}的结果是多少？", T, 2},
+  {"zh", "问一下，{a}乘{b}等于几？", T, 2},
   {"question", "What is {a} * {b}?", H},
   {"question", "What's {a} * {b}?", H},
   {"question", "What is {a}*{b}?", H},
@@ -275,6 +308,11 @@ constexpr Form kAdditionFollowUps[] = {
   {"that", "Now add {b}.", T},
   {"that", "Plus {b}?", T},
   {"that", "再加{b}呢？", T},
+  {"that", "Then add {b}.", T, 2},
+  {"that", "Add {b} to the result.", T, 2},
+  {"that", "And plus {b}?", T, 2},
+  {"that", "结果加{b}呢？", T, 2},
+  {"that", "在这个结果上加{b}。", T, 2},
   {"elliptical", "And what is {a} + {b}?", H},
   {"elliptical", "How about {a} + {b}?", H},
   {"elliptical", "{a}加{b}呢？", H},
@@ -293,6 +331,11 @@ constexpr Form kSubtractionFollowUps[] = {
   {"that", "Now subtract {b}.", T},
   {"that", "Minus {b}?", T},
   {"that", "再减{b}呢？", T},
+  {"that", "Then subtract {b}.", T, 2},
+  {"that", "Subtract {b} from the result.", T, 2},
+  {"that", "And minus {b}?", T, 2},
+  {"that", "结果减{b}呢？", T, 2},
+  {"that", "在这个结果上减{b}。", T, 2},
   {"elliptical", "And what is {a} - {b}?", H},
   {"elliptical", "How about {a} - {b}?", H},
   {"elliptical", "{a}减{b}呢？", H},
@@ -311,6 +354,10 @@ constexpr Form kMultiplicationFollowUps[] = {
   {"that", "Now multiply by {b}.", T},
   {"that", "Times {b}?", T},
   {"that", "再乘以{b}呢？", T},
+  {"that", "Then multiply by {b}.", T, 2},
+  {"that", "Multiply the result by {b}.", T, 2},
+  {"that", "And times {b}?", T, 2},
+  {"that", "在这个结果上乘以{b}。", T, 2},
   {"elliptical", "And what is {a} * {b}?", H},
   {"elliptical", "How about {a} * {b}?", H},
   {"elliptical", "{a}乘{b}呢？", H},
@@ -396,14 +443,14 @@ std::span<const Form> follow_up_forms(TaskKind task) {
   return {};
 }
 
-std::vector<const Form*> forms_in(std::span<const Form> table, PhrasingSet set) {
+std::vector<const Form*> forms_in(std::span<const Form> table, PhrasingSet set, int version) {
   std::vector<const Form*> out;
   if (set == PhrasingSet::kTemplate) {
     if (!table.empty()) out.push_back(&table[0]);
     return out;
   }
   for (const Form& f : table)
-    if (f.held_out == (set == PhrasingSet::kHeldOut)) out.push_back(&f);
+    if (f.held_out == (set == PhrasingSet::kHeldOut) && f.version <= version) out.push_back(&f);
   return out;
 }
 
@@ -429,12 +476,12 @@ std::string render(const Form& form, const Problem& problem) {
 
 std::span<const char* const> instruction_suffixes() { return kSuffixes; }
 
-std::string training_prompt(const Problem& problem, std::uint64_t bits, std::string* family) {
+std::string training_prompt(const Problem& problem, std::uint64_t bits, std::string* family, int version) {
   if (problem.task == TaskKind::kKnowledge) {  // its surface forms are the generator's own
     if (family) *family = "knowledge";
     return problem.prompt;
   }
-  const std::vector<const Form*> forms = forms_in(question_forms(problem.task), PhrasingSet::kTrain);
+  const std::vector<const Form*> forms = forms_in(question_forms(problem.task), PhrasingSet::kTrain, version);
   Rng rng(mix64(bits ^ 0x7068726173696e67ull));
   // The template keeps a tenth of the examples: RL and the template evaluation ask in its words.
   const Form& form = rng.uniform(0, 9) == 0 ? *forms[0] : *forms[rng.uniform(0, static_cast<std::int64_t>(forms.size()) - 1)];

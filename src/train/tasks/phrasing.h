@@ -27,14 +27,22 @@ struct Form {
   const char* family;  // a short label shared by forms of one construction: "words", "zh", ...
   const char* text;
   bool held_out;
+  // The table version that added the form: training data of version v uses the training forms of
+  // versions <= v, so a config trained before forms were added still draws the same data. Held-out
+  // forms are all version 1.
+  int version = 1;
 };
+
+// The newest version of the form tables (DataMix::forms_version; 1: the tables of the first chat model).
+inline constexpr int kLatestFormsVersion = 2;
 
 // The first-turn forms of a task; the template (Problem::prompt) is the first entry.
 std::span<const Form> question_forms(TaskKind task);
 // The forms of a later turn in a conversation ("And 12 * 34?", "再乘以3呢？").
 std::span<const Form> follow_up_forms(TaskKind task);
-// The forms of `table` in `set` (kTemplate: the first entry only).
-std::vector<const Form*> forms_in(std::span<const Form> table, PhrasingSet set);
+// The forms of `table` in `set` (kTemplate: the first entry only); training forms of versions
+// <= `version` only.
+std::vector<const Form*> forms_in(std::span<const Form> table, PhrasingSet set, int version = 1);
 
 // True for a follow-up that names only {b} and refers to the previous answer as its first operand.
 bool refers_to_previous(const Form& form);
@@ -45,9 +53,9 @@ std::string render(const Form& form, const Problem& problem);
 // training_prompt); held-out forms are always used bare.
 std::span<const char* const> instruction_suffixes();
 
-// A training-set question for `problem`: a form drawn from `bits`, sometimes with an instruction
-// appended. `family` (optional) receives the form's family.
-std::string training_prompt(const Problem& problem, std::uint64_t bits, std::string* family = nullptr);
+// A training-set question for `problem`: a form (of versions <= `version`) drawn from `bits`,
+// sometimes with an instruction appended. `family` (optional) receives the form's family.
+std::string training_prompt(const Problem& problem, std::uint64_t bits, std::string* family = nullptr, int version = 1);
 
 // Lowercase, no whitespace, full-width punctuation as ASCII, no trailing ".?!": two forms that are
 // equal after this differ only in spacing, case or end punctuation (the test of "construction").

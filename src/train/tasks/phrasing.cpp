@@ -64,7 +64,6 @@ constexpr Form kAddition[] = {
   {"zh", "{a}加{b}得几？", T},
   {"zh", "帮我算{a}加{b}", T},
   {"zh", "{a}与{b}相加得多少？", T},
-  // held out
   // Version 2 (configs/chat-sft2.json): more constructions per family.
   {"question", "Hey, what's {a} plus {b}?", T, 2},
   {"question", "Do you know what {a} plus {b} is?", T, 2},
@@ -76,6 +75,7 @@ constexpr Form kAddition[] = {
   {"zh", "你能算出{a}加{b}吗？", T, 2},
   {"zh", "{a}加{b}的结果是多少？", T, 2},
   {"zh", "问一下，{a}加{b}等于几？", T, 2},
+  // held out
   {"question", "What is {a} + {b}?", H},
   {"question", "What's {a} + {b}?", H},
   {"question", "What is {a}+{b}?", H},
@@ -137,7 +137,6 @@ constexpr Form kSubtraction[] = {
   {"zh", "{a}减{b}得几？", T},
   {"zh", "帮我算{a}减{b}", T},
   {"zh", "{a}减{b}的差是多少？", T},
-  // held out
   // Version 2 (configs/chat-sft2.json): more constructions per family.
   {"question", "Hey, what's {a} minus {b}?", T, 2},
   {"question", "Do you know what {a} minus {b} is?", T, 2},
@@ -149,6 +148,7 @@ constexpr Form kSubtraction[] = {
   {"zh", "你能算出{a}减{b}吗？", T, 2},
   {"zh", "{a}减{b}的结果是多少？", T, 2},
   {"zh", "问一下，{a}减{b}等于几？", T, 2},
+  // held out
   {"question", "What is {a} - {b}?", H},
   {"question", "What's {a} - {b}?", H},
   {"question", "What is {a}-{b}?", H},
@@ -211,7 +211,6 @@ constexpr Form kMultiplication[] = {
   {"zh", "{a}乘{b}得几？", T},
   {"zh", "帮我算{a}乘以{b}", T},
   {"zh", "{a}与{b}相乘，结果是多少？", T},
-  // held out
   // Version 2 (configs/chat-sft2.json): more constructions per family.
   {"question", "Hey, what's {a} times {b}?", T, 2},
   {"question", "Do you know what {a} times {b} is?", T, 2},
@@ -223,6 +222,7 @@ constexpr Form kMultiplication[] = {
   {"zh", "你能算出{a}乘{b}吗？", T, 2},
   {"zh", "{a}乘以{b}的结果是多少？", T, 2},
   {"zh", "问一下，{a}乘{b}等于几？", T, 2},
+  // held out
   {"question", "What is {a} * {b}?", H},
   {"question", "What's {a} * {b}?", H},
   {"question", "What is {a}*{b}?", H},

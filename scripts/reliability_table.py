@@ -133,7 +133,8 @@ def summary_table(m, fuzz):
     for path in m.get("sanitizers", []):
         r = load(path)
         san[r["sanitizer"]] = r
-        rows.append(f"| memory and undefined-behaviour errors, data races | {r['sanitizer']}: {r['scope']} "
+        what = "data races" if "Thread" in r["sanitizer"] else "memory errors, undefined behaviour, leaks"
+        rows.append(f"| {what} | {r['sanitizer']}: {r['scope']} "
                     f"({r['date']}) | {r['passed']} of {r['tests']} tests passed"
                     f"{', failed: ' + ', '.join(r['failed']) if r['failed'] else ''} | [Sanitizers](#sanitizers) |")
     for run in m.get("soak", []):

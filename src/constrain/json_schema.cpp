@@ -262,7 +262,7 @@ std::string json_schema_to_gbnf(std::string_view schema_json, std::string_view r
   json schema;
   try {
     schema = json::parse(schema_json);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse errors, and numbers past a double (out_of_range)
     fail(ErrorKind::kInvalidArgument, "JSON schema is not valid JSON: ", e.what());
   }
   return prefix_rules(Compiler(std::move(schema)).run(), rule_prefix);

@@ -35,4 +35,10 @@ std::optional<bool> boolean(const json& j, const char* name) {
   return v->get<bool>();
 }
 
+std::string string_or_empty(const nlohmann::json& j, const char* name) {
+  if (!j.is_object()) return "";
+  const auto it = j.find(name);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 }  // namespace whale::server

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
 
 namespace whale::server {
 
@@ -13,5 +14,8 @@ const nlohmann::json* field(const nlohmann::json& j, const char* name);
 std::optional<double> number(const nlohmann::json& j, const char* name);
 std::optional<int64_t> integer(const nlohmann::json& j, const char* name);
 std::optional<bool> boolean(const nlohmann::json& j, const char* name);
+// The field's text, or "" when it is absent, null or not a string (for a tag such as "type" whose
+// caller refuses anything but the values it knows; nlohmann's value(name, "") throws instead).
+std::string string_or_empty(const nlohmann::json& j, const char* name);
 
 }  // namespace whale::server

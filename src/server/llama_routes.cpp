@@ -431,7 +431,7 @@ void infill(Server::Impl& s, json j, httplib::Response& res) {
       if (!chunk.is_object() || !chunk.value("text", json()).is_string()) {
         bad_request("input_extra", "`input_extra` must be an array of {\"filename\", \"text\"}");
       }
-      extra.emplace_back(chunk.value("filename", ""), chunk["text"].get<std::string>());
+      extra.emplace_back(string_or_empty(chunk, "filename"), chunk["text"].get<std::string>());
     }
   }
   std::optional<std::vector<int32_t>> ids;

@@ -188,13 +188,13 @@ std::string content_text(const json& msg, size_t i, const std::string& role, std
   std::string text;
   for (size_t k = 0; k < c->size(); ++k) {
     const json& part = (*c)[k];
-    if (part.is_object() && part.value("type", "") == "file") {
+    if (part.is_object() && string_or_empty(part, "type") == "file") {
       const std::string at = param + "[" + std::to_string(k) + "]";
       if (role != "user") bad_request(at, "`" + at + "`: file parts are allowed in user messages only");
       files.push_back(read_file_part(part, at));
       continue;
     }
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
+    if (!part.is_object() || string_or_empty(part, "type") != "text" || !part.contains("text") || !part["text"].is_string()) {
       bad_request(param, "`" + param + "`: only parts {\"type\": \"text\", \"text\": ...} and {\"type\": \"file\", \"file\": ...} are supported");
     }
     text += part["text"].get<std::string>();

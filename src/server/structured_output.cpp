@@ -6,6 +6,7 @@
 #include "constrain/grammar.h"
 #include "constrain/json_schema.h"
 #include "server/api_error.h"
+#include "server/json_fields.h"
 
 namespace whale::server {
 
@@ -63,7 +64,8 @@ std::shared_ptr<constrain::Matcher> parse_constraint(const json& j, std::string_
                                                      ConstraintVocabulary& vocab) {
   auto present = [&](const char* k) { return j.contains(k) && !j.at(k).is_null(); };
   bool rf = present("response_format");
-  if (rf && j.at("response_format").is_object() && j.at("response_format").value("type", "") == "text") rf = false;
+  // A non-string `type` is refused below (nlohmann's value("type", "") would throw a type_error).
+  if (rf && string_or_empty(j.at("response_format"), "type") == "text") rf = false;
   const int n = static_cast<int>(rf) + static_cast<int>(present("grammar")) + static_cast<int>(present("json_schema"));
   if (n == 0) return nullptr;
   if (n > 1) {

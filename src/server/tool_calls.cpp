@@ -12,6 +12,7 @@
 #include "constrain/grammar.h"
 #include "constrain/json_schema.h"
 #include "server/api_error.h"
+#include "server/json_fields.h"
 #include "tokenizer/chat_template_tools.h"
 
 namespace whale::server {
@@ -181,7 +182,7 @@ ToolSetup parse_tools(const json& j, std::string_view body, const tokenizer::Tok
   for (size_t i = 0; i < tools.size(); ++i) {
     const std::string at = "tools[" + std::to_string(i) + "]";
     const ordered& t = tools[i];
-    if (!t.is_object() || t.value("type", "") != "function") bad_request(at + ".type", "`" + at + ".type` must be \"function\"");
+    if (!t.is_object() || string_or_empty(t, "type") != "function") bad_request(at + ".type", "`" + at + ".type` must be \"function\"");
     if (!t.contains("function") || !t["function"].is_object()) bad_request(at + ".function", "`" + at + ".function` must be an object");
     const ordered& f = t["function"];
     if (!f.contains("name") || !f["name"].is_string() || !valid_name(f["name"].get<std::string>())) {
@@ -222,7 +223,7 @@ ToolSetup parse_tools(const json& j, std::string_view body, const tokenizer::Tok
       if (choice != "none" && choice != "auto" && choice != "required") {
         bad_request("tool_choice", "`tool_choice` must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": ...}}");
       }
-    } else if (c.is_object() && c.value("type", "") == "function" && c.contains("function") && c["function"].is_object() &&
+    } else if (c.is_object() && string_or_empty(c, "type") == "function" && c.contains("function") && c["function"].is_object() &&
                c["function"].contains("name") && c["function"]["name"].is_string()) {
       const std::string name = c["function"]["name"].get<std::string>();
       if (std::find(names.begin(), names.end(), name) == names.end()) {

@@ -159,3 +159,15 @@ TEST(JsonSchema, UnsupportedKeywordsAreNamed) {
 
 }  // namespace
 }  // namespace whale::constrain
+
+namespace whale::constrain {
+namespace {
+
+// Found by grammar_fuzz: a number past a double made nlohmann throw out_of_range, not whale::Error.
+TEST(JsonSchema, ANumberPastADoubleIsAnErrorNotACrash) {
+  EXPECT_NE(error_of(R"({"type": "number", "maximum": 33733333e3333})").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(error_of("{\"type\": ").find("not valid JSON"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace whale::constrain

@@ -177,6 +177,10 @@ TEST(StructuredOutput, UnsupportedSchemasAndBadGrammarsAre400) {
   b = chat("deepseek-chat", 1);
   b["response_format"] = {{"type", "yaml"}};
   expect_400(s, b, "response_format.type", "json_schema");
+  // Found by request_fuzz: a `type` that is not a string was a 500 (nlohmann's type_error).
+  b = chat("deepseek-chat", 1);
+  b["response_format"] = {{"type", {{"type", "object"}}}};
+  expect_400(s, b, "response_format", "string `type`");
   b = chat("deepseek-chat", 1);
   b["grammar"] = "root ::= \"a\"";
   b["json_schema"] = {{"type", "string"}};

@@ -51,7 +51,8 @@ def findings(target):
 
 def merge_fuzz(runs):
     results = dict(max(runs, key=lambda r: r["date"]))
-    results["targets"] = [t for r in runs for t in r["targets"]]
+    results["targets"] = [dict(t, build_type=t.get("build_type", r.get("build_type", "Debug")), date=t.get("date", r["date"]))
+                          for r in runs for t in r["targets"]]
     results["build_type"] = "/".join(sorted({r.get("build_type", "Debug") for r in runs}))
     if len({str(r["seconds_per_target"]) for r in runs}) > 1:
         results["seconds_per_target"] = "/".join(str(r["seconds_per_target"]) for r in runs)
@@ -68,21 +69,22 @@ def goal_met(t):
 
 
 def fuzz_table(results, note=""):
+    dates = sorted({t["date"][:10] for t in results["targets"]})
     rows = [
-        f"Run of {results['date']} on {results['machine']} ({results['cores']} cores), "
-        f"{results['seconds_per_target']} s per target, {results['build_type']} build with ASan + UBSan "
-        f"(`scripts/fuzz.sh SECONDS TARGET...`){note}.",
+        f"Runs of {', '.join(dates)} on {results['machine']} ({results['cores']} cores), one target at a time per "
+        f"core, each built with ASan + UBSan (`scripts/fuzz.sh SECONDS TARGET...`; the build column: Debug as CI "
+        f"builds, RelWithDebInfo as `FUZZ_BUILD_TYPE=RelWithDebInfo` builds){note}.",
         "",
-        "| target | parses | executions | goal | exec/s | edges | features | last new edge | coverage flat | findings fixed |",
-        "|---|---|---:|---|---:|---:|---:|---:|---|---|",
+        "| target | parses | build, seconds | executions | goal | exec/s | edges | features | last new edge | coverage flat | findings fixed |",
+        "|---|---|---|---:|---|---:|---:|---:|---:|---|---|",
     ]
     for t in results["targets"]:
         g = GOALS.get(t["target"])
         goal = "–" if g is None else f"{g:,}: {'met' if goal_met(t) else '**not met**'}"
         rows.append(
-            f"| `{t['target']}` | {what(t['target'])} | {t['executions']:,} | {goal} | {t['exec_per_sec']:,} | "
-            f"{t['edges']:,} | {t['features']:,} | {t['last_new_edge_s']:.0f} s | {'yes' if flat(t) else 'no'} | "
-            f"{findings(t['target'])} |")
+            f"| `{t['target']}` | {what(t['target'])} | {t['build_type']}, {t['seconds']} s | {t['executions']:,} | {goal} | "
+            f"{t['exec_per_sec']:,} | {t['edges']:,} | {t['features']:,} | {t['last_new_edge_s']:.0f} s | "
+            f"{'yes' if flat(t) else 'no'} | {findings(t['target'])} |")
     return "\n".join(rows)
 
 

@@ -34,7 +34,7 @@ const std::vector<Runner::Logits>& Runner::run(const std::vector<Chunk>& chunks)
   for (const Chunk& c : chunks) {
     all_decode &= c.n == 1;
     cache_.bind(c.seq->slot, &c.seq->block_table);
-    tables_.push_back({c.seq->slot, &c.seq->block_table});
+    if (link_) tables_.push_back({c.seq->slot, &c.seq->block_table});  // the other ranks bind the same tables
     for (int64_t p = c.start; p < c.start + c.n; ++p) {
       batch_.add(c.seq->tokens[static_cast<size_t>(p)], static_cast<int32_t>(p), c.seq->slot);
     }

@@ -9,6 +9,10 @@
 #   scripts/fuzz.sh 60 request_fuzz grammar_fuzz    some targets only
 # FUZZ_BUILD_TYPE=RelWithDebInfo (into build-fuzz-relwithdebinfo/) runs the same sanitized targets
 # optimized, 3-10x more executions per second than CI's Debug build: what the campaigns use.
+# FUZZ_CORPUS_DIR=DIR keeps each target's corpus in DIR/TARGET (seeded on first use) so a campaign can
+# go on over several runs, as OSS-Fuzz's do: DIR/TARGET.stats adds up the runs' executions and
+# seconds, and each row then also reports the totals ("campaign_executions", "campaign_seconds",
+# "campaign_runs") and the edges the kept corpus already reached when the run began ("edges_at_start").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-15}
@@ -31,9 +35,16 @@ mkdir -p "$(dirname "$results")"
 machine=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
 rows=()
 for target in "${targets[@]}"; do
-  corpus=$(mktemp -d)
   log=$(mktemp)
-  cp -r "${seeds[$target]:-fuzz/corpus/$target}"/. "$corpus"/ 2>/dev/null || true
+  if [ -n "${FUZZ_CORPUS_DIR:-}" ]; then
+    corpus=$FUZZ_CORPUS_DIR/$target
+    stats=$FUZZ_CORPUS_DIR/$target.stats
+    [ -d "$corpus" ] || { mkdir -p "$corpus"; cp -r "${seeds[$target]:-fuzz/corpus/$target}"/. "$corpus"/ 2>/dev/null || true; }
+  else
+    corpus=$(mktemp -d)
+    stats=""
+    cp -r "${seeds[$target]:-fuzz/corpus/$target}"/. "$corpus"/ 2>/dev/null || true
+  fi
   echo "fuzz: $target for ${seconds}s"
   # Each line stamped with the seconds since the start, to tell when coverage last rose.
   (set +e; ./"$bdir"/fuzz/"$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
@@ -42,7 +53,8 @@ for target in "${targets[@]}"; do
   if ! grep -q '^[0-9.]* fuzzer exit status 0$' "$log" || grep -q -E 'ERROR: |SUMMARY: |Test unit written' "$log"; then
     sed 's/^[0-9.]* //' "$log" | tail -n 40
     echo "fuzz: $target FAILED (the input is under $bdir/$target-*)" >&2
-    rm -rf "$corpus" "$log"
+    [ -n "$stats" ] || rm -rf "$corpus"
+    rm -f "$log"
     exit 1
   fi
   rows+=("$(T="$target" S="$seconds" perl -ne '
@@ -50,16 +62,29 @@ for target in "${targets[@]}"; do
     $rate = $1 if /stat::average_exec_per_sec:\s+(\d+)/;
     $rss = $1 if /stat::peak_rss_mb:\s+(\d+)/;
     if (/^([0-9.]+) #\d+\s+\S+\s+cov: (\d+) ft: (\d+) corp: (\d+)/) {
+      $cov0 = $2 if !defined $cov;
       $cov_t = $1 if !defined $cov || $2 > $cov;
       ($cov, $ft, $units) = ($2, $3, $4);
     }
     END {
       printf "{\"target\": \"%s\", \"seconds\": %d, \"executions\": %d, \"exec_per_sec\": %d, \"edges\": %d, " .
-             "\"features\": %d, \"corpus_units\": %d, \"last_new_edge_s\": %.1f, \"peak_rss_mb\": %d}",
-             $ENV{T}, $ENV{S}, $execs, $rate, $cov, $ft, $units, $cov_t, $rss;
+             "\"features\": %d, \"corpus_units\": %d, \"last_new_edge_s\": %.1f, \"peak_rss_mb\": %d, \"edges_at_start\": %d",
+             $ENV{T}, $ENV{S}, $execs, $rate, $cov, $ft, $units, $cov_t, $rss, $cov0;
     }' "$log")")
+  row=${rows[-1]}
+  if [ -n "$stats" ]; then
+    # Campaign totals over every run on this kept corpus.
+    read -r runs0 execs0 secs0 < <(cat "$stats" 2>/dev/null || echo "0 0 0")
+    execs=$(sed -n 's/.*"executions": \([0-9]*\).*/\1/p' <<<"$row")
+    runs1=$((runs0 + 1)) execs1=$((execs0 + execs)) secs1=$((secs0 + seconds))
+    echo "$runs1 $execs1 $secs1" >"$stats.tmp" && mv "$stats.tmp" "$stats"
+    row+=", \"campaign_runs\": $runs1, \"campaign_executions\": $execs1, \"campaign_seconds\": $secs1"
+  else
+    rm -rf "$corpus"
+  fi
+  rows[-1]="$row}"
   echo "  ${rows[-1]}"
-  rm -rf "$corpus" "$log"
+  rm -f "$log"
 done
 {
   printf '{"date": "%s", "machine": "%s", "cores": %d, "build_type": "%s", "seconds_per_target": %d, "targets": [\n' \

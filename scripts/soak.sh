@@ -3,6 +3,7 @@
 # mixed traffic from tests/server/npm/soak.mjs, then every completed request replayed alone and
 # compared token for token (text and count). Prints the report's summary; exit 1 on any failure.
 # Usage: scripts/soak.sh [DURATION_S=1800] [OUT_JSON=soak.json] [MODEL=models/default]
+# Environment: SOAK_CLIENTS (6), SOAK_QUEUE (16), SOAK_SEED (1), SOAK_THREADS (the server's -t, 2), WHALE.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 duration=${1:-1800}
@@ -12,7 +13,7 @@ whale=${WHALE:-$root/build/whale}
 queue=${SOAK_QUEUE:-16}
 work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
-"$whale" serve "$model" --host 127.0.0.1 --port 0 --ctx 1024 --max-seqs 4 --queue "$queue" -t 2 >"$work/serve.log" 2>&1 &
+"$whale" serve "$model" --host 127.0.0.1 --port 0 --ctx 1024 --max-seqs 4 --queue "$queue" -t "${SOAK_THREADS:-2}" >"$work/serve.log" 2>&1 &
 server=$!
 url=""
 for _ in $(seq 1 300); do

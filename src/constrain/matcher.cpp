@@ -4,13 +4,16 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "core/error.h"
 
 namespace whale::constrain {
 
 Matcher::Matcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const Vocabulary> vocab)
-    : g_(std::move(grammar)), v_(std::move(vocab)) {
+    : g_(std::move(grammar)),
+      v_(std::move(vocab)),
+      max_work_((int64_t{1} << 20) + 64 * static_cast<int64_t>(v_->trie().byte.size())) {
   nodes_.push_back({-1, 0});
   std::vector<int32_t> init;
   for (int32_t a : g_->rules[static_cast<size_t>(g_->root)]) expand(a, 0, init);
@@ -27,6 +30,7 @@ int32_t Matcher::node(int32_t pos, int32_t parent) {
 
 // All stacks whose top is a byte element, reachable from "continue at pos, then return to parent".
 void Matcher::expand(int32_t pos, int32_t parent, std::vector<int32_t>& out) {
+  charge(1);
   const Grammar::Element& e = g_->elements[static_cast<size_t>(pos)];
   switch (e.op) {
     case Grammar::Op::kEnd:
@@ -63,8 +67,15 @@ int32_t Matcher::intern(std::vector<int32_t>& stacks) {
   return it->second;
 }
 
+void Matcher::too_ambiguous() const {
+  throw GrammarTooAmbiguous("the grammar is too ambiguous to follow: one step took over " + std::to_string(max_work_) +
+              " parse-stack operations (alternatives that match the same text under a repetition, such as "
+              "`(. x | [a-z])+`, multiply the stacks with every byte); make the alternatives exclusive");
+}
+
 int32_t Matcher::compute_step(int32_t state, uint8_t b) {
   std::vector<int32_t> out;
+  charge(static_cast<int64_t>(states_[static_cast<size_t>(state)].size()));
   for (int32_t s : states_[static_cast<size_t>(state)]) {
     if (s == 0) continue;
     const Node n = nodes_[static_cast<size_t>(s)];
@@ -117,6 +128,7 @@ const std::vector<uint64_t>& Matcher::mask() {
   }
   auto it = masks_.find(state_);
   if (it != masks_.end()) return it->second;
+  work_ = 0;
   if (masks_.size() >= 64) masks_.clear();  // bound the cache (19 KB a state at 152k tokens)
   std::vector<uint64_t>& m = masks_[state_];
   compute_mask(state_, m);
@@ -125,6 +137,7 @@ const std::vector<uint64_t>& Matcher::mask() {
 
 bool Matcher::accept_bytes(std::string_view bytes) {
   if (ended_) return bytes.empty();
+  work_ = 0;
   int32_t s = state_;
   for (char c : bytes) {
     s = step(s, static_cast<uint8_t>(c));

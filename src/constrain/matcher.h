@@ -11,15 +11,31 @@
 
 #include "constrain/grammar.h"
 #include "constrain/vocabulary.h"
+#include "core/error.h"
 
 namespace whale::constrain {
+
+// What a Matcher throws past max_work() (below): the client's grammar, so an invalid argument.
+class GrammarTooAmbiguous : public Error {
+ public:
+  explicit GrammarTooAmbiguous(const std::string& message) : Error(ErrorKind::kInvalidArgument, message) {}
+};
 
 // Stacks are hash-consed (equal stacks share one id) and sets of stacks are interned as states,
 // so a state's byte transitions are a memoised 256-entry row: the mask walk over the vocabulary
 // trie is mostly table lookups, and a state seen before (inside a string, say) reuses its mask.
 // Not thread-safe: one matcher per request.
+//
+// Alternatives that match the same text under a repetition (`root ::= (. root | [a-z])+`) multiply
+// the stacks with every byte: such a grammar could hold one step for minutes and fill memory. Each
+// call (construction, mask(), accept_*) may spend max_work() stack operations (a mask walk visits
+// each node of the vocabulary's trie at most once: 64 stacks a node, plus 2^20); past that it throws
+// GrammarTooAmbiguous, which the server answers with a 400 at
+// compile time and the engine, mid-generation, by ending the sequence (with a logged warning).
 class Matcher {
  public:
+  int64_t max_work() const { return max_work_; }
+
   Matcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const Vocabulary> vocab);
 
   // Bit id set: token id may come next (EOS only when the grammar is complete). The reference is
@@ -41,6 +57,10 @@ class Matcher {
   static constexpr int32_t kDead = -1;
   static constexpr int32_t kUnknown = -2;
 
+  void charge(int64_t n) {
+    if ((work_ += n) > max_work_) too_ambiguous();
+  }
+  [[noreturn]] void too_ambiguous() const;
   int32_t node(int32_t pos, int32_t parent);
   void expand(int32_t pos, int32_t parent, std::vector<int32_t>& out);
   int32_t intern(std::vector<int32_t>& stacks);
@@ -70,6 +90,8 @@ class Matcher {
   std::vector<int32_t> scratch_;
   std::vector<int32_t> walk_;   // state per trie depth during a mask walk
   int32_t state_ = 0;
+  int64_t work_ = 0;  // stack operations in the current call (charge())
+  int64_t max_work_ = 0;
   bool ended_ = false;
   std::vector<uint64_t> eos_only_;
 };

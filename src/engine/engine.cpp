@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "model/architecture.h"
 
 namespace whale::engine {
@@ -298,6 +299,16 @@ void Engine::sample_rows(const std::vector<Runner::Logits>& rows) {
 // Ends the sequence (sets its finish reason) at EOS, a stop string, max_tokens or a full context;
 // the reap at the end of the step does the rest.
 void Engine::post_process(Sequence& seq, const float* logits, int32_t draft, int32_t sampled) {
+  try {
+    post_process_token(seq, logits, draft, sampled);
+  } catch (const constrain::GrammarTooAmbiguous& e) {
+    // Found only now, on these bytes: the answer so far stands, cut as if by max_tokens.
+    core::log_warn("request ", seq.id, ": structured output stopped: ", e.what());
+    if (!seq.finished()) seq.end(FinishReason::kLength);
+  }
+}
+
+void Engine::post_process_token(Sequence& seq, const float* logits, int32_t draft, int32_t sampled) {
   constrain::Matcher* c = seq.constraint_on ? seq.req.constraint.get() : nullptr;
   int32_t token = sampled;
   if (token < 0) {

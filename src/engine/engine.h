@@ -78,6 +78,7 @@ class Engine {
   // `draft` >= 0: row of a verify step, sampled with the speculative rule against that draft.
   // `sampled` >= 0: the token sample_rows already drew from `logits` for this sequence.
   void post_process(Sequence& seq, const float* logits, int32_t draft = -1, int32_t sampled = -1);
+  void post_process_token(Sequence& seq, const float* logits, int32_t draft, int32_t sampled);
   // Draws the tokens of a step's rows across the pool (sampled_[i] for row i, -1 where
   // post_process must draw itself): with many streams, sampling a 150k vocabulary is a serial
   // share of the step otherwise. A token depends only on its sequence's sampler and logits row.

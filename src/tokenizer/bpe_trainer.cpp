@@ -137,8 +137,9 @@ std::string trained_tokenizer_json(const TrainedBpe& bpe, const std::string& pat
     const std::string& ta = text[static_cast<size_t>(a)];
     const std::string& tb = text[static_cast<size_t>(b)];
     merges.push_back({ta, tb});
-    text.push_back(ta + tb);
-    if (!vocab.contains(ta + tb)) vocab[ta + tb] = next++;
+    std::string merged = ta + tb;  // before push_back: it may move `text` and leave ta, tb dangling
+    if (!vocab.contains(merged)) vocab[merged] = next++;
+    text.push_back(std::move(merged));
   }
   j["model"]["merges"] = merges;
   j["pre_tokenizer"] = {{"type", "Sequence"},

@@ -93,3 +93,53 @@ TEST(Matcher, RejectedTokenLeavesStateUnchanged) {
 
 }  // namespace
 }  // namespace whale::constrain
+
+namespace whale::constrain {
+namespace {
+
+// Issue 21's grammar fuzzing found a grammar whose parse stacks multiply with every byte (both
+// repetitions take any character, `.` nests `root` again, and the classes hold multi-byte ranges):
+// on its fuzz input (fuzz/corpus/grammar_fuzz/regress-grammar-stacks-multiply) each mask cost more
+// than the one before, a second per token by the 15th byte and minutes under the fuzzer. Now a step
+// gives up past Matcher::max_work() stack operations with GrammarTooAmbiguous (an invalid
+// argument) instead of running on, while an unambiguous grammar follows the same bytes.
+TEST(Matcher, AGrammarWhoseStacksMultiplyIsRefusedNotFollowedForever) {
+  const std::string gbnf =
+      "root ::= (. root|[ \\U0000D6000Ltem\\\\\\-\\U0001F64F])+ (. |[ \\U0000D600-\\U0001F64F])+ \"!\"?";
+  const std::string sample = std::string("[\\U0000\x01{\"66660013358391368") + "0;6\x01{\"669p0D0";
+  // 255 one-byte tokens and 800 random printable ones of 2-8 bytes (the fuzzer's vocabulary has 1,024).
+  std::vector<std::string> t = {"<eos>", "<special>"};
+  for (int b = 1; b < 256; ++b) t.push_back(std::string(1, static_cast<char>(b)));
+  std::mt19937_64 rng(1);
+  for (int i = 0; i < 800; ++i) {
+    std::string s(2 + rng() % 7, ' ');
+    for (char& c : s) c = static_cast<char>(32 + rng() % 95);
+    t.push_back(s);
+  }
+  auto v = std::make_shared<Vocabulary>(t, std::vector<int32_t>{0}, std::vector<int32_t>{1});
+
+  Matcher m(std::make_shared<Grammar>(parse_gbnf(gbnf)), v);
+  size_t followed = 0;
+  try {
+    for (; followed < sample.size(); ++followed) {
+      (void)m.mask();
+      ASSERT_TRUE(m.accept_bytes(sample.substr(followed, 1))) << "byte " << followed;
+    }
+  } catch (const GrammarTooAmbiguous& e) {
+    EXPECT_NE(std::string(e.what()).find("too ambiguous"), std::string::npos) << e.what();
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+  }
+  EXPECT_LT(followed, sample.size()) << "the whole sample was followed within the budget";
+  EXPECT_GE(followed, 3u) << "refused on the first bytes: the budget is too small for any grammar";
+
+  // The same bytes under a grammar that takes them one way only: followed to the end.
+  Matcher plain(std::make_shared<Grammar>(parse_gbnf("root ::= [ -~\\x01]+")), v);
+  for (size_t i = 0; i < sample.size(); ++i) {
+    (void)plain.mask();
+    ASSERT_TRUE(plain.accept_bytes(sample.substr(i, 1))) << "byte " << i;
+  }
+  EXPECT_TRUE(plain.complete());
+}
+
+}  // namespace
+}  // namespace whale::constrain

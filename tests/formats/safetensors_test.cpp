@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -95,7 +96,7 @@ TEST_F(SafetensorsTest, EveryDtypeRoundTripsBitExact) {
       const std::vector<std::byte> copy = data.back();
       w.add(c.name, c.dtype, c.shape, [copy](std::span<std::byte> out) {
         ASSERT_EQ(out.size(), copy.size());
-        std::memcpy(out.data(), copy.data(), copy.size());
+        std::copy(copy.begin(), copy.end(), out.begin());  // memcpy of an empty tensor would pass null
       });
     }
   }

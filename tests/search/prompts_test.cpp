@@ -42,7 +42,8 @@ TEST(SearchPrompts, SearchTemplatesMatchTheReadmeFilledByPython) {
 }
 
 TEST(SearchPrompts, FileTemplateMatchesTheReadmeFilledByPython) {
-  for (const auto& c : expected()["file"]) {
+  const nlohmann::json cases = expected()["file"];  // a range-for over expected()["file"] outlives the temporary
+  for (const auto& c : cases) {
     EXPECT_EQ(render_file_prompt(c["name"].get<std::string>(), c["content"].get<std::string>(),
                                  c["question"].get<std::string>()),
               c["expected"].get<std::string>());

@@ -153,6 +153,23 @@ TEST(StructuredOutput, GbnfGrammarField) {
   }
 }
 
+// A grammar whose parse stacks multiply with every byte (issue 21's grammar fuzzing found it; see
+// Matcher.AGrammarWhoseStacksMultiplyIsRefusedNotFollowedForever): the request ends with what was
+// generated, finish_reason "length", well before max_tokens, instead of holding the engine, and
+// the server answers the next request.
+TEST(StructuredOutput, AnOverAmbiguousGrammarEndsTheRequestNotTheServer) {
+  LiveServer s({.context = 1024});
+  const std::string gbnf = "root ::= (. root | [ \\U0000D600-\\U0001F64F])+ (. | [ \\U0000D600-\\U0001F64F])+ \"!\"?\n";
+  for (uint64_t seed = 1; seed <= 2; ++seed) {
+    json b = {{"prompt", "Answer:"}, {"max_tokens", 400}, {"temperature", 1.0}, {"seed", seed}, {"grammar", gbnf}};
+    const json r = post(s, "/v1/completions", b, 200);
+    EXPECT_EQ(r["choices"][0]["finish_reason"], "length") << r.dump();
+    EXPECT_LT(r["usage"]["completion_tokens"].get<int64_t>(), 400) << r.dump();
+  }
+  const json ok = post(s, "/v1/completions", {{"prompt", "Answer:"}, {"max_tokens", 4}, {"temperature", 0}}, 200);
+  EXPECT_EQ(ok["usage"]["completion_tokens"], 4) << ok.dump();
+}
+
 void expect_400(LiveServer& s, const json& body, const std::string& param, const std::string& in_message) {
   auto res = s.client()->Post("/v1/chat/completions", body.dump(), "application/json");
   ASSERT_TRUE(res);

@@ -100,13 +100,14 @@ def fuzz_table(results, note=""):
 
 
 def sanitizer_table(runs):
-    rows = ["| sanitizers | scope | machine | date | tests | passed | skipped | failed |",
+    rows = ["| sanitizers | scope | machine | date, commit | tests | passed | skipped | failed |",
             "|---|---|---|---|---:|---:|---:|---|"]
     for path in runs:
         r = load(path)
-        failed = ", ".join(f"`{n}`" for n in r["failed"]) or "none"
+        # Parameterized names end in GoogleTest's "  # GetParam() = ..." dump: the name is enough.
+        failed = ", ".join(f"`{n.split('  # GetParam()')[0]}`" for n in r["failed"]) or "none"
         rows.append(f"| {r['sanitizer']} | {r['scope']} | {r['machine']}, AMX {'yes' if r['amx'] else 'no'} | "
-                    f"{r['date']} | {r['tests']} | {r['passed']} | {r['skipped']} | {failed} |")
+                    f"{r['date']}, {r.get('commit', '–')} | {r['tests']} | {r['passed']} | {r['skipped']} | {failed} |")
     return "\n".join(rows)
 
 

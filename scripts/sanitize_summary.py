@@ -3,12 +3,14 @@
 
     python3 scripts/sanitize_summary.py address|thread REPORT...
 
+SANITIZE_SCOPE=TEXT names a partial run's scope (default: what scripts/test.sh runs).
 REPORT: CTest's JUnit file (--output-junit) or GoogleTest's JSON (--gtest_output=json:). The summary
 (date, machine, sanitizer, tests, passed, failed names, skipped, seconds, every test's outcome) is what
 scripts/reliability_table.py puts in docs/reliability.md.
 """
 import datetime
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -49,6 +51,14 @@ def machine():
     return "unknown"
 
 
+def commit():
+    try:
+        r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        return r.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
 def main():
     if len(sys.argv) < 3 or sys.argv[1] not in ("address", "thread"):
         sys.exit(__doc__)
@@ -59,9 +69,11 @@ def main():
     print(json.dumps({
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
         "machine": machine(),
+        "commit": commit(),
         "amx": " amx_tile" in flags,
         "sanitizer": "AddressSanitizer + UndefinedBehaviorSanitizer" if sys.argv[1] == "address" else "ThreadSanitizer",
-        "scope": "the whole CTest suite" if sys.argv[1] == "address" else "engine_tests and server_tests",
+        "scope": os.environ.get("SANITIZE_SCOPE") or
+                 ("the whole CTest suite" if sys.argv[1] == "address" else "engine_tests and server_tests"),
         "tests": len(cases),
         "passed": sum(c[1] == "passed" for c in cases),
         "skipped": sum(c[1] == "skipped" for c in cases),

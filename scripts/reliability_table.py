@@ -143,10 +143,12 @@ def summary_table(m, fuzz):
             f"({fuzz['date']}) | no open crash, hang, leak or sanitizer report; execution goals met for "
             f"{sum(bool(goal_met(t)) for t in met)} of {len(met)} targets; coverage flat in {nflat} of "
             f"{len(fuzz['targets'])} | [Fuzzing](#fuzzing) |")
-    san = {}
+    san = {}  # the latest run of each sanitizer (the table in Sanitizers lists every run)
     for path in m.get("sanitizers", []):
         r = load(path)
-        san[r["sanitizer"]] = r
+        if r["sanitizer"] not in san or r["date"] > san[r["sanitizer"]]["date"]:
+            san[r["sanitizer"]] = r
+    for r in san.values():
         what = "data races" if "Thread" in r["sanitizer"] else "memory errors, undefined behaviour, leaks"
         rows.append(f"| {what} | {r['sanitizer']}: {r['scope']} "
                     f"({r['date']}) | {r['passed']} of {r['tests']} tests passed"

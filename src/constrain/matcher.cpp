@@ -129,10 +129,10 @@ const std::vector<uint64_t>& Matcher::mask() {
   auto it = masks_.find(state_);
   if (it != masks_.end()) return it->second;
   work_ = 0;
+  std::vector<uint64_t> m;
+  compute_mask(state_, m);  // may throw GrammarTooAmbiguous: nothing half-made is cached
   if (masks_.size() >= 64) masks_.clear();  // bound the cache (19 KB a state at 152k tokens)
-  std::vector<uint64_t>& m = masks_[state_];
-  compute_mask(state_, m);
-  return m;
+  return masks_[state_] = std::move(m);
 }
 
 bool Matcher::accept_bytes(std::string_view bytes) {

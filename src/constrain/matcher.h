@@ -30,13 +30,13 @@ class GrammarTooAmbiguous : public Error {
 // the stacks with every byte: such a grammar could hold one step for minutes and fill memory. Each
 // call (construction, mask(), accept_*) may spend max_work() stack operations (a mask walk visits
 // each node of the vocabulary's trie at most once: 64 stacks a node, plus 2^20); past that it throws
-// GrammarTooAmbiguous, which the server answers with a 400 at
-// compile time and the engine, mid-generation, by ending the sequence (with a logged warning).
+// GrammarTooAmbiguous, which the server answers with a 400 at compile time and the engine,
+// mid-generation, by ending the sequence (with a logged warning).
 class Matcher {
  public:
-  int64_t max_work() const { return max_work_; }
-
   Matcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const Vocabulary> vocab);
+
+  int64_t max_work() const { return max_work_; }
 
   // Bit id set: token id may come next (EOS only when the grammar is complete). The reference is
   // valid until the next call to a non-const method.

@@ -28,9 +28,14 @@ declare -A seeds=([gguf_fuzz]=tests/data/broken/gguf [safetensors_fuzz]=tests/da
 all=(gguf_fuzz safetensors_fuzz config_fuzz)
 for dir in fuzz/corpus/*_fuzz; do all+=("$(basename "$dir")"); done
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
+# One configure-and-build at a time, so that two campaigns (one per core) can share a build directory.
+mkdir -p "$bdir"
+exec 9>"$bdir/.fuzz-build.lock"
+flock 9
 CXX=clang++ cmake -S . -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" -DWHALE_FUZZ=ON -DWHALE_TESTS=OFF \
   -DWHALE_TRAIN=OFF >/dev/null
 cmake --build "$bdir" -j"${FUZZ_JOBS:-$(nproc)}" --target "${targets[@]}" | tail -n 1
+flock -u 9
 mkdir -p "$(dirname "$results")"
 machine=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
 rows=()

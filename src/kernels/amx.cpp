@@ -208,37 +208,74 @@ inline void min_add(const float* dm, const float* xs, __m512* acc) {
   for (int m = 0; m < 16; ++m) acc[m] = _mm512_fnmadd_ps(w, _mm512_set1_ps(xs[m]), acc[m]);
 }
 
+// Where a tile call finds blocks [k0, k0 + n) of its group, as a Group indexed from block k0.
+// Unpacked: the whole group unpacked once per call of matmul, for all its tiles of tokens.
+struct Unpacked {
+  Group p;
+  int64_t d_per_block;  // f32 scales per block: 16, q6_k 32
+  Group operator()(int64_t k0, int64_t) const {
+    return {p.b + p.b_stride * k0, p.b_stride, p.d + d_per_block * k0, p.m != nullptr ? p.m + 16 * k0 : nullptr};
+  }
+};
+
+// Streamed: for a single tile of tokens (a decode step of 16 streams) there is no other tile to
+// share an unpacked group with, so each run of blocks is unpacked (k-quants: a super-block of 8 at
+// a time) into a buffer that stays in L1, just before its products: the packed bytes are read once,
+// in order, and the unpacking overlaps the tile unit's work instead of a group-sized round trip
+// through L2. The same values reach the same instructions, so the bits do not change.
+struct Streamed {
+  core::DType dt;
+  const uint8_t* g;  // the packed group
+  int64_t gb;        // packed bytes per block
+  GroupBuffer* buf;
+  mutable Group super_block{};
+  static constexpr int64_t kAhead = 2048;
+
+  Group operator()(int64_t k0, int64_t n) const {
+    // The tile unit's work leaves the out-of-order window no room to run ahead to the next bytes:
+    // fetch them a fixed distance ahead (into the next group at the end of this one).
+    const char* c = reinterpret_cast<const char*>(g);
+    for (int64_t o = k0 * gb + kAhead, e = (k0 + n) * gb + kAhead; o < e; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
+    if (dt == core::DType::kQ4_K || dt == core::DType::kQ6_K) {
+      if (k0 % 8 == 0) super_block = load_group_k(dt, g + k0 * gb, 8, *buf);
+      return Unpacked{super_block, dt == core::DType::kQ6_K ? 32 : 16}(k0 % 8, n);
+    }
+    return load_group(dt, g + k0 * gb, n, *buf);
+  }
+};
+
 // tile() for q4_k (one product per block, then its scale and min) and q6_k (one product per half
 // block on tmm6/7, each scaled by its own half's scale): the order of packed.cpp's kernels.
-void tile_k(core::DType dt, const Group& p, int64_t nb, const int8_t* xq, const float* xd, const float* xs, float* y,
+template <class Src>
+void tile_k(core::DType dt, const Src& src, int64_t nb, const int8_t* xq, const float* xd, const float* xs, float* y,
             int64_t y_stride, int64_t valid) {
   constexpr int64_t kRun = 4;
   alignas(64) int32_t c[2 * kRun][256];
   __m512 acc[16];
 #pragma GCC unroll 16
   for (int m = 0; m < 16; ++m) acc[m] = _mm512_setzero_ps();
-  const int8_t* b = p.b;
   const bool q6 = dt == core::DType::kQ6_K;
   for (int64_t k0 = 0; k0 < nb; k0 += kRun) {
     const int64_t n = nb - k0 < kRun ? nb - k0 : kRun;
+    const Group r = src(k0, n);
     if (q6) {
       for (int64_t j = 0; j < n; ++j) {
         const int64_t k = k0 + j;
         _tile_zero(0);
         _tile_zero(1);
         _tile_loadd(6, xq + 512 * k, 32);
-        _tile_loadd(7, b + 512 * k, 64);
+        _tile_loadd(7, r.b + 512 * j, 64);
         _tile_dpbssd(0, 6, 7);
         _tile_loadd(6, xq + 512 * k + 16, 32);
-        _tile_loadd(7, b + 512 * k + 256, 64);
+        _tile_loadd(7, r.b + 512 * j + 256, 64);
         _tile_dpbssd(1, 6, 7);
         _tile_stored(0, c[2 * j], 64);
         _tile_stored(1, c[2 * j + 1], 64);
       }
       for (int64_t j = 0; j < n; ++j) {
         const int64_t k = k0 + j;
-        scale_add(c[2 * j], p.d + 32 * k, xd + 16 * k, acc);
-        scale_add(c[2 * j + 1], p.d + 32 * k + 16, xd + 16 * k, acc);
+        scale_add(c[2 * j], r.d + 32 * j, xd + 16 * k, acc);
+        scale_add(c[2 * j + 1], r.d + 32 * j + 16, xd + 16 * k, acc);
       }
       continue;
     }
@@ -248,9 +285,9 @@ void tile_k(core::DType dt, const Group& p, int64_t nb, const int8_t* xq, const 
       _tile_zero(0);
       _tile_zero(1);
       _tile_loadd(2, xq + 512 * k, 32);
-      _tile_loadd(4, b + 512 * k, 64);
+      _tile_loadd(4, r.b + 512 * j, 64);
       _tile_loadd(3, xq + 512 * (k + 1), 32);
-      _tile_loadd(5, b + 512 * (k + 1), 64);
+      _tile_loadd(5, r.b + 512 * (j + 1), 64);
       _tile_dpbssd(0, 2, 4);
       _tile_dpbssd(1, 3, 5);
       _tile_stored(0, c[j], 64);
@@ -260,13 +297,13 @@ void tile_k(core::DType dt, const Group& p, int64_t nb, const int8_t* xq, const 
       const int64_t k = k0 + j;
       _tile_zero(0);
       _tile_loadd(2, xq + 512 * k, 32);
-      _tile_loadd(4, b + 512 * k, 64);
+      _tile_loadd(4, r.b + 512 * j, 64);
       _tile_dpbssd(0, 2, 4);
       _tile_stored(0, c[j], 64);
     }
     for (j = 0; j < n; ++j) {
-      scale_add(c[j], p.d + 16 * (k0 + j), xd + 16 * (k0 + j), acc);
-      min_add(p.m + 16 * (k0 + j), xs + 16 * (k0 + j), acc);
+      scale_add(c[j], r.d + 16 * j, xd + 16 * (k0 + j), acc);
+      min_add(r.m + 16 * j, xs + 16 * (k0 + j), acc);
     }
   }
   if (valid == 16) {
@@ -283,25 +320,27 @@ void tile_k(core::DType dt, const Group& p, int64_t nb, const int8_t* xq, const 
 // One tile of 16 tokens (its packed activations: nb blocks of 512 bytes, nb x 16 scales) times
 // one packed group of 16 rows, written to y. Blocks go in runs of kRun: the tile products of a
 // run first (two C tiles alternating, results stored to L1), then the f32 scaling of the run.
-void tile(const Group& p, int64_t nb, const int8_t* xq, const float* xd, float* y, int64_t y_stride, int64_t valid) {
+template <class Src>
+void tile(const Src& src, int64_t nb, const int8_t* xq, const float* xd, float* y, int64_t y_stride, int64_t valid) {
   constexpr int64_t kRun = 8;
   alignas(64) int32_t c[kRun][256];
   __m512 acc[16];  // stays in registers: every loop over it is fully unrolled
 #pragma GCC unroll 16
   for (int m = 0; m < 16; ++m) acc[m] = _mm512_setzero_ps();
-  const int8_t* b = p.b;
-  const int64_t bs = p.b_stride;
   for (int64_t k0 = 0; k0 < nb; k0 += kRun) {
     const int64_t n = nb - k0 < kRun ? nb - k0 : kRun;
+    const Group r = src(k0, n);
+    const int8_t* b = r.b;
+    const int64_t bs = r.b_stride;
     int64_t j = 0;
     for (; j + 2 <= n; j += 2) {
       const int64_t k = k0 + j;
       _tile_zero(0);
       _tile_zero(1);
       _tile_loadd(2, xq + 512 * k, 32);
-      _tile_loadd(4, b + bs * k, 64);
+      _tile_loadd(4, b + bs * j, 64);
       _tile_loadd(3, xq + 512 * (k + 1), 32);
-      _tile_loadd(5, b + bs * (k + 1), 64);
+      _tile_loadd(5, b + bs * (j + 1), 64);
       _tile_dpbssd(0, 2, 4);
       _tile_dpbssd(1, 3, 5);
       _tile_stored(0, c[j], 64);
@@ -311,11 +350,11 @@ void tile(const Group& p, int64_t nb, const int8_t* xq, const float* xd, float* 
       const int64_t k = k0 + j;
       _tile_zero(0);
       _tile_loadd(2, xq + 512 * k, 32);
-      _tile_loadd(4, b + bs * k, 64);
+      _tile_loadd(4, b + bs * j, 64);
       _tile_dpbssd(0, 2, 4);
       _tile_stored(0, c[j], 64);
     }
-    for (j = 0; j < n; ++j) scale_add(c[j], p.d + 16 * (k0 + j), xd + 16 * (k0 + j), acc);
+    for (j = 0; j < n; ++j) scale_add(c[j], r.d + 16 * j, xd + 16 * (k0 + j), acc);
   }
   if (valid == 16) {
 #pragma GCC unroll 16
@@ -369,6 +408,17 @@ void matmul(core::DType dt, const uint8_t* packed_w, int64_t g0, int64_t g1, con
   load_tile_config();
   const int64_t nb = x.nb, gb = packed::group_block_bytes(dt);
   const bool k_quant = dt == core::DType::kQ4_K || dt == core::DType::kQ6_K;
+  if (x.tiles == 1) {
+    for (int64_t g = g0; g < g1; ++g) {
+      const Streamed src{dt, packed_w + g * nb * gb, gb, &buffers[0]};
+      if (k_quant) {
+        tile_k(dt, src, nb, x.q.data(), x.d.data(), x.s.data(), y + g * kTile, y_stride, x.T);
+      } else {
+        tile(src, nb, x.q.data(), x.d.data(), y + g * kTile, y_stride, x.T);
+      }
+    }
+    return;
+  }
   for (int64_t r0 = g0; r0 < g1; r0 += kGroups) {
     const int64_t groups = std::min<int64_t>(kGroups, g1 - r0);
     Group grp[kGroups];
@@ -383,9 +433,10 @@ void matmul(core::DType dt, const uint8_t* packed_w, int64_t g0, int64_t g1, con
       for (int64_t g = 0; g < groups; ++g) {
         float* yg = y + t * kTile * y_stride + (r0 + g) * kTile;
         if (k_quant) {
-          tile_k(dt, grp[g], nb, xq, xd, x.s.data() + t * nb * 16, yg, y_stride, valid);
+          tile_k(dt, Unpacked{grp[g], dt == core::DType::kQ6_K ? 32 : 16}, nb, xq, xd, x.s.data() + t * nb * 16, yg,
+                 y_stride, valid);
         } else {
-          tile(grp[g], nb, xq, xd, yg, y_stride, valid);
+          tile(Unpacked{grp[g], 16}, nb, xq, xd, yg, y_stride, valid);
         }
       }
     }

@@ -10,10 +10,10 @@
 
 namespace whale::constrain {
 
-Matcher::Matcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const Vocabulary> vocab)
+Matcher::Matcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const Vocabulary> vocab, int64_t max_work)
     : g_(std::move(grammar)),
       v_(std::move(vocab)),
-      max_work_((int64_t{1} << 20) + 64 * static_cast<int64_t>(v_->trie().byte.size())) {
+      max_work_(max_work > 0 ? max_work : (int64_t{1} << 20) + 64 * static_cast<int64_t>(v_->trie().byte.size())) {
   nodes_.push_back({-1, 0});
   std::vector<int32_t> init;
   for (int32_t a : g_->rules[static_cast<size_t>(g_->root)]) expand(a, 0, init);

@@ -34,7 +34,8 @@ class GrammarTooAmbiguous : public Error {
 // mid-generation, by ending the sequence (with a logged warning).
 class Matcher {
  public:
-  Matcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const Vocabulary> vocab);
+  // max_work 0: the bound above; a fuzzer passes a smaller one so that ambiguous grammars end fast.
+  Matcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const Vocabulary> vocab, int64_t max_work = 0);
 
   int64_t max_work() const { return max_work_; }
 

@@ -139,6 +139,20 @@ TEST(Matcher, AGrammarWhoseStacksMultiplyIsRefusedNotFollowedForever) {
     ASSERT_TRUE(plain.accept_bytes(sample.substr(i, 1))) << "byte " << i;
   }
   EXPECT_TRUE(plain.complete());
+
+  // A smaller bound (what the fuzzer passes) gives up earlier on the same bytes, no later.
+  EXPECT_EQ(m.max_work(), (int64_t{1} << 20) + 64 * static_cast<int64_t>(v->trie().byte.size()));
+  Matcher small(std::make_shared<Grammar>(parse_gbnf(gbnf)), v, int64_t{1} << 16);
+  EXPECT_EQ(small.max_work(), int64_t{1} << 16);
+  size_t small_followed = 0;
+  try {
+    for (; small_followed < sample.size(); ++small_followed) {
+      (void)small.mask();
+      ASSERT_TRUE(small.accept_bytes(sample.substr(small_followed, 1)));
+    }
+  } catch (const GrammarTooAmbiguous&) {
+  }
+  EXPECT_LT(small_followed, followed);
 }
 
 }  // namespace

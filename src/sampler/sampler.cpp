@@ -157,21 +157,28 @@ int64_t Sampler::candidates(const float* logits, int64_t vocab) {
   std::iota(order_.begin(), order_.end(), 0);
   int64_t n = vocab;
   double z = 0;  // softmax normaliser over the candidates
+  // Without top-k: exp(logit / T - max) of every token, computed once (the shortlist's mass and
+  // the probabilities below read it), per thread rather than per sequence.
+  thread_local std::vector<float> exps;
   const float mx = *std::max_element(logits, logits + vocab) * inv_t;
   if (params_.top_k > 0 && params_.top_k < vocab) {
     n = params_.top_k;
     std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), by_logit);
     for (int64_t i = 0; i < n; ++i) z += std::exp(logits[order_[static_cast<size_t>(i)]] * inv_t - mx);
   } else {
-    for (int64_t i = 0; i < vocab; ++i) z += std::exp(logits[i] * inv_t - mx);
+    exps.resize(static_cast<size_t>(vocab));
+    for (int64_t i = 0; i < vocab; ++i) {
+      exps[static_cast<size_t>(i)] = std::exp(logits[i] * inv_t - mx);
+      z += exps[static_cast<size_t>(i)];
+    }
     bool sorted_all = vocab <= kShortlist;
     if (sorted_all) {
       std::sort(order_.begin(), order_.end(), by_logit);
     } else {
       std::partial_sort(order_.begin(), order_.begin() + kShortlist, order_.end(), by_logit);
       double mass = 0;
-      for (int64_t i = 0; i < kShortlist; ++i) mass += std::exp(logits[order_[static_cast<size_t>(i)]] * inv_t - mx);
-      const double last = std::exp(logits[order_[static_cast<size_t>(kShortlist - 1)]] * inv_t - mx);
+      for (int64_t i = 0; i < kShortlist; ++i) mass += exps[static_cast<size_t>(order_[static_cast<size_t>(i)])];
+      const double last = exps[static_cast<size_t>(order_[static_cast<size_t>(kShortlist - 1)])];
       const bool top_p_inside = params_.top_p < 1.0f && mass / z >= params_.top_p;
       const bool min_p_inside = params_.min_p > 0.0f && last < params_.min_p;  // p_max = 1 before dividing by z
       if (top_p_inside || (params_.top_p >= 1.0f && min_p_inside)) {
@@ -182,8 +189,11 @@ int64_t Sampler::candidates(const float* logits, int64_t vocab) {
     }
   }
   probs_.resize(static_cast<size_t>(n));
+  const bool cached = !(params_.top_k > 0 && params_.top_k < vocab);
   for (int64_t i = 0; i < n; ++i) {
-    probs_[static_cast<size_t>(i)] = static_cast<float>(std::exp(logits[order_[static_cast<size_t>(i)]] * inv_t - mx) / z);
+    const int32_t id = order_[static_cast<size_t>(i)];
+    const float e = cached ? exps[static_cast<size_t>(id)] : std::exp(logits[id] * inv_t - mx);
+    probs_[static_cast<size_t>(i)] = static_cast<float>(e / z);
   }
   // top-p: the smallest prefix whose mass reaches top_p (the token that crosses is kept).
   if (params_.top_p < 1.0f) {

@@ -408,13 +408,19 @@ void matmul(core::DType dt, const uint8_t* packed_w, int64_t g0, int64_t g1, con
   load_tile_config();
   const int64_t nb = x.nb, gb = packed::group_block_bytes(dt);
   const bool k_quant = dt == core::DType::kQ4_K || dt == core::DType::kQ6_K;
-  if (x.tiles == 1) {
+  if (x.tiles <= 2) {
     for (int64_t g = g0; g < g1; ++g) {
-      const Streamed src{dt, packed_w + g * nb * gb, gb, &buffers[0]};
-      if (k_quant) {
-        tile_k(dt, src, nb, x.q.data(), x.d.data(), x.s.data(), y + g * kTile, y_stride, x.T);
-      } else {
-        tile(src, nb, x.q.data(), x.d.data(), y + g * kTile, y_stride, x.T);
+      for (int64_t t = 0; t < x.tiles; ++t) {
+        const Streamed src{dt, packed_w + g * nb * gb, gb, &buffers[0]};
+        const int8_t* xq = x.q.data() + t * nb * 512;
+        const float* xd = x.d.data() + t * nb * 16;
+        float* yt = y + t * kTile * y_stride + g * kTile;
+        const int64_t valid = std::min<int64_t>(kTile, x.T - t * kTile);
+        if (k_quant) {
+          tile_k(dt, src, nb, xq, xd, x.s.data() + t * nb * 16, yt, y_stride, valid);
+        } else {
+          tile(src, nb, xq, xd, yt, y_stride, valid);
+        }
       }
     }
     return;

@@ -2,10 +2,14 @@
 // of a given type, refuse keys nobody reads. Each error names the file and the key.
 #pragma once
 
+#include <cmath>
+#include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "core/error.h"
 
@@ -22,12 +26,37 @@ inline nlohmann::json parse_config_object(const std::string& text, const std::st
   return j;
 }
 
-// Leaves `out` (the default) alone when `key` is absent.
+// Leaves `out` (the default) alone when `key` is absent. A number T cannot hold is refused, not
+// cast: JSON keeps an integer past 64 bits as a double, and a double past an integer type's (or a
+// float's) range converts with undefined behaviour (found by train_config_fuzz: "max_number": 5.5e34).
 template <typename T>
 void get_key(const nlohmann::json& j, const char* key, T& out, const std::string& source) {
   if (!j.contains(key)) return;
+  const nlohmann::json& v = j.at(key);
+  if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+    using L = std::numeric_limits<T>;
+    bool fits = true;
+    if (!v.is_number()) {
+      // the wrong type: get<T>() below names it
+    } else if (v.is_number_unsigned()) {
+      fits = std::is_floating_point_v<T> || v.get<uint64_t>() <= static_cast<uint64_t>(L::max());
+    } else if (v.is_number_integer()) {  // negative
+      fits = std::is_signed_v<T> && (std::is_floating_point_v<T> || v.get<int64_t>() >= static_cast<int64_t>(L::lowest()));
+    } else {
+      const double d = v.get<double>();
+      fits = std::is_floating_point_v<T>
+                 ? std::isfinite(d) && std::fabs(d) <= static_cast<double>(L::max())
+                 // [lowest, max + 1): max + 1 is a power of two, exact as a double where max is not.
+                 : d == std::trunc(d) && d >= static_cast<double>(L::lowest()) && d < 2.0 * static_cast<double>(L::max() / 2 + 1);
+    }
+    if (!fits) {
+      fail(ErrorKind::kInvalidArgument, source, ": key \"", key, "\" must be ",
+           std::is_integral_v<T> ? "an integer" : "a finite number", " in [", +L::lowest(), ", ", +L::max(), "], got ",
+           v.dump());
+    }
+  }
   try {
-    out = j.at(key).get<T>();
+    out = v.get<T>();
   } catch (const nlohmann::json::exception& e) {
     fail(ErrorKind::kFormat, source, ": key \"", key, "\" has the wrong type (", e.what(), ")");
   }

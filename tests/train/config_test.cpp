@@ -66,6 +66,33 @@ TEST(TrainConfig, UnknownNestedKeysNameTheirPath) {
   EXPECT_EQ(train_error(j), "(no error)");
 }
 
+// A number the key's type cannot hold is an error naming the key and the range, never a cast (the
+// fuzzer's "max_number": 5.5e34 was undefined behaviour); whole numbers written as 2.0 still read.
+TEST(TrainConfig, NumbersOutOfRangeAreRefusedNotCast) {
+  json j = grpo_config();
+  j["tasks"][0]["max_number"] = 55555555555555555555555555555555550.0;
+  EXPECT_NE(grpo_error(j).find("key \"max_number\" must be an integer in [-2147483648, 2147483647], got 5.555"),
+            std::string::npos)
+      << grpo_error(j);
+  j["tasks"][0]["max_number"] = 2147483648LL;
+  EXPECT_NE(grpo_error(j).find("max_number\" must be an integer"), std::string::npos) << grpo_error(j);
+  j["tasks"][0]["max_number"] = 2.5;
+  EXPECT_NE(grpo_error(j).find("max_number\" must be an integer"), std::string::npos) << grpo_error(j);
+  j["tasks"][0]["max_number"] = 50.0;
+  EXPECT_EQ(grpo_error(j), "(no error)");
+  j["tasks"][0]["max_number"] = -2147483648LL;  // in range; the task's own check may refuse it later
+  EXPECT_EQ(grpo_error(j).find("must be an integer"), std::string::npos) << grpo_error(j);
+  json t = sft_config();
+  t["optimizer"]["lr"] = 12345;
+  std::string text = t.dump();
+  text.replace(text.find("12345"), 5, "1e999");  // past a double: the JSON parser refuses it
+  const std::string inf_error = error_of([&] { parse_train_config(text, "t.json"); });
+  EXPECT_NE(inf_error.find("t.json: not valid JSON"), std::string::npos) << inf_error;
+  EXPECT_NE(inf_error.find("number overflow"), std::string::npos) << inf_error;
+  t["optimizer"]["lr"] = "fast";
+  EXPECT_NE(train_error(t).find("key \"lr\" has the wrong type"), std::string::npos) << train_error(t);
+}
+
 TEST(GrpoConfig, UnknownNestedKeysNameTheirPath) {
   ASSERT_EQ(grpo_error(grpo_config()), "(no error)");
   const GrpoConfig ok = parse_grpo_config(grpo_config().dump(), "g.json");

@@ -56,8 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     const std::string gbnf = schema ? whale::constrain::json_schema_to_gbnf(text) : std::string(text);
     auto grammar = std::make_shared<const whale::constrain::Grammar>(whale::constrain::parse_gbnf(gbnf));
-    // A work bound per call of 2^16 stack operations (the server: 2^20 + 64 x trie nodes): the same give-up path,
-    // reached in milliseconds, so ambiguous grammars do not slow the campaign to a crawl.
+    // A work bound per call of 2^16 stack operations (the server's: 2^20 + 64 x trie nodes): the same
+    // give-up path, reached in milliseconds, so ambiguous grammars do not slow the campaign to a crawl.
     whale::constrain::Matcher m(grammar, v.vocab, int64_t{1} << 16);
     std::string accepted;
     for (const char c : sample) {

@@ -25,10 +25,10 @@ results=${FUZZ_RESULTS:-$bdir/fuzz_results.json}
 # Seed corpora: real files (and every regression input found so far).
 declare -A seeds=([gguf_fuzz]=tests/data/broken/gguf [safetensors_fuzz]=tests/data/broken/safetensors
                   [config_fuzz]=tests/data/configs)
-# Seconds before one input counts as a hang (libFuzzer's -timeout). grammar_fuzz feeds up to a few
-# thousand bytes, each computing a token mask whose work the matcher bounds (2^20 + 64 x the
-# vocabulary trie's nodes, then GrammarTooAmbiguous): a unit of bounded work near that bound for
-# every byte takes ~10 s under ASan, so its hangs are the units past 30 s.
+# Seconds before one input counts as a hang (libFuzzer's -timeout; units slower than it are also
+# reported). grammar_fuzz computes a token mask for each of up to a few thousand bytes, each bounded
+# by the matcher's work budget (the target's is 2^16 stack operations, then GrammarTooAmbiguous):
+# bounded, but seconds under ASan for a long input near the bound, so its hangs are the units past 30 s.
 declare -A timeouts=([grammar_fuzz]=30)
 all=(gguf_fuzz safetensors_fuzz config_fuzz)
 for dir in fuzz/corpus/*_fuzz; do all+=("$(basename "$dir")"); done
@@ -57,7 +57,9 @@ for target in "${targets[@]}"; do
   fi
   echo "fuzz: $target for ${seconds}s"
   # Each line stamped with the seconds since the start, to tell when coverage last rose.
-  (set +e; ./"$bdir"/fuzz/"$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout="${timeouts[$target]:-10}" -report_slow_units="${timeouts[$target]:-10}" -print_final_stats=1 \
+  hang=${timeouts[$target]:-10}
+  (set +e; ./"$bdir"/fuzz/"$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout="$hang" \
+     -report_slow_units="$hang" -print_final_stats=1 \
      -artifact_prefix="$bdir/$target-" "$corpus" 2>&1; echo "fuzzer exit status $?") |
     perl -MTime::HiRes=time -ne 'BEGIN { $t0 = time } printf "%.1f %s", time - $t0, $_' >"$log"
   if ! grep -q '^[0-9.]* fuzzer exit status 0$' "$log" || grep -q -E 'ERROR: |SUMMARY: |Test unit written' "$log"; then

@@ -218,11 +218,12 @@ struct Unpacked {
   }
 };
 
-// Streamed: for a single tile of tokens (a decode step of 16 streams) there is no other tile to
-// share an unpacked group with, so each run of blocks is unpacked (k-quants: a super-block of 8 at
-// a time) into a buffer that stays in L1, just before its products: the packed bytes are read once,
-// in order, and the unpacking overlaps the tile unit's work instead of a group-sized round trip
-// through L2. The same values reach the same instructions, so the bits do not change.
+// Streamed: for one or two tiles of tokens (a decode step of 16-32 streams) there is too little to
+// share an unpacked group over, so each run of blocks is unpacked (k-quants: a super-block of 8 at a
+// time) into a buffer that stays in L1, just before its products: the packed bytes are read in
+// order, and the unpacking overlaps the tile unit's work instead of a group-sized round trip through
+// L2 (with two tiles, each unpacks the run again). The same values reach the same instructions, so
+// the bits do not change.
 struct Streamed {
   core::DType dt;
   const uint8_t* g;  // the packed group

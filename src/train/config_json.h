@@ -35,19 +35,18 @@ void get_key(const nlohmann::json& j, const char* key, T& out, const std::string
   const nlohmann::json& v = j.at(key);
   if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
     using L = std::numeric_limits<T>;
-    bool fits = true;
-    if (!v.is_number()) {
-      // the wrong type: get<T>() below names it
+    bool fits = true;  // not a number at all: get<T>() below names the wrong type
+    if constexpr (std::is_floating_point_v<T>) {
+      if (v.is_number_float()) fits = std::isfinite(v.get<double>()) && std::fabs(v.get<double>()) <= L::max();
     } else if (v.is_number_unsigned()) {
-      fits = std::is_floating_point_v<T> || v.get<uint64_t>() <= static_cast<uint64_t>(L::max());
+      fits = v.get<uint64_t>() <= static_cast<uint64_t>(L::max());
     } else if (v.is_number_integer()) {  // negative
-      fits = std::is_signed_v<T> && (std::is_floating_point_v<T> || v.get<int64_t>() >= static_cast<int64_t>(L::lowest()));
-    } else {
+      fits = std::is_signed_v<T> && v.get<int64_t>() >= static_cast<int64_t>(L::lowest());
+    } else if (v.is_number_float()) {
+      // [lowest, max + 1): max + 1 is a power of two, exact as a double where max is not.
       const double d = v.get<double>();
-      fits = std::is_floating_point_v<T>
-                 ? std::isfinite(d) && std::fabs(d) <= static_cast<double>(L::max())
-                 // [lowest, max + 1): max + 1 is a power of two, exact as a double where max is not.
-                 : d == std::trunc(d) && d >= static_cast<double>(L::lowest()) && d < 2.0 * static_cast<double>(L::max() / 2 + 1);
+      fits = d == std::trunc(d) && d >= static_cast<double>(L::lowest()) &&
+             d < 2.0 * static_cast<double>(L::max() / 2 + 1);
     }
     if (!fits) {
       fail(ErrorKind::kInvalidArgument, source, ": key \"", key, "\" must be ",

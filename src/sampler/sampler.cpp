@@ -161,7 +161,8 @@ int64_t Sampler::candidates(const float* logits, int64_t vocab) {
   // the probabilities below read it), per thread rather than per sequence.
   thread_local std::vector<float> exps;
   const float mx = *std::max_element(logits, logits + vocab) * inv_t;
-  if (params_.top_k > 0 && params_.top_k < vocab) {
+  const bool top_k_cut = params_.top_k > 0 && params_.top_k < vocab;
+  if (top_k_cut) {
     n = params_.top_k;
     std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), by_logit);
     for (int64_t i = 0; i < n; ++i) z += std::exp(logits[order_[static_cast<size_t>(i)]] * inv_t - mx);
@@ -189,10 +190,9 @@ int64_t Sampler::candidates(const float* logits, int64_t vocab) {
     }
   }
   probs_.resize(static_cast<size_t>(n));
-  const bool cached = !(params_.top_k > 0 && params_.top_k < vocab);
   for (int64_t i = 0; i < n; ++i) {
     const int32_t id = order_[static_cast<size_t>(i)];
-    const float e = cached ? exps[static_cast<size_t>(id)] : std::exp(logits[id] * inv_t - mx);
+    const float e = top_k_cut ? std::exp(logits[id] * inv_t - mx) : exps[static_cast<size_t>(id)];
     probs_[static_cast<size_t>(i)] = static_cast<float>(e / z);
   }
   // top-p: the smallest prefix whose mass reaches top_p (the token that crosses is kept).

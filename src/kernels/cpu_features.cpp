@@ -54,6 +54,7 @@ CpuFeatures detect() {
     f.avx512vl = (b7 >> 31) & 1;
     f.avx512vnni = (c7 >> 11) & 1;
     f.avx512bf16 = (a71 >> 5) & 1;
+    f.avx512vbmi = (c7 >> 1) & 1;
   }
   const bool amx_os = (xcr0 & 0x60000) == 0x60000;  // XTILECFG + XTILEDATA
   f.amx_int8 = amx_os && ((d7 >> 25) & 1);

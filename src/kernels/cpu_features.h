@@ -10,6 +10,7 @@ namespace whale::kernels {
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512bf16 = false;
+  bool avx512vbmi = false;  // vpermi2b: float_dot.h's fp8 byte tables
   bool avx_vnni = false;
   bool amx_int8 = false, amx_bf16 = false;  // amx_int8: prefill tiles (amx.h); amx_bf16 unused
 };

@@ -1,15 +1,18 @@
-// linear(): choose_path picks one of four kernels, the activations are prepared once per call
-// (int8 blocks for quantized weights), then the rows are split across the pool. Kernels: the
-// active level's simd::KernelTable (simd_kernels.h), and AMX (amx.h) for packed prefill.
+// linear(): choose_path picks one of five kernels, the activations are prepared once per call
+// (int8 blocks for quantized weights, float_dot.h's layout for bf16/fp8 at avx512), then the rows
+// are split across the pool. Kernels: the active level's simd::KernelTable (simd_kernels.h),
+// float_dot.h, and AMX (amx.h) for packed prefill.
 #include "kernels/linear.h"
 
 #include <algorithm>
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.h"
 #include "kernels/activation_quant.h"
 #include "kernels/amx.h"
+#include "kernels/float_dot.h"
 #include "kernels/linear_ref.h"
 #include "kernels/packed.h"
 #include "kernels/simd_kernels.h"
@@ -23,6 +26,7 @@ enum class Path {
   kRows,        // the level's per-row kernel (KernelTable::matmul) on the stored layout
   kPackedVnni,  // the packed 16-row layout, up to 4 tokens at a time (KernelTable::matmul_packed)
   kPackedAmx,   // the packed layout on AMX tiles of 16 tokens
+  kFloatDot,    // bf16/fp8 rows on float_dot.h's kernels (avx512)
 };
 
 bool has_kernel(core::DType t) {
@@ -34,6 +38,7 @@ bool has_kernel(core::DType t) {
 Path choose_path(const WeightView& w, int64_t row0, int64_t row1, int64_t T, const simd::KernelTable& k) {
   const core::DType dt = w.w.dtype();
   if (!has_kernel(dt)) return Path::kReference;
+  if (float_dot::enabled(dt, w.block)) return Path::kFloatDot;
   // Packed copies are made at load time for q8_0/q4_0/q4_k/q6_k when the best level has the packed kernel
   // (packed::packable); the level in use may be lower (WHALE_SIMD, tests).
   const bool has_packed_copy = simd::uses_int8_activations(dt) && w.packed.defined();
@@ -52,6 +57,7 @@ Path choose_path(const WeightView& w, int64_t row0, int64_t row1, int64_t T, con
 struct Scratch {
   std::vector<ActBlock> act;
   std::vector<float> row;
+  std::vector<uint8_t> prepared;  // float_dot activations
   amx::PackedActivations amx_act;
 };
 Scratch& scratch() {
@@ -87,24 +93,39 @@ const ActBlock* quantize_tokens(const LinearArgs& a, int64_t cols, const simd::K
   return out;
 }
 
-// Rows [r0, r1) of `base` (counted from its first row) for T tokens on the per-row kernel. A chunk
-// of rows (~32 KiB of weights) stays in L1/L2 while every group of up to 4 tokens passes over it,
-// so prefill reads a weight row from memory once and from cache for the rest.
-void rows_kernel(const simd::KernelTable& k, const simd::MatArgs& base, int64_t T, int64_t r0, int64_t r1) {
+// Rows [r0, r1) of `base` (counted from its first row) for T tokens on a per-row kernel (`matmul`
+// takes Args with its rows, tokens and pointers set). A chunk of rows (~32 KiB of weights) stays in
+// L1/L2 while every group of up to kMaxTokens tokens passes over it, so prefill reads a weight row
+// from memory once and from cache for the rest.
+template <class Args, int kMaxTokens, class Matmul>
+void rows_kernel(const Matmul& matmul, const Args& base, int64_t T, int64_t r0, int64_t r1) {
   const int64_t chunk = std::clamp<int64_t>(32768 / std::max<int64_t>(base.row_bytes, 1), 1, 64);
   for (int64_t r = r0; r < r1; r += chunk) {
-    simd::MatArgs m = base;
+    Args m = base;
     m.w = base.w + r * base.row_bytes;
     m.rows = std::min(r1, r + chunk) - r;
     m.row0 = base.row0 + r;
-    for (int64_t t = 0; t < T; t += simd::kMaxTokens) {
-      m.nt = static_cast<int>(std::min<int64_t>(simd::kMaxTokens, T - t));
-      m.x = base.x != nullptr ? base.x + t * base.x_stride : nullptr;
-      m.xq = base.xq != nullptr ? base.xq + t * base.x_stride : nullptr;
+    for (int64_t t = 0; t < T; t += kMaxTokens) {
+      m.nt = static_cast<int>(std::min<int64_t>(kMaxTokens, T - t));
+      if constexpr (std::is_same_v<Args, simd::MatArgs>) {
+        m.x = base.x != nullptr ? base.x + t * base.x_stride : nullptr;
+        m.xq = base.xq != nullptr ? base.xq + t * base.x_stride : nullptr;
+      } else {
+        m.x = base.x + t * base.x_stride;
+      }
       m.y = base.y + t * base.y_stride + r;
-      k.matmul(m);
+      matmul(m);
     }
   }
+}
+
+// x in float_dot's layout, once per call (in the calling thread's scratch).
+const uint8_t* prepare_tokens(const LinearArgs& a, core::DType dt, int64_t cols) {
+  const int64_t bytes = float_dot::prepared_bytes(dt, cols);
+  std::vector<uint8_t>& buf = scratch().prepared;
+  if (buf.size() < static_cast<size_t>(a.T * bytes)) buf.resize(static_cast<size_t>(a.T * bytes));
+  for (int64_t t = 0; t < a.T; ++t) float_dot::prepare(dt, a.x + t * a.x_stride, cols, buf.data() + t * bytes);
+  return buf.data();
 }
 
 }  // namespace
@@ -132,6 +153,28 @@ void linear(const WeightView& w, const LinearArgs& a, core::ThreadPool* pool) {
       pool->parallel_for(units, std::cref(body));  // no heap copy of the lambda per call
     }
   };
+  if (path == Path::kFloatDot) {
+    const int64_t row_bytes = core::dtype_bytes(dt, cols);
+    float_dot::Args base{.dtype = dt,
+                         .w = static_cast<const uint8_t*>(w.w.raw()) + a.row0 * row_bytes,
+                         .row_bytes = row_bytes,
+                         .rows = 0,
+                         .cols = cols,
+                         .x = prepare_tokens(a, dt, cols),
+                         .x_stride = float_dot::prepared_bytes(dt, cols),
+                         .nt = 0,
+                         .y = a.y,
+                         .y_stride = a.y_stride,
+                         .row0 = a.row0};
+    if (dt == core::DType::kF8E4M3) {
+      base.scale_inv = w.scale_inv.data<float>();
+      base.scale_cols = w.scale_inv.dim(1);
+      base.block = w.block;
+    }
+    return run(n_rows, [&](int64_t b, int64_t e, int) {
+      rows_kernel<float_dot::Args, float_dot::kMaxTokens>(float_dot::matmul, base, a.T, b, e);
+    });
+  }
   if (path == Path::kRows) {
     const int64_t row_bytes = core::dtype_bytes(dt, cols);
     simd::MatArgs base{.dtype = dt,
@@ -151,7 +194,9 @@ void linear(const WeightView& w, const LinearArgs& a, core::ThreadPool* pool) {
       base.scale_cols = w.scale_inv.dim(1);
       base.block = w.block;
     }
-    return run(n_rows, [&](int64_t b, int64_t e, int) { rows_kernel(k, base, a.T, b, e); });
+    return run(n_rows, [&](int64_t b, int64_t e, int) {
+      rows_kernel<simd::MatArgs, simd::kMaxTokens>(k.matmul, base, a.T, b, e);
+    });
   }
   // The packed groups of rows [row0, row1); the units below count groups from there.
   const uint8_t* pw =

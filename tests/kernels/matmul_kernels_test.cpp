@@ -13,6 +13,7 @@
 #include "kernels/amx.h"
 #include "kernels/packed.h"
 #include "kernels/cpu_features.h"
+#include "kernels/float_dot.h"
 #include "kernels/linear.h"
 #include "kernels/linear_ref.h"
 
@@ -78,9 +79,13 @@ const std::vector<Case>& cases() {
   return c;
 }
 
+// |x - bf16(x)|: what float_dot's fp8 kernel changes in an activation (it rounds x to bf16).
+double bf16_rounding(float x) { return std::fabs(static_cast<double>(x) - core::bf16_to_f32(core::f32_to_bf16(x))); }
+
 // Error bounds. Float weights: only the summation order differs, so 1e-5 of Σ|x||w|. Int8 paths:
 // x is rounded to d/2 per element (d = block max / 127), so |y - ref| <= Σ_c |w_c| d_c / 2 (plus
-// the float term); on Gaussian data that is well under 1% of Σ|x||w|, which is asserted too.
+// the float term); on Gaussian data that is well under 1% of Σ|x||w|, which is asserted too. fp8 on
+// float_dot's kernel: x is rounded to bf16, so Σ_c |w_c| |x_c - bf16(x_c)| is added.
 TEST(MatmulKernels, EveryLevelAndDtypeMatchesReference) {
   LevelGuard guard;
   core::ThreadPool pool(2);
@@ -101,6 +106,7 @@ TEST(MatmulKernels, EveryLevelAndDtypeMatchesReference) {
       std::vector<float> scalar_y;
       for (SimdLevel level : levels()) {
         set_simd_level(level);
+        const bool bf16_x = c.dt == DType::kF8E4M3 && float_dot::enabled(c.dt);
         for (int64_t nt : {int64_t{1}, int64_t{2}, int64_t{5}, T}) {
           std::vector<float> y(static_cast<size_t>(nt * rows), -1.0f);
           linear(w, {.x = x.data(), .T = nt, .x_stride = cols, .y = y.data(), .y_stride = rows}, &pool);
@@ -112,6 +118,7 @@ TEST(MatmulKernels, EveryLevelAndDtypeMatchesReference) {
                 const double wk = std::fabs(deq[r * cols + k]);
                 mag += wk * std::fabs(x[t * cols + k]);
                 if (int8_path(c.dt)) qbound += wk * act[t * (cols / 32) + k / 32].d / 2;
+                if (bf16_x) qbound += wk * bf16_rounding(x[t * cols + k]);
               }
               const double err = std::fabs(y[t * rows + r] - ref[t * rows + r]);
               ASSERT_LE(err, qbound * 1.0001 + 1e-5 * mag + 1e-30)
@@ -126,9 +133,12 @@ TEST(MatmulKernels, EveryLevelAndDtypeMatchesReference) {
           if (nt == T && level == SimdLevel::kScalar) scalar_y = y;
           if (nt == T && level != SimdLevel::kScalar) {
             for (int64_t i = 0; i < T * rows; ++i) {
-              double mag = 0;
-              for (int64_t k = 0; k < cols; ++k) mag += std::fabs(deq[(i % rows) * cols + k] * x[(i / rows) * cols + k]);
-              ASSERT_NEAR(y[i], scalar_y[i], 1e-5 * mag + 1e-30) << core::dtype_name(c.dt) << " cols " << cols;
+              double mag = 0, xbound = 0;
+              for (int64_t k = 0; k < cols; ++k) {
+                mag += std::fabs(deq[(i % rows) * cols + k] * x[(i / rows) * cols + k]);
+                if (bf16_x) xbound += std::fabs(deq[(i % rows) * cols + k]) * bf16_rounding(x[(i / rows) * cols + k]);
+              }
+              ASSERT_NEAR(y[i], scalar_y[i], xbound * 1.0001 + 1e-5 * mag + 1e-30) << core::dtype_name(c.dt) << " cols " << cols;
             }
           }
         }
@@ -178,6 +188,68 @@ TEST(MatmulKernels, Fp8DecodesEveryByte) {
     for (int b = 0; b < 256; ++b) {
       const float want = core::f8e4m3_to_f32(w.w.data<uint8_t>()[b]) * (b < 128 ? 0.5f : 4.0f);
       ASSERT_EQ(y[b], want) << "byte " << b << " " << simd_level_name(level);
+    }
+  }
+}
+
+// float_dot's kernels against exact products in double: bf16 weights with the f32 activations, fp8
+// weights (block scales of 64, 128 and 256 columns, partial blocks) with the activations rounded to
+// bf16; any token count gives a token the same bits; with the fp8 path off (WHALE_BF16_DOT=0), or
+// a block that is not a multiple of 64, fp8 takes the f32 kernel again.
+TEST(FloatDot, MatchesExactProductsOfWhatItReads) {
+  LevelGuard guard;
+  struct Fp8Guard {
+    ~Fp8Guard() { float_dot::set_fp8_enabled(true); }
+  } fp8_guard;
+  set_simd_level(SimdLevel::kAvx512);
+  if (!float_dot::enabled(DType::kBF16)) GTEST_SKIP() << "no AVX-512 here";
+  core::ThreadPool pool(2);
+  uint64_t seed = 900;
+  struct Shape {
+    DType dt;
+    int64_t rows, cols, block;
+  };
+  const Shape shapes[] = {{DType::kBF16, 19, 7, 128},    {DType::kBF16, 33, 64, 128},  {DType::kBF16, 40, 1000, 128},
+                          {DType::kF8E4M3, 19, 64, 64},  {DType::kF8E4M3, 140, 300, 128},
+                          {DType::kF8E4M3, 33, 1536, 128}, {DType::kF8E4M3, 300, 700, 256}, {DType::kF8E4M3, 20, 200, 100}};
+  for (const Shape& sh : shapes) {
+    for (bool fp8_on : {true, false}) {
+      if (sh.dt == DType::kF8E4M3 && float_dot::set_fp8_enabled(fp8_on) != fp8_on) continue;  // no BF16/VBMI
+      const bool bf16_x = sh.dt == DType::kF8E4M3 && float_dot::enabled(sh.dt, sh.block);
+      const int64_t T = 9;
+      const std::vector<float> wf = randn(sh.rows * sh.cols, ++seed), x = randn(T * sh.cols, ++seed);
+      WeightView w;
+      w.w = core::Tensor::empty(sh.dt, core::Shape{sh.rows, sh.cols});
+      w.block = sh.block;
+      if (sh.dt == DType::kF8E4M3) {
+        w.scale_inv = core::Tensor::empty(DType::kF32, core::Shape{(sh.rows + sh.block - 1) / sh.block,
+                                                                   (sh.cols + sh.block - 1) / sh.block});
+        core::quantize_fp8_blocks(wf.data(), sh.rows, sh.cols, w.w.data<uint8_t>(), w.scale_inv.data<float>(), sh.block);
+      } else {
+        core::convert_row(DType::kF32, wf.data(), DType::kBF16, w.w.raw(), sh.rows * sh.cols);
+      }
+      std::vector<float> deq(static_cast<size_t>(sh.rows * sh.cols)), y(static_cast<size_t>(T * sh.rows));
+      dequantize_weight(w, deq.data());
+      linear(w, {.x = x.data(), .T = T, .x_stride = sh.cols, .y = y.data(), .y_stride = sh.rows}, &pool);
+      for (int64_t t = 0; t < T; ++t) {
+        for (int64_t r = 0; r < sh.rows; ++r) {
+          double exact = 0, mag = 0;
+          for (int64_t k = 0; k < sh.cols; ++k) {
+            const float xk = x[t * sh.cols + k];
+            const double xr = bf16_x ? core::bf16_to_f32(core::f32_to_bf16(xk)) : xk;
+            exact += deq[r * sh.cols + k] * xr;
+            mag += std::fabs(deq[r * sh.cols + k] * xr);
+          }
+          ASSERT_NEAR(y[t * sh.rows + r], exact, 1e-5 * mag)
+              << core::dtype_name(sh.dt) << " cols " << sh.cols << " block " << sh.block << " bf16 x " << bf16_x;
+        }
+      }
+      for (int64_t nt : {int64_t{1}, int64_t{3}, int64_t{6}}) {  // the first nt tokens alone: same bits
+        std::vector<float> part(static_cast<size_t>(nt * sh.rows));
+        linear(w, {.x = x.data(), .T = nt, .x_stride = sh.cols, .y = part.data(), .y_stride = sh.rows}, nullptr);
+        for (int64_t i = 0; i < nt * sh.rows; ++i) ASSERT_EQ(part[i], y[i]) << core::dtype_name(sh.dt) << " T " << nt;
+      }
+      if (sh.dt == DType::kBF16) break;
     }
   }
 }

@@ -137,7 +137,6 @@ void rows_bf16(const Args& a) {
     }
     int64_t j = 0;
     for (; (j + 2) * 32 <= a.cols; j += 2) {
-      _mm_prefetch(reinterpret_cast<const char*>(wr + 32 * j) + 1024, _MM_HINT_T0);
       const __m512i w0 = _mm512_loadu_si512(wr + 32 * j), w1 = _mm512_loadu_si512(wr + 32 * j + 32);
       const __m512 e0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16));
       const __m512 o0 = _mm512_castsi512_ps(_mm512_and_si512(w0, high));
@@ -209,7 +208,6 @@ void rows_fp8(const Args& a) {
       }
       int64_t c = c0;
       for (; c + 128 <= c1; c += 128) {
-        _mm_prefetch(reinterpret_cast<const char*>(wr + c) + 1024, _MM_HINT_T0);
         __m512bh w[4];
         unpack(_mm512_loadu_si512(wr + c), &w[0], &w[1]);
         unpack(_mm512_loadu_si512(wr + c + 64), &w[2], &w[3]);

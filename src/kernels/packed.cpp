@@ -89,7 +89,8 @@ void pack_group(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_t nb,
   }
 }
 
-// Asks the kernel to reclaim [p, p + n)'s whole pages; harmless where it cannot.
+}  // namespace
+
 void page_out(const void* p, int64_t n) {
 #ifdef MADV_PAGEOUT
   const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
@@ -101,7 +102,6 @@ void page_out(const void* p, int64_t n) {
 #endif
 }
 
-}  // namespace
 
 int64_t group_block_bytes(core::DType t) {
   switch (t) {

@@ -54,6 +54,8 @@ core::Tensor pack(const WeightView& w);
 // u8 [bytes] on 2 MiB-aligned memory with transparent huge pages asked for before it is first
 // written: decode streams every packed matrix once per token, and 4 KiB pages cost page walks.
 core::Tensor huge_page_buffer(int64_t bytes);
+// Asks the kernel to reclaim [p, p + n)'s whole pages (a mapped file's, once copied); harmless where it cannot.
+void page_out(const void* p, int64_t n);
 
 // y[t * y_stride + i] for groups [g0, g1) (rows 16·g0 ..) and tokens t < T on AVX-512 VNNI;
 // x: T rows of cols/32 ActBlocks, x_stride apart. Decode (T <= 4) passes all tokens over each group;

@@ -2,10 +2,13 @@
 // table's walk is the binder (gemma.cpp's ForEachTensor) and no Hugging Face name is spelled here.
 #include "model/tensor_source.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <variant>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/float_dot.h"
 #include "kernels/packed.h"
 #include "model/architecture.h"
 
@@ -85,6 +88,31 @@ Field field(Weights& w, const TensorSpec& t) {
   fail(ErrorKind::kInternal, "tensor ", t.name, " has no field to bind to");
 }
 
+// The bf16/fp8 matrices float_dot reads, copied as they are into one huge-page buffer (the mapped
+// file's 4 KiB pages cost a TLB walk and a cold hardware prefetcher every 4 KiB; measured in
+// docs/kernels.md#float-weights), their file pages given back. WHALE_PACK=0 keeps them mapped.
+void copy_float_weights(const std::vector<WeightView*>& all) {
+  if (const char* env = std::getenv("WHALE_PACK"); env != nullptr && std::strcmp(env, "0") == 0) return;
+  std::vector<WeightView*> f;
+  for (WeightView* v : all) {
+    if (v->w.defined() && v->w.numel() > 0 && kernels::float_dot::enabled(v->w.dtype(), v->block)) f.push_back(v);
+  }
+  if (f.empty()) return;
+  std::vector<int64_t> offset(f.size() + 1, 0);
+  for (size_t i = 0; i < f.size(); ++i) offset[i + 1] = offset[i] + (f[i]->w.nbytes() + 63) / 64 * 64;
+  const core::Tensor buffer = kernels::packed::huge_page_buffer(offset.back());
+  core::ThreadPool pool;
+  pool.parallel_for(static_cast<int64_t>(f.size()), [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) {
+      WeightView& v = *f[static_cast<size_t>(i)];
+      auto* dst = static_cast<uint8_t*>(buffer.raw()) + offset[static_cast<size_t>(i)];
+      std::memcpy(dst, v.w.raw(), static_cast<size_t>(v.w.nbytes()));
+      kernels::packed::page_out(v.w.raw(), v.w.nbytes());
+      v.w = core::Tensor(v.w.dtype(), v.w.shape(), dst, buffer.owner());
+    }
+  });
+}
+
 // Every matrix linear() multiplies, packed for the int8 kernels where the CPU has them (the input
 // embedding is only looked up, so it stays as stored unless it doubles as the output head).
 void pack_weights(Weights& w) {
@@ -97,6 +125,7 @@ void pack_weights(Weights& w) {
     mlp(L.moe.shared);
     for (MlpWeights& e : L.moe.experts) mlp(e);
   }
+  copy_float_weights(all);
   std::erase_if(all, [](const WeightView* v) { return !v->w.defined() || !kernels::packed::packable(*v); });
   if (all.empty()) return;
   // One huge-page buffer for all of them (one per matrix would round each up to 2 MiB).

@@ -97,12 +97,14 @@ int main(int argc, char** argv) {
   const DType dtypes[] = {DType::kBF16, DType::kF8E4M3, DType::kQ8_0,  DType::kQ4_0,  DType::kQ4_K,  DType::kQ6_K,
                           DType::kQ2_K, DType::kQ3_K,   DType::kQ5_K,  DType::kQ4_1,  DType::kQ5_0,  DType::kQ5_1,
                           DType::kIQ4_NL, DType::kIQ4_XS};
-  // Qwen2-1.5B's MLP up-projection and a DeepSeek-V3 expert's up-projection, as [out, in].
-  const std::pair<int64_t, int64_t> shapes[] = {{8960, 1536}, {2048, 7168}};
+  // Qwen2-1.5B's MLP up-projection, a DeepSeek-V3 expert's up-projection and its dense layers'
+  // (larger than any L3 here: decode speed from memory), as [out, in].
+  const std::pair<int64_t, int64_t> shapes[] = {{8960, 1536}, {2048, 7168}, {18432, 7168}};
   const int max_level = static_cast<int>(whale::kernels::max_simd_level());
   for (DType dt : dtypes) {
     for (auto [rows, cols] : shapes) {
       for (int64_t T : {int64_t{1}, int64_t{64}, int64_t{512}}) {
+        if (rows == 18432 && T > 1) continue;  // the memory-bound shape: decode only
         const bool packable = whale::kernels::packed::group_block_bytes(dt) > 0 && max_level == 2;
         const int top = !packable ? max_level : whale::kernels::amx::available() ? kPackedAmx : kPacked;
         for (int level = T == 512 ? 0 : -1; level <= top; ++level) {

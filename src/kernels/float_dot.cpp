@@ -59,6 +59,14 @@ namespace whale::kernels::float_dot {
 namespace {
 
 #define WHALE_UNROLL _Pragma("GCC unroll 8")
+// Weights are prefetched a page ahead of the loads (each thread streams one contiguous run of rows):
+// kernels_bench's 18432x7168 decode on Zen 5, 2 threads, read 36 -> 40-49 GB/s (bf16) and
+// 27-40 -> 44-48 GB/s (fp8) against no prefetch; 512-2048 bytes ahead gained little.
+constexpr int64_t kPrefetch = 4096;
+inline void prefetch_line_pair(const void* p) {
+  _mm_prefetch(static_cast<const char*>(p) + kPrefetch, _MM_HINT_T0);
+  _mm_prefetch(static_cast<const char*>(p) + kPrefetch + 64, _MM_HINT_T0);
+}
 
 // High and low bytes of the bf16 of e4m3 magnitude m (0..127); the sign is or-ed in afterwards.
 struct Fp8Tables {
@@ -137,6 +145,7 @@ void rows_bf16(const Args& a) {
     }
     int64_t j = 0;
     for (; (j + 2) * 32 <= a.cols; j += 2) {
+      prefetch_line_pair(wr + 32 * j);
       const __m512i w0 = _mm512_loadu_si512(wr + 32 * j), w1 = _mm512_loadu_si512(wr + 32 * j + 32);
       const __m512 e0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16));
       const __m512 o0 = _mm512_castsi512_ps(_mm512_and_si512(w0, high));
@@ -208,6 +217,7 @@ void rows_fp8(const Args& a) {
       }
       int64_t c = c0;
       for (; c + 128 <= c1; c += 128) {
+        prefetch_line_pair(wr + c);
         __m512bh w[4];
         unpack(_mm512_loadu_si512(wr + c), &w[0], &w[1]);
         unpack(_mm512_loadu_si512(wr + c + 64), &w[2], &w[3]);

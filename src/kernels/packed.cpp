@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/quant.h"
+#include "core/quant_k.h"
 #include "kernels/simd_kernels.h"
 
 #if WHALE_SIMD_X86
@@ -36,12 +37,23 @@ void q6_k_values(const core::BlockQ6_K& b, uint8_t* u) {
   }
 }
 
-// One super-block (256 columns) of 16 rows in the q4_k / q6_k layouts of packed.h.
+// One super-block (256 columns) of 16 rows in the q4_k / q5_k / q6_k layouts of packed.h.
 void pack_superblock(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_t bk, uint8_t* out) {
   std::memset(out, 0, static_cast<size_t>(8 * group_block_bytes(dt)));
   for (int64_t n = 0; n < kRows; ++n) {
     const uint8_t* row = w + n * row_bytes;
-    if (dt == core::DType::kQ4_K) {
+    if (dt == core::DType::kQ5_K) {
+      // q4_k's layout, then the high bits: bit s of qh[l] is sub-block s's element l, so byte
+      // 4n + j of line c is row n's qh[4c + j] as stored.
+      const auto& b = reinterpret_cast<const core::BlockQ5_K*>(row)[bk];
+      std::memcpy(out + 2 * n, &b.d, 2);
+      std::memcpy(out + 32 + 2 * n, &b.dmin, 2);
+      for (int j = 0; j < 8; ++j) core::q4_k_scale_min(j, b.scales, out + 64 + 16 * j + n, out + 192 + 16 * j + n);
+      for (int p = 0; p < 4; ++p) {
+        for (int c = 0; c < 8; ++c) std::memcpy(out + 320 + 512 * p + 64 * c + 4 * n, b.qs + 32 * p + 4 * c, 4);
+      }
+      for (int c = 0; c < 8; ++c) std::memcpy(out + 2368 + 64 * c + 4 * n, b.qh + 4 * c, 4);
+    } else if (dt == core::DType::kQ4_K) {
       const auto& b = reinterpret_cast<const core::BlockQ4_K*>(row)[bk];
       std::memcpy(out + 2 * n, &b.d, 2);
       std::memcpy(out + 32 + 2 * n, &b.dmin, 2);
@@ -66,7 +78,7 @@ void pack_superblock(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_
 
 void pack_group(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_t nb, uint8_t* out) {
   const int64_t gb = group_block_bytes(dt);
-  if (dt == core::DType::kQ4_K || dt == core::DType::kQ6_K) {
+  if (dt == core::DType::kQ4_K || dt == core::DType::kQ5_K || dt == core::DType::kQ6_K) {
     for (int64_t bk = 0; bk < nb / 8; ++bk) pack_superblock(dt, w, row_bytes, bk, out + 8 * gb * bk);
     return;
   }
@@ -108,6 +120,7 @@ int64_t group_block_bytes(core::DType t) {
     case core::DType::kQ8_0: return 576;
     case core::DType::kQ4_0: return 288;
     case core::DType::kQ4_K: return 296;  // 2368 per super-block
+    case core::DType::kQ5_K: return 360;  // 2880 per super-block
     case core::DType::kQ6_K: return 424;  // 3392 per super-block
     default: return 0;
   }
@@ -116,7 +129,7 @@ int64_t group_block_bytes(core::DType t) {
 bool packable(const WeightView& w) {
   const core::DType t = w.w.dtype();
   if (group_block_bytes(t) == 0) return false;
-  const int64_t block_cols = t == core::DType::kQ4_K || t == core::DType::kQ6_K ? 256 : 32;
+  const int64_t block_cols = t == core::DType::kQ4_K || t == core::DType::kQ5_K || t == core::DType::kQ6_K ? 256 : 32;
   if (w.w.ndim() != 2 || w.rows() % kRows != 0 || w.cols() % block_cols != 0) return false;
   if (const char* env = std::getenv("WHALE_PACK"); env != nullptr && std::strcmp(env, "0") == 0) return false;
   return static_cast<bool>(simd::table_for(max_simd_level()).matmul_packed);
@@ -244,20 +257,24 @@ void group_q8_0(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
 // q4_k, per super-block of 16 rows (2368 bytes) and sub-block s (one ActBlock): the exact int32
 // dot of the unsigned nibbles q with x, then acc += dot · (d·sc_s · d_x) and acc -= (dmin·m_s) ·
 // (d_x · Σx), in sub-block order (amx.cpp's tile_k does the same operations).
-template <int NT>
+// q5_k (kQ5): the same with the fifth bit of sub-block s (bit s of the high-bit line) OR-ed in
+// as 16, so q is unsigned 0..31.
+template <int NT, bool kQ5 = false>
 void group_q4_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* const* y) {
+  constexpr int64_t kSuper = kQ5 ? 2880 : 2368;
   __m512 acc[NT];
   WHALE_TOKENS for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m1 = _mm512_set1_epi8(1), m2 = _mm512_set1_epi8(2);
   for (int64_t bk = 0; bk < nb / 8; ++bk) {
-    const uint8_t* p = g + bk * 2368;
+    const uint8_t* p = g + bk * kSuper;
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
 #pragma GCC unroll 1
     for (int q = 0; q < 4; ++q) {
       // The next super-block's lines, spread over its four pairs.
-      const char* next = reinterpret_cast<const char*>(p) + 2368 + 640 * q;
-      for (int l = 0; l < 10; ++l) _mm_prefetch(next + 64 * l, _MM_HINT_T0);
+      const char* next = reinterpret_cast<const char*>(p) + kSuper + (kQ5 ? 768 : 640) * q;
+      for (int l = 0; l < (kQ5 ? 12 : 10); ++l) _mm_prefetch(next + 64 * l, _MM_HINT_T0);
+      [[maybe_unused]] const __m128i hshift = _mm_cvtsi32_si128(2 * q);  // sub-blocks 2q and 2q + 1: bits 2q, 2q + 1
       const ActBlock* xs[NT][2];
       __m512i dot[NT][2];
       WHALE_TOKENS for (int t = 0; t < NT; ++t) {
@@ -267,7 +284,12 @@ void group_q4_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
 #pragma GCC unroll 8
       for (int c = 0; c < 8; ++c) {
         const __m512i v = _mm512_loadu_si512(p + 320 + 512 * q + 64 * c);
-        const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        if constexpr (kQ5) {
+          const __m512i h = _mm512_srl_epi16(_mm512_loadu_si512(p + 2368 + 64 * c), hshift);
+          lo = _mm512_or_si512(lo, _mm512_slli_epi16(_mm512_and_si512(h, m1), 4));
+          hi = _mm512_or_si512(hi, _mm512_slli_epi16(_mm512_and_si512(h, m2), 3));
+        }
         WHALE_TOKENS for (int t = 0; t < NT; ++t) {
           dot[t][0] = _mm512_dpbusd_epi32(dot[t][0], lo, bcast4(xs[t][0]->qs + 4 * c));
           dot[t][1] = _mm512_dpbusd_epi32(dot[t][1], hi, bcast4(xs[t][1]->qs + 4 * c));
@@ -361,6 +383,8 @@ void groups_nt(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, in
     } else if constexpr (NT <= 6) {
       if (dt == core::DType::kQ4_K) {
         group_q4_k<NT>(pg, nb, xs, ys);
+      } else if (dt == core::DType::kQ5_K) {
+        group_q4_k<NT, true>(pg, nb, xs, ys);
       } else if constexpr (NT <= 4) {
         group_q6_k<NT>(pg, nb, xs, hst, ys);
       }
@@ -373,6 +397,7 @@ void groups_nt(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, in
 int64_t max_tokens(core::DType dt) {
   switch (dt) {
     case core::DType::kQ4_K: return 6;
+    case core::DType::kQ5_K: return 6;
     case core::DType::kQ6_K: return 4;
     default: return 8;
   }

@@ -1,4 +1,4 @@
-// Packed q8_0/q4_0/q4_k/q6_k weights: rows in groups of 16, interleaved four bytes at a time (the layout of an
+// Packed q8_0/q4_0/q4_k/q5_k/q6_k weights: rows in groups of 16, interleaved four bytes at a time (the layout of an
 // AMX B tile), made once at load time. One layout feeds two kernels with the same arithmetic:
 // decode on AVX-512 VNNI (one vpdpbusd = 4 elements of 16 rows against one broadcast activation
 // word) and prefill on AMX tiles. Both form each block's exact int32 dot product and add
@@ -16,14 +16,16 @@
 //                    n at 16s + n) | 8 x 16 u8 mins | 4 pairs x 8 lines x 64: byte 4n + j of line c
 //                    of pair p holds the nibbles of W[n][256K + 64p + 4c + j] (low, sub-block 2p)
 //                    and W[n][256K + 64p + 32 + 4c + j] (high, sub-block 2p + 1), as stored
+//   q5_k (gb = 360, 2880 per K): q4_k's 2368 bytes | 8 lines x 64 of the fifth bits: byte 4n + j of
+//                    line c holds, at bit s, sub-block s's element 4c + j (row n's stored qh[4c + j])
 //   q6_k (gb = 424, 3392 per K): 16 f16 d | 32 bytes padding (lines stay 64-byte aligned) |
 //                    16 x 16 int8 scales (16-element sub-block s at 16s + n) | 4 pairs x 8 lines x
 //                    64 of the values' low 4 bits, laid out as q4_k's | 2 quads x 8 lines x 64 of
 //                    their top 2 bits: byte 4n + j of line c of quad q holds, at bits 2i, block
 //                    4q + i's element 4c + j (values unsigned, 0..63 = stored + 32)
 // Both kernels take each 32-element block's exact int32 dot (q6_k: one per 16-element half, as its
-// scales) and then, in block order, acc += dot · (d·scale · d_x) (and for q4_k acc -= dmin·min ·
-// d_x·Σx), so the two agree bit for bit here too.
+// scales) and then, in block order, acc += dot · (d·scale · d_x) (and for q4_k/q5_k acc -= dmin·min ·
+// d_x·Σx), so the two agree bit for bit here too. AMX takes all but q5_k (amx::supports).
 #pragma once
 
 #include <cstdint>
@@ -36,7 +38,7 @@ namespace whale::kernels::packed {
 
 inline constexpr int64_t kRows = 16;
 
-// q8_0, q4_0, q4_k or q6_k, two dimensions, rows a multiple of 16 (columns of the block size), and
+// q8_0, q4_0, q4_k, q5_k or q6_k, two dimensions, rows a multiple of 16 (columns of the block size), and
 // a CPU with the AVX-512 VNNI kernels. WHALE_PACK=0 turns packing off.
 bool packable(const WeightView& w);
 // Bytes of one group per 32 columns (a group's blocks are cols/32 times this); 0: not packable.
@@ -59,7 +61,7 @@ void page_out(const void* p, int64_t n);
 
 // y[t * y_stride + i] for groups [g0, g1) (rows 16·g0 ..) and tokens t < T on AVX-512 VNNI;
 // x: T rows of cols/32 ActBlocks, x_stride apart. Decode (T <= 4) passes all tokens over each group;
-// prefill passes up to 8 (q4_k 6, q6_k 4) over chunks of groups of ~256 KiB that stay in L2. Runs
+// prefill passes up to 8 (q4_k/q5_k 6, q6_k 4) over chunks of groups of ~256 KiB that stay in L2. Runs
 // on the calling thread. Built for x86-64 only; callers reach it as the avx512 level's
 // KernelTable::matmul_packed (simd_kernels.h).
 void matmul_vnni(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x,

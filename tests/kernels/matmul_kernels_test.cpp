@@ -323,8 +323,8 @@ TEST(ActivationQuant, EveryLevelGivesTheSameBlocks) {
   }
 }
 
-// Packed q8_0/q4_0/q4_k/q6_k weights: the VNNI kernel (any token count) and the AMX tiles (16 or
-// more tokens) give every token the same bits, alone or in any batch, and agree with the unpacked
+// Packed q8_0/q4_0/q4_k/q5_k/q6_k weights: the VNNI kernel (any token count) and the AMX tiles (16 or
+// more tokens; not q5_k) give every token the same bits, alone or in any batch, and agree with the unpacked
 // kernels and with the exact product of the dequantized weights and the int8 activations (in
 // double) up to f32 rounding.
 TEST(Packed, VnniAndAmxGiveTheSameBitsInAnyBatch) {
@@ -335,8 +335,8 @@ TEST(Packed, VnniAndAmxGiveTheSameBitsInAnyBatch) {
   core::ThreadPool pool(2);
   uint64_t seed = 500;
   int checked = 0;
-  for (DType dt : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
-    const bool k_quant = dt == DType::kQ4_K || dt == DType::kQ6_K;
+  for (DType dt : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    const bool k_quant = dt == DType::kQ4_K || dt == DType::kQ5_K || dt == DType::kQ6_K;
     for (int64_t rows : {int64_t{16}, int64_t{48}, int64_t{80}}) {
       for (int64_t cols : k_quant ? std::vector<int64_t>{256, 768, 1536} : std::vector<int64_t>{32, 96, 1024}) {
         const int64_t T = 40;
@@ -381,7 +381,7 @@ TEST(Packed, VnniAndAmxGiveTheSameBitsInAnyBatch) {
             for (int64_t r = 0; r < 16; ++r) ASSERT_EQ(part[t * 16 + r], vnni_y[t * rows + 16 + r]);
           }
         }
-        if (amx::set_enabled(true)) {
+        if (amx::set_enabled(true) && amx::supports(dt)) {
           for (int64_t nt : {int64_t{16}, int64_t{21}, T}) {  // whole and zero-padded tiles
             std::vector<float> amx_y(static_cast<size_t>(nt * rows));
             linear(wp, {.x = x.data(), .T = nt, .x_stride = cols, .y = amx_y.data(), .y_stride = rows}, &pool);

@@ -2,7 +2,9 @@
 # Same GGUF, same machine, same run: whale bench vs llama.cpp (node-llama-cpp's prebuilt binaries),
 # prompt processing and generation tokens/s and the ratio whale / llama.cpp.
 # Usage: bench/vs_llamacpp.sh MODEL.gguf [PROMPT=512] [GEN=128] [DEPTH=0] [THREADS=2] [REPS=3]
-# Set NO_AMX=1 to hide llama.cpp's AMX CPU variant (it aborts on quantized deepseek2 files here).
+# Set NO_AMX=1 to hide llama.cpp's AMX CPU variant (it aborts on quantized deepseek2 files here), or
+# LLAMA_VARIANT=NAME to hide every CPU variant but libggml-cpu-NAME.so (the WHALE_SIMD=avx2 rows:
+# alderlake where the CPU has AVX-VNNI, else haswell).
 # Each row also gives its share of the physical limit (build/roofline_probe, same threads, same run):
 # generation against read bandwidth ÷ the weight bytes one decode token reads, prompt processing
 # against the int8 multiply-add peak (AVX-512 VNNI, else AVX2 vpmaddubsw; AMX's is higher) ÷ the
@@ -13,9 +15,15 @@ model=$1 p=${2:-512} n=${3:-128} d=${4:-0} t=${5:-2} r=${6:-3}
 whale=${WHALE:-$here/build/whale}
 peer=$here/bench/llamacpp
 bins=$(ls -d "$peer"/node_modules/@node-llama-cpp/linux-x64/bins/*/)
-if [ "${NO_AMX:-0}" = 1 ] && [ -f "$bins/libggml-cpu-sapphirerapids.so" ]; then
-  mv "$bins/libggml-cpu-sapphirerapids.so" "$bins/libggml-cpu-sapphirerapids.so.off"
-  trap 'mv "$bins/libggml-cpu-sapphirerapids.so.off" "$bins/libggml-cpu-sapphirerapids.so"' EXIT
+hidden=()
+restore() { for f in "${hidden[@]}"; do mv "$f.off" "$f"; done; }
+trap restore EXIT
+hide() { mv "$1" "$1.off" && hidden+=("$1"); }
+if [ -n "${LLAMA_VARIANT:-}" ]; then
+  [ -f "$bins/libggml-cpu-$LLAMA_VARIANT.so" ] || { echo "no llama.cpp CPU variant $LLAMA_VARIANT in $bins" >&2; exit 1; }
+  for f in "$bins"/libggml-cpu-*.so; do [ "$f" = "$bins/libggml-cpu-$LLAMA_VARIANT.so" ] || hide "$f"; done
+elif [ "${NO_AMX:-0}" = 1 ] && [ -f "$bins/libggml-cpu-sapphirerapids.so" ]; then
+  hide "$bins/libggml-cpu-sapphirerapids.so"
 fi
 variant=$(ls "$bins" | grep -E '^libggml-cpu-.*\.so$' | sed 's/libggml-cpu-//;s/\.so//' | tr '\n' ' ')
 probe=$(dirname "$whale")/roofline_probe
@@ -37,7 +45,10 @@ peer = json.loads(theirs)
 print(f"model {model}, depth {d}, {t} threads; llama.cpp loaded its {peer.get('variant', '?')} CPU variant "
       f"(available: {variants.strip()})")
 print(f"whale {rss}")
-peak_key = next((k for k in ("int8_avx512_vnni_GMACps", "int8_avx2_maddubs_GMACps") if k in limits), None)
+import os
+order = ("int8_avx512_vnni_GMACps", "int8_avx2_maddubs_GMACps")
+if os.environ.get("WHALE_SIMD") in ("avx2", "scalar"): order = order[1:]  # the peak of the instructions whale runs
+peak_key = next((k for k in order if k in limits), None)
 limit = {}
 if gb and "read_GBps" in limits:
     limit["tg"] = limits["read_GBps"] / gb

@@ -98,30 +98,29 @@ inline __m512i fp8_order(int half) {
 
 inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
 
-void prepare_bf16_weights(const float* x, int64_t cols, float* out) {
+// The lanes of columns [c0, c0 + 16) that are below cols.
+inline __mmask16 mask16(int64_t c0, int64_t cols) {
+  return c0 + 16 <= cols ? 0xFFFF : c0 < cols ? static_cast<__mmask16>((1u << (cols - c0)) - 1) : 0;
+}
+
+void prepare_for_bf16(const float* x, int64_t cols, float* out) {
   // Per 32 columns: the 16 even columns, then the 16 odd ones (as a 32-bf16 load splits them).
   alignas(64) static const int32_t even[16] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
   alignas(64) static const int32_t odd[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
   const __m512i ie = _mm512_load_si512(even), io = _mm512_load_si512(odd);
   for (int64_t c = 0; c < padded(cols); c += 32) {
-    const __mmask16 m0 = c + 16 <= cols ? 0xFFFF : c < cols ? static_cast<__mmask16>((1u << (cols - c)) - 1) : 0;
-    const __mmask16 m1 =
-        c + 32 <= cols ? 0xFFFF : c + 16 < cols ? static_cast<__mmask16>((1u << (cols - c - 16)) - 1) : 0;
-    const __m512 a = _mm512_maskz_loadu_ps(m0, x + c), b = _mm512_maskz_loadu_ps(m1, x + c + 16);
+    const __m512 a = _mm512_maskz_loadu_ps(mask16(c, cols), x + c);
+    const __m512 b = _mm512_maskz_loadu_ps(mask16(c + 16, cols), x + c + 16);
     _mm512_storeu_ps(out + c, _mm512_permutex2var_ps(a, ie, b));
     _mm512_storeu_ps(out + c + 16, _mm512_permutex2var_ps(a, io, b));
   }
 }
 
-void prepare_fp8_weights(const float* x, int64_t cols, uint16_t* out) {
+void prepare_for_fp8(const float* x, int64_t cols, uint16_t* out) {
   const __m512i ia = fp8_order(0), ib = fp8_order(1);
   for (int64_t c = 0; c < padded(cols); c += 64) {
     __m512 v[4];
-    for (int q = 0; q < 4; ++q) {
-      const int64_t c0 = c + 16 * q;
-      const __mmask16 m = c0 + 16 <= cols ? 0xFFFF : c0 < cols ? static_cast<__mmask16>((1u << (cols - c0)) - 1) : 0;
-      v[q] = _mm512_maskz_loadu_ps(m, x + c0);
-    }
+    for (int q = 0; q < 4; ++q) v[q] = _mm512_maskz_loadu_ps(mask16(c + 16 * q, cols), x + c + 16 * q);
     // Round to nearest even (vcvtne2ps2bf16); words 0..31 are columns c..c+31, then c+32..c+63.
     const __m512i n0 = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(v[1], v[0]));
     const __m512i n1 = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(v[3], v[2]));
@@ -248,8 +247,8 @@ void rows_fp8(const Args& a) {
 }  // namespace
 
 void prepare(core::DType dt, const float* x, int64_t cols, uint8_t* out) {
-  if (dt == core::DType::kBF16) return prepare_bf16_weights(x, cols, reinterpret_cast<float*>(out));
-  prepare_fp8_weights(x, cols, reinterpret_cast<uint16_t*>(out));
+  if (dt == core::DType::kBF16) return prepare_for_bf16(x, cols, reinterpret_cast<float*>(out));
+  prepare_for_fp8(x, cols, reinterpret_cast<uint16_t*>(out));
 }
 
 void matmul(const Args& a) {

@@ -153,47 +153,33 @@ void linear(const WeightView& w, const LinearArgs& a, core::ThreadPool* pool) {
       pool->parallel_for(units, std::cref(body));  // no heap copy of the lambda per call
     }
   };
-  if (path == Path::kFloatDot) {
-    const int64_t row_bytes = core::dtype_bytes(dt, cols);
-    float_dot::Args base{.dtype = dt,
-                         .w = static_cast<const uint8_t*>(w.w.raw()) + a.row0 * row_bytes,
-                         .row_bytes = row_bytes,
-                         .rows = 0,
-                         .cols = cols,
-                         .x = prepare_tokens(a, dt, cols),
-                         .x_stride = float_dot::prepared_bytes(dt, cols),
-                         .nt = 0,
-                         .y = a.y,
-                         .y_stride = a.y_stride,
-                         .row0 = a.row0};
+  // The per-row kernels' arguments (float_dot::Args or simd::MatArgs) past the activations.
+  const int64_t row_bytes = core::dtype_bytes(dt, cols);
+  const auto rows_args = [&](auto args) {
+    args.dtype = dt;
+    args.w = static_cast<const uint8_t*>(w.w.raw()) + a.row0 * row_bytes;
+    args.row_bytes = row_bytes;
+    args.cols = cols;
+    args.y = a.y;
+    args.y_stride = a.y_stride;
+    args.row0 = a.row0;
     if (dt == core::DType::kF8E4M3) {
-      base.scale_inv = w.scale_inv.data<float>();
-      base.scale_cols = w.scale_inv.dim(1);
-      base.block = w.block;
+      args.scale_inv = w.scale_inv.data<float>();
+      args.scale_cols = w.scale_inv.dim(1);
+      args.block = w.block;
     }
+    return args;
+  };
+  if (path == Path::kFloatDot) {
+    const float_dot::Args base = rows_args(
+        float_dot::Args{.x = prepare_tokens(a, dt, cols), .x_stride = float_dot::prepared_bytes(dt, cols)});
     return run(n_rows, [&](int64_t b, int64_t e, int) {
       rows_kernel<float_dot::Args, float_dot::kMaxTokens>(float_dot::matmul, base, a.T, b, e);
     });
   }
   if (path == Path::kRows) {
-    const int64_t row_bytes = core::dtype_bytes(dt, cols);
-    simd::MatArgs base{.dtype = dt,
-                       .w = static_cast<const uint8_t*>(w.w.raw()) + a.row0 * row_bytes,
-                       .row_bytes = row_bytes,
-                       .rows = 0,
-                       .cols = cols,
-                       .x = xq != nullptr ? nullptr : a.x,
-                       .xq = xq,
-                       .x_stride = xq != nullptr ? nb : a.x_stride,
-                       .nt = 0,
-                       .y = a.y,
-                       .y_stride = a.y_stride,
-                       .row0 = a.row0};
-    if (dt == core::DType::kF8E4M3) {
-      base.scale_inv = w.scale_inv.data<float>();
-      base.scale_cols = w.scale_inv.dim(1);
-      base.block = w.block;
-    }
+    const simd::MatArgs base = rows_args(simd::MatArgs{
+        .x = xq != nullptr ? nullptr : a.x, .xq = xq, .x_stride = xq != nullptr ? nb : a.x_stride});
     return run(n_rows, [&](int64_t b, int64_t e, int) {
       rows_kernel<simd::MatArgs, simd::kMaxTokens>(k.matmul, base, a.T, b, e);
     });

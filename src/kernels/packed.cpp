@@ -37,6 +37,17 @@ void q6_k_values(const core::BlockQ6_K& b, uint8_t* u) {
   }
 }
 
+// Row n's header and nibbles of a q4_k or q5_k super-block (the same fields) in q4_k's layout.
+template <class Block>
+void pack_q4_k_part(const Block& b, int64_t n, uint8_t* out) {
+  std::memcpy(out + 2 * n, &b.d, 2);
+  std::memcpy(out + 32 + 2 * n, &b.dmin, 2);
+  for (int j = 0; j < 8; ++j) core::q4_k_scale_min(j, b.scales, out + 64 + 16 * j + n, out + 192 + 16 * j + n);
+  for (int p = 0; p < 4; ++p) {
+    for (int c = 0; c < 8; ++c) std::memcpy(out + 320 + 512 * p + 64 * c + 4 * n, b.qs + 32 * p + 4 * c, 4);
+  }
+}
+
 // One super-block (256 columns) of 16 rows in the q4_k / q5_k / q6_k layouts of packed.h.
 void pack_superblock(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_t bk, uint8_t* out) {
   std::memset(out, 0, static_cast<size_t>(8 * group_block_bytes(dt)));
@@ -46,21 +57,10 @@ void pack_superblock(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_
       // q4_k's layout, then the high bits: bit s of qh[l] is sub-block s's element l, so byte
       // 4n + j of line c is row n's qh[4c + j] as stored.
       const auto& b = reinterpret_cast<const core::BlockQ5_K*>(row)[bk];
-      std::memcpy(out + 2 * n, &b.d, 2);
-      std::memcpy(out + 32 + 2 * n, &b.dmin, 2);
-      for (int j = 0; j < 8; ++j) core::q4_k_scale_min(j, b.scales, out + 64 + 16 * j + n, out + 192 + 16 * j + n);
-      for (int p = 0; p < 4; ++p) {
-        for (int c = 0; c < 8; ++c) std::memcpy(out + 320 + 512 * p + 64 * c + 4 * n, b.qs + 32 * p + 4 * c, 4);
-      }
+      pack_q4_k_part(b, n, out);
       for (int c = 0; c < 8; ++c) std::memcpy(out + 2368 + 64 * c + 4 * n, b.qh + 4 * c, 4);
     } else if (dt == core::DType::kQ4_K) {
-      const auto& b = reinterpret_cast<const core::BlockQ4_K*>(row)[bk];
-      std::memcpy(out + 2 * n, &b.d, 2);
-      std::memcpy(out + 32 + 2 * n, &b.dmin, 2);
-      for (int j = 0; j < 8; ++j) core::q4_k_scale_min(j, b.scales, out + 64 + 16 * j + n, out + 192 + 16 * j + n);
-      for (int p = 0; p < 4; ++p) {
-        for (int c = 0; c < 8; ++c) std::memcpy(out + 320 + 512 * p + 64 * c + 4 * n, b.qs + 32 * p + 4 * c, 4);
-      }
+      pack_q4_k_part(reinterpret_cast<const core::BlockQ4_K*>(row)[bk], n, out);
     } else {
       const auto& b = reinterpret_cast<const core::BlockQ6_K*>(row)[bk];
       std::memcpy(out + 2 * n, &b.d, 2);

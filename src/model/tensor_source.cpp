@@ -2,6 +2,8 @@
 // table's walk is the binder (gemma.cpp's ForEachTensor) and no Hugging Face name is spelled here.
 #include "model/tensor_source.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <variant>
@@ -90,7 +92,9 @@ Field field(Weights& w, const TensorSpec& t) {
 
 // The bf16/fp8 matrices float_dot reads, copied as they are into one huge-page buffer (the mapped
 // file's 4 KiB pages cost a TLB walk and a cold hardware prefetcher every 4 KiB; measured in
-// docs/kernels.md#float-weights), their file pages given back. WHALE_PACK=0 keeps them mapped.
+// docs/kernels.md#float-weights), their file pages given back. WHALE_PACK=0 keeps them mapped, and
+// so does a model whose float matrices pass half the machine's memory (they stay pageable from the
+// file instead of pinning anonymous memory that could run the machine out).
 void copy_float_weights(const std::vector<WeightView*>& all) {
   if (const char* env = std::getenv("WHALE_PACK"); env != nullptr && std::strcmp(env, "0") == 0) return;
   std::vector<WeightView*> f;
@@ -100,6 +104,8 @@ void copy_float_weights(const std::vector<WeightView*>& all) {
   if (f.empty()) return;
   std::vector<int64_t> offset(f.size() + 1, 0);
   for (size_t i = 0; i < f.size(); ++i) offset[i + 1] = offset[i] + (f[i]->w.nbytes() + 63) / 64 * 64;
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0 && offset.back() > static_cast<int64_t>(pages) * page / 2) return;
   const core::Tensor buffer = kernels::packed::huge_page_buffer(offset.back());
   core::ThreadPool pool;
   pool.parallel_for(static_cast<int64_t>(f.size()), [&](int64_t b, int64_t e, int) {

@@ -32,14 +32,14 @@ void prepare(core::DType dt, const float* x, int64_t cols, uint8_t* out);
 inline constexpr int kMaxTokens = 4;
 
 struct Args {
-  core::DType dtype;     // kBF16 or kF8E4M3
-  const uint8_t* w;      // first weight row
+  core::DType dtype;  // kBF16 or kF8E4M3
+  const uint8_t* w;   // first weight row
   int64_t row_bytes;
   int64_t rows, cols;
-  const uint8_t* x;      // nt tokens' prepared activations, x_stride bytes apart
+  const uint8_t* x;  // nt tokens' prepared activations, x_stride bytes apart
   int64_t x_stride;
-  int nt;                // 1..kMaxTokens
-  float* y;              // y[t * y_stride + i] for row i of this run
+  int nt;    // 1..kMaxTokens
+  float* y;  // y[t * y_stride + i] for row i of this run
   int64_t y_stride;
   // fp8: scale of (row r, column c) is scale_inv[(row0 + r) / block][c / block].
   const float* scale_inv = nullptr;

@@ -171,15 +171,15 @@ void linear(const WeightView& w, const LinearArgs& a, core::ThreadPool* pool) {
     return args;
   };
   if (path == Path::kFloatDot) {
-    const float_dot::Args base = rows_args(
-        float_dot::Args{.x = prepare_tokens(a, dt, cols), .x_stride = float_dot::prepared_bytes(dt, cols)});
+    const float_dot::Args base =
+        rows_args(float_dot::Args{.x = prepare_tokens(a, dt, cols), .x_stride = float_dot::prepared_bytes(dt, cols)});
     return run(n_rows, [&](int64_t b, int64_t e, int) {
       rows_kernel<float_dot::Args, float_dot::kMaxTokens>(float_dot::matmul, base, a.T, b, e);
     });
   }
   if (path == Path::kRows) {
-    const simd::MatArgs base = rows_args(simd::MatArgs{
-        .x = xq != nullptr ? nullptr : a.x, .xq = xq, .x_stride = xq != nullptr ? nb : a.x_stride});
+    const simd::MatArgs base = rows_args(
+        simd::MatArgs{.x = xq != nullptr ? nullptr : a.x, .xq = xq, .x_stride = xq != nullptr ? nb : a.x_stride});
     return run(n_rows, [&](int64_t b, int64_t e, int) {
       rows_kernel<simd::MatArgs, simd::kMaxTokens>(k.matmul, base, a.T, b, e);
     });

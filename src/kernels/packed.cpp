@@ -114,7 +114,6 @@ void page_out(const void* p, int64_t n) {
 #endif
 }
 
-
 int64_t group_block_bytes(core::DType t) {
   switch (t) {
     case core::DType::kQ8_0: return 576;

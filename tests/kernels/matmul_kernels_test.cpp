@@ -11,11 +11,11 @@
 #include "core/random.h"
 #include "kernels/activation_quant.h"
 #include "kernels/amx.h"
-#include "kernels/packed.h"
 #include "kernels/cpu_features.h"
 #include "kernels/float_dot.h"
 #include "kernels/linear.h"
 #include "kernels/linear_ref.h"
+#include "kernels/packed.h"
 
 namespace whale::kernels {
 namespace {
@@ -138,7 +138,8 @@ TEST(MatmulKernels, EveryLevelAndDtypeMatchesReference) {
                 mag += std::fabs(deq[(i % rows) * cols + k] * x[(i / rows) * cols + k]);
                 if (bf16_x) xbound += std::fabs(deq[(i % rows) * cols + k]) * bf16_rounding(x[(i / rows) * cols + k]);
               }
-              ASSERT_NEAR(y[i], scalar_y[i], xbound * 1.0001 + 1e-5 * mag + 1e-30) << core::dtype_name(c.dt) << " cols " << cols;
+              ASSERT_NEAR(y[i], scalar_y[i], xbound * 1.0001 + 1e-5 * mag + 1e-30)
+                  << core::dtype_name(c.dt) << " cols " << cols;
             }
           }
         }
@@ -209,9 +210,10 @@ TEST(FloatDot, MatchesExactProductsOfWhatItReads) {
     DType dt;
     int64_t rows, cols, block;
   };
-  const Shape shapes[] = {{DType::kBF16, 19, 7, 128},    {DType::kBF16, 33, 64, 128},  {DType::kBF16, 40, 1000, 128},
-                          {DType::kF8E4M3, 19, 64, 64},  {DType::kF8E4M3, 140, 300, 128},
-                          {DType::kF8E4M3, 33, 1536, 128}, {DType::kF8E4M3, 300, 700, 256}, {DType::kF8E4M3, 20, 200, 100}};
+  const Shape shapes[] = {{DType::kBF16, 19, 7, 128},      {DType::kBF16, 33, 64, 128},
+                          {DType::kBF16, 40, 1000, 128},   {DType::kF8E4M3, 19, 64, 64},
+                          {DType::kF8E4M3, 140, 300, 128}, {DType::kF8E4M3, 33, 1536, 128},
+                          {DType::kF8E4M3, 300, 700, 256}, {DType::kF8E4M3, 20, 200, 100}};
   for (const Shape& sh : shapes) {
     for (bool fp8_on : {true, false}) {
       if (sh.dt == DType::kF8E4M3 && float_dot::set_fp8_enabled(fp8_on) != fp8_on) continue;  // no BF16/VBMI
@@ -222,9 +224,10 @@ TEST(FloatDot, MatchesExactProductsOfWhatItReads) {
       w.w = core::Tensor::empty(sh.dt, core::Shape{sh.rows, sh.cols});
       w.block = sh.block;
       if (sh.dt == DType::kF8E4M3) {
-        w.scale_inv = core::Tensor::empty(DType::kF32, core::Shape{(sh.rows + sh.block - 1) / sh.block,
-                                                                   (sh.cols + sh.block - 1) / sh.block});
-        core::quantize_fp8_blocks(wf.data(), sh.rows, sh.cols, w.w.data<uint8_t>(), w.scale_inv.data<float>(), sh.block);
+        w.scale_inv = core::Tensor::empty(
+            DType::kF32, core::Shape{(sh.rows + sh.block - 1) / sh.block, (sh.cols + sh.block - 1) / sh.block});
+        core::quantize_fp8_blocks(wf.data(), sh.rows, sh.cols, w.w.data<uint8_t>(), w.scale_inv.data<float>(),
+                                  sh.block);
       } else {
         core::convert_row(DType::kF32, wf.data(), DType::kBF16, w.w.raw(), sh.rows * sh.cols);
       }

@@ -17,6 +17,7 @@
 #include "dist_run.h"
 #include "kernels/amx.h"
 #include "kernels/cpu_features.h"
+#include "kernels/simd_kernels.h"
 #include "model/forward.h"
 #include "model/model_info.h"
 #include "model/roofline.h"
@@ -63,7 +64,7 @@ const char* kernel_path() {
   if (kernels::amx::enabled()) return "AMX";
   switch (kernels::simd_level()) {
     case kernels::SimdLevel::kAvx512: return "AVX-512 VNNI";
-    case kernels::SimdLevel::kAvx2: return "AVX2";
+    case kernels::SimdLevel::kAvx2: return kernels::simd::avx2_uses_vnni() ? "AVX2 + AVX-VNNI" : "AVX2";
     default: return "scalar";
   }
 }

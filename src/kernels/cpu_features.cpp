@@ -110,11 +110,19 @@ SimdLevel set_simd_level(SimdLevel level) {
 
 namespace simd {
 
+bool avx2_uses_vnni() {
+  static const bool on = [] {
+    const char* env = std::getenv("WHALE_AVX_VNNI");
+    return WHALE_SIMD_X86 && cpu_features().avx_vnni && !(env != nullptr && std::strcmp(env, "0") == 0);
+  }();
+  return on;
+}
+
 const KernelTable& table_for(SimdLevel level) {
   if (level > max_simd_level()) level = max_simd_level();
 #if WHALE_SIMD_X86
   if (level == SimdLevel::kAvx512) return kAvx512Kernels;
-  if (level == SimdLevel::kAvx2) return kAvx2Kernels;
+  if (level == SimdLevel::kAvx2) return avx2_uses_vnni() ? kAvx2VnniKernels : kAvx2Kernels;
 #endif
   return kScalarKernels;
 }

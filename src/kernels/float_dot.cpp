@@ -177,7 +177,7 @@ void rows_bf16(const Args& a) {
   }
 }
 
-// 64 fp8 weights (masked to `m`) as two vectors of bf16 in fp8_order.
+// 64 fp8 bytes as two vectors of 32 bf16 in fp8_order.
 struct Fp8Unpack {
   __m512i hi0, hi1, lo0, lo1;
   Fp8Unpack() {

@@ -107,10 +107,15 @@ struct KernelTable {
 extern const KernelTable kScalarKernels;
 #if WHALE_SIMD_X86
 extern const KernelTable kAvx2Kernels;
+extern const KernelTable kAvx2VnniKernels;  // the avx2 level with AVX-VNNI's ymm vpdpbusd (same bits)
 extern const KernelTable kAvx512Kernels;
 #endif
 
-// The table for `level`, or for the best level below it this CPU and build have.
+// Whether table_for(kAvx2) is kAvx2VnniKernels: the CPU has AVX-VNNI and WHALE_AVX_VNNI is not 0.
+bool avx2_uses_vnni();
+
+// The table for `level`, or for the best level below it this CPU and build have (avx2: its AVX-VNNI
+// variant where avx2_uses_vnni()).
 const KernelTable& table_for(SimdLevel level);
 // The table in use: chosen at start-up (the best level, lowered by WHALE_SIMD) and again by
 // set_simd_level (cpu_features.cpp). Not to be switched during a call that uses it.

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "core/convert.h"
 #include "core/quant.h"
 #include "core/random.h"
 #include "kernels/amx.h"
@@ -99,6 +100,49 @@ TEST(KernelTable, LinearUsesThePackedCopyOnlyWhereItApplies) {
   EXPECT_EQ(run(wp, 8, 40), run(w, 8, 40));
   // Whole groups on avx512 do take the packed kernel: its per-block f32 scaling rounds differently.
   EXPECT_NE(run(wp, 0, rows), run(w, 0, rows));
+}
+
+// The avx2 level's AVX-VNNI table (ymm vpdpbusd) gives the maddubs table's bits for every int8
+// dtype and 1..4 tokens (both products are exact), and table_for(kAvx2) picks it where the CPU has
+// AVX-VNNI.
+TEST(KernelTable, Avx2VnniGivesTheBitsOfMaddubs) {
+#if WHALE_SIMD_X86
+  if (max_simd_level() < SimdLevel::kAvx2 || !cpu_features().avx_vnni) GTEST_SKIP() << "no AVX-VNNI here";
+  EXPECT_EQ(&simd::table_for(SimdLevel::kAvx2), simd::avx2_uses_vnni() ? &simd::kAvx2VnniKernels : &simd::kAvx2Kernels);
+  EXPECT_EQ(simd::kAvx2VnniKernels.level, SimdLevel::kAvx2);
+  const core::DType types[] = {core::DType::kQ8_0, core::DType::kQ4_0, core::DType::kQ4_K,   core::DType::kQ5_K,
+                               core::DType::kQ6_K, core::DType::kQ2_K, core::DType::kQ3_K,   core::DType::kQ4_1,
+                               core::DType::kQ5_0, core::DType::kQ5_1, core::DType::kIQ4_NL, core::DType::kIQ4_XS};
+  const int64_t rows = 9, cols = 512, nb = cols / 32, T = 4;
+  std::vector<float> wf(static_cast<size_t>(rows * cols)), x(static_cast<size_t>(T * cols));
+  for (size_t i = 0; i < wf.size(); ++i) wf[i] = core::normal01(71, i);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 3.0f * core::normal01(72, i);
+  std::vector<ActBlock> xq(static_cast<size_t>(T * nb));
+  quantize_activation_row(x.data(), T * cols, xq.data());
+  for (core::DType dt : types) {
+    std::vector<uint8_t> w(static_cast<size_t>(core::dtype_bytes(dt, rows * cols)));
+    core::convert_row(core::DType::kF32, wf.data(), dt, w.data(), rows * cols);
+    for (int nt = 1; nt <= T; ++nt) {
+      std::vector<float> a(static_cast<size_t>(nt * rows)), b(a.size());
+      simd::MatArgs m{.dtype = dt,
+                      .w = w.data(),
+                      .row_bytes = core::dtype_bytes(dt, cols),
+                      .rows = rows,
+                      .cols = cols,
+                      .xq = xq.data(),
+                      .x_stride = nb,
+                      .nt = nt,
+                      .y = a.data(),
+                      .y_stride = rows};
+      ASSERT_TRUE(simd::kAvx2Kernels.matmul(m)) << core::dtype_name(dt);
+      m.y = b.data();
+      ASSERT_TRUE(simd::kAvx2VnniKernels.matmul(m)) << core::dtype_name(dt);
+      for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], b[i]) << core::dtype_name(dt) << " nt " << nt << " i " << i;
+    }
+  }
+#else
+  GTEST_SKIP() << "x86 only";
+#endif
 }
 
 }  // namespace

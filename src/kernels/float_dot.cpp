@@ -60,7 +60,7 @@ namespace {
 
 #define WHALE_UNROLL _Pragma("GCC unroll 8")
 // Weights are prefetched a page ahead of the loads (each thread streams one contiguous run of rows):
-// kernels_bench's 18432x7168 decode on Zen 5, 2 threads, read 36 -> 40-49 GB/s (bf16) and
+// kernels_bench's 18432x7168 decode on AMD EPYC (Zen 5, no AMX), 2 threads, read 36 -> 40-49 GB/s (bf16) and
 // 27-40 -> 44-48 GB/s (fp8) against no prefetch; 512-2048 bytes ahead gained little.
 constexpr int64_t kPrefetch = 4096;
 inline void prefetch_line_pair(const void* p) {

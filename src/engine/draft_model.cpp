@@ -21,7 +21,7 @@ const float* DraftModel::run(int64_t from, core::ThreadPool& pool) {
     batch_.positions.clear();
     batch_.seq_ids.clear();
     for (int64_t p = s; p < e; ++p) batch_.add(tokens_[static_cast<size_t>(p)], static_cast<int32_t>(p), 0);
-    const model::ForwardOptions opt{.mla = e - s == 1 ? model::MlaMode::kAbsorbed : model::MlaMode::kNaive,
+    const model::ForwardOptions opt{.mla = e - s == 1 ? model::MlaMode::kAbsorbed : model::MlaMode::kAuto,
                                     .logit_rows = {static_cast<int32_t>(e - s - 1)}};
     model::forward(w_, batch_, cache_, opt, scratch_, pool, out_);
   }

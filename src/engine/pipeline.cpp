@@ -112,7 +112,7 @@ struct DistributedGenerator::Impl {
   }
 
   model::ForwardOptions options(const Header& h, const float* input) {
-    model::ForwardOptions o{.mla = h.mla ? model::MlaMode::kAbsorbed : model::MlaMode::kNaive, .logit_rows = h.rows};
+    model::ForwardOptions o{.mla = h.mla ? model::MlaMode::kAbsorbed : model::MlaMode::kAuto, .logit_rows = h.rows};
     apply_shard(o, cfg.plan, input, [this](float* partial, int64_t n) {
       (*sum)(partial, n);
       stats.bytes_sent += n * 4 * (cfg.plan.ranks - 1);

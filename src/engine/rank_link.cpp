@@ -154,7 +154,7 @@ void RankLink::follow(const model::Weights& w, int threads) {
     take(batch.tokens, T);
     take(batch.positions, T);
     take(batch.seq_ids, T);
-    model::ForwardOptions o{.mla = v[3] ? model::MlaMode::kAbsorbed : model::MlaMode::kNaive};
+    model::ForwardOptions o{.mla = v[3] ? model::MlaMode::kAbsorbed : model::MlaMode::kAuto};
     take(o.logit_rows, R);
     for (size_t i = 0; i < n_tables; ++i) {
       if (v.end() - it < 2) fail(ErrorKind::kInternal, "rank link: a step message cut inside its block tables");

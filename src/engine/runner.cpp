@@ -43,9 +43,9 @@ const std::vector<Runner::Logits>& Runner::run(const std::vector<Chunk>& chunks)
       logits_.push_back({c.seq, nullptr});  // the row is known once forward has run
     }
   }
-  // Absorbed MLA reads the latent cache directly (best for decode); naive decompresses each
-  // sequence's cache once per step (best when prefill chunks dominate). Both are exact.
-  opt_.mla = all_decode ? model::MlaMode::kAbsorbed : model::MlaMode::kNaive;
+  // Absorbed MLA reads the latent cache directly (decode, short chunks at depth); naive decompresses
+  // a sequence's cache once per step (long prompt chunks); kAuto picks per sequence. Both are exact.
+  opt_.mla = all_decode ? model::MlaMode::kAbsorbed : model::MlaMode::kAuto;
   if (link_) {
     link_->lead(w_, batch_, opt_, cache_, scratch_, pool_, out_, tables_);
   } else {
@@ -79,8 +79,8 @@ const float* Runner::mtp(Sequence& seq, int64_t pos0, std::span<const int32_t> t
   cache_.bind(seq.slot, &seq.block_table);
   for (size_t i = 0; i < tokens.size(); ++i) batch_.add(tokens[i], static_cast<int32_t>(pos0 + static_cast<int64_t>(i)), seq.slot);
   // The module's cache rows only shape its drafts, never the output, so either MLA path will do:
-  // absorbed for a few rows (decode), naive for a long catch-up (a prompt).
-  model::ForwardOptions opt{.mla = tokens.size() <= 16 ? model::MlaMode::kAbsorbed : model::MlaMode::kNaive,
+  // kAuto (absorbed for a few rows, naive for a long catch-up).
+  model::ForwardOptions opt{.mla = model::MlaMode::kAuto,
                             .logit_rows = {static_cast<int32_t>(tokens.size()) - 1}};
   model::mtp_forward(w_, batch_, hidden, module, cache_, opt, scratch_, pool_, mtp_logits_, &hidden_out);
   return mtp_logits_.data();

@@ -4,7 +4,10 @@
 // cached positions, E = routed experts, k = experts per token. Buffers live in Scratch.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
+#include <string>
+#include <string_view>
 
 #include "core/error.h"
 #include "kernels/linear.h"
@@ -42,13 +45,13 @@ float mla_softmax_scale(const formats::ModelArgs& a) {
 
 // Naive MLA attention: decompress k_nope and v for every head from each cached latent, then plain
 // attention with the shared rope key. q: [T, H*(nope+rope)]; attn: [T, H*d_v].
-void mla_attend_naive(Ctx& c, int64_t layer, const float* q, float* attn) {
+// Only the sequences in `seqs`.
+void mla_attend_naive(Ctx& c, int64_t layer, const float* q, float* attn, const std::vector<int32_t>& seqs) {
   const auto& a = c.a;
   const int64_t H = a.num_attention_heads, nope = a.qk_nope_head_dim, rope = a.qk_rope_head_dim;
   const int64_t dv = a.v_head_dim, r = a.kv_lora_rank, qd = nope + rope, width = r + rope;
   const int64_t kvb = nope + dv;  // kv_b_proj rows per head
-  batch_sequences(c.batch, c.s.seqs);
-  for (int32_t seq : c.s.seqs) {
+  for (int32_t seq : seqs) {
     const int64_t n = seq_extent(c.batch, seq);
     float* latent = ensure(c.s.mla_latent, n * width);   // the cached [c_kv | k_pe] as f32: [n, r + rope]
     float* full = ensure(c.s.mla_full, n * H * kvb);     // kv_b(c_kv): [n, H*(nope+d_v)]
@@ -83,13 +86,16 @@ void mla_attend_naive(Ctx& c, int64_t layer, const float* q, float* attn) {
 }
 
 // Absorbed MLA attention: q_lat = W_ukᵀ q_nope per head, attend over the cached latents directly
-// (an MQA with key dim r + d_rope and value dim r), then o_h = W_uv · o_lat. attn: [T, H*d_v].
-void mla_attend_absorbed(Ctx& c, int64_t layer, const float* q, float* attn) {
+// (an MQA with key dim r + d_rope and value dim r), then o_h = W_uv · o_lat. For the batch tokens
+// `tok` (T of them, in batch order): q: [T, H*(nope+rope)] and attn: [T, H*d_v], row i for tok[i].
+// A sequence's tokens form one query set (T_s*H queries over its cached rows, keys transposed once
+// when they pass a tile); each query's result is the same bits in any set (attention_impl.h).
+void mla_attend_absorbed(Ctx& c, int64_t layer, const float* q, float* attn, const std::vector<int32_t>& tok) {
   const auto& a = c.a;
   const int64_t H = a.num_attention_heads, nope = a.qk_nope_head_dim, rope = a.qk_rope_head_dim;
   const int64_t dv = a.v_head_dim, r = a.kv_lora_rank, qd = nope + rope, kvb = nope + dv;
   const WeightView& kv_b = c.w.layers[layer].mla.kv_b;
-  const int64_t T = c.batch.size(), width = r + rope;
+  const int64_t T = static_cast<int64_t>(tok.size()), width = r + rope;
   // Per token and head: [q_lat | q_pe] (q_lat = W_ukᵀ q_nope) and the latent output.
   float* ql = ensure(c.s.lat_q, T * H * width);  // [T, H, r + rope]
   float* ol = ensure(c.s.lat_o, T * H * r);      // [T, H, r]
@@ -116,14 +122,27 @@ void mla_attend_absorbed(Ctx& c, int64_t layer, const float* q, float* attn) {
     };
     c.pool.parallel_for(T * H, std::ref(token_heads));
   }
-  // One query set per token: its heads over the sequence's latent rows [c_kv | k_pe], values c_kv.
+  // One query set per sequence: its tokens' heads over the sequence's latent rows [c_kv | k_pe],
+  // values c_kv; token i sees positions [0, pos_i].
   kernels::AttentionWork& work = c.s.attention;
   work.clear();
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t n = c.batch.positions[static_cast<size_t>(t)] + 1;
-    const size_t set =
-        add_cache_set(work, c.cache, layer, c.batch.seq_ids[static_cast<size_t>(t)], n, c.s, 0, 0, width, r, c.softmax_scale);
-    for (int64_t h = 0; h < H; ++h) work.add_query(set, ql + (t * H + h) * width, n, ol + (t * H + h) * r);
+  std::vector<int32_t>& seqs = c.s.seqs;
+  seqs.clear();
+  for (int32_t t : tok) {
+    const int32_t seq = c.batch.seq_ids[static_cast<size_t>(t)];
+    if (std::find(seqs.begin(), seqs.end(), seq) == seqs.end()) seqs.push_back(seq);
+  }
+  for (int32_t seq : seqs) {
+    int64_t n = 0;
+    for (int32_t t : tok) {
+      if (c.batch.seq_ids[static_cast<size_t>(t)] == seq) n = std::max<int64_t>(n, c.batch.positions[static_cast<size_t>(t)] + 1);
+    }
+    const size_t set = add_cache_set(work, c.cache, layer, seq, n, c.s, 0, 0, width, r, c.softmax_scale);
+    for (int64_t i = 0; i < T; ++i) {
+      const auto t = static_cast<size_t>(tok[static_cast<size_t>(i)]);
+      if (c.batch.seq_ids[t] != seq) continue;
+      for (int64_t h = 0; h < H; ++h) work.add_query(set, ql + (i * H + h) * width, c.batch.positions[t] + 1, ol + (i * H + h) * r);
+    }
   }
   work.run(c.pool);
   // o_h = W_uv · o_lat, from attn_v_b where the file has it, else from kv_b's value rows.
@@ -136,6 +155,55 @@ void mla_attend_absorbed(Ctx& c, int64_t layer, const float* q, float* attn) {
     }
   };
   c.pool.parallel_for(H, std::ref(heads_out));
+}
+
+// WHALE_MLA=naive|absorbed in place of kAuto (measurement); kAuto when unset. Read once.
+MlaMode forced_mla_mode() {
+  static const MlaMode mode = [] {
+    const char* v = std::getenv("WHALE_MLA");
+    if (v == nullptr || *v == 0 || std::string_view(v) == "auto") return MlaMode::kAuto;
+    if (std::string_view(v) == "naive") return MlaMode::kNaive;
+    if (std::string_view(v) == "absorbed") return MlaMode::kAbsorbed;
+    fail(ErrorKind::kInvalidArgument, "WHALE_MLA must be naive, absorbed or auto, not '" + std::string(v) + "'");
+  }();
+  return mode;
+}
+
+// MLA attention for the batch by opt.mla: every sequence naive or absorbed, or (kAuto) each by
+// mla_naive_pays for its chunk. q: [T, H*(nope+rope)]; attn: [T, H*d_v].
+void mla_attend(Ctx& c, int64_t layer, const float* q, float* attn) {
+  const auto& a = c.a;
+  const int64_t T = c.batch.size(), H = a.num_attention_heads, qd = a.qk_head_dim(), dv = a.v_head_dim;
+  std::vector<int32_t>& naive = c.s.mla_naive_seqs;
+  std::vector<int32_t>& tok = c.s.mla_absorbed_tokens;
+  naive.clear();
+  tok.clear();
+  MlaMode mode = c.opt.mla;
+  if (mode == MlaMode::kAuto) mode = forced_mla_mode();
+  batch_sequences(c.batch, c.s.seqs);
+  for (int32_t seq : c.s.seqs) {
+    bool as_naive = mode == MlaMode::kNaive;
+    if (mode == MlaMode::kAuto) {
+      int64_t n_tok = 0;
+      for (int32_t s : c.batch.seq_ids) n_tok += s == seq;
+      as_naive = mla_naive_pays(a, n_tok, seq_extent(c.batch, seq));
+    }
+    if (as_naive) naive.push_back(seq);
+  }
+  for (int64_t t = 0; t < T; ++t) {
+    const int32_t seq = c.batch.seq_ids[static_cast<size_t>(t)];
+    if (std::find(naive.begin(), naive.end(), seq) == naive.end()) tok.push_back(static_cast<int32_t>(t));
+  }
+  if (!naive.empty()) mla_attend_naive(c, layer, q, attn, naive);
+  if (tok.empty()) return;
+  if (static_cast<int64_t>(tok.size()) == T) return mla_attend_absorbed(c, layer, q, attn, tok);
+  // Some sequences naive: the absorbed tokens' rows gathered, attended, scattered back.
+  const int64_t Ta = static_cast<int64_t>(tok.size());
+  float* qa = ensure(c.s.mla_q_rows, Ta * H * qd);
+  float* oa = ensure(c.s.mla_o_rows, Ta * H * dv);
+  for (int64_t i = 0; i < Ta; ++i) std::copy_n(q + tok[static_cast<size_t>(i)] * H * qd, H * qd, qa + i * H * qd);
+  mla_attend_absorbed(c, layer, qa, oa, tok);
+  for (int64_t i = 0; i < Ta; ++i) std::copy_n(oa + i * H * dv, H * dv, attn + tok[static_cast<size_t>(i)] * H * dv);
 }
 
 // Multi-head latent attention for the batch; writes each token's [c_kv | k_pe] row to the cache.
@@ -165,11 +233,7 @@ void mla_forward(Ctx& c, int64_t layer, const float* h, float* out) {
     c.cache.store(layer, c.batch.seq_ids[static_cast<size_t>(t)], pos, 0, row, r + rope);  // rounded once, here
   }
   float* attn = ensure(c.s.attn, T * H * a.v_head_dim);  // attn: [T, H*d_v]
-  if (c.opt.mla == MlaMode::kAbsorbed) {
-    mla_attend_absorbed(c, layer, q, attn);
-  } else {
-    mla_attend_naive(c, layer, q, attn);
-  }
+  mla_attend(c, layer, q, attn);
   linear_rows(m.o, attn, T, out, c.pool);  // out: [T, D]
 }
 
@@ -237,6 +301,18 @@ void moe_forward(Ctx& c, int64_t layer, const float* h, float* out) {
 }
 
 }  // namespace
+
+bool mla_naive_pays(const formats::ModelArgs& a, int64_t T, int64_t n) {
+  constexpr double kDecompressPerAttention = 1.2;
+  const double r = static_cast<double>(a.kv_lora_rank), rope = static_cast<double>(a.qk_rope_head_dim);
+  const double qd = static_cast<double>(a.qk_head_dim()), dv = static_cast<double>(a.v_head_dim);
+  const double nope = static_cast<double>(a.qk_nope_head_dim);
+  const double n0 = static_cast<double>(n - T), t = static_cast<double>(T);
+  const double key_rows = t * n0 + t * (t + 1) / 2;  // Σ_t (pos_t + 1)
+  const double decompress = n0 * r * (nope + dv) * kDecompressPerAttention;
+  return decompress < key_rows * ((2 * r + rope) - (qd + dv));
+}
+
 
 // The SwiGLU MLP (a dense layer, a shared or a routed expert; also the dense families' MLP):
 // out[T, D] = down(silu(gate x) * up x).

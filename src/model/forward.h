@@ -31,6 +31,8 @@ struct Batch {
 enum class MlaMode {
   kNaive,     // decompress per-head K and V from the latent: the oracle, and the prefill path
   kAbsorbed,  // fold kv_b_proj into the query and output: attend in the 512-d latent (decode)
+  kAuto,      // per sequence, whichever costs less for its chunk (absorbed for decode and short
+              // chunks at depth, naive for long prompt chunks); WHALE_MLA=naive|absorbed forces one
 };
 
 struct ForwardOptions {
@@ -80,6 +82,9 @@ struct Scratch {
   std::vector<const uint16_t*> rows16;  //   the same for a bf16 cache
   std::vector<const float*> head_rows;  // naive MLA: each head's rows in mla_heads: [H, n]
   std::vector<int32_t> seqs;           // the batch's distinct sequences
+  std::vector<int32_t> mla_naive_seqs;       // MLA kAuto: the sequences attended naive
+  std::vector<int32_t> mla_absorbed_tokens;  //   the batch rows attended absorbed
+  std::vector<float> mla_q_rows, mla_o_rows;  //   their queries and outputs, gathered: [Ta, H*d_qk], [Ta, H*d_v]
   kernels::AttentionWork attention;    // one layer's query sets
   kernels::RopeTable rope;             // rebuilt every call (d/2 values) into the same storage
   std::vector<float> router;           // router logits: [T, E]
@@ -99,6 +104,17 @@ struct Scratch {
   // reallocated). Lists every member: add new ones there.
   size_t reserved_bytes() const;
 };
+
+// Whether naive attention costs less than absorbed for a sequence's chunk of T tokens at positions
+// [n - T, n). Both project the chunk's own T latents through kv_b (naive decompresses them,
+// absorbed folds kv_b into their queries and outputs); naive also decompresses the n - T cached
+// latents before the chunk ((n - T)·r·H·(d_nope + d_v) multiply-adds in the linear kernel and the
+// copies around it), then attends per head with keys of d_qk and values of d_v, where absorbed
+// attends with keys of r + d_rope and values of r (Σ_t (pos_t + 1) key rows per head either way).
+// So naive pays for a prompt's first chunk and long chunks at depth, never for a decode step or a
+// short chunk at depth. kDecompressPerAttention: a decompression multiply-add's cost relative to
+// one of the attention kernel's, measured on V2-Lite Q4_K_M (docs/kernels.md, "MLA at depth").
+bool mla_naive_pays(const formats::ModelArgs& a, int64_t T, int64_t n);
 
 // Runs all layers of the main stack; writes this batch's rows into `cache`.
 void forward(const Weights& w, const Batch& batch, KvCache& cache, const ForwardOptions& opt, Scratch& scratch,

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <new>
 
 #include "core/error.h"
@@ -232,6 +233,92 @@ TEST_P(ForwardTest, RepeatedDecodeGrowsNoScratchBuffer) {
     EXPECT_EQ(s.reserved_bytes(), grown) << "mode " << static_cast<int>(mode);
     EXPECT_EQ(again, first_logits);  // reused buffers hold nothing over from one step to the next
   }
+}
+
+// MlaMode::kAuto picks a path per sequence (mla_naive_pays) and each sequence gets the bits of
+// its own path alone: a prompt from position 0 (naive) batched with a decode step and a 3-token
+// chunk at depth (absorbed). The chunk's rows equal 3 single-token absorbed steps (a verify step's
+// promise: its tokens share one query set, decode gives each its own).
+TEST_P(ForwardTest, AutoMlaGivesEachSequenceTheBitsOfItsOwnPath) {
+  if (!w_.args.is_deepseek()) GTEST_SKIP() << "MLA only";
+  const Weights q = load_weights(dir_, {.quant = core::DType::kQ8_0});
+  const auto& a = q.args;
+  ASSERT_TRUE(mla_naive_pays(a, 12, 12));   // the prompt's first chunk
+  ASSERT_FALSE(mla_naive_pays(a, 1, 21));   // a decode step at depth
+  ASSERT_FALSE(mla_naive_pays(a, 3, 23));   // a short chunk at depth
+  const int64_t V = a.vocab_size;
+  std::vector<int32_t> prefix, prompt;
+  for (int i = 0; i < 20; ++i) prefix.push_back(i == 0 ? 256 : (i * 41) % 250 + 1);
+  for (int i = 0; i < 12; ++i) prompt.push_back(i == 0 ? 256 : (i * 29) % 250 + 1);
+  const std::vector<int32_t> step = {77, 88, 99};
+  // Sequences 0 and 1 hold the same 20-token prefix; sequence 2 is empty.
+  auto prepared = [&] {
+    auto cache = std::make_unique<ContiguousKvCache>(a, 3, 64);
+    ForwardOutput o;
+    for (int32_t seq : {0, 1}) {
+      Batch b;
+      for (size_t i = 0; i < prefix.size(); ++i) b.add(prefix[i], static_cast<int32_t>(i), seq);
+      forward(q, b, *cache, {.mla = MlaMode::kNaive}, scratch_, pool_, o);
+    }
+    return cache;
+  };
+  auto rows = [&](const ForwardOutput& o, int64_t from, int64_t n) {
+    return std::vector<float>(o.logits.begin() + from * V, o.logits.begin() + (from + n) * V);
+  };
+  ForwardOutput mixed;
+  {
+    auto cache = prepared();
+    Batch b;
+    b.add(step[0], 20, 0);
+    for (int i = 0; i < 3; ++i) b.add(step[static_cast<size_t>(i)], 20 + i, 1);
+    for (size_t i = 0; i < prompt.size(); ++i) b.add(prompt[i], static_cast<int32_t>(i), 2);
+    forward(q, b, *cache, {.mla = MlaMode::kAuto}, scratch_, pool_, mixed);
+  }
+  ForwardOutput o;
+  auto cache = prepared();
+  Batch b0;
+  b0.add(step[0], 20, 0);
+  forward(q, b0, *cache, {.mla = MlaMode::kAbsorbed}, scratch_, pool_, o);
+  EXPECT_EQ(rows(mixed, 0, 1), rows(o, 0, 1)) << "decode step";
+  Batch b1;
+  for (int i = 0; i < 3; ++i) b1.add(step[static_cast<size_t>(i)], 20 + i, 1);
+  forward(q, b1, *cache, {.mla = MlaMode::kAbsorbed}, scratch_, pool_, o);
+  EXPECT_EQ(rows(mixed, 1, 3), rows(o, 0, 3)) << "3-token chunk";
+  Batch b2;
+  for (size_t i = 0; i < prompt.size(); ++i) b2.add(prompt[i], static_cast<int32_t>(i), 2);
+  forward(q, b2, *cache, {.mla = MlaMode::kNaive}, scratch_, pool_, o);
+  EXPECT_EQ(rows(mixed, 4, 12), rows(o, 0, 12)) << "prompt";
+  // The chunk token by token (sequence 0 holds the same prefix and step[0] at 20).
+  std::vector<float> one_by_one = rows(mixed, 0, 1);
+  for (int i = 1; i < 3; ++i) {
+    Batch bi;
+    bi.add(step[static_cast<size_t>(i)], 20 + i, 0);
+    forward(q, bi, *cache, {.mla = MlaMode::kAbsorbed}, scratch_, pool_, o);
+    const std::vector<float> r = rows(o, 0, 1);
+    one_by_one.insert(one_by_one.end(), r.begin(), r.end());
+  }
+  EXPECT_EQ(rows(mixed, 1, 3), one_by_one) << "chunk vs single-token decode";
+  // And the paths differ in bits, else this test could not tell them apart (how close they are is
+  // DecodeThroughCacheEqualsPrefill's; with q8_0 weights each path quantizes other activations).
+  Batch b3;
+  for (size_t i = 0; i < prompt.size(); ++i) b3.add(prompt[i], static_cast<int32_t>(i), 2);
+  forward(q, b3, *cache, {.mla = MlaMode::kAbsorbed}, scratch_, pool_, o);
+  EXPECT_NE(rows(mixed, 4, 12), rows(o, 0, 12));
+}
+
+// The cost model's choices at V2-Lite's dimensions: decode and short chunks at depth absorbed, a
+// prompt's first chunk and long chunks at depth naive (the crossover near 200 tokens a chunk).
+TEST(MlaNaivePays, ChoosesByChunkAndDepth) {
+  const formats::ModelArgs& a = find_preset("deepseek-v2-lite").args;
+  EXPECT_TRUE(mla_naive_pays(a, 1, 1));  // position 0: nothing cached to decompress
+  EXPECT_FALSE(mla_naive_pays(a, 1, 2));
+  EXPECT_FALSE(mla_naive_pays(a, 1, 8193));
+  EXPECT_FALSE(mla_naive_pays(a, 64, 4096 + 64));
+  EXPECT_FALSE(mla_naive_pays(a, 128, 8192 + 128));
+  EXPECT_TRUE(mla_naive_pays(a, 512, 512));
+  EXPECT_TRUE(mla_naive_pays(a, 2, 2));
+  EXPECT_TRUE(mla_naive_pays(a, 512, 4096 + 512));
+  EXPECT_TRUE(mla_naive_pays(a, 256, 8192 + 256));
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, ForwardTest,

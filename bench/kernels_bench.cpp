@@ -5,6 +5,8 @@
 // Run: kernels_bench [--benchmark_filter=q8_0] [--benchmark_min_time=0.5s]
 #include <benchmark/benchmark.h>
 
+#include <cmath>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,6 +18,7 @@
 #include "core/random.h"
 #include "core/thread_pool.h"
 #include "kernels/amx.h"
+#include "kernels/attention_work.h"
 #include "kernels/cpu_features.h"
 #include "kernels/packed.h"
 #include "kernels/linear.h"
@@ -91,6 +94,50 @@ void run(benchmark::State& state, DType dt, int64_t rows, int64_t cols, int64_t 
       static_cast<double>(whale::core::dtype_bytes(dt, rows * cols)) * calls / 1e9, benchmark::Counter::kIsRate);
 }
 
+// One layer's attention over a bf16 cache at depth n, as a decode step (T = 1) or a chunk of T
+// tokens at the end of the cache sees it: `sets` sets (KV heads) of `q_per_set` queries per token
+// (GQA: heads per KV head; MLA absorbed: all heads over the shared latent), keys of d and values of
+// dv per row. Counter: GMAC/s of the score and value products (sets · q · T · n · (d + dv)).
+void attention(benchmark::State& state, int64_t sets, int64_t q_per_set, int64_t d, int64_t dv, bool shared_kv,
+               int64_t n, int64_t T) {
+  static whale::core::ThreadPool pool(2);
+  whale::kernels::set_simd_level(whale::kernels::max_simd_level());
+  const int64_t width = shared_kv ? d : d + dv;  // MLA: values are the first dv of the key row
+  std::vector<uint16_t> cache(static_cast<size_t>(sets * n * width));
+  for (size_t i = 0; i < cache.size(); ++i) {
+    const float v = whale::core::normal01(11, i);
+    uint32_t u;
+    std::memcpy(&u, &v, sizeof u);
+    cache[i] = static_cast<uint16_t>(u >> 16);
+  }
+  std::vector<float> q(static_cast<size_t>(sets * q_per_set * T * d)), out(static_cast<size_t>(sets * q_per_set * T * dv));
+  for (size_t i = 0; i < q.size(); ++i) q[i] = whale::core::normal01(13, i);
+  std::vector<std::vector<const uint16_t*>> rows(static_cast<size_t>(sets));
+  for (int64_t s = 0; s < sets; ++s) {
+    for (int64_t j = 0; j < n; ++j) rows[static_cast<size_t>(s)].push_back(cache.data() + (s * n + j) * width);
+  }
+  whale::kernels::AttentionWork work;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  for (auto _ : state) {
+    work.clear();
+    for (int64_t s = 0; s < sets; ++s) {
+      const size_t set = work.add_set(rows[static_cast<size_t>(s)], 0, shared_kv ? 0 : d, d, dv, scale);
+      for (int64_t t = 0; t < T; ++t) {
+        for (int64_t i = 0; i < q_per_set; ++i) {
+          const int64_t k = (s * T + t) * q_per_set + i;
+          work.add_query(set, q.data() + k * d, n - T + 1 + t, out.data() + k * dv);
+        }
+      }
+    }
+    work.run(pool);
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double macs = static_cast<double>(sets * q_per_set * T) * static_cast<double>(n) * static_cast<double>(d + dv);
+  state.counters["GMAC/s"] = benchmark::Counter(macs * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(cache.size() * 2) * static_cast<double>(state.iterations()) / 1e9,
+                                              benchmark::Counter::kIsRate);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -118,6 +165,16 @@ int main(int argc, char** argv) {
         }
       }
     }
+  }
+  // Attention at depth 8192 over a bf16 cache: R1-Distill-Qwen-1.5B (2 KV heads of 6 queries,
+  // d = dv = 128) and DeepSeek-V2-Lite's absorbed MLA (16 heads over the 576-wide latent, values
+  // its first 512), a decode step and a 64-token chunk.
+  for (int64_t T : {int64_t{1}, int64_t{64}}) {
+    const std::string t = "/n8192/T" + std::to_string(T);
+    benchmark::RegisterBenchmark(("attention/qwen-gqa" + t).c_str(), attention, 2, 6, 128, 128, false, 8192, T)
+        ->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark(("attention/mla-v2-lite" + t).c_str(), attention, 1, 16, 576, 512, true, 8192, T)
+        ->Unit(benchmark::kMillisecond)->UseRealTime();
   }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

@@ -73,30 +73,33 @@ struct QueryState {
   float* o;  // dv accumulators
 };
 
-// Scores of NT queries against one transposed block: s[i] = Σ_c q_i[c] · kt[c], c in order.
+// Scores of NT queries against one transposed block: s[i] = Σ_c q_i[c] · kt[c], c in order. The
+// queries are interleaved, qt[c * kAttnTile + i] = q_i[c], so every broadcast is one base register
+// plus a constant (16 query pointers do not fit the general registers).
 template <class Isa, int NT>
-inline void score_block(const float* const* q, const float* kt, int64_t d, typename Isa::F* s) {
+inline void score_block(const float* qt, const float* kt, int64_t d, typename Isa::F* s) {
   using F = typename Isa::F;
   F acc[NT];
 #pragma GCC unroll 16
   for (int i = 0; i < NT; ++i) acc[i] = Isa::zero();
   for (int64_t c = 0; c < d; ++c) {
     const F k = Isa::loadf(kt + c * Isa::kW);
+    const float* qc = qt + c * kAttnTile;
 #pragma GCC unroll 16
-    for (int i = 0; i < NT; ++i) acc[i] = Isa::fma(Isa::set1(q[i][c]), k, acc[i]);
+    for (int i = 0; i < NT; ++i) acc[i] = Isa::fma(Isa::set1(qc[i]), k, acc[i]);
   }
 #pragma GCC unroll 16
   for (int i = 0; i < NT; ++i) s[i] = acc[i];
 }
 
 template <class Isa>
-void scores_for(const float* const* q, int64_t nt, const float* kt, int64_t d, typename Isa::F* s) {
+void scores_for(const float* qt, int64_t nt, const float* kt, int64_t d, typename Isa::F* s) {
   int64_t i = 0;
-  for (; i + 16 <= nt; i += 16) score_block<Isa, 16>(q + i, kt, d, s + i);
-  if (nt - i >= 8) score_block<Isa, 8>(q + i, kt, d, s + i), i += 8;
-  if (nt - i >= 4) score_block<Isa, 4>(q + i, kt, d, s + i), i += 4;
-  if (nt - i >= 2) score_block<Isa, 2>(q + i, kt, d, s + i), i += 2;
-  if (nt - i >= 1) score_block<Isa, 1>(q + i, kt, d, s + i);
+  for (; i + 16 <= nt; i += 16) score_block<Isa, 16>(qt + i, kt, d, s + i);
+  if (nt - i >= 8) score_block<Isa, 8>(qt + i, kt, d, s + i), i += 8;
+  if (nt - i >= 4) score_block<Isa, 4>(qt + i, kt, d, s + i), i += 4;
+  if (nt - i >= 2) score_block<Isa, 2>(qt + i, kt, d, s + i), i += 2;
+  if (nt - i >= 1) score_block<Isa, 1>(qt + i, kt, d, s + i);
 }
 
 template <class Isa, int NT, class R>
@@ -143,8 +146,9 @@ void attend_rows(const Attention& a, const R* const* rows, const float* kt_pre) 
   using F = typename Isa::F;
   constexpr int64_t W = Isa::kW;
   const float neg_inf = -std::numeric_limits<float>::infinity();
-  thread_local std::vector<float> kt_buf, o_buf;
+  thread_local std::vector<float> kt_buf, o_buf, qt_buf;
   if (kt_pre == nullptr && kt_buf.size() < static_cast<size_t>(W * a.d)) kt_buf.resize(static_cast<size_t>(W * a.d));
+  if (qt_buf.size() < static_cast<size_t>(kAttnTile * a.d)) qt_buf.resize(static_cast<size_t>(kAttnTile * a.d));
   if (o_buf.size() < static_cast<size_t>(kAttnTile * a.dv)) o_buf.resize(static_cast<size_t>(kAttnTile * a.dv));
   alignas(64) float p[kAttnTile][W];
   F s[kAttnTile];
@@ -153,6 +157,10 @@ void attend_rows(const Attention& a, const R* const* rows, const float* kt_pre) 
   for (int64_t i0 = 0; i0 < a.nq; i0 += kAttnTile) {
     const int64_t nt = a.nq - i0 < kAttnTile ? a.nq - i0 : kAttnTile;
     const float* const* q = a.q + i0;
+    float* qt = qt_buf.data();
+    for (int64_t i = 0; i < nt; ++i) {
+      for (int64_t c = 0; c < a.d; ++c) qt[c * kAttnTile + i] = q[i][c];
+    }
     const int64_t* n = a.n + i0;
     QueryState st[kAttnTile];
     int64_t nmax = 0;
@@ -175,7 +183,7 @@ void attend_rows(const Attention& a, const R* const* rows, const float* kt_pre) 
       }
       const float* kt = kt_pre != nullptr ? kt_pre + (j0 / W) * W * a.d : kt_buf.data();
       if (kt_pre == nullptr) transpose_keys<Isa>(rows, j0, count, a.k_offset, a.d, kt_buf.data());
-      scores_for<Isa>(q, nt, kt, a.d, s);
+      scores_for<Isa>(qt, nt, kt, a.d, s);
       for (int64_t i = 0; i < nt; ++i) {
         const int64_t valid = n[i] - j0;  // this query's keys in the block
         if (valid <= 0) {
@@ -188,7 +196,10 @@ void attend_rows(const Attention& a, const R* const* rows, const float* kt_pre) 
         if (bm > st[i].m) {
           const float alpha = std::exp(st[i].m - bm);  // 0 on the first block (m = -inf)
           if (st[i].l > 0.0f) {
-            for (int64_t e = 0; e < a.dv; ++e) st[i].o[e] *= alpha;
+            float* o = st[i].o;
+            int64_t e = 0;
+            for (; e + W <= a.dv; e += W) Isa::storef(o + e, Isa::mul(Isa::loadf(o + e), Isa::set1(alpha)));
+            for (; e < a.dv; ++e) o[e] *= alpha;
           }
           st[i].l *= alpha;
           st[i].m = bm;

@@ -97,13 +97,17 @@ void run(benchmark::State& state, DType dt, int64_t rows, int64_t cols, int64_t 
 // One layer's attention over a bf16 cache at depth n, as a decode step (T = 1) or a chunk of T
 // tokens at the end of the cache sees it: `sets` sets (KV heads) of `q_per_set` queries per token
 // (GQA: heads per KV head; MLA absorbed: all heads over the shared latent), keys of d and values of
-// dv per row. Counter: GMAC/s of the score and value products (sets · q · T · n · (d + dv)).
+// dv per row. Each call takes the next of kLayers caches, as a decode step goes from layer to layer
+// (together they pass the L3 cache, so the rows come from memory as at real depth). Counters:
+// GMAC/s of the score and value products (sets · q · T · n · (d + dv)), GB/s of rows read.
 void attention(benchmark::State& state, int64_t sets, int64_t q_per_set, int64_t d, int64_t dv, bool shared_kv,
                int64_t n, int64_t T) {
   static whale::core::ThreadPool pool(2);
   whale::kernels::set_simd_level(whale::kernels::max_simd_level());
   const int64_t width = shared_kv ? d : d + dv;  // MLA: values are the first dv of the key row
-  std::vector<uint16_t> cache(static_cast<size_t>(sets * n * width));
+  constexpr int64_t kLayers = 8;
+  const int64_t layer_values = sets * n * width;
+  std::vector<uint16_t> cache(static_cast<size_t>(kLayers * layer_values));
   for (size_t i = 0; i < cache.size(); ++i) {
     const float v = whale::core::normal01(11, i);
     uint32_t u;
@@ -112,16 +116,21 @@ void attention(benchmark::State& state, int64_t sets, int64_t q_per_set, int64_t
   }
   std::vector<float> q(static_cast<size_t>(sets * q_per_set * T * d)), out(static_cast<size_t>(sets * q_per_set * T * dv));
   for (size_t i = 0; i < q.size(); ++i) q[i] = whale::core::normal01(13, i);
-  std::vector<std::vector<const uint16_t*>> rows(static_cast<size_t>(sets));
-  for (int64_t s = 0; s < sets; ++s) {
-    for (int64_t j = 0; j < n; ++j) rows[static_cast<size_t>(s)].push_back(cache.data() + (s * n + j) * width);
+  std::vector<std::vector<const uint16_t*>> rows(static_cast<size_t>(kLayers * sets));
+  for (int64_t l = 0; l < kLayers; ++l) {
+    for (int64_t s = 0; s < sets; ++s) {
+      for (int64_t j = 0; j < n; ++j) {
+        rows[static_cast<size_t>(l * sets + s)].push_back(cache.data() + l * layer_values + (s * n + j) * width);
+      }
+    }
   }
   whale::kernels::AttentionWork work;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  int64_t layer = 0;
   for (auto _ : state) {
     work.clear();
     for (int64_t s = 0; s < sets; ++s) {
-      const size_t set = work.add_set(rows[static_cast<size_t>(s)], 0, shared_kv ? 0 : d, d, dv, scale);
+      const size_t set = work.add_set(rows[static_cast<size_t>(layer * sets + s)], 0, shared_kv ? 0 : d, d, dv, scale);
       for (int64_t t = 0; t < T; ++t) {
         for (int64_t i = 0; i < q_per_set; ++i) {
           const int64_t k = (s * T + t) * q_per_set + i;
@@ -131,10 +140,11 @@ void attention(benchmark::State& state, int64_t sets, int64_t q_per_set, int64_t
     }
     work.run(pool);
     benchmark::DoNotOptimize(out.data());
+    layer = (layer + 1) % kLayers;
   }
   const double macs = static_cast<double>(sets * q_per_set * T) * static_cast<double>(n) * static_cast<double>(d + dv);
   state.counters["GMAC/s"] = benchmark::Counter(macs * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
-  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(cache.size() * 2) * static_cast<double>(state.iterations()) / 1e9,
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(layer_values * 2) * static_cast<double>(state.iterations()) / 1e9,
                                               benchmark::Counter::kIsRate);
 }
 

@@ -5,14 +5,22 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/attention_bf16.h"
 #include "kernels/simd_kernels.h"
 
 namespace whale::kernels {
 
+namespace {
+void attend_chunks(const Attention& a) {
+  if (a.rows16 != nullptr && attention_bf16::enabled(a.d, a.dv)) return attention_bf16::attend(a);
+  simd::active().attend(a, a.kt);
+}
+}  // namespace
+
 void attend(const Attention& a) {
   int64_t most = 0;  // chunks of the longest query
   for (int64_t i = 0; i < a.nq; ++i) most = std::max(most, attention_chunks(a.n[i]));
-  if (a.partial != nullptr || most <= 1) return simd::active().attend(a, a.kt);
+  if (a.partial != nullptr || most <= 1) return attend_chunks(a);
   // Long queries: all chunks here, then the merge, as AttentionWork does across threads.
   thread_local std::vector<float> part;
   thread_local std::vector<float*> ptr;
@@ -21,7 +29,7 @@ void attend(const Attention& a) {
   for (int64_t i = 0; i < a.nq; ++i) ptr[static_cast<size_t>(i)] = part.data() + i * most * (a.dv + 2);
   Attention b = a;
   b.partial = ptr.data();
-  simd::active().attend(b, a.kt);
+  attend_chunks(b);
   for (int64_t i = 0; i < a.nq; ++i) {
     const int64_t c = attention_chunks(a.n[i]);
     if (c > 1) merge_chunks(ptr[static_cast<size_t>(i)], c, a.dv, a.out[i]);

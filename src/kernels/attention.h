@@ -1,7 +1,8 @@
 // Attention of many queries over one list of cached rows (one sequence's cache, for one KV head
 // or the shared MLA latent). The cache is a list of row pointers (one per past position), so any
 // layout (contiguous, paged) feeds it without copies; rows are f32 or bf16 (read as stored, widened
-// to f32 in registers: the arithmetic is f32 either way).
+// to f32 in registers: the arithmetic is f32 either way), except that bf16 rows on CPUs with
+// AVX512-BF16 take attention_bf16.h's kernel (bf16 queries and weights, vdpbf16ps).
 #pragma once
 
 #include <cstdint>
@@ -26,7 +27,9 @@ struct Attention {
   int64_t dv;
   float scale;
   float* const* out;       // out_i: out[i] (dv values)
-  const float* kt = nullptr;  // optional: transpose_keys of these rows, shared by many calls
+  // optional: the rows' keys transposed ahead, shared by many calls: transpose_keys's layout, or
+  // attention_bf16::transpose's (as float*) for bf16 rows that kernel takes
+  const float* kt = nullptr;
   const uint16_t* const* rows16 = nullptr;  // bf16 rows: when set, used instead of `rows`
   // Key chunks (kAttentionChunk rows each) to compute: [chunk0, chunk1). A query with more than one
   // chunk gets each chunk's online-softmax state [m, l, o (dv values)] at partial[i] + c·(dv + 2)

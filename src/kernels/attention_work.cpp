@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "kernels/attention.h"
+#include "kernels/attention_bf16.h"
 
 namespace whale::kernels {
 namespace {
@@ -66,6 +67,9 @@ void AttentionWork::run(core::ThreadPool& pool) {
       Set& s = sets_[si];
       if (s.rows16.empty()) {
         transpose_keys(s.rows.data(), s.n_rows(), s.k_offset, s.d, blk, blk + 1, s.kt.data());
+      } else if (attention_bf16::enabled(s.d, s.dv)) {  // bf16 pairs: half of the f32 buffer
+        attention_bf16::transpose(s.rows16.data(), s.n_rows(), s.k_offset, s.d, blk, blk + 1,
+                                  reinterpret_cast<uint16_t*>(s.kt.data()));
       } else {
         transpose_keys(s.rows16.data(), s.n_rows(), s.k_offset, s.d, blk, blk + 1, s.kt.data());
       }

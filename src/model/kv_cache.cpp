@@ -54,7 +54,7 @@ ContiguousKvCache::ContiguousKvCache(const formats::ModelArgs& args, int64_t n_s
       type_(type),
       elem_(kv_type_bytes(type)) {
   if (n_seqs <= 0 || max_positions <= 0) fail(ErrorKind::kInvalidArgument, "kv cache needs sequences and positions");
-  data_.assign(static_cast<size_t>(layers_ * n_seqs_ * max_pos_ * width_ * elem_), 0);
+  data_ = core::PageBuffer(static_cast<size_t>(layers_ * n_seqs_ * max_pos_ * width_ * elem_));  // zeroed
 }
 
 void* ContiguousKvCache::row_data(int64_t layer, int64_t seq, int64_t pos) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/page_buffer.h"
 #include "formats/model_args.h"
 
 namespace whale::model {
@@ -59,7 +60,7 @@ class ContiguousKvCache final : public KvCache {
   int64_t layers_, n_seqs_, max_pos_, width_;
   core::DType type_;
   int64_t elem_;  // bytes per element
-  std::vector<uint8_t> data_;
+  core::PageBuffer data_;
 };
 
 }  // namespace whale::model

@@ -60,11 +60,15 @@ class ForwardTest : public ::testing::TestWithParam<std::string> {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  std::vector<float> run(const std::vector<int32_t>& tokens, MlaMode mode, bool step_by_step) {
-    return run_with(w_, tokens, mode, step_by_step);
+  std::vector<float> run(const std::vector<int32_t>& tokens, MlaMode mode, bool step_by_step,
+                         core::DType kv = core::DType::kBF16) {
+    return run_with(w_, tokens, mode, step_by_step, kv);
   }
-  std::vector<float> run_with(const Weights& w, const std::vector<int32_t>& tokens, MlaMode mode, bool step_by_step) {
-    ContiguousKvCache cache(w.args, 1, 64);
+  // kv: the cache's row type (bf16, the default, or f32 where a test checks the math to 1e-5: on
+  // a bf16 cache absorbed MLA takes the AVX-512 BF16 attention kernel where the CPU has it).
+  std::vector<float> run_with(const Weights& w, const std::vector<int32_t>& tokens, MlaMode mode, bool step_by_step,
+                              core::DType kv = core::DType::kBF16) {
+    ContiguousKvCache cache(w.args, 1, 64, kv);
     ForwardOutput out;
     std::vector<float> logits;
     if (!step_by_step) {
@@ -96,16 +100,18 @@ class ForwardTest : public ::testing::TestWithParam<std::string> {
   const std::vector<int32_t> tokens_ = {256, 72, 101, 108, 108, 111, 44, 32, 119, 111, 114, 108, 100};
 };
 
+// On an f32 cache (the math: bf16 rows and the bf16 attention kernel are KvBf16Test's).
 TEST_P(ForwardTest, DecodeThroughCacheEqualsPrefill) {
-  const std::vector<float> full = run(tokens_, MlaMode::kNaive, false);
+  const core::DType f32 = core::DType::kF32;
+  const std::vector<float> full = run(tokens_, MlaMode::kNaive, false, f32);
   ASSERT_EQ(full.size(), tokens_.size() * w_.args.vocab_size);
   double spread = 0;
   for (float v : full) spread = std::max(spread, std::fabs(double(v)));
   EXPECT_GT(spread, 1e-3);  // the logits are not trivially zero
-  EXPECT_LT(max_diff(full, run(tokens_, MlaMode::kNaive, true)), 1e-5);
+  EXPECT_LT(max_diff(full, run(tokens_, MlaMode::kNaive, true, f32)), 1e-5);
   if (w_.args.is_deepseek()) {
-    EXPECT_LT(max_diff(full, run(tokens_, MlaMode::kAbsorbed, false)), 1e-5);
-    EXPECT_LT(max_diff(full, run(tokens_, MlaMode::kAbsorbed, true)), 1e-5);
+    EXPECT_LT(max_diff(full, run(tokens_, MlaMode::kAbsorbed, false, f32)), 1e-5);
+    EXPECT_LT(max_diff(full, run(tokens_, MlaMode::kAbsorbed, true, f32)), 1e-5);
   }
 }
 
@@ -374,7 +380,7 @@ TEST(Mtp, DraftLogitsAreDeterministicAndUseTheModule) {
   const Weights w = load_weights(dir);
   core::ThreadPool pool(2);
   Scratch s;
-  ContiguousKvCache cache(w.args, 1, 16);
+  ContiguousKvCache cache(w.args, 1, 16, core::DType::kF32);  // naive = absorbed to 1e-5 is the math's
   Batch b;
   const std::vector<int32_t> toks = {256, 10, 20, 30};
   for (size_t i = 0; i < 3; ++i) b.add(toks[i], static_cast<int32_t>(i), 0);

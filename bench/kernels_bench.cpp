@@ -20,9 +20,9 @@
 #include "kernels/amx.h"
 #include "kernels/attention_work.h"
 #include "kernels/cpu_features.h"
-#include "kernels/packed.h"
 #include "kernels/linear.h"
 #include "kernels/linear_ref.h"
+#include "kernels/packed.h"
 
 namespace {
 
@@ -114,7 +114,8 @@ void attention(benchmark::State& state, int64_t sets, int64_t q_per_set, int64_t
     std::memcpy(&u, &v, sizeof u);
     cache[i] = static_cast<uint16_t>(u >> 16);
   }
-  std::vector<float> q(static_cast<size_t>(sets * q_per_set * T * d)), out(static_cast<size_t>(sets * q_per_set * T * dv));
+  std::vector<float> q(static_cast<size_t>(sets * q_per_set * T * d)),
+      out(static_cast<size_t>(sets * q_per_set * T * dv));
   for (size_t i = 0; i < q.size(); ++i) q[i] = whale::core::normal01(13, i);
   std::vector<std::vector<const uint16_t*>> rows(static_cast<size_t>(kLayers * sets));
   for (int64_t l = 0; l < kLayers; ++l) {
@@ -143,9 +144,11 @@ void attention(benchmark::State& state, int64_t sets, int64_t q_per_set, int64_t
     layer = (layer + 1) % kLayers;
   }
   const double macs = static_cast<double>(sets * q_per_set * T) * static_cast<double>(n) * static_cast<double>(d + dv);
-  state.counters["GMAC/s"] = benchmark::Counter(macs * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
-  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(layer_values * 2) * static_cast<double>(state.iterations()) / 1e9,
-                                              benchmark::Counter::kIsRate);
+  state.counters["GMAC/s"] =
+      benchmark::Counter(macs * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GB/s"] =
+      benchmark::Counter(static_cast<double>(layer_values * 2) * static_cast<double>(state.iterations()) / 1e9,
+                         benchmark::Counter::kIsRate);
 }
 
 }  // namespace
@@ -182,9 +185,11 @@ int main(int argc, char** argv) {
   for (int64_t T : {int64_t{1}, int64_t{64}}) {
     const std::string t = "/n8192/T" + std::to_string(T);
     benchmark::RegisterBenchmark(("attention/qwen-gqa" + t).c_str(), attention, 2, 6, 128, 128, false, 8192, T)
-        ->Unit(benchmark::kMillisecond)->UseRealTime();
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
     benchmark::RegisterBenchmark(("attention/mla-v2-lite" + t).c_str(), attention, 1, 16, 576, 512, true, 8192, T)
-        ->Unit(benchmark::kMillisecond)->UseRealTime();
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
   }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

@@ -33,7 +33,7 @@ class PagedKvCache final : public model::KvCache {
   int64_t begin_, layers_, width_, block_size_, n_blocks_, max_positions_;
   core::DType type_;
   int64_t elem_;               // bytes per element
-  core::PageBuffer data_;  // [layers][blocks][block_size][width] elements
+  core::PageBuffer data_;      // [layers][blocks][block_size][width] elements
   std::vector<const BlockTable*> tables_;  // per slot
 };
 

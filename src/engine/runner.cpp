@@ -80,8 +80,7 @@ const float* Runner::mtp(Sequence& seq, int64_t pos0, std::span<const int32_t> t
   for (size_t i = 0; i < tokens.size(); ++i) batch_.add(tokens[i], static_cast<int32_t>(pos0 + static_cast<int64_t>(i)), seq.slot);
   // The module's cache rows only shape its drafts, never the output, so either MLA path will do:
   // kAuto (absorbed for a few rows, naive for a long catch-up).
-  model::ForwardOptions opt{.mla = model::MlaMode::kAuto,
-                            .logit_rows = {static_cast<int32_t>(tokens.size()) - 1}};
+  model::ForwardOptions opt{.mla = model::MlaMode::kAuto, .logit_rows = {static_cast<int32_t>(tokens.size()) - 1}};
   model::mtp_forward(w_, batch_, hidden, module, cache_, opt, scratch_, pool_, mtp_logits_, &hidden_out);
   return mtp_logits_.data();
 }

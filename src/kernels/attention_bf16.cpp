@@ -92,7 +92,8 @@ inline void transpose16(__m512i r[16]) {
   }
   for (int m = 0; m < 4; ++m) {  // a 4x4 transpose of 128-bit lanes: word 4L + m
     const __m512i x0 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x44), x1 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xEE);
-    const __m512i x2 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x44), x3 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xEE);
+    const __m512i x2 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x44),
+                  x3 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xEE);
     r[m] = _mm512_shuffle_i32x4(x0, x2, 0x88);
     r[4 + m] = _mm512_shuffle_i32x4(x0, x2, 0xDD);
     r[8 + m] = _mm512_shuffle_i32x4(x1, x3, 0x88);
@@ -110,9 +111,11 @@ void transpose_block(const uint16_t* const* rows, int64_t j0, int64_t count, int
   const int64_t a0 = j0 + kAhead * W, a1 = ahead_end < a0 + W ? ahead_end : a0 + W;
   int64_t p0 = 0;
   for (; p0 + 16 <= P; p0 += 16) {
-    for (int64_t j = a0; j < a1; ++j) _mm_prefetch(reinterpret_cast<const char*>(rows[j] + k_offset + 2 * p0), _MM_HINT_T1);
+    for (int64_t j = a0; j < a1; ++j)
+      _mm_prefetch(reinterpret_cast<const char*>(rows[j] + k_offset + 2 * p0), _MM_HINT_T1);
     __m512i r[16];
-    for (int j = 0; j < W; ++j) r[j] = j < count ? _mm512_loadu_si512(rows[j0 + j] + k_offset + 2 * p0) : _mm512_setzero_si512();
+    for (int j = 0; j < W; ++j)
+      r[j] = j < count ? _mm512_loadu_si512(rows[j0 + j] + k_offset + 2 * p0) : _mm512_setzero_si512();
     transpose16(r);
     for (int p = 0; p < 16; ++p) _mm512_storeu_si512(kt + (p0 + p) * W, r[p]);
   }
@@ -173,7 +176,8 @@ inline void value_block(const uint32_t (*pp)[W / 2], float* const* o, const uint
   }
 }
 
-void values_for(const uint32_t (*pp)[W / 2], float* const* o, int64_t nt, const uint32_t* vi, int64_t pairs, int64_t G) {
+void values_for(const uint32_t (*pp)[W / 2], float* const* o, int64_t nt, const uint32_t* vi, int64_t pairs,
+                int64_t G) {
   int64_t i = 0;
   for (; i + 8 <= nt; i += 8) value_block<8>(pp + i, o + i, vi, pairs, G);
   if (nt - i >= 4) value_block<4>(pp + i, o + i, vi, pairs, G), i += 4;
@@ -224,12 +228,13 @@ void attend_impl(const Attention& a) {
       int64_t c = 0;
       for (; c + 32 <= a.d; c += 32) {
         alignas(64) uint32_t w[16];
-        _mm512_store_si512(w, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + c + 16), _mm512_loadu_ps(q + c))));
+        _mm512_store_si512(
+            w, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + c + 16), _mm512_loadu_ps(q + c))));
         for (int k = 0; k < 16; ++k) qp[(c / 2 + k) * kTile + i] = w[k];
       }
       for (; c < a.d; c += 2) {
-        qp[(c / 2) * kTile + i] = static_cast<uint32_t>(core::f32_to_bf16(q[c])) |
-                                  static_cast<uint32_t>(core::f32_to_bf16(q[c + 1])) << 16;
+        qp[(c / 2) * kTile + i] =
+            static_cast<uint32_t>(core::f32_to_bf16(q[c])) | static_cast<uint32_t>(core::f32_to_bf16(q[c + 1])) << 16;
       }
     }
     const int64_t* n = a.n + i0;
@@ -271,7 +276,8 @@ void attend_impl(const Attention& a) {
             const float alpha = std::exp(st[i].m - bm);  // 0 on the first block (m = -inf)
             if (st[i].l > 0.0f) {
               const __m512 av = _mm512_set1_ps(alpha);
-              for (int64_t e = 0; e < a.dv; e += 16) _mm512_storeu_ps(st[i].o + e, _mm512_mul_ps(_mm512_loadu_ps(st[i].o + e), av));
+              for (int64_t e = 0; e < a.dv; e += 16)
+                _mm512_storeu_ps(st[i].o + e, _mm512_mul_ps(_mm512_loadu_ps(st[i].o + e), av));
             }
             st[i].l *= alpha;
             st[i].m = bm;
@@ -299,7 +305,7 @@ void attend_impl(const Attention& a) {
       }
       for (int64_t i = 0; i < nt; ++i) {
         if (n[i] <= c * K) continue;  // no keys in this chunk
-        if (n[i] <= K) {  // one chunk: the result itself
+        if (n[i] <= K) {              // one chunk: the result itself
           unpermute(st[i].o, a.dv, 1.0f / st[i].l, a.out[i0 + i]);
         } else {  // one of several: [m, l, o] for merge_chunks
           float* part = a.partial[i0 + i] + c * (a.dv + 2);

@@ -112,16 +112,44 @@ int64_t seq_extent(const Batch& b, int32_t seq) {
 
 size_t Scratch::reserved_bytes() const {
   size_t bytes = 0;
-  for (const std::vector<float>* v : {&x, &h, &out, &q, &attn, &k, &v, &kv, &lat, &lat_q, &lat_o, &mla_latent, &mla_full,
-                                      &mla_heads, &mla_q_rows, &mla_o_rows, &router, &expert_weight, &expert_gate, &moe_in, &moe_out, &mlp_gate,
-                                      &mlp_up, &mtp_in, &mtp_emb, &head_in, &rope.inv_freq, &gate.weights, &gate.choose,
+  for (const std::vector<float>* v : {&x,
+                                      &h,
+                                      &out,
+                                      &q,
+                                      &attn,
+                                      &k,
+                                      &v,
+                                      &kv,
+                                      &lat,
+                                      &lat_q,
+                                      &lat_o,
+                                      &mla_latent,
+                                      &mla_full,
+                                      &mla_heads,
+                                      &mla_q_rows,
+                                      &mla_o_rows,
+                                      &router,
+                                      &expert_weight,
+                                      &expert_gate,
+                                      &moe_in,
+                                      &moe_out,
+                                      &mlp_gate,
+                                      &mlp_up,
+                                      &mtp_in,
+                                      &mtp_emb,
+                                      &head_in,
+                                      &rope.inv_freq,
+                                      &gate.weights,
+                                      &gate.choose,
                                       &gate.group_score}) {
     bytes += v->capacity() * sizeof(float);
   }
   for (const std::vector<int64_t>* v : {&expert_start, &expert_fill, &expert_tok, &gate.order, &gate.top}) {
     bytes += v->capacity() * sizeof(int64_t);
   }
-  bytes += (seqs.capacity() + mla_naive_seqs.capacity() + mla_absorbed_tokens.capacity() + expert_idx.capacity() + gate.experts.capacity()) * sizeof(int32_t);
+  bytes += (seqs.capacity() + mla_naive_seqs.capacity() + mla_absorbed_tokens.capacity() + expert_idx.capacity() +
+            gate.experts.capacity()) *
+           sizeof(int32_t);
   bytes += (rows.capacity() + rows16.capacity() + head_rows.capacity()) * sizeof(const float*) + gate.keep.capacity();
   return bytes + attention.reserved_bytes();
 }

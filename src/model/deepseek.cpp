@@ -135,13 +135,15 @@ void mla_attend_absorbed(Ctx& c, int64_t layer, const float* q, float* attn, con
   for (int32_t seq : seqs) {
     int64_t n = 0;
     for (int32_t t : tok) {
-      if (c.batch.seq_ids[static_cast<size_t>(t)] == seq) n = std::max<int64_t>(n, c.batch.positions[static_cast<size_t>(t)] + 1);
+      if (c.batch.seq_ids[static_cast<size_t>(t)] == seq)
+        n = std::max<int64_t>(n, c.batch.positions[static_cast<size_t>(t)] + 1);
     }
     const size_t set = add_cache_set(work, c.cache, layer, seq, n, c.s, 0, 0, width, r, c.softmax_scale);
     for (int64_t i = 0; i < T; ++i) {
       const auto t = static_cast<size_t>(tok[static_cast<size_t>(i)]);
       if (c.batch.seq_ids[t] != seq) continue;
-      for (int64_t h = 0; h < H; ++h) work.add_query(set, ql + (i * H + h) * width, c.batch.positions[t] + 1, ol + (i * H + h) * r);
+      for (int64_t h = 0; h < H; ++h)
+        work.add_query(set, ql + (i * H + h) * width, c.batch.positions[t] + 1, ol + (i * H + h) * r);
     }
   }
   work.run(c.pool);
@@ -312,7 +314,6 @@ bool mla_naive_pays(const formats::ModelArgs& a, int64_t T, int64_t n) {
   const double decompress = n0 * r * (nope + dv) * kDecompressPerAttention;
   return decompress < key_rows * ((2 * r + rope) - (qd + dv));
 }
-
 
 // The SwiGLU MLP (a dense layer, a shared or a routed expert; also the dense families' MLP):
 // out[T, D] = down(silu(gate x) * up x).

@@ -82,8 +82,8 @@ struct Scratch {
   std::vector<const uint16_t*> rows16;  //   the same for a bf16 cache
   std::vector<const float*> head_rows;  // naive MLA: each head's rows in mla_heads: [H, n]
   std::vector<int32_t> seqs;           // the batch's distinct sequences
-  std::vector<int32_t> mla_naive_seqs;       // MLA kAuto: the sequences attended naive
-  std::vector<int32_t> mla_absorbed_tokens;  //   the batch rows attended absorbed
+  std::vector<int32_t> mla_naive_seqs;        // MLA kAuto: the sequences attended naive
+  std::vector<int32_t> mla_absorbed_tokens;   //   the batch rows attended absorbed
   std::vector<float> mla_q_rows, mla_o_rows;  //   their queries and outputs, gathered: [Ta, H*d_qk], [Ta, H*d_v]
   kernels::AttentionWork attention;    // one layer's query sets
   kernels::RopeTable rope;             // rebuilt every call (d/2 values) into the same storage

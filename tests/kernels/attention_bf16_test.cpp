@@ -178,8 +178,18 @@ TEST(AttentionBf16, Bf16DotKernelWithinItsRoundingOfTheExactAttention) {
       std::vector<float> out(static_cast<size_t>(count * dv), -1.0f);
       std::vector<float*> outs(static_cast<size_t>(count));
       for (int64_t i = 0; i < count; ++i) outs[static_cast<size_t>(i)] = out.data() + i * dv;
-      attend({.q = qs.data() + i0, .n = n.data() + i0, .nq = count, .rows = nullptr, .k_offset = 0, .v_offset = d,
-              .d = d, .dv = dv, .scale = scale, .out = outs.data(), .kt = kt, .rows16 = rows.p16.data()});
+      attend({.q = qs.data() + i0,
+              .n = n.data() + i0,
+              .nq = count,
+              .rows = nullptr,
+              .k_offset = 0,
+              .v_offset = d,
+              .d = d,
+              .dv = dv,
+              .scale = scale,
+              .out = outs.data(),
+              .kt = kt,
+              .rows16 = rows.p16.data()});
       return out;
     };
     const std::vector<float> got = run(nullptr, 0, nq);
@@ -218,7 +228,8 @@ TEST(AttentionBf16, Bf16DotKernelWorkSetsGiveEachQueryItsBitsAlone) {
   std::vector<float> got(static_cast<size_t>(41 * d), -1.0f);
   for (int64_t h = 0; h < KV; ++h) {
     const size_t set = work.add_set(rows.p16, h * d, KV * d + h * d, d, d, 0.2f);
-    for (int64_t i = 0; i < (h == 0 ? 40 : 1); ++i) work.add_query(set, q.data() + i * d, len(h, i), got.data() + (h * 40 + i) * d);
+    for (int64_t i = 0; i < (h == 0 ? 40 : 1); ++i)
+      work.add_query(set, q.data() + i * d, len(h, i), got.data() + (h * 40 + i) * d);
   }
   work.run(pool);
   for (int64_t k = 0; k < 41; ++k) {
@@ -226,8 +237,17 @@ TEST(AttentionBf16, Bf16DotKernelWorkSetsGiveEachQueryItsBitsAlone) {
     const float* qp = q.data() + i * d;
     std::vector<float> one(static_cast<size_t>(d));
     float* op = one.data();
-    attend({.q = &qp, .n = &n, .nq = 1, .rows = nullptr, .k_offset = h * d, .v_offset = KV * d + h * d, .d = d,
-            .dv = d, .scale = 0.2f, .out = &op, .rows16 = rows.p16.data()});
+    attend({.q = &qp,
+            .n = &n,
+            .nq = 1,
+            .rows = nullptr,
+            .k_offset = h * d,
+            .v_offset = KV * d + h * d,
+            .d = d,
+            .dv = d,
+            .scale = 0.2f,
+            .out = &op,
+            .rows16 = rows.p16.data()});
     for (int64_t e = 0; e < d; ++e) ASSERT_EQ(one[e], got[k * d + e]) << "query " << k << " n " << n;
   }
 }

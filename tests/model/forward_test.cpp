@@ -249,9 +249,9 @@ TEST_P(ForwardTest, AutoMlaGivesEachSequenceTheBitsOfItsOwnPath) {
   if (!w_.args.is_deepseek()) GTEST_SKIP() << "MLA only";
   const Weights q = load_weights(dir_, {.quant = core::DType::kQ8_0});
   const auto& a = q.args;
-  ASSERT_TRUE(mla_naive_pays(a, 12, 12));   // the prompt's first chunk
-  ASSERT_FALSE(mla_naive_pays(a, 1, 21));   // a decode step at depth
-  ASSERT_FALSE(mla_naive_pays(a, 3, 23));   // a short chunk at depth
+  ASSERT_TRUE(mla_naive_pays(a, 12, 12));  // the prompt's first chunk
+  ASSERT_FALSE(mla_naive_pays(a, 1, 21));  // a decode step at depth
+  ASSERT_FALSE(mla_naive_pays(a, 3, 23));  // a short chunk at depth
   const int64_t V = a.vocab_size;
   std::vector<int32_t> prefix, prompt;
   for (int i = 0; i < 20; ++i) prefix.push_back(i == 0 ? 256 : (i * 41) % 250 + 1);

@@ -112,38 +112,13 @@ int64_t seq_extent(const Batch& b, int32_t seq) {
 
 size_t Scratch::reserved_bytes() const {
   size_t bytes = 0;
-  for (const std::vector<float>* v : {&x,
-                                      &h,
-                                      &out,
-                                      &q,
-                                      &attn,
-                                      &k,
-                                      &v,
-                                      &kv,
-                                      &lat,
-                                      &lat_q,
-                                      &lat_o,
-                                      &mla_latent,
-                                      &mla_full,
-                                      &mla_heads,
-                                      &mla_q_rows,
-                                      &mla_o_rows,
-                                      &router,
-                                      &expert_weight,
-                                      &expert_gate,
-                                      &moe_in,
-                                      &moe_out,
-                                      &mlp_gate,
-                                      &mlp_up,
-                                      &mtp_in,
-                                      &mtp_emb,
-                                      &head_in,
-                                      &rope.inv_freq,
-                                      &gate.weights,
-                                      &gate.choose,
+  for (const std::vector<float>* v : {&x, &h, &out, &q, &attn, &k, &v, &kv, &lat, &lat_q, &lat_o, &mla_latent, &mla_full,
+                                      &mla_heads, &router, &expert_weight, &expert_gate, &moe_in, &moe_out, &mlp_gate,
+                                      &mlp_up, &mtp_in, &mtp_emb, &head_in, &rope.inv_freq, &gate.weights, &gate.choose,
                                       &gate.group_score}) {
     bytes += v->capacity() * sizeof(float);
   }
+  bytes += (mla_q_rows.capacity() + mla_o_rows.capacity()) * sizeof(float);
   for (const std::vector<int64_t>* v : {&expert_start, &expert_fill, &expert_tok, &gate.order, &gate.top}) {
     bytes += v->capacity() * sizeof(int64_t);
   }

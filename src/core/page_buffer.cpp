@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <cstring>
 #include <utility>
 
 #include "core/error.h"
@@ -25,6 +26,7 @@ PageBuffer::PageBuffer(size_t bytes) : size_(bytes) {
 #ifdef MADV_HUGEPAGE
   madvise(data_, mapped_, MADV_HUGEPAGE);
 #endif
+  std::memset(data_, 0, size_);  // fault every page in now (huge where the kernel can)
 }
 
 PageBuffer::~PageBuffer() {

@@ -1,8 +1,9 @@
-// Zeroed memory straight from the kernel (anonymous mmap), asked to be backed by transparent huge
-// pages: for large buffers read in long streams, such as the KV cache. Pages are touched only as
-// they are written, so the resident size grows with use; 2 MiB pages save the TLB walks that 4 KiB
-// pages cost a decode step at depth (each KV row of a layer is read once per step, and in a
-// virtual machine every miss is a two-level walk).
+// Zeroed memory from an anonymous mmap, 2 MiB aligned and asked to be backed by transparent huge
+// pages before it is first touched: for large buffers read in long streams, such as the KV cache.
+// 2 MiB pages save the TLB walks that 4 KiB pages cost a decode step at depth (each KV row of a
+// layer is read once per step, and in a virtual machine every miss is a two-level walk). The
+// buffer is zeroed (so faulted in) at construction, as the std::vector it replaces was: the
+// resident size is the whole buffer from the start and does not grow with use.
 #pragma once
 
 #include <cstddef>

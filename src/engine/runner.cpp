@@ -30,9 +30,7 @@ const std::vector<Runner::Logits>& Runner::run(const std::vector<Chunk>& chunks)
   opt_.logit_rows.clear();
   logits_.clear();
   tables_.clear();
-  bool all_decode = true;
   for (const Chunk& c : chunks) {
-    all_decode &= c.n == 1;
     cache_.bind(c.seq->slot, &c.seq->block_table);
     if (link_) tables_.push_back({c.seq->slot, &c.seq->block_table});  // the other ranks bind the same tables
     for (int64_t p = c.start; p < c.start + c.n; ++p) {
@@ -43,9 +41,11 @@ const std::vector<Runner::Logits>& Runner::run(const std::vector<Chunk>& chunks)
       logits_.push_back({c.seq, nullptr});  // the row is known once forward has run
     }
   }
-  // Absorbed MLA reads the latent cache directly (decode, short chunks at depth); naive decompresses
-  // a sequence's cache once per step (long prompt chunks); kAuto picks per sequence. Both are exact.
-  opt_.mla = all_decode ? model::MlaMode::kAbsorbed : model::MlaMode::kAuto;
+  // Absorbed MLA for every token, prompt and decode alike: it reads the latent cache directly (no
+  // re-decompression of the cached prefix per prompt chunk), and a token's bits then depend on
+  // nothing but its own inputs: not on how its prompt was chunked, nor on a prefix-cache hit, nor
+  // on prefill vs decode (naive and absorbed agree only to ~1e-5; docs/engine.md).
+  opt_.mla = model::MlaMode::kAbsorbed;
   if (link_) {
     link_->lead(w_, batch_, opt_, cache_, scratch_, pool_, out_, tables_);
   } else {

@@ -40,6 +40,8 @@ bool set_enabled(bool on) {
   return slot().load(std::memory_order_relaxed);
 }
 
+bool on() { return slot().load(std::memory_order_relaxed); }
+
 }  // namespace whale::kernels::attention_bf16
 
 #if WHALE_SIMD_X86

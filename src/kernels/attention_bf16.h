@@ -24,8 +24,10 @@ namespace whale::kernels::attention_bf16 {
 // Whether bf16 rows with keys of d and values of dv go through this kernel: the avx512 level is
 // active, the CPU has AVX512-BF16, WHALE_BF16_ATTN is not 0, d is even and dv a multiple of 32.
 bool enabled(int64_t d, int64_t dv);
-// Tests: turn the kernel on or off (on only where available); returns the new state.
+// Tests: turn the kernel on or off (on only where available); returns the new state. `on()` is the
+// current state (before the shape and level checks of enabled()).
 bool set_enabled(bool on);
+bool on();
 
 // Blocks [b0, b1) of the keys of n_rows bf16 rows, as the kernel reads them: block b (rows 16b..)
 // at kt + b·16·d, the pair of key values (2p, 2p + 1) of row 16b + j as the 32-bit word p·16 + j

@@ -159,7 +159,8 @@ void mla_attend_absorbed(Ctx& c, int64_t layer, const float* q, float* attn, con
   c.pool.parallel_for(H, std::ref(heads_out));
 }
 
-// WHALE_MLA=naive|absorbed in place of kAuto (measurement); kAuto when unset. Read once.
+// WHALE_MLA=naive|absorbed in place of every forward's own choice (measurement only: a
+// verify step's exactness needs absorbed); kAuto (no override) when unset. Read once.
 MlaMode forced_mla_mode() {
   static const MlaMode mode = [] {
     const char* v = std::getenv("WHALE_MLA");
@@ -180,8 +181,8 @@ void mla_attend(Ctx& c, int64_t layer, const float* q, float* attn) {
   std::vector<int32_t>& tok = c.s.mla_absorbed_tokens;
   naive.clear();
   tok.clear();
-  MlaMode mode = c.opt.mla;
-  if (mode == MlaMode::kAuto) mode = forced_mla_mode();
+  const MlaMode forced = forced_mla_mode();
+  const MlaMode mode = forced != MlaMode::kAuto ? forced : c.opt.mla;
   batch_sequences(c.batch, c.s.seqs);
   for (int32_t seq : c.s.seqs) {
     bool as_naive = mode == MlaMode::kNaive;

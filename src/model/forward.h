@@ -32,7 +32,8 @@ enum class MlaMode {
   kNaive,     // decompress per-head K and V from the latent: the oracle, and the prefill path
   kAbsorbed,  // fold kv_b_proj into the query and output: attend in the 512-d latent (decode)
   kAuto,      // per sequence, whichever costs less for its chunk (absorbed for decode and short
-              // chunks at depth, naive for long prompt chunks); WHALE_MLA=naive|absorbed forces one
+              // chunks at depth, naive for long prompt chunks): for caches whose rows only feed
+              // drafts or a benchmark's context, since a token's bits then depend on its chunk
 };
 
 struct ForwardOptions {

@@ -62,7 +62,7 @@ Queries make_queries(int64_t nq, int64_t d, int64_t N, double amp) {
 
 // Turns the AVX-512 BF16 kernel off (or on, where the CPU has it) for one test.
 struct Bf16Kernel {
-  explicit Bf16Kernel(bool on) : was(attention_bf16::set_enabled(true)) { attention_bf16::set_enabled(on); }
+  explicit Bf16Kernel(bool on) : was(attention_bf16::on()) { attention_bf16::set_enabled(on); }
   ~Bf16Kernel() { attention_bf16::set_enabled(was); }
   bool was;
 };

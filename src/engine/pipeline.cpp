@@ -315,7 +315,8 @@ struct DistributedGenerator::Impl {
           const int64_t len = static_cast<int64_t>(s.tokens.size());
           if (s.done || s.fed >= len || budget <= 0) continue;
           const int64_t n = std::min(len - s.fed, budget);
-          for (int64_t q = s.fed; q < s.fed + n; ++q) h.batch.add(s.tokens[static_cast<size_t>(q)], static_cast<int32_t>(q), s.slot);
+          for (int64_t q = s.fed; q < s.fed + n; ++q)
+            h.batch.add(s.tokens[static_cast<size_t>(q)], static_cast<int32_t>(q), s.slot);
           budget -= n;
           s.fed += n;
           if (s.fed == len) {

@@ -93,8 +93,9 @@ TEST_F(ChatContext, AMessageThatAloneDoesNotFitIsRefusedAndTheChatGoesOn) {
 // pinned to the f32 kernel (WHALE_BF16_ATTN=0): the same replies on every CPU.
 TEST_F(ChatContext, OnATerminalItAsksFirst) {
   if (std::system("script --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "no util-linux script";
-  const CmdResult r = cli_testing::run("yes n | head -40 | WHALE_BF16_ATTN=0 timeout 300 script -qec '" + std::string(WHALE_BINARY) + " chat " + dir_ +
-                                       " --ctx 64 --max-tokens 24 --seed 3 -t 1 --no-think' /dev/null");
+  const CmdResult r =
+      cli_testing::run("yes n | head -40 | WHALE_BF16_ATTN=0 timeout 300 script -qec '" + std::string(WHALE_BINARY) +
+                       " chat " + dir_ + " --ctx 64 --max-tokens 24 --seed 3 -t 1 --no-think' /dev/null");
   EXPECT_NE(r.out.find("exchanges? [Y/n])"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("(kept the whole conversation; the answer stops where the context fills)"), std::string::npos)
       << r.out;

@@ -124,14 +124,14 @@ void bench(const Opts& o) {
   // One untimed pass of each test first, as llama-bench does: it faults the mmap'd weights in and
   // warms the caches, so the first repetition is not a disk benchmark.
   if (o.warmup) {
-    if (o.p > 0) run(o.depth, o.depth + std::min<int64_t>(o.p, o.batch), o.batch, model::MlaMode::kAbsorbed);
+    if (o.p > 0) run(o.depth, o.depth + std::min<int64_t>(o.p, o.batch), o.batch, model::MlaMode::kNaive);
     if (o.n > 0) run(o.depth, o.depth + 1, 1, model::MlaMode::kAbsorbed);
   }
   if (o.p > 0) {
     std::vector<double> tps;
     for (int r = 0; r < o.reps; ++r) {
       const auto t0 = now();
-      run(o.depth, o.depth + o.p, o.batch, model::MlaMode::kAbsorbed);  // the engine's path
+      run(o.depth, o.depth + o.p, o.batch, model::MlaMode::kNaive);  // the engine's path
       tps.push_back(static_cast<double>(o.p) / std::chrono::duration<double>(now() - t0).count());
     }
     row("pp" + std::to_string(o.p), tps);

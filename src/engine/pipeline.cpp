@@ -310,6 +310,7 @@ struct DistributedGenerator::Impl {
         Header h;
         h.mb = mb;
         int64_t budget = cfg.max_batch_tokens;
+        bool all_decode = true;
         for (size_t si : m.seqs) {
           Seq& s = seqs[si];
           const int64_t len = static_cast<int64_t>(s.tokens.size());
@@ -317,6 +318,7 @@ struct DistributedGenerator::Impl {
           const int64_t n = std::min(len - s.fed, budget);
           for (int64_t q = s.fed; q < s.fed + n; ++q)
             h.batch.add(s.tokens[static_cast<size_t>(q)], static_cast<int32_t>(q), s.slot);
+          all_decode &= n == 1;
           budget -= n;
           s.fed += n;
           if (s.fed == len) {
@@ -326,7 +328,7 @@ struct DistributedGenerator::Impl {
         }
         if (h.batch.size() == 0) continue;
         any = true;
-        h.mla = 1;  // absorbed MLA for every token, as Runner::step (the same bits)
+        h.mla = all_decode ? 1 : 0;
         const bool here = step(h, nullptr);
         if (h.rows.empty()) continue;
         if (here) {

@@ -30,7 +30,9 @@ const std::vector<Runner::Logits>& Runner::run(const std::vector<Chunk>& chunks)
   opt_.logit_rows.clear();
   logits_.clear();
   tables_.clear();
+  bool all_decode = true;
   for (const Chunk& c : chunks) {
+    all_decode &= c.n == 1;
     cache_.bind(c.seq->slot, &c.seq->block_table);
     if (link_) tables_.push_back({c.seq->slot, &c.seq->block_table});  // the other ranks bind the same tables
     for (int64_t p = c.start; p < c.start + c.n; ++p) {
@@ -41,11 +43,10 @@ const std::vector<Runner::Logits>& Runner::run(const std::vector<Chunk>& chunks)
       logits_.push_back({c.seq, nullptr});  // the row is known once forward has run
     }
   }
-  // Absorbed MLA for every token, prompt and decode alike: it reads the latent cache directly (no
-  // re-decompression of the cached prefix per prompt chunk), and a token's bits then depend on
-  // nothing but its own inputs: not on how its prompt was chunked, nor on a prefix-cache hit, nor
-  // on prefill vs decode (naive and absorbed agree only to ~1e-5; docs/engine.md).
-  opt_.mla = model::MlaMode::kAbsorbed;
+  // Absorbed MLA reads the latent cache directly (decode); naive decompresses each sequence's cache
+  // once per step (every step with a prompt chunk, so a prompt token's bits never depend on its
+  // chunk or on a prefix-cache hit; docs/engine.md). Both are exact.
+  opt_.mla = all_decode ? model::MlaMode::kAbsorbed : model::MlaMode::kNaive;
   if (link_) {
     link_->lead(w_, batch_, opt_, cache_, scratch_, pool_, out_, tables_);
   } else {

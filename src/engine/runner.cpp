@@ -1,6 +1,8 @@
 // Batch assembly and the choice of MLA path; the forward pass itself is model's.
 #include "engine/runner.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace whale::engine {
@@ -30,23 +32,34 @@ const std::vector<Runner::Logits>& Runner::run(const std::vector<Chunk>& chunks)
   opt_.logit_rows.clear();
   logits_.clear();
   tables_.clear();
-  bool all_decode = true;
+  bool all_decode = true, any_generated = false;
+  opt_.mla_naive_rows.clear();
   for (const Chunk& c : chunks) {
     all_decode &= c.n == 1;
     cache_.bind(c.seq->slot, &c.seq->block_table);
     if (link_) tables_.push_back({c.seq->slot, &c.seq->block_table});  // the other ranks bind the same tables
     for (int64_t p = c.start; p < c.start + c.n; ++p) {
       batch_.add(c.seq->tokens[static_cast<size_t>(p)], static_cast<int32_t>(p), c.seq->slot);
+      opt_.mla_naive_rows.push_back(p < c.seq->n_prompt ? 1 : 0);
+      any_generated |= p >= c.seq->n_prompt;
     }
     if (c.start + c.n == static_cast<int64_t>(c.seq->tokens.size())) {
       opt_.logit_rows.push_back(static_cast<int32_t>(batch_.size() - 1));
       logits_.push_back({c.seq, nullptr});  // the row is known once forward has run
     }
   }
-  // Absorbed MLA reads the latent cache directly (decode); naive decompresses each sequence's cache
-  // once per step (every step with a prompt chunk, so a prompt token's bits never depend on its
-  // chunk or on a prefix-cache hit; docs/engine.md). Both are exact.
-  opt_.mla = all_decode ? model::MlaMode::kAbsorbed : model::MlaMode::kNaive;
+  // MLA by each token's role: prompt positions naive (decompress the sequence's cache once per step),
+  // generated positions absorbed (straight over the latent cache), so a token's bits depend neither
+  // on the batch it shares nor on how its prompt was chunked or cached (docs/engine.md). Across MPI
+  // ranks the whole step takes one path (the step message carries one flag).
+  const bool any_prompt =
+      std::find(opt_.mla_naive_rows.begin(), opt_.mla_naive_rows.end(), 1) != opt_.mla_naive_rows.end();
+  if (link_) {
+    opt_.mla = all_decode ? model::MlaMode::kAbsorbed : model::MlaMode::kNaive;
+  } else {
+    opt_.mla = any_prompt ? model::MlaMode::kNaive : model::MlaMode::kAbsorbed;
+  }
+  if (link_ || !any_generated || !any_prompt) opt_.mla_naive_rows.clear();
   if (link_) {
     link_->lead(w_, batch_, opt_, cache_, scratch_, pool_, out_, tables_);
   } else {

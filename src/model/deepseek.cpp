@@ -43,6 +43,8 @@ float mla_softmax_scale(const formats::ModelArgs& a) {
   return static_cast<float>(scale);
 }
 
+MlaMode forced_mla_mode();
+
 // Naive MLA attention: decompress k_nope and v for every head from each cached latent, then plain
 // attention with the shared rope key. q: [T, H*(nope+rope)]; attn: [T, H*d_v].
 // Only the sequences in `seqs`.
@@ -51,6 +53,7 @@ void mla_attend_naive(Ctx& c, int64_t layer, const float* q, float* attn, const 
   const int64_t H = a.num_attention_heads, nope = a.qk_nope_head_dim, rope = a.qk_rope_head_dim;
   const int64_t dv = a.v_head_dim, r = a.kv_lora_rank, qd = nope + rope, width = r + rope;
   const int64_t kvb = nope + dv;  // kv_b_proj rows per head
+  const bool by_row = !c.opt.mla_naive_rows.empty() && forced_mla_mode() == MlaMode::kAuto;
   for (int32_t seq : seqs) {
     const int64_t n = seq_extent(c.batch, seq);
     float* latent = ensure(c.s.mla_latent, n * width);   // the cached [c_kv | k_pe] as f32: [n, r + rope]
@@ -78,6 +81,7 @@ void mla_attend_naive(Ctx& c, int64_t layer, const float* q, float* attn, const 
       const size_t set = work.add_set({head_rows + h * n, static_cast<size_t>(n)}, 0, qd, qd, dv, c.softmax_scale);
       for (int64_t t = 0; t < c.batch.size(); ++t) {
         if (c.batch.seq_ids[static_cast<size_t>(t)] != seq) continue;
+        if (by_row && c.opt.mla_naive_rows[static_cast<size_t>(t)] == 0) continue;  // an absorbed row
         work.add_query(set, q + t * H * qd + h * qd, c.batch.positions[static_cast<size_t>(t)] + 1, attn + t * H * dv + h * dv);
       }
     }
@@ -184,18 +188,34 @@ void mla_attend(Ctx& c, int64_t layer, const float* q, float* attn) {
   const MlaMode forced = forced_mla_mode();
   const MlaMode mode = forced != MlaMode::kAuto ? forced : c.opt.mla;
   batch_sequences(c.batch, c.s.seqs);
-  for (int32_t seq : c.s.seqs) {
-    bool as_naive = mode == MlaMode::kNaive;
-    if (mode == MlaMode::kAuto) {
-      int64_t n_tok = 0;
-      for (int32_t s : c.batch.seq_ids) n_tok += s == seq;
-      as_naive = mla_naive_pays(a, n_tok, seq_extent(c.batch, seq));
+  if (forced == MlaMode::kAuto && !c.opt.mla_naive_rows.empty()) {  // by row: the engine's roles
+    if (c.opt.mla_naive_rows.size() != static_cast<size_t>(T))
+      fail(ErrorKind::kInternal, "mla_naive_rows: one per batch row");
+    for (int32_t seq : c.s.seqs) {
+      for (int64_t t = 0; t < T; ++t) {
+        if (c.batch.seq_ids[static_cast<size_t>(t)] == seq && c.opt.mla_naive_rows[static_cast<size_t>(t)] != 0) {
+          naive.push_back(seq);
+          break;
+        }
+      }
     }
-    if (as_naive) naive.push_back(seq);
-  }
-  for (int64_t t = 0; t < T; ++t) {
-    const int32_t seq = c.batch.seq_ids[static_cast<size_t>(t)];
-    if (std::find(naive.begin(), naive.end(), seq) == naive.end()) tok.push_back(static_cast<int32_t>(t));
+    for (int64_t t = 0; t < T; ++t) {
+      if (c.opt.mla_naive_rows[static_cast<size_t>(t)] == 0) tok.push_back(static_cast<int32_t>(t));
+    }
+  } else {
+    for (int32_t seq : c.s.seqs) {
+      bool as_naive = mode == MlaMode::kNaive;
+      if (mode == MlaMode::kAuto) {
+        int64_t n_tok = 0;
+        for (int32_t s : c.batch.seq_ids) n_tok += s == seq;
+        as_naive = mla_naive_pays(a, n_tok, seq_extent(c.batch, seq));
+      }
+      if (as_naive) naive.push_back(seq);
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      const int32_t seq = c.batch.seq_ids[static_cast<size_t>(t)];
+      if (std::find(naive.begin(), naive.end(), seq) == naive.end()) tok.push_back(static_cast<int32_t>(t));
+    }
   }
   if (!naive.empty()) mla_attend_naive(c, layer, q, attn, naive);
   if (tok.empty()) return;

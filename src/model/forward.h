@@ -43,6 +43,10 @@ struct ForwardOptions {
   // Batch rows to compute logits for (the head is a vocab-sized matmul: prefill needs only each
   // sequence's last row). Empty: every row.
   std::vector<int32_t> logit_rows;
+  // MLA by batch row (overrides `mla` when not empty): 1 = naive, 0 = absorbed. The engine marks
+  // prompt positions naive and generated ones absorbed, so each token's path (and bits) follows
+  // its role, not the batch it shares or how its prompt was chunked.
+  std::vector<uint8_t> mla_naive_rows;
   // Pipeline stage (engine/pipeline.h): run main-stack layers [layer_begin, layer_end) only
   // (layer_end < 0: to the last). A stage past layer 0 starts from `input_hidden` ([T, D], the
   // previous stage's residual stream) instead of the embeddings; a stage that stops before the last

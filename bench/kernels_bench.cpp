@@ -1,6 +1,7 @@
 // linear() throughput per weight dtype and SIMD level at real layer sizes: decode-shaped (T=1) and
 // prefill-shaped (T=64, 512) products, 2 threads, against the single-threaded scalar reference;
-// q8_0/q4_0 also packed (AVX-512 VNNI over the 16-row layout, and AMX tiles where available).
+// the packed types also packed (AVX-512 VNNI over the 16-row layout, AMX tiles where available, and
+// the avx2 level's kernel over the same layout).
 // Counters: GFLOP/s (2·rows·cols·T per call) and weight GB/s (bytes of W streamed per call).
 // Run: kernels_bench [--benchmark_filter=q8_0] [--benchmark_min_time=0.5s]
 #include <benchmark/benchmark.h>
@@ -69,7 +70,8 @@ const WeightView& packed_weight(DType dt, int64_t rows, int64_t cols) {
   return *slot;
 }
 
-constexpr int kPacked = 3, kPackedAmx = 4;  // "levels" past avx512: packed weights, AMX off / on
+// "Levels" past avx512: packed weights on the avx512 level with AMX off / on, and on the avx2 level.
+constexpr int kPacked = 3, kPackedAmx = 4, kPackedAvx2 = 5;
 
 // level < 0: the scalar reference (linear_ref, one thread), the kernel this work replaced.
 void run(benchmark::State& state, DType dt, int64_t rows, int64_t cols, int64_t T, int level) {
@@ -78,7 +80,9 @@ void run(benchmark::State& state, DType dt, int64_t rows, int64_t cols, int64_t 
   whale::kernels::amx::set_enabled(level == kPackedAmx);
   std::vector<float> x(static_cast<size_t>(T * cols)), y(static_cast<size_t>(T * rows));
   for (size_t i = 0; i < x.size(); ++i) x[i] = whale::core::normal01(9, i);
-  if (level >= 0) whale::kernels::set_simd_level(static_cast<SimdLevel>(level >= kPacked ? 2 : level));
+  if (level >= 0) {
+    whale::kernels::set_simd_level(static_cast<SimdLevel>(level == kPackedAvx2 ? 1 : level >= kPacked ? 2 : level));
+  }
   const whale::kernels::LinearArgs a{.x = x.data(), .T = T, .x_stride = cols, .y = y.data(), .y_stride = rows};
   for (auto _ : state) {
     if (level < 0) {
@@ -165,13 +169,20 @@ int main(int argc, char** argv) {
     for (auto [rows, cols] : shapes) {
       for (int64_t T : {int64_t{1}, int64_t{64}, int64_t{512}}) {
         if (rows == 18432 && T > 1) continue;  // the memory-bound shape: decode only
-        const bool packable = whale::kernels::packed::group_block_bytes(dt) > 0 && max_level == 2;
-        const int top = !packable ? max_level : whale::kernels::amx::available() ? kPackedAmx : kPacked;
-        for (int level = T == 512 ? 0 : -1; level <= top; ++level) {
-          const std::string lname = level < 0              ? "reference"
-                                    : level == kPacked     ? "packed-vnni"
-                                    : level == kPackedAmx  ? "packed-amx"
-                                                           : std::string(whale::kernels::simd_level_name(static_cast<SimdLevel>(level)));
+        std::vector<int> levels;
+        for (int level = T == 512 ? 0 : -1; level <= max_level; ++level) levels.push_back(level);
+        if (whale::kernels::packed::group_block_bytes(dt) > 0 && max_level >= 1) {
+          if (max_level == 2) levels.push_back(kPacked);
+          if (max_level == 2 && whale::kernels::amx::available()) levels.push_back(kPackedAmx);
+          levels.push_back(kPackedAvx2);
+        }
+        for (int level : levels) {
+          const std::string lname = level < 0             ? "reference"
+                                    : level == kPacked    ? "packed-vnni"
+                                    : level == kPackedAmx ? "packed-amx"
+                                    : level == kPackedAvx2
+                                        ? "packed-avx2"
+                                        : std::string(whale::kernels::simd_level_name(static_cast<SimdLevel>(level)));
           const std::string name = std::string(whale::core::dtype_name(dt)) + "/" + std::to_string(rows) + "x" +
                                    std::to_string(cols) + "/T" + std::to_string(T) + "/" + lname;
           benchmark::RegisterBenchmark(name.c_str(), run, dt, rows, cols, T, level)->Unit(benchmark::kMillisecond)->UseRealTime();

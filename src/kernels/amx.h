@@ -20,7 +20,7 @@ inline constexpr int64_t kTile = 16;
 bool available();
 // available(), the SIMD level is avx512, and neither WHALE_AMX=0 nor set_enabled(false) turned it off.
 bool enabled();
-// The packed types the tiles take (q8_0, q4_0, q4_k, q6_k); q5_k's packed layout runs on VNNI only.
+// The packed types the tiles take (q8_0, q4_0, q4_k, q6_k); the other packed layouts run on VNNI only.
 inline bool supports(core::DType dt) {
   return dt == core::DType::kQ8_0 || dt == core::DType::kQ4_0 || dt == core::DType::kQ4_K || dt == core::DType::kQ6_K;
 }

@@ -39,7 +39,7 @@ Path choose_path(const WeightView& w, int64_t row0, int64_t row1, int64_t T, con
   const core::DType dt = w.w.dtype();
   if (!has_kernel(dt)) return Path::kReference;
   if (float_dot::enabled(dt, w.block)) return Path::kFloatDot;
-  // Packed copies are made at load time for q8_0/q4_0/q4_k/q5_k/q6_k when the best level has the packed kernel
+  // Packed copies are made at load time for the types packed.h lists when the best level has the packed kernel
   // (packed::packable); the level in use may be lower (WHALE_SIMD, tests).
   const bool has_packed_copy = simd::uses_int8_activations(dt) && w.packed.defined();
   const bool level_has_packed_kernel = static_cast<bool>(k.matmul_packed);

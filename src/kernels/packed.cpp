@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/quant.h"
 #include "core/quant_k.h"
+#include "core/quant_legacy.h"
 #include "kernels/simd_kernels.h"
 
 #if WHALE_SIMD_X86
@@ -76,10 +77,47 @@ void pack_superblock(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_
   }
 }
 
+// Row n's block of a 32-element type with q4_0's nibbles (q4_1, q5_0, q5_1, iq4_nl): scale, min
+// (q4_1/q5_1), the nibble lines and (q5_0/q5_1) the fifth-bit line of packed.h's layout.
+template <class Block>
+void pack_legacy(const Block& b, int64_t n, uint8_t* out) {
+  constexpr bool kMin = requires { b.m; };
+  constexpr bool kHigh = requires { b.qh; };
+  std::memcpy(out + 2 * n, &b.d, 2);
+  if constexpr (kMin) std::memcpy(out + 32 + 2 * n, &b.m, 2);
+  uint8_t* nib = out + (kMin ? 64 : 32);
+  for (int c = 0; c < 4; ++c) std::memcpy(nib + 64 * c + 4 * n, b.qs + 4 * c, 4);
+  if constexpr (kHigh) {
+    uint32_t qh;
+    std::memcpy(&qh, b.qh, 4);
+    for (int c = 0; c < 4; ++c) {
+      for (int j = 0; j < 4; ++j) {
+        nib[256 + 4 * n + j] |= static_cast<uint8_t>(((qh >> (4 * c + j)) & 1) << c);
+        nib[256 + 4 * n + j] |= static_cast<uint8_t>(((qh >> (16 + 4 * c + j)) & 1) << (4 + c));
+      }
+    }
+  }
+}
+
 void pack_group(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_t nb, uint8_t* out) {
   const int64_t gb = group_block_bytes(dt);
   if (dt == core::DType::kQ4_K || dt == core::DType::kQ5_K || dt == core::DType::kQ6_K) {
     for (int64_t bk = 0; bk < nb / 8; ++bk) pack_superblock(dt, w, row_bytes, bk, out + 8 * gb * bk);
+    return;
+  }
+  if (dt != core::DType::kQ8_0 && dt != core::DType::kQ4_0) {
+    std::memset(out, 0, static_cast<size_t>(nb * gb));
+    for (int64_t k = 0; k < nb; ++k, out += gb) {
+      for (int64_t n = 0; n < kRows; ++n) {
+        const uint8_t* row = w + n * row_bytes;
+        switch (dt) {
+          case core::DType::kQ4_1: pack_legacy(reinterpret_cast<const core::BlockQ4_1*>(row)[k], n, out); break;
+          case core::DType::kQ5_0: pack_legacy(reinterpret_cast<const core::BlockQ5_0*>(row)[k], n, out); break;
+          case core::DType::kQ5_1: pack_legacy(reinterpret_cast<const core::BlockQ5_1*>(row)[k], n, out); break;
+          default: pack_legacy(reinterpret_cast<const core::BlockIQ4_NL*>(row)[k], n, out); break;
+        }
+      }
+    }
     return;
   }
   for (int64_t k = 0; k < nb; ++k, out += gb) {
@@ -112,17 +150,6 @@ void page_out(const void* p, int64_t n) {
 #else
   (void)p, (void)n;
 #endif
-}
-
-int64_t group_block_bytes(core::DType t) {
-  switch (t) {
-    case core::DType::kQ8_0: return 576;
-    case core::DType::kQ4_0: return 288;
-    case core::DType::kQ4_K: return 296;  // 2368 per super-block
-    case core::DType::kQ5_K: return 360;  // 2880 per super-block
-    case core::DType::kQ6_K: return 424;  // 3392 per super-block
-    default: return 0;
-  }
 }
 
 bool packable(const WeightView& w) {
@@ -164,6 +191,17 @@ core::Tensor pack_into(const WeightView& w, const core::Tensor& buffer, int64_t 
 }
 
 core::Tensor pack(const WeightView& w) { return pack_into(w, huge_page_buffer(packed_bytes(w)), 0); }
+
+void q6_k_half_sums(const ActBlock* x, int64_t x_stride, int64_t T, int64_t nb, std::vector<int32_t>& out) {
+  if (out.size() < static_cast<size_t>(T * nb)) out.resize(static_cast<size_t>(T * nb));
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t k = 0; k < nb; ++k) {
+      int32_t s = 0;
+      for (int j = 0; j < 16; ++j) s += x[t * x_stride + k].qs[j];
+      out[static_cast<size_t>(t * nb + k)] = s;
+    }
+  }
+}
 
 #if WHALE_SIMD_X86
 #pragma GCC push_options
@@ -217,6 +255,62 @@ void group_q4_0(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* c
       const __m512i exact = _mm512_sub_epi32(dot[t], _mm512_set1_epi32(8 * x[t][k].sum));  // Σ (u - 8) x
       const __m512 s = _mm512_mul_ps(dw, _mm512_set1_ps(x[t][k].d));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), s, acc[t]);
+    }
+  }
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
+}
+
+// The other 32-element types on q4_0's nibble lines (q4_1, q5_0, q5_1, iq4_nl): each weight as an
+// unsigned byte u (the nibble; q5_0/q5_1 with the fifth bit as 16; iq4_nl's level + 128 by table)
+// and the block's exact int32 dot: q5_0 Σ (u - 16) x, iq4_nl Σ (u - 128) x, then acc += dot ·
+// (d_w · d_x); q4_1/q5_1 (value = d u + m): acc += Σ u x · (d_w · d_x), then acc += m · (d_x · Σx).
+template <int NT, core::DType DT>
+void group_legacy(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* const* y) {
+  constexpr bool kMin = DT == core::DType::kQ4_1 || DT == core::DType::kQ5_1;
+  constexpr bool kHigh = DT == core::DType::kQ5_0 || DT == core::DType::kQ5_1;
+  constexpr int64_t kNib = kMin ? 64 : 32, kGb = kNib + 256 + (kHigh ? 64 : 0);
+  constexpr int32_t kOffset = DT == core::DType::kQ5_0 ? 16 : DT == core::DType::kIQ4_NL ? 128 : 0;
+  __m512 acc[NT];
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
+  alignas(16) int8_t lut[16];
+  for (int i = 0; i < 16; ++i) lut[i] = static_cast<int8_t>(core::kIQ4NLValues[i] + 128);
+  const __m512i table = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(lut)));
+  for (int64_t k = 0; k < nb; ++k) {
+    const uint8_t* p = g + k * kGb;
+    for (int l = 0; l < (kGb + 63) / 64; ++l)
+      _mm_prefetch(reinterpret_cast<const char*>(p) + 1024 + 64 * l, _MM_HINT_T0);
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    // Byte 4n + j of the fifth-bit line: bit c is line c's low-nibble element, bit 4 + c its high one.
+    [[maybe_unused]] __m512i hc = kHigh ? _mm512_loadu_si512(p + kNib + 256) : _mm512_setzero_si512();
+    __m512i dot[NT];
+    WHALE_TOKENS for (int t = 0; t < NT; ++t) dot[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      const __m512i v = _mm512_loadu_si512(p + kNib + 64 * c);
+      __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+      if constexpr (kHigh) {
+        lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(hc, 4), b4));
+        hi = _mm512_or_si512(hi, _mm512_and_si512(hc, b4));
+        hc = _mm512_srli_epi16(hc, 1);
+      }
+      if constexpr (DT == core::DType::kIQ4_NL) {
+        lo = _mm512_shuffle_epi8(table, lo);
+        hi = _mm512_shuffle_epi8(table, hi);
+      }
+      WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+        dot[t] = _mm512_dpbusd_epi32(dot[t], lo, bcast4(x[t][k].qs + 4 * c));
+        dot[t] = _mm512_dpbusd_epi32(dot[t], hi, bcast4(x[t][k].qs + 16 + 4 * c));
+      }
+    }
+    [[maybe_unused]] const __m512 dm =
+        kMin ? _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32))) : _mm512_setzero_ps();
+    WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+      const __m512i exact = kOffset != 0 ? _mm512_sub_epi32(dot[t], _mm512_set1_epi32(kOffset * x[t][k].sum)) : dot[t];
+      const __m512 s = _mm512_mul_ps(dw, _mm512_set1_ps(x[t][k].d));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), s, acc[t]);
+      if constexpr (kMin)
+        acc[t] = _mm512_fmadd_ps(dm, _mm512_set1_ps(x[t][k].d * static_cast<float>(x[t][k].sum)), acc[t]);
     }
   }
   WHALE_TOKENS for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
@@ -379,6 +473,14 @@ void groups_nt(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, in
       group_q8_0<NT>(pg, nb, xs, ys);
     } else if (dt == core::DType::kQ4_0) {
       group_q4_0<NT>(pg, nb, xs, ys);
+    } else if (dt == core::DType::kQ5_0) {
+      group_legacy<NT, core::DType::kQ5_0>(pg, nb, xs, ys);
+    } else if (dt == core::DType::kQ5_1) {
+      group_legacy<NT, core::DType::kQ5_1>(pg, nb, xs, ys);
+    } else if (dt == core::DType::kQ4_1) {
+      group_legacy<NT, core::DType::kQ4_1>(pg, nb, xs, ys);
+    } else if (dt == core::DType::kIQ4_NL) {
+      group_legacy<NT, core::DType::kIQ4_NL>(pg, nb, xs, ys);
     } else if constexpr (NT <= 6) {
       if (dt == core::DType::kQ4_K) {
         group_q4_k<NT>(pg, nb, xs, ys);
@@ -406,18 +508,8 @@ int64_t max_tokens(core::DType dt) {
 
 void matmul_vnni(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x,
                  int64_t x_stride, int64_t T, float* y, int64_t y_stride) {
-  // q6_k's half-block activation sums (Σ of each ActBlock's first 16 values), T x nb.
   thread_local std::vector<int32_t> half_sums;
-  if (dt == core::DType::kQ6_K) {
-    if (half_sums.size() < static_cast<size_t>(T * nb)) half_sums.resize(static_cast<size_t>(T * nb));
-    for (int64_t t = 0; t < T; ++t) {
-      for (int64_t k = 0; k < nb; ++k) {
-        int32_t s = 0;
-        for (int j = 0; j < 16; ++j) s += x[t * x_stride + k].qs[j];
-        half_sums[static_cast<size_t>(t * nb + k)] = s;
-      }
-    }
-  }
+  if (dt == core::DType::kQ6_K) q6_k_half_sums(x, x_stride, T, nb, half_sums);
   // Prefill: the groups in chunks of ~kChunkBytes of weights, which stay in L2 while every pass of
   // up to max_tokens tokens goes over them (instead of streaming the whole matrix from memory per
   // pass). A token's numbers and their order depend on neither, so neither do its bits.

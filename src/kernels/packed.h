@@ -1,15 +1,22 @@
-// Packed q8_0/q4_0/q4_k/q5_k/q6_k weights: rows in groups of 16, interleaved four bytes at a time (the layout of an
-// AMX B tile), made once at load time. One layout feeds two kernels with the same arithmetic:
-// decode on AVX-512 VNNI (one vpdpbusd = 4 elements of 16 rows against one broadcast activation
-// word) and prefill on AMX tiles. Both form each block's exact int32 dot product and add
-// d_w·d_x·dot in f32 in block order, so a token's result is the same bits on either path and in
-// any batch.
+// Packed q8_0/q4_0/q4_k/q5_k/q6_k weights (and q5_0/q5_1/q4_1/iq4_nl, the fallbacks of llama.cpp's
+// k-quant mixes for matrices whose width is not a multiple of 256): rows in groups of 16, interleaved
+// four bytes at a time (the layout of an AMX B tile), made once at load time. One layout feeds three
+// kernels with the same arithmetic: AVX-512 VNNI (one vpdpbusd = 4 elements of 16 rows against one
+// broadcast activation word; decode and prefill), AMX tiles (prefill) and the avx2 level's
+// (packed_impl_avx2.h: half a line, 8 rows, per ymm). All form each block's exact int32 dot product
+// and add d_w·d_x·dot in f32 in block order, so a token's result is the same bits on any of them
+// and in any batch.
 //
 // Per group of 16 rows and 32-element block k (gb bytes each, groups then blocks contiguous):
 //   q8_0 (gb = 576): 16 f16 scales | 16 int16 row sums Σw | 8 x 64 int8: byte 4n + j of line r is
 //                    W[n][32k + 4r + j]
 //   q4_0 (gb = 288): 16 f16 scales | 4 x 64 bytes: byte 4n + j of line c holds the nibbles (as
 //                    stored, value + 8) of W[n][32k + 4c + j] (low) and W[n][32k + 16 + 4c + j] (high)
+//   q5_0 (gb = 352): q4_0's 288 bytes | 64 bytes of fifth bits: byte 4n + j holds, at bit c, the fifth
+//                    bit of W[n][32k + 4c + j] and at bit 4 + c that of W[n][32k + 16 + 4c + j]
+//   q5_1 (gb = 384), q4_1 (gb = 320): 16 f16 scales | 16 f16 mins | q4_0's 4 x 64 nibble lines | (q5_1)
+//                    the fifth-bit line as q5_0's
+//   iq4_nl (gb = 288): q4_0's layout; the nibbles index the non-linear levels
 // The k-quants pack per 256-column super-block K (8 blocks, 8·gb bytes; 4.625 and 6.625 bits a
 // weight against the stored 4.5 and 6.5625), scales kept in their stored width:
 //   q4_k (gb = 296, 2368 per K): 16 f16 d | 16 f16 dmin | 8 x 16 u8 6-bit scales (sub-block s: row
@@ -25,10 +32,12 @@
 //                    4q + i's element 4c + j (values unsigned, 0..63 = stored + 32)
 // Both kernels take each 32-element block's exact int32 dot (q6_k: one per 16-element half, as its
 // scales) and then, in block order, acc += dot · (d·scale · d_x) (and for q4_k/q5_k acc -= dmin·min ·
-// d_x·Σx), so the two agree bit for bit here too. AMX takes all but q5_k (amx::supports).
+// d_x·Σx), so the two agree bit for bit here too. AMX takes q8_0, q4_0, q4_k and q6_k (amx::supports); the
+// others prefill on the VNNI kernel.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/dtype.h"
 #include "kernels/activation_quant.h"
@@ -38,11 +47,24 @@ namespace whale::kernels::packed {
 
 inline constexpr int64_t kRows = 16;
 
-// q8_0, q4_0, q4_k, q5_k or q6_k, two dimensions, rows a multiple of 16 (columns of the block size), and
-// a CPU with the AVX-512 VNNI kernels. WHALE_PACK=0 turns packing off.
+// One of the types above, two dimensions, rows a multiple of 16 (columns of the block size), and
+// a best SIMD level with a packed kernel (avx512, avx2). WHALE_PACK=0 turns packing off.
 bool packable(const WeightView& w);
 // Bytes of one group per 32 columns (a group's blocks are cols/32 times this); 0: not packable.
-int64_t group_block_bytes(core::DType t);
+constexpr int64_t group_block_bytes(core::DType t) {
+  switch (t) {
+    case core::DType::kQ8_0: return 576;
+    case core::DType::kQ4_0: return 288;
+    case core::DType::kIQ4_NL: return 288;
+    case core::DType::kQ4_1: return 320;
+    case core::DType::kQ5_0: return 352;
+    case core::DType::kQ5_1: return 384;
+    case core::DType::kQ4_K: return 296;  // 2368 per super-block
+    case core::DType::kQ5_K: return 360;  // 2880 per super-block
+    case core::DType::kQ6_K: return 424;  // 3392 per super-block
+    default: return 0;
+  }
+}
 
 // The packed copy of w ([rows/16, cols/32, group_block_bytes] u8; k-quants: super-blocks of 8), written at `offset` of
 // `buffer` (a huge_page_buffer shared by a model's matrices; the result keeps it alive).
@@ -58,6 +80,10 @@ core::Tensor pack(const WeightView& w);
 core::Tensor huge_page_buffer(int64_t bytes);
 // Asks the kernel to reclaim [p, p + n)'s whole pages (a mapped file's, once copied); harmless where it cannot.
 void page_out(const void* p, int64_t n);
+
+// q6_k's half-block activation sums (Σ of each ActBlock's first 16 values): out[t * nb + k] for T
+// rows of nb blocks, x_stride apart (grown to fit). The packed q6_k kernels start each half's dot at -32 times it.
+void q6_k_half_sums(const ActBlock* x, int64_t x_stride, int64_t T, int64_t nb, std::vector<int32_t>& out);
 
 // y[t * y_stride + i] for groups [g0, g1) (rows 16·g0 ..) and tokens t < T on AVX-512 VNNI;
 // x: T rows of cols/32 ActBlocks, x_stride apart. Decode (T <= 4) passes all tokens over each group;

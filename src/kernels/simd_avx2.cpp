@@ -12,10 +12,11 @@
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#include "kernels/attention_impl.h"
+#include "kernels/packed_impl_avx2.h"
 #include "kernels/simd_impl.h"
 #include "kernels/simd_impl_k.h"
 #include "kernels/simd_impl_legacy.h"
-#include "kernels/attention_impl.h"
 #include "kernels/simd_isa_avx2.h"
 
 namespace whale::kernels::simd {
@@ -25,7 +26,7 @@ constinit const KernelTable kAvx2Kernels{
     .lanes = IsaAvx2::kW,
     .matmul = matmul_impl<IsaAvx2>,
     .quantize_activations = quantize_activations_scalar,  // exact either way; AVX-512 has its own
-    .matmul_packed = nullptr,                             // the packed layout needs 512-bit vpdpbusd
+    .matmul_packed = matmul_packed_avx2<IsaAvx2>,
     .axpy = axpy_impl<IsaAvx2>,
     .dot = dot_impl<IsaAvx2>,
     .exp_sum = exp_sum_impl<IsaAvx2>,

@@ -13,10 +13,11 @@
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avxvnni")
+#include "kernels/attention_impl.h"
+#include "kernels/packed_impl_avx2.h"
 #include "kernels/simd_impl.h"
 #include "kernels/simd_impl_k.h"
 #include "kernels/simd_impl_legacy.h"
-#include "kernels/attention_impl.h"
 #include "kernels/simd_isa_avx2.h"
 
 namespace whale::kernels::simd {
@@ -33,7 +34,7 @@ constinit const KernelTable kAvx2VnniKernels{
     .lanes = IsaAvx2Vnni::kW,
     .matmul = matmul_impl<IsaAvx2Vnni>,
     .quantize_activations = quantize_activations_scalar,
-    .matmul_packed = nullptr,
+    .matmul_packed = matmul_packed_avx2<IsaAvx2Vnni>,
     .axpy = axpy_impl<IsaAvx2Vnni>,
     .dot = dot_impl<IsaAvx2Vnni>,
     .exp_sum = exp_sum_impl<IsaAvx2Vnni>,

@@ -16,6 +16,7 @@
 #include "kernels/linear.h"
 #include "kernels/linear_ref.h"
 #include "kernels/packed.h"
+#include "kernels/simd_kernels.h"
 
 namespace whale::kernels {
 namespace {
@@ -326,9 +327,9 @@ TEST(ActivationQuant, EveryLevelGivesTheSameBlocks) {
   }
 }
 
-// Packed q8_0/q4_0/q4_k/q5_k/q6_k weights: the VNNI kernel (any token count) and the AMX tiles (16 or
-// more tokens; not q5_k) give every token the same bits, alone or in any batch, and agree with the unpacked
-// kernels and with the exact product of the dequantized weights and the int8 activations (in
+// Packed q8_0/q4_0/q4_k/q5_k/q6_k/q5_0/q5_1/q4_1/iq4_nl weights: the VNNI kernel (any token count) and the
+// AMX tiles (16 or more tokens; q8_0, q4_0, q4_k, q6_k) give every token the same bits, alone or in any batch, and
+// agree with the unpacked kernels and with the exact product of the dequantized weights and the int8 activations (in
 // double) up to f32 rounding.
 TEST(Packed, VnniAndAmxGiveTheSameBitsInAnyBatch) {
   LevelGuard guard;
@@ -337,11 +338,12 @@ TEST(Packed, VnniAndAmxGiveTheSameBitsInAnyBatch) {
   } amx_guard;
   core::ThreadPool pool(2);
   uint64_t seed = 500;
-  int checked = 0;
-  for (DType dt : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+  int checked = 0, avx2_checked = 0;
+  for (DType dt : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ5_0, DType::kQ5_1,
+                   DType::kQ4_1, DType::kIQ4_NL}) {
     const bool k_quant = dt == DType::kQ4_K || dt == DType::kQ5_K || dt == DType::kQ6_K;
     for (int64_t rows : {int64_t{16}, int64_t{48}, int64_t{80}}) {
-      for (int64_t cols : k_quant ? std::vector<int64_t>{256, 768, 1536} : std::vector<int64_t>{32, 96, 1024}) {
+      for (int64_t cols : k_quant ? std::vector<int64_t>{256, 768, 1536} : std::vector<int64_t>{32, 96, 1408}) {
         const int64_t T = 40;
         const std::vector<float> wf = randn(rows * cols, ++seed), x = randn(T * cols, ++seed);
         const WeightView w = make_weight(dt, rows, cols, wf);
@@ -368,6 +370,26 @@ TEST(Packed, VnniAndAmxGiveTheSameBitsInAnyBatch) {
           ASSERT_NEAR(vnni_y[i], simd_y[i], 1e-5 * mag) << core::dtype_name(dt) << " rows " << rows << " cols " << cols;
           ASSERT_NEAR(vnni_y[i], exact, 1e-5 * mag) << core::dtype_name(dt) << " rows " << rows << " cols " << cols;
         }
+#if WHALE_SIMD_X86
+        // The avx2 level's packed kernels (maddubs, and AVX-VNNI's ymm vpdpbusd where the CPU has it)
+        // give every token the avx512 kernel's bits, one token or all at once.
+        if (max_simd_level() == SimdLevel::kAvx512) {
+          std::vector<const simd::KernelTable*> avx2 = {&simd::kAvx2Kernels};
+          if (cpu_features().avx_vnni) avx2.push_back(&simd::kAvx2VnniKernels);
+          for (const simd::KernelTable* table : avx2) {
+            for (int64_t nt : {int64_t{1}, int64_t{3}, T}) {
+              std::vector<float> y2(static_cast<size_t>(nt * rows), -1.0f);
+              table->matmul_packed(dt, static_cast<const uint8_t*>(wp.packed.raw()), cols / 32, 0, rows / packed::kRows,
+                                   xq.data(), cols / 32, nt, y2.data(), rows);
+              for (int64_t i = 0; i < nt * rows; ++i) {
+                ASSERT_EQ(y2[i], vnni_y[i]) << core::dtype_name(dt) << " avx2 vnni "
+                                            << (table == &simd::kAvx2VnniKernels) << " T " << nt << " i " << i;
+              }
+            }
+          }
+          ++avx2_checked;
+        }
+#endif
         for (int64_t t : {int64_t{0}, int64_t{17}, T - 1}) {  // alone, on one thread
           linear(wp, {.x = x.data() + t * cols, .T = 1, .x_stride = cols, .y = one.data(), .y_stride = rows}, nullptr);
           for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(one[r], vnni_y[t * rows + r]) << core::dtype_name(dt) << " t " << t;
@@ -394,6 +416,9 @@ TEST(Packed, VnniAndAmxGiveTheSameBitsInAnyBatch) {
         }
       }
     }
+  }
+  if (max_simd_level() == SimdLevel::kAvx512) {
+    EXPECT_EQ(avx2_checked, 81);
   }
   if (amx::available()) {
     EXPECT_EQ(checked, 36);

@@ -54,7 +54,26 @@ void pack_superblock(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_
   std::memset(out, 0, static_cast<size_t>(8 * group_block_bytes(dt)));
   for (int64_t n = 0; n < kRows; ++n) {
     const uint8_t* row = w + n * row_bytes;
-    if (dt == core::DType::kQ5_K) {
+    if (dt == core::DType::kQ2_K || dt == core::DType::kQ3_K) {
+      // The 2-bit values: byte 4n + j of line 8Q + c is row n's stored qs[32Q + 4c + j] (bits 2i:
+      // element 32(4Q + i) + 4c + j). q3_k's third bits: byte 4n + j of line c is its hmask[4c + j].
+      const bool q2 = dt == core::DType::kQ2_K;
+      const uint8_t* qs;
+      if (q2) {
+        const auto& b = reinterpret_cast<const core::BlockQ2_K*>(row)[bk];
+        std::memcpy(out + 2 * n, &b.d, 2);
+        std::memcpy(out + 32 + 2 * n, &b.dmin, 2);
+        for (int sb = 0; sb < 16; ++sb) out[64 + 16 * sb + n] = b.scales[sb];
+        qs = b.qs;
+      } else {
+        const auto& b = reinterpret_cast<const core::BlockQ3_K*>(row)[bk];
+        std::memcpy(out + 2 * n, &b.d, 2);
+        for (int sb = 0; sb < 16; ++sb) out[64 + 16 * sb + n] = static_cast<uint8_t>(core::q3_k_scale(sb, b.scales));
+        for (int c = 0; c < 8; ++c) std::memcpy(out + 1344 + 64 * c + 4 * n, b.hmask + 4 * c, 4);
+        qs = b.qs;
+      }
+      for (int line = 0; line < 16; ++line) std::memcpy(out + 320 + 64 * line + 4 * n, qs + 32 * (line / 8) + 4 * (line % 8), 4);
+    } else if (dt == core::DType::kQ5_K) {
       // q4_k's layout, then the high bits: bit s of qh[l] is sub-block s's element l, so byte
       // 4n + j of line c is row n's qh[4c + j] as stored.
       const auto& b = reinterpret_cast<const core::BlockQ5_K*>(row)[bk];
@@ -101,7 +120,7 @@ void pack_legacy(const Block& b, int64_t n, uint8_t* out) {
 
 void pack_group(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_t nb, uint8_t* out) {
   const int64_t gb = group_block_bytes(dt);
-  if (dt == core::DType::kQ4_K || dt == core::DType::kQ5_K || dt == core::DType::kQ6_K) {
+  if (group_block_bytes_per_superblock(dt)) {
     for (int64_t bk = 0; bk < nb / 8; ++bk) pack_superblock(dt, w, row_bytes, bk, out + 8 * gb * bk);
     return;
   }
@@ -155,7 +174,7 @@ void page_out(const void* p, int64_t n) {
 bool packable(const WeightView& w) {
   const core::DType t = w.w.dtype();
   if (group_block_bytes(t) == 0) return false;
-  const int64_t block_cols = t == core::DType::kQ4_K || t == core::DType::kQ5_K || t == core::DType::kQ6_K ? 256 : 32;
+  const int64_t block_cols = group_block_bytes_per_superblock(t) ? 256 : 32;
   if (w.w.ndim() != 2 || w.rows() % kRows != 0 || w.cols() % block_cols != 0) return false;
   if (const char* env = std::getenv("WHALE_PACK"); env != nullptr && std::strcmp(env, "0") == 0) return false;
   return static_cast<bool>(simd::table_for(max_simd_level()).matmul_packed);
@@ -192,7 +211,7 @@ core::Tensor pack_into(const WeightView& w, const core::Tensor& buffer, int64_t 
 
 core::Tensor pack(const WeightView& w) { return pack_into(w, huge_page_buffer(packed_bytes(w)), 0); }
 
-void q6_k_half_sums(const ActBlock* x, int64_t x_stride, int64_t T, int64_t nb, std::vector<int32_t>& out) {
+void half_block_sums(const ActBlock* x, int64_t x_stride, int64_t T, int64_t nb, std::vector<int32_t>& out) {
   if (out.size() < static_cast<size_t>(T * nb)) out.resize(static_cast<size_t>(T * nb));
   for (int64_t t = 0; t < T; ++t) {
     for (int64_t k = 0; k < nb; ++k) {
@@ -458,6 +477,83 @@ void group_q6_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, const in
   WHALE_TOKENS for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
+// The activation sum of half hh (elements 16hh..16hh+15) of block k: hs holds the first halves.
+inline int32_t half_sum(const ActBlock& b, const int32_t* hs, int64_t k, int hh) { return hh == 0 ? hs[k] : b.sum - hs[k]; }
+
+// q2_k and q3_k (kQ3), per super-block (1344 / 1856 bytes), quarter Q (ActBlocks 4Q..4Q+3) and half
+// hh (their words 4hh..4hh+3): the unsigned values u (q2_k 0..3; q3_k 0..7, the third bit as 4) of
+// sub-blocks 2(4Q + i) + hh, i < 4, against x, each an exact int32 dot (q3_k's started at -4·Σx_half:
+// Σ (u - 4) x); then for i in order acc += dot · (d·sc · d_x), and for q2_k acc -= (dmin·m) · (d_x·Σx_half).
+template <int NT, bool kQ3>
+void group_q2_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, const int32_t* const* hs, float* const* y) {
+  constexpr int64_t kSuper = kQ3 ? 1856 : 1344;
+  __m512 acc[NT];
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i m3 = _mm512_set1_epi8(3), m4 = _mm512_set1_epi8(4);
+  const __m128i lo4 = _mm_set1_epi8(0x0F);
+  for (int64_t bk = 0; bk < nb / 8; ++bk) {
+    const uint8_t* p = g + bk * kSuper;
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    [[maybe_unused]] const __m512 dm =
+        kQ3 ? _mm512_setzero_ps() : _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
+#pragma GCC unroll 1
+    for (int Q = 0; Q < 2; ++Q) {
+      const char* next = reinterpret_cast<const char*>(p) + kSuper + kSuper / 2 * Q;
+      for (int l = 0; l < (kSuper / 2 + 63) / 64; ++l) _mm_prefetch(next + 64 * l, _MM_HINT_T0);
+      [[maybe_unused]] const __m128i hshift = _mm_cvtsi32_si128(4 * Q);
+#pragma GCC unroll 2
+      for (int hh = 0; hh < 2; ++hh) {
+        __m512i dot[NT][4];
+        WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+          for (int i = 0; i < 4; ++i) {
+            const int64_t k = 8 * bk + 4 * Q + i;
+            dot[t][i] = kQ3 ? _mm512_set1_epi32(-4 * half_sum(x[t][k], hs[t], k, hh)) : _mm512_setzero_si512();
+          }
+        }
+#pragma GCC unroll 4
+        for (int c = 4 * hh; c < 4 * hh + 4; ++c) {
+          const __m512i v = _mm512_loadu_si512(p + 320 + 64 * (8 * Q + c));
+          [[maybe_unused]] const __m512i hb =
+              kQ3 ? _mm512_srl_epi16(_mm512_loadu_si512(p + 1344 + 64 * c), hshift) : _mm512_setzero_si512();
+#pragma GCC unroll 4
+          for (int i = 0; i < 4; ++i) {
+            __m512i w = _mm512_and_si512(_mm512_srli_epi16(v, 2 * i), m3);
+            if constexpr (kQ3) {
+              const __m512i b = i <= 2 ? _mm512_slli_epi16(hb, 2 - i) : _mm512_srli_epi16(hb, i - 2);
+              w = _mm512_or_si512(w, _mm512_and_si512(b, m4));
+            }
+            WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+              dot[t][i] = _mm512_dpbusd_epi32(dot[t][i], w, bcast4(x[t][8 * bk + 4 * Q + i].qs + 4 * c));
+            }
+          }
+        }
+        for (int i = 0; i < 4; ++i) {
+          const int sb = 2 * (4 * Q + i) + hh;
+          const int64_t k = 8 * bk + 4 * Q + i;
+          if constexpr (kQ3) {
+            const __m512 ds = _mm512_mul_ps(dw, i8_f32(p + 64 + 16 * sb));
+            WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+              acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][i]), _mm512_mul_ps(ds, _mm512_set1_ps(x[t][k].d)), acc[t]);
+            }
+          } else {
+            const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 64 + 16 * sb));
+            const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(b, lo4)));
+            const __m512 mn = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(b, 4), lo4)));
+            const __m512 ds = _mm512_mul_ps(dw, sc), dmn = _mm512_mul_ps(dm, mn);
+            WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+              const float xd = x[t][k].d;
+              acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][i]), _mm512_mul_ps(ds, _mm512_set1_ps(xd)), acc[t]);
+              acc[t] = _mm512_fnmadd_ps(dmn, _mm512_set1_ps(xd * static_cast<float>(half_sum(x[t][k], hs[t], k, hh))),
+                                        acc[t]);
+            }
+          }
+        }
+      }
+    }
+  }
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
+}
+
 template <int NT>
 void groups_nt(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x,
                int64_t x_stride, const int32_t* hs, float* y, int64_t y_stride) {
@@ -487,7 +583,13 @@ void groups_nt(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, in
       } else if (dt == core::DType::kQ5_K) {
         group_q4_k<NT, true>(pg, nb, xs, ys);
       } else if constexpr (NT <= 4) {
-        group_q6_k<NT>(pg, nb, xs, hst, ys);
+        if (dt == core::DType::kQ6_K) {
+          group_q6_k<NT>(pg, nb, xs, hst, ys);
+        } else if (dt == core::DType::kQ2_K) {
+          group_q2_k<NT, false>(pg, nb, xs, hst, ys);
+        } else {
+          group_q2_k<NT, true>(pg, nb, xs, hst, ys);
+        }
       }
     }
   }
@@ -500,6 +602,8 @@ int64_t max_tokens(core::DType dt) {
     case core::DType::kQ4_K: return 6;
     case core::DType::kQ5_K: return 6;
     case core::DType::kQ6_K: return 4;
+    case core::DType::kQ2_K: return 4;
+    case core::DType::kQ3_K: return 4;
     default: return 8;
   }
 }
@@ -509,7 +613,8 @@ int64_t max_tokens(core::DType dt) {
 void matmul_vnni(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x,
                  int64_t x_stride, int64_t T, float* y, int64_t y_stride) {
   thread_local std::vector<int32_t> half_sums;
-  if (dt == core::DType::kQ6_K) q6_k_half_sums(x, x_stride, T, nb, half_sums);
+  const bool halves = dt == core::DType::kQ6_K || dt == core::DType::kQ2_K || dt == core::DType::kQ3_K;
+  if (halves) half_block_sums(x, x_stride, T, nb, half_sums);
   // Prefill: the groups in chunks of ~kChunkBytes of weights, which stay in L2 while every pass of
   // up to max_tokens tokens goes over them (instead of streaming the whole matrix from memory per
   // pass). A token's numbers and their order depend on neither, so neither do its bits.
@@ -521,7 +626,7 @@ void matmul_vnni(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, 
     const int64_t c1 = std::min(g1, c0 + chunk);
     for (int64_t t = 0; t < T; t += step) {
       const ActBlock* xt = x + t * x_stride;
-      const int32_t* hs = dt == core::DType::kQ6_K ? half_sums.data() + t * nb : nullptr;
+      const int32_t* hs = halves ? half_sums.data() + t * nb : nullptr;
       float* yt = y + t * y_stride;
       switch (std::min<int64_t>(step, T - t)) {
         case 1: groups_nt<1>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;

@@ -1,4 +1,4 @@
-// Packed q8_0/q4_0/q4_k/q5_k/q6_k weights (and q5_0/q5_1/q4_1/iq4_nl, the fallbacks of llama.cpp's
+// Packed q8_0/q4_0/q2_k/q3_k/q4_k/q5_k/q6_k weights (and q5_0/q5_1/q4_1/iq4_nl, the fallbacks of llama.cpp's
 // k-quant mixes for matrices whose width is not a multiple of 256): rows in groups of 16, interleaved
 // four bytes at a time (the layout of an AMX B tile), made once at load time. One layout feeds three
 // kernels with the same arithmetic: AVX-512 VNNI (one vpdpbusd = 4 elements of 16 rows against one
@@ -30,9 +30,17 @@
 //                    64 of the values' low 4 bits, laid out as q4_k's | 2 quads x 8 lines x 64 of
 //                    their top 2 bits: byte 4n + j of line c of quad q holds, at bits 2i, block
 //                    4q + i's element 4c + j (values unsigned, 0..63 = stored + 32)
+//   q2_k (gb = 168, 1344 per K): 16 f16 d | 16 f16 dmin | 16 x 16 u8 scale bytes as stored (scale low
+//                    nibble, min high; sub-block s of 16 elements: row n at 16s + n) | 16 lines x 64 of
+//                    the 2-bit values: byte 4n + j of line 8Q + c holds, at bits 2i, W[n][256K + 32(4Q +
+//                    i) + 4c + j] (row n's stored qs[32Q + 4c + j] as it is)
+//   q3_k (gb = 232, 1856 per K): 16 f16 d | 32 bytes padding | 16 x 16 int8 scales (sc - 32) | the
+//                    low 2 bits as q2_k's | 8 lines x 64 of the third bits: byte 4n + j of line c holds,
+//                    at bit b, that of W[n][256K + 32b + 4c + j] (row n's stored hmask[4c + j])
 // Both kernels take each 32-element block's exact int32 dot (q6_k: one per 16-element half, as its
-// scales) and then, in block order, acc += dot · (d·scale · d_x) (and for q4_k/q5_k acc -= dmin·min ·
-// d_x·Σx), so the two agree bit for bit here too. AMX takes q8_0, q4_0, q4_k and q6_k (amx::supports); the
+// scales; q2_k/q3_k: one per 16-element sub-block, in the order group_q2_k names) and then, in block
+// order, acc += dot · (d·scale · d_x) (and for q4_k/q5_k acc -= dmin·min · d_x·Σx; q2_k the same over
+// the half block), so the kernels agree bit for bit here too. AMX takes q8_0, q4_0, q4_k and q6_k (amx::supports); the
 // others prefill on the VNNI kernel.
 #pragma once
 
@@ -62,8 +70,15 @@ constexpr int64_t group_block_bytes(core::DType t) {
     case core::DType::kQ4_K: return 296;  // 2368 per super-block
     case core::DType::kQ5_K: return 360;  // 2880 per super-block
     case core::DType::kQ6_K: return 424;  // 3392 per super-block
+    case core::DType::kQ2_K: return 168;  // 1344 per super-block
+    case core::DType::kQ3_K: return 232;  // 1856 per super-block
     default: return 0;
   }
+}
+// The k-quants, packed per 256-column super-block (8 times group_block_bytes each).
+constexpr bool group_block_bytes_per_superblock(core::DType t) {
+  return t == core::DType::kQ4_K || t == core::DType::kQ5_K || t == core::DType::kQ6_K || t == core::DType::kQ2_K ||
+         t == core::DType::kQ3_K;
 }
 
 // The packed copy of w ([rows/16, cols/32, group_block_bytes] u8; k-quants: super-blocks of 8), written at `offset` of
@@ -81,9 +96,10 @@ core::Tensor huge_page_buffer(int64_t bytes);
 // Asks the kernel to reclaim [p, p + n)'s whole pages (a mapped file's, once copied); harmless where it cannot.
 void page_out(const void* p, int64_t n);
 
-// q6_k's half-block activation sums (Σ of each ActBlock's first 16 values): out[t * nb + k] for T
-// rows of nb blocks, x_stride apart (grown to fit). The packed q6_k kernels start each half's dot at -32 times it.
-void q6_k_half_sums(const ActBlock* x, int64_t x_stride, int64_t T, int64_t nb, std::vector<int32_t>& out);
+// The half-block activation sums (Σ of each ActBlock's first 16 values): out[t * nb + k] for T rows
+// of nb blocks, x_stride apart (grown to fit). The packed q6_k/q3_k kernels start each 16-element
+// half's dot at a multiple of it; q2_k's mins multiply it.
+void half_block_sums(const ActBlock* x, int64_t x_stride, int64_t T, int64_t nb, std::vector<int32_t>& out);
 
 // y[t * y_stride + i] for groups [g0, g1) (rows 16·g0 ..) and tokens t < T on AVX-512 VNNI;
 // x: T rows of cols/32 ActBlocks, x_stride apart. Decode (T <= 4) passes all tokens over each group;

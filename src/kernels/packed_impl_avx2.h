@@ -259,6 +259,87 @@ void pk_group_q6_k(const uint8_t* g, int64_t nb, int h0, const ActBlock* const* 
   }
 }
 
+// q2_k and q3_k (packed.cpp's group_q2_k): per super-block, quarter Q and half hh of the words.
+template <class Isa, int NT, int kH, bool kQ3>
+void pk_group_q2_k(const uint8_t* g, int64_t nb, int h0, const ActBlock* const* x, const int32_t* const* hs,
+                   float* const* y) {
+  constexpr int64_t kSuper = kQ3 ? 1856 : 1344;
+  __m256 acc[NT][kH];
+  WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
+    for (int r = 0; r < kH; ++r) acc[t][r] = _mm256_setzero_ps();
+  }
+  const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
+  const __m128i lo4 = _mm_set1_epi8(0x0F);
+  auto half_sum = [&](int t, int64_t k, int hh) { return hh == 0 ? hs[t][k] : x[t][k].sum - hs[t][k]; };
+  for (int64_t bk = 0; bk < nb / 8; ++bk) {
+    const uint8_t* p = g + bk * kSuper;
+#pragma GCC unroll 1
+    for (int Q = 0; Q < 2; ++Q) {
+      if (h0 == 0) pk_prefetch(p + kSuper + kSuper / 2 * Q, static_cast<int>((kSuper / 2 + 63) / 64));
+      [[maybe_unused]] const __m128i hshift = _mm_cvtsi32_si128(4 * Q);
+#pragma GCC unroll 2
+      for (int hh = 0; hh < 2; ++hh) {
+        __m256i dot[NT][kH][4];
+        WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
+          for (int i = 0; i < 4; ++i) {
+            const int64_t k = 8 * bk + 4 * Q + i;
+            const __m256i start = kQ3 ? _mm256_set1_epi32(-4 * half_sum(t, k, hh)) : _mm256_setzero_si256();
+            for (int r = 0; r < kH; ++r) dot[t][r][i] = start;
+          }
+        }
+#pragma GCC unroll 4
+        for (int c = 4 * hh; c < 4 * hh + 4; ++c) {
+          for (int r = 0; r < kH; ++r) {
+            const __m256i v = pk_half(p + 320 + 64 * (8 * Q + c), h0 + r);
+            [[maybe_unused]] const __m256i hb =
+                kQ3 ? _mm256_srl_epi16(pk_half(p + 1344 + 64 * c, h0 + r), hshift) : _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; ++i) {
+              __m256i w = _mm256_and_si256(_mm256_srli_epi16(v, 2 * i), m3);
+              if constexpr (kQ3) {
+                const __m256i b = i <= 2 ? _mm256_slli_epi16(hb, 2 - i) : _mm256_srli_epi16(hb, i - 2);
+                w = _mm256_or_si256(w, _mm256_and_si256(b, m4));
+              }
+              WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
+                dot[t][r][i] = Isa::dot_u8s8(dot[t][r][i], w, pk_bcast4(x[t][8 * bk + 4 * Q + i].qs + 4 * c));
+              }
+            }
+          }
+        }
+        for (int r = 0; r < kH; ++r) {
+          const int h = h0 + r;
+          const __m256 dw = pk_f16(p + 16 * h);
+          for (int i = 0; i < 4; ++i) {
+            const int sb = 2 * (4 * Q + i) + hh;
+            const int64_t k = 8 * bk + 4 * Q + i;
+            if constexpr (kQ3) {
+              const __m256 ds = _mm256_mul_ps(dw, pk_i8_f32(p + 64 + 16 * sb + 8 * h));
+              WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
+                acc[t][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t][r][i]), _mm256_mul_ps(ds, _mm256_set1_ps(x[t][k].d)),
+                                            acc[t][r]);
+              }
+            } else {
+              const __m256 dm = pk_f16(p + 32 + 16 * h);
+              const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 64 + 16 * sb + 8 * h));
+              const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_and_si128(b, lo4)));
+              const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(b, 4), lo4)));
+              const __m256 ds = _mm256_mul_ps(dw, sc), dmn = _mm256_mul_ps(dm, mn);
+              WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
+                const float xd = x[t][k].d;
+                acc[t][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t][r][i]), _mm256_mul_ps(ds, _mm256_set1_ps(xd)), acc[t][r]);
+                acc[t][r] = _mm256_fnmadd_ps(dmn, _mm256_set1_ps(xd * static_cast<float>(half_sum(t, k, hh))), acc[t][r]);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
+    for (int r = 0; r < kH; ++r) _mm256_storeu_ps(y[t] + 8 * (h0 + r), acc[t][r]);
+  }
+}
+
 template <class Isa, int NT>
 void pk_groups(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x,
                int64_t x_stride, const int32_t* hs, float* y, int64_t y_stride) {
@@ -286,8 +367,12 @@ void pk_groups(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, in
           } else if constexpr (NT <= 2) {
             if (dt == core::DType::kQ5_K) {
               pk_group_q4_k<Isa, NT, kH, true>(pg, nb, h, xs, ys);
-            } else {
+            } else if (dt == core::DType::kQ6_K) {
               pk_group_q6_k<Isa, NT, kH>(pg, nb, h, xs, hst, ys);
+            } else if (dt == core::DType::kQ2_K) {
+              pk_group_q2_k<Isa, NT, kH, false>(pg, nb, h, xs, hst, ys);
+            } else {
+              pk_group_q2_k<Isa, NT, kH, true>(pg, nb, h, xs, hst, ys);
             }
           }
           break;
@@ -303,16 +388,17 @@ template <class Isa>
 void matmul_packed_avx2(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x,
                         int64_t x_stride, int64_t T, float* y, int64_t y_stride) {
   thread_local std::vector<int32_t> half_sums;
-  if (dt == core::DType::kQ6_K) packed::q6_k_half_sums(x, x_stride, T, nb, half_sums);
+  const bool halves = dt == core::DType::kQ6_K || dt == core::DType::kQ2_K || dt == core::DType::kQ3_K;
+  if (halves) packed::half_block_sums(x, x_stride, T, nb, half_sums);
   // Tokens per pass: as many as keep their dots and accumulators (and the unpacked line) in registers.
-  const int64_t step = dt == core::DType::kQ5_K || dt == core::DType::kQ6_K ? 2 : 4;
+  const int64_t step = dt == core::DType::kQ4_K || !packed::group_block_bytes_per_superblock(dt) ? 4 : 2;
   constexpr int64_t kChunkBytes = int64_t{256} << 10;
   const int64_t chunk = T > step ? std::max<int64_t>(1, kChunkBytes / (nb * packed::group_block_bytes(dt))) : g1 - g0;
   for (int64_t c0 = g0; c0 < g1; c0 += chunk) {
     const int64_t c1 = std::min(g1, c0 + chunk);
     for (int64_t t = 0; t < T; t += step) {
       const ActBlock* xt = x + t * x_stride;
-      const int32_t* hs = dt == core::DType::kQ6_K ? half_sums.data() + t * nb : nullptr;
+      const int32_t* hs = halves ? half_sums.data() + t * nb : nullptr;
       float* yt = y + t * y_stride;
       switch (std::min<int64_t>(step, T - t)) {
         case 1: pk_groups<Isa, 1>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;

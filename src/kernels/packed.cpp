@@ -54,7 +54,15 @@ void pack_superblock(core::DType dt, const uint8_t* w, int64_t row_bytes, int64_
   std::memset(out, 0, static_cast<size_t>(8 * group_block_bytes(dt)));
   for (int64_t n = 0; n < kRows; ++n) {
     const uint8_t* row = w + n * row_bytes;
-    if (dt == core::DType::kQ2_K || dt == core::DType::kQ3_K) {
+    if (dt == core::DType::kIQ4_XS) {
+      // Sub-block s (an iq4_nl block of 32) as q4_0's four nibble lines at 192 + 256s.
+      const auto& b = reinterpret_cast<const core::BlockIQ4_XS*>(row)[bk];
+      std::memcpy(out + 2 * n, &b.d, 2);
+      for (int sb = 0; sb < 8; ++sb) {
+        out[64 + 16 * sb + n] = static_cast<uint8_t>(core::iq4_xs_scale(b, sb));
+        for (int c = 0; c < 4; ++c) std::memcpy(out + 192 + 256 * sb + 64 * c + 4 * n, b.qs + 16 * sb + 4 * c, 4);
+      }
+    } else if (dt == core::DType::kQ2_K || dt == core::DType::kQ3_K) {
       // The 2-bit values: byte 4n + j of line 8Q + c is row n's stored qs[32Q + 4c + j] (bits 2i:
       // element 32(4Q + i) + 4c + j). q3_k's third bits: byte 4n + j of line c is its hmask[4c + j].
       const bool q2 = dt == core::DType::kQ2_K;
@@ -477,6 +485,46 @@ void group_q6_k(const uint8_t* g, int64_t nb, const ActBlock* const* x, const in
   WHALE_TOKENS for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
 }
 
+// iq4_xs, per super-block (2240 bytes) and sub-block s (one ActBlock): iq4_nl's exact dot Σ (u - 128) x
+// (u = level + 128 by vpshufb), then acc += dot · ((d·sc_s) · d_x), sub-blocks in order.
+template <int NT>
+void group_iq4_xs(const uint8_t* g, int64_t nb, const ActBlock* const* x, float* const* y) {
+  __m512 acc[NT];
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  alignas(16) int8_t lut[16];
+  for (int i = 0; i < 16; ++i) lut[i] = static_cast<int8_t>(core::kIQ4NLValues[i] + 128);
+  const __m512i table = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(lut)));
+  for (int64_t bk = 0; bk < nb / 8; ++bk) {
+    const uint8_t* p = g + bk * 2240;
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+#pragma GCC unroll 1
+    for (int sb = 0; sb < 8; ++sb) {
+      const char* next = reinterpret_cast<const char*>(p) + 2240 + 280 * sb;
+      for (int l = 0; l < 5; ++l) _mm_prefetch(next + 64 * l, _MM_HINT_T0);
+      const int64_t k = 8 * bk + sb;
+      __m512i dot[NT];
+      WHALE_TOKENS for (int t = 0; t < NT; ++t) dot[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) {
+        const __m512i v = _mm512_loadu_si512(p + 192 + 256 * sb + 64 * c);
+        const __m512i lo = _mm512_shuffle_epi8(table, _mm512_and_si512(v, m4));
+        const __m512i hi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+        WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+          dot[t] = _mm512_dpbusd_epi32(dot[t], lo, bcast4(x[t][k].qs + 4 * c));
+          dot[t] = _mm512_dpbusd_epi32(dot[t], hi, bcast4(x[t][k].qs + 16 + 4 * c));
+        }
+      }
+      const __m512 ds = _mm512_mul_ps(dw, i8_f32(p + 64 + 16 * sb));
+      WHALE_TOKENS for (int t = 0; t < NT; ++t) {
+        const __m512i exact = _mm512_sub_epi32(dot[t], _mm512_set1_epi32(128 * x[t][k].sum));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), _mm512_mul_ps(ds, _mm512_set1_ps(x[t][k].d)), acc[t]);
+      }
+    }
+  }
+  WHALE_TOKENS for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y[t], acc[t]);
+}
+
 // The activation sum of half hh (elements 16hh..16hh+15) of block k: hs holds the first halves.
 inline int32_t half_sum(const ActBlock& b, const int32_t* hs, int64_t k, int hh) { return hh == 0 ? hs[k] : b.sum - hs[k]; }
 
@@ -577,6 +625,8 @@ void groups_nt(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, in
       group_legacy<NT, core::DType::kQ4_1>(pg, nb, xs, ys);
     } else if (dt == core::DType::kIQ4_NL) {
       group_legacy<NT, core::DType::kIQ4_NL>(pg, nb, xs, ys);
+    } else if (dt == core::DType::kIQ4_XS) {
+      group_iq4_xs<NT>(pg, nb, xs, ys);
     } else if constexpr (NT <= 6) {
       if (dt == core::DType::kQ4_K) {
         group_q4_k<NT>(pg, nb, xs, ys);

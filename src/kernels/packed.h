@@ -1,4 +1,4 @@
-// Packed q8_0/q4_0/q2_k/q3_k/q4_k/q5_k/q6_k weights (and q5_0/q5_1/q4_1/iq4_nl, the fallbacks of llama.cpp's
+// Packed q8_0/q4_0/q2_k/q3_k/q4_k/q5_k/q6_k/iq4_xs weights (and q5_0/q5_1/q4_1/iq4_nl, the fallbacks of llama.cpp's
 // k-quant mixes for matrices whose width is not a multiple of 256): rows in groups of 16, interleaved
 // four bytes at a time (the layout of an AMX B tile), made once at load time. One layout feeds three
 // kernels with the same arithmetic: AVX-512 VNNI (one vpdpbusd = 4 elements of 16 rows against one
@@ -37,6 +37,9 @@
 //   q3_k (gb = 232, 1856 per K): 16 f16 d | 32 bytes padding | 16 x 16 int8 scales (sc - 32) | the
 //                    low 2 bits as q2_k's | 8 lines x 64 of the third bits: byte 4n + j of line c holds,
 //                    at bit b, that of W[n][256K + 32b + 4c + j] (row n's stored hmask[4c + j])
+//   iq4_xs (gb = 280, 2240 per K): 16 f16 d | 32 bytes padding | 8 x 16 int8 scales (ls - 32; sub-block
+//                    s: row n at 16s + n) | 32 bytes padding | per sub-block s, q4_0's 4 x 64 nibble
+//                    lines at 192 + 256s (the nibbles index the non-linear levels, as iq4_nl's)
 // Both kernels take each 32-element block's exact int32 dot (q6_k: one per 16-element half, as its
 // scales; q2_k/q3_k: one per 16-element sub-block, in the order group_q2_k names) and then, in block
 // order, acc += dot · (d·scale · d_x) (and for q4_k/q5_k acc -= dmin·min · d_x·Σx; q2_k the same over
@@ -72,13 +75,14 @@ constexpr int64_t group_block_bytes(core::DType t) {
     case core::DType::kQ6_K: return 424;  // 3392 per super-block
     case core::DType::kQ2_K: return 168;  // 1344 per super-block
     case core::DType::kQ3_K: return 232;  // 1856 per super-block
+    case core::DType::kIQ4_XS: return 280;  // 2240 per super-block
     default: return 0;
   }
 }
 // The k-quants, packed per 256-column super-block (8 times group_block_bytes each).
 constexpr bool group_block_bytes_per_superblock(core::DType t) {
   return t == core::DType::kQ4_K || t == core::DType::kQ5_K || t == core::DType::kQ6_K || t == core::DType::kQ2_K ||
-         t == core::DType::kQ3_K;
+         t == core::DType::kQ3_K || t == core::DType::kIQ4_XS;
 }
 
 // The packed copy of w ([rows/16, cols/32, group_block_bytes] u8; k-quants: super-blocks of 8), written at `offset` of

@@ -259,6 +259,51 @@ void pk_group_q6_k(const uint8_t* g, int64_t nb, int h0, const ActBlock* const* 
   }
 }
 
+// iq4_xs (packed.cpp's group_iq4_xs): the signed levels by vpshufb, |w| · sign(x, w).
+template <class Isa, int NT, int kH>
+void pk_group_iq4_xs(const uint8_t* g, int64_t nb, int h0, const ActBlock* const* x, float* const* y) {
+  __m256 acc[NT][kH];
+  WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
+    for (int r = 0; r < kH; ++r) acc[t][r] = _mm256_setzero_ps();
+  }
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(core::kIQ4NLValues)));
+  for (int64_t bk = 0; bk < nb / 8; ++bk) {
+    const uint8_t* p = g + bk * 2240;
+#pragma GCC unroll 1
+    for (int sb = 0; sb < 8; ++sb) {
+      if (h0 == 0) pk_prefetch(p + 2240 + 280 * sb, 5);
+      const int64_t k = 8 * bk + sb;
+      __m256i dot[NT][kH];
+      WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
+        for (int r = 0; r < kH; ++r) dot[t][r] = _mm256_setzero_si256();
+      }
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) {
+        for (int r = 0; r < kH; ++r) {
+          const __m256i v = pk_half(p + 192 + 256 * sb + 64 * c, h0 + r);
+          const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(v, m4));
+          const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+          WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
+            dot[t][r] = pk_dot_signed<Isa>(dot[t][r], lo, pk_bcast4(x[t][k].qs + 4 * c));
+            dot[t][r] = pk_dot_signed<Isa>(dot[t][r], hi, pk_bcast4(x[t][k].qs + 16 + 4 * c));
+          }
+        }
+      }
+      for (int r = 0; r < kH; ++r) {
+        const int h = h0 + r;
+        const __m256 ds = _mm256_mul_ps(pk_f16(p + 16 * h), pk_i8_f32(p + 64 + 16 * sb + 8 * h));
+        WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
+          acc[t][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t][r]), _mm256_mul_ps(ds, _mm256_set1_ps(x[t][k].d)), acc[t][r]);
+        }
+      }
+    }
+  }
+  WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
+    for (int r = 0; r < kH; ++r) _mm256_storeu_ps(y[t] + 8 * (h0 + r), acc[t][r]);
+  }
+}
+
 // q2_k and q3_k (packed.cpp's group_q2_k): per super-block, quarter Q and half hh of the words.
 template <class Isa, int NT, int kH, bool kQ3>
 void pk_group_q2_k(const uint8_t* g, int64_t nb, int h0, const ActBlock* const* x, const int32_t* const* hs,
@@ -364,6 +409,8 @@ void pk_groups(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, in
         default:
           if (dt == core::DType::kQ4_K) {
             pk_group_q4_k<Isa, NT, kH, false>(pg, nb, h, xs, ys);
+          } else if (dt == core::DType::kIQ4_XS) {
+            pk_group_iq4_xs<Isa, NT, kH>(pg, nb, h, xs, ys);
           } else if constexpr (NT <= 2) {
             if (dt == core::DType::kQ5_K) {
               pk_group_q4_k<Isa, NT, kH, true>(pg, nb, h, xs, ys);
@@ -391,7 +438,8 @@ void matmul_packed_avx2(core::DType dt, const uint8_t* packed, int64_t nb, int64
   const bool halves = dt == core::DType::kQ6_K || dt == core::DType::kQ2_K || dt == core::DType::kQ3_K;
   if (halves) packed::half_block_sums(x, x_stride, T, nb, half_sums);
   // Tokens per pass: as many as keep their dots and accumulators (and the unpacked line) in registers.
-  const int64_t step = dt == core::DType::kQ4_K || !packed::group_block_bytes_per_superblock(dt) ? 4 : 2;
+  const int64_t step =
+      dt == core::DType::kQ4_K || dt == core::DType::kIQ4_XS || !packed::group_block_bytes_per_superblock(dt) ? 4 : 2;
   constexpr int64_t kChunkBytes = int64_t{256} << 10;
   const int64_t chunk = T > step ? std::max<int64_t>(1, kChunkBytes / (nb * packed::group_block_bytes(dt))) : g1 - g0;
   for (int64_t c0 = g0; c0 < g1; c0 += chunk) {

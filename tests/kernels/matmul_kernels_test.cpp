@@ -327,7 +327,7 @@ TEST(ActivationQuant, EveryLevelGivesTheSameBlocks) {
   }
 }
 
-// Packed q8_0/q4_0/q4_k/q5_k/q6_k/q5_0/q5_1/q4_1/iq4_nl/q2_k/q3_k weights: the VNNI kernel (any token count) and the
+// Packed q8_0/q4_0/q4_k/q5_k/q6_k/q5_0/q5_1/q4_1/iq4_nl/q2_k/q3_k/iq4_xs weights: the VNNI kernel (any token count) and the
 // AMX tiles (16 or more tokens; q8_0, q4_0, q4_k, q6_k) give every token the same bits, alone or in any batch, and
 // agree with the unpacked kernels and with the exact product of the dequantized weights and the int8 activations (in
 // double) up to f32 rounding.
@@ -340,7 +340,7 @@ TEST(Packed, VnniAndAmxGiveTheSameBitsInAnyBatch) {
   uint64_t seed = 500;
   int checked = 0, avx2_checked = 0;
   for (DType dt : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ5_0, DType::kQ5_1,
-                   DType::kQ4_1, DType::kIQ4_NL, DType::kQ2_K, DType::kQ3_K}) {
+                   DType::kQ4_1, DType::kIQ4_NL, DType::kQ2_K, DType::kQ3_K, DType::kIQ4_XS}) {
     const bool k_quant = packed::group_block_bytes_per_superblock(dt);
     for (int64_t rows : {int64_t{16}, int64_t{48}, int64_t{80}}) {
       for (int64_t cols : k_quant ? std::vector<int64_t>{256, 768, 1536} : std::vector<int64_t>{32, 96, 1408}) {
@@ -418,7 +418,7 @@ TEST(Packed, VnniAndAmxGiveTheSameBitsInAnyBatch) {
     }
   }
   if (max_simd_level() == SimdLevel::kAvx512) {
-    EXPECT_EQ(avx2_checked, 99);
+    EXPECT_EQ(avx2_checked, 108);
   }
   if (amx::available()) {
     EXPECT_EQ(checked, 36);

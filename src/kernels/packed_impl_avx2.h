@@ -9,8 +9,9 @@
 // in the 16 registers. Per (token, row) the operations and their order are
 // matmul_vnni's (packed.cpp): each block's exact int32 dot, then the same f32 multiplies and fused
 // multiply-adds in block order, so a token gets the same bits here as on the avx512 level, alone
-// or in any batch. maddubs saturates pairs at 2^15, so the types whose unsigned form reaches past
-// 128 (q8_0, iq4_nl) take |w| · sign(x, w) instead: the same exact integer.
+// or in any batch. maddubs saturates pairs at 2^15, so there (not Isa::kWideU8) the types whose
+// unsigned form reaches past 128 (q8_0, iq4_nl, iq4_xs) take |w| · sign(x, w) instead: the same exact
+// integer. AVX-VNNI's vpdpbusd takes the VNNI kernel's unsigned forms.
 #pragma once
 
 #include <immintrin.h>
@@ -47,6 +48,14 @@ inline void pk_prefetch(const uint8_t* p, int lines) {
   for (int l = 0; l < lines; ++l) _mm_prefetch(reinterpret_cast<const char*>(p) + 64 * l, _MM_HINT_T0);
 }
 
+// iq4_nl's levels for vpshufb: + 128 as unsigned bytes where dot_u8s8 takes them (kWideU8), else signed.
+template <class Isa>
+inline __m256i pk_iq4_table() {
+  alignas(16) int8_t lut[16];
+  for (int i = 0; i < 16; ++i) lut[i] = static_cast<int8_t>(core::kIQ4NLValues[i] + (Isa::kWideU8 ? 128 : 0));
+  return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(lut)));
+}
+
 // Σ w x for signed w and x (|x| <= 127): |w| (<= 128 as unsigned) times x with w's sign.
 template <class Isa>
 inline __m256i pk_dot_signed(__m256i acc, __m256i w, __m256i x) {
@@ -63,14 +72,14 @@ void pk_group_block32(const uint8_t* g, int64_t nb, int h0, const ActBlock* cons
   constexpr bool kLut = DT == core::DType::kIQ4_NL;
   constexpr int64_t kNib = kQ8 || kMin ? 64 : 32;
   constexpr int64_t kGb = packed::group_block_bytes(DT);
-  constexpr int32_t kOffset = DT == core::DType::kQ4_0 ? 8 : DT == core::DType::kQ5_0 ? 16 : 0;
+  constexpr int32_t kOffset = DT == core::DType::kQ4_0 ? 8 : DT == core::DType::kQ5_0 ? 16 : kLut && Isa::kWideU8 ? 128 : 0;
   __m256 acc[NT][kH];
   WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
     for (int i = 0; i < kH; ++i) acc[t][i] = _mm256_setzero_ps();
   }
   const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
-  const __m256i table =
-      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(core::kIQ4NLValues)));
+  [[maybe_unused]] const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  const __m256i table = pk_iq4_table<Isa>();
   for (int64_t k = 0; k < nb; ++k) {
     const uint8_t* p = g + k * kGb;
     if (h0 == 0) pk_prefetch(p + 1024, static_cast<int>((kGb + 63) / 64));
@@ -78,7 +87,23 @@ void pk_group_block32(const uint8_t* g, int64_t nb, int h0, const ActBlock* cons
     WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
       for (int i = 0; i < kH; ++i) dot[t][i] = _mm256_setzero_si256();
     }
-    if constexpr (kQ8) {
+    if constexpr (kQ8 && Isa::kWideU8) {
+      // As the VNNI kernel: x + 128 against the signed weights, 128·Σw (the packed row sums) off after.
+#pragma GCC unroll 8
+      for (int r = 0; r < 8; ++r) {
+        for (int i = 0; i < kH; ++i) {
+          const __m256i w = pk_half(p + 64 + 64 * r, h0 + i);
+          WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
+            dot[t][i] = Isa::dot_u8s8(dot[t][i], _mm256_xor_si256(pk_bcast4(x[t][k].qs + 4 * r), flip), w);
+          }
+        }
+      }
+      for (int i = 0; i < kH; ++i) {
+        const __m256i wsum =
+            _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32 + 16 * (h0 + i))));
+        WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) dot[t][i] = _mm256_sub_epi32(dot[t][i], _mm256_slli_epi32(wsum, 7));
+      }
+    } else if constexpr (kQ8) {
 #pragma GCC unroll 8
       for (int r = 0; r < 8; ++r) {
         for (int i = 0; i < kH; ++i) {
@@ -106,7 +131,7 @@ void pk_group_block32(const uint8_t* g, int64_t nb, int h0, const ActBlock* cons
             hi = _mm256_shuffle_epi8(table, hi);
           }
           WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
-            if constexpr (kLut) {
+            if constexpr (kLut && !Isa::kWideU8) {
               dot[t][i] = pk_dot_signed<Isa>(dot[t][i], lo, pk_bcast4(x[t][k].qs + 4 * c));
               dot[t][i] = pk_dot_signed<Isa>(dot[t][i], hi, pk_bcast4(x[t][k].qs + 16 + 4 * c));
             } else {
@@ -267,7 +292,7 @@ void pk_group_iq4_xs(const uint8_t* g, int64_t nb, int h0, const ActBlock* const
     for (int r = 0; r < kH; ++r) acc[t][r] = _mm256_setzero_ps();
   }
   const __m256i m4 = _mm256_set1_epi8(0x0F);
-  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(core::kIQ4NLValues)));
+  const __m256i table = pk_iq4_table<Isa>();
   for (int64_t bk = 0; bk < nb / 8; ++bk) {
     const uint8_t* p = g + bk * 2240;
 #pragma GCC unroll 1
@@ -285,8 +310,13 @@ void pk_group_iq4_xs(const uint8_t* g, int64_t nb, int h0, const ActBlock* const
           const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(v, m4));
           const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
           WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
-            dot[t][r] = pk_dot_signed<Isa>(dot[t][r], lo, pk_bcast4(x[t][k].qs + 4 * c));
-            dot[t][r] = pk_dot_signed<Isa>(dot[t][r], hi, pk_bcast4(x[t][k].qs + 16 + 4 * c));
+            if constexpr (Isa::kWideU8) {
+              dot[t][r] = Isa::dot_u8s8(dot[t][r], lo, pk_bcast4(x[t][k].qs + 4 * c));
+              dot[t][r] = Isa::dot_u8s8(dot[t][r], hi, pk_bcast4(x[t][k].qs + 16 + 4 * c));
+            } else {
+              dot[t][r] = pk_dot_signed<Isa>(dot[t][r], lo, pk_bcast4(x[t][k].qs + 4 * c));
+              dot[t][r] = pk_dot_signed<Isa>(dot[t][r], hi, pk_bcast4(x[t][k].qs + 16 + 4 * c));
+            }
           }
         }
       }
@@ -294,7 +324,9 @@ void pk_group_iq4_xs(const uint8_t* g, int64_t nb, int h0, const ActBlock* const
         const int h = h0 + r;
         const __m256 ds = _mm256_mul_ps(pk_f16(p + 16 * h), pk_i8_f32(p + 64 + 16 * sb + 8 * h));
         WHALE_PK_TOKENS for (int t = 0; t < NT; ++t) {
-          acc[t][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t][r]), _mm256_mul_ps(ds, _mm256_set1_ps(x[t][k].d)), acc[t][r]);
+          const __m256i exact =
+              Isa::kWideU8 ? _mm256_sub_epi32(dot[t][r], _mm256_set1_epi32(128 * x[t][k].sum)) : dot[t][r];
+          acc[t][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(exact), _mm256_mul_ps(ds, _mm256_set1_ps(x[t][k].d)), acc[t][r]);
         }
       }
     }

@@ -24,6 +24,7 @@ namespace whale::kernels::simd {
 namespace {
 
 struct IsaAvx2Vnni : IsaAvx2 {
+  static constexpr bool kWideU8 = true;
   static __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(acc, u, s); }
 };
 

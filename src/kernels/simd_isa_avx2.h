@@ -15,6 +15,8 @@ namespace {
 struct IsaAvx2 {
   using F = __m256;
   static constexpr int64_t kW = 8;
+  // dot_u8s8 takes any u8 (AVX-VNNI's vpdpbusd sums into int32), not only u <= 128 (maddubs' int16 pairs).
+  static constexpr bool kWideU8 = false;
   static F zero() { return _mm256_setzero_ps(); }
   static F set1(float v) { return _mm256_set1_ps(v); }
   static F loadf(const float* p) { return _mm256_loadu_ps(p); }

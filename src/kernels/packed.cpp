@@ -662,34 +662,24 @@ int64_t max_tokens(core::DType dt) {
 
 void matmul_vnni(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x,
                  int64_t x_stride, int64_t T, float* y, int64_t y_stride) {
-  thread_local std::vector<int32_t> half_sums;
-  const bool halves = dt == core::DType::kQ6_K || dt == core::DType::kQ2_K || dt == core::DType::kQ3_K;
-  if (halves) half_block_sums(x, x_stride, T, nb, half_sums);
-  // Prefill: the groups in chunks of ~kChunkBytes of weights, which stay in L2 while every pass of
-  // up to max_tokens tokens goes over them (instead of streaming the whole matrix from memory per
-  // pass). A token's numbers and their order depend on neither, so neither do its bits.
-  constexpr int64_t kChunkBytes = int64_t{256} << 10;
+  // Prefill: passes of up to max_tokens tokens over chunks of groups that stay in L2 (instead of
+  // streaming the whole matrix from memory per pass); decode: one pass of all tokens.
   const bool prefill = T > 4;
-  const int64_t step = prefill ? max_tokens(dt) : 4;
-  const int64_t chunk = prefill ? std::max<int64_t>(1, kChunkBytes / (nb * group_block_bytes(dt))) : g1 - g0;
-  for (int64_t c0 = g0; c0 < g1; c0 += chunk) {
-    const int64_t c1 = std::min(g1, c0 + chunk);
-    for (int64_t t = 0; t < T; t += step) {
-      const ActBlock* xt = x + t * x_stride;
-      const int32_t* hs = halves ? half_sums.data() + t * nb : nullptr;
-      float* yt = y + t * y_stride;
-      switch (std::min<int64_t>(step, T - t)) {
-        case 1: groups_nt<1>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
-        case 2: groups_nt<2>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
-        case 3: groups_nt<3>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
-        case 4: groups_nt<4>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
-        case 5: groups_nt<5>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
-        case 6: groups_nt<6>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
-        case 7: groups_nt<7>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
-        default: groups_nt<8>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
-      }
-    }
-  }
+  for_each_pass(dt, nb, g0, g1, x, x_stride, T, prefill ? max_tokens(dt) : 4, prefill,
+                [&](int64_t c0, int64_t c1, int64_t t, int64_t n, const int32_t* hs) {
+                  const ActBlock* xt = x + t * x_stride;
+                  float* yt = y + t * y_stride;
+                  switch (n) {
+                    case 1: groups_nt<1>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+                    case 2: groups_nt<2>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+                    case 3: groups_nt<3>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+                    case 4: groups_nt<4>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+                    case 5: groups_nt<5>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+                    case 6: groups_nt<6>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+                    case 7: groups_nt<7>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+                    default: groups_nt<8>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+                  }
+                });
 }
 
 #undef WHALE_TOKENS

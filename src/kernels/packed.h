@@ -47,6 +47,7 @@
 // others prefill on the VNNI kernel.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -104,6 +105,25 @@ void page_out(const void* p, int64_t n);
 // of nb blocks, x_stride apart (grown to fit). The packed q6_k/q3_k kernels start each 16-element
 // half's dot at a multiple of it; q2_k's mins multiply it.
 void half_block_sums(const ActBlock* x, int64_t x_stride, int64_t T, int64_t nb, std::vector<int32_t>& out);
+
+// The passes of a packed matmul of T tokens (rows of nb ActBlocks, x_stride apart) over groups [g0, g1):
+// chunks [c0, c1) of ~256 KiB of groups, which stay in L2 while every pass goes over them (one chunk
+// of all the groups unless `chunked`), and passes of n <= step tokens from t: pass(c0, c1, t, n, hs),
+// hs the passes' half-block sums (half_block_sums, from token t) for q6_k/q3_k/q2_k, else null. A
+// token's numbers and their order depend on neither, so neither do its bits.
+template <class Pass>
+void for_each_pass(core::DType dt, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x, int64_t x_stride, int64_t T,
+                   int64_t step, bool chunked, Pass&& pass) {
+  thread_local std::vector<int32_t> half_sums;
+  const bool halves = dt == core::DType::kQ6_K || dt == core::DType::kQ2_K || dt == core::DType::kQ3_K;
+  if (halves) half_block_sums(x, x_stride, T, nb, half_sums);
+  constexpr int64_t kChunkBytes = int64_t{256} << 10;
+  const int64_t chunk = chunked ? std::max<int64_t>(1, kChunkBytes / (nb * group_block_bytes(dt))) : g1 - g0;
+  for (int64_t c0 = g0; c0 < g1; c0 += chunk) {
+    const int64_t c1 = std::min(g1, c0 + chunk);
+    for (int64_t t = 0; t < T; t += step) pass(c0, c1, t, std::min(step, T - t), halves ? half_sums.data() + t * nb : nullptr);
+  }
+}
 
 // y[t * y_stride + i] for groups [g0, g1) (rows 16·g0 ..) and tokens t < T on AVX-512 VNNI;
 // x: T rows of cols/32 ActBlocks, x_stride apart. Decode (T <= 4) passes all tokens over each group;

@@ -466,28 +466,20 @@ void pk_groups(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, in
 template <class Isa>
 void matmul_packed_avx2(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x,
                         int64_t x_stride, int64_t T, float* y, int64_t y_stride) {
-  thread_local std::vector<int32_t> half_sums;
-  const bool halves = dt == core::DType::kQ6_K || dt == core::DType::kQ2_K || dt == core::DType::kQ3_K;
-  if (halves) packed::half_block_sums(x, x_stride, T, nb, half_sums);
   // Tokens per pass: as many as keep their dots and accumulators (and the unpacked line) in registers.
   const int64_t step =
       dt == core::DType::kQ4_K || dt == core::DType::kIQ4_XS || !packed::group_block_bytes_per_superblock(dt) ? 4 : 2;
-  constexpr int64_t kChunkBytes = int64_t{256} << 10;
-  const int64_t chunk = T > step ? std::max<int64_t>(1, kChunkBytes / (nb * packed::group_block_bytes(dt))) : g1 - g0;
-  for (int64_t c0 = g0; c0 < g1; c0 += chunk) {
-    const int64_t c1 = std::min(g1, c0 + chunk);
-    for (int64_t t = 0; t < T; t += step) {
-      const ActBlock* xt = x + t * x_stride;
-      const int32_t* hs = halves ? half_sums.data() + t * nb : nullptr;
-      float* yt = y + t * y_stride;
-      switch (std::min<int64_t>(step, T - t)) {
-        case 1: pk_groups<Isa, 1>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
-        case 2: pk_groups<Isa, 2>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
-        case 3: pk_groups<Isa, 3>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
-        default: pk_groups<Isa, 4>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
-      }
-    }
-  }
+  packed::for_each_pass(dt, nb, g0, g1, x, x_stride, T, step, T > step,
+                        [&](int64_t c0, int64_t c1, int64_t t, int64_t n, const int32_t* hs) {
+                          const ActBlock* xt = x + t * x_stride;
+                          float* yt = y + t * y_stride;
+                          switch (n) {
+                            case 1: pk_groups<Isa, 1>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+                            case 2: pk_groups<Isa, 2>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+                            case 3: pk_groups<Isa, 3>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+                            default: pk_groups<Isa, 4>(dt, packed, nb, c0, c1, xt, x_stride, hs, yt, y_stride); break;
+                          }
+                        });
 }
 
 #undef WHALE_PK_TOKENS

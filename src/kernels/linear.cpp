@@ -24,7 +24,7 @@ namespace {
 enum class Path {
   kReference,   // linear_ref: a dtype with no fast kernel
   kRows,        // the level's per-row kernel (KernelTable::matmul) on the stored layout
-  kPackedVnni,  // the packed 16-row layout, up to 4 tokens at a time (KernelTable::matmul_packed)
+  kPackedVnni,  // the packed 16-row layout on the level's KernelTable::matmul_packed (avx512 VNNI, avx2)
   kPackedAmx,   // the packed layout on AMX tiles of 16 tokens
   kFloatDot,    // bf16/fp8 rows on float_dot.h's kernels (avx512)
 };

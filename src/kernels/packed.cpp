@@ -115,8 +115,7 @@ void pack_legacy(const Block& b, int64_t n, uint8_t* out) {
   uint8_t* nib = out + (kMin ? 64 : 32);
   for (int c = 0; c < 4; ++c) std::memcpy(nib + 64 * c + 4 * n, b.qs + 4 * c, 4);
   if constexpr (kHigh) {
-    uint32_t qh;
-    std::memcpy(&qh, b.qh, 4);
+    const uint32_t qh = core::q5_high_bits(b.qh);
     for (int c = 0; c < 4; ++c) {
       for (int j = 0; j < 4; ++j) {
         nib[256 + 4 * n + j] |= static_cast<uint8_t>(((qh >> (4 * c + j)) & 1) << c);

@@ -127,7 +127,7 @@ void for_each_pass(core::DType dt, int64_t nb, int64_t g0, int64_t g1, const Act
 
 // y[t * y_stride + i] for groups [g0, g1) (rows 16·g0 ..) and tokens t < T on AVX-512 VNNI;
 // x: T rows of cols/32 ActBlocks, x_stride apart. Decode (T <= 4) passes all tokens over each group;
-// prefill passes up to 8 (q4_k/q5_k 6, q6_k 4) over chunks of groups of ~256 KiB that stay in L2. Runs
+// prefill passes up to 8 (q4_k/q5_k 6, q6_k/q2_k/q3_k 4) over chunks of groups of ~256 KiB that stay in L2. Runs
 // on the calling thread. Built for x86-64 only; callers reach it as the avx512 level's
 // KernelTable::matmul_packed (simd_kernels.h).
 void matmul_vnni(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x,

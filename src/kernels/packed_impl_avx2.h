@@ -1,6 +1,6 @@
 // The packed 16-row layouts (packed.h) on 256-bit vectors: the avx2 level's matmul_packed, over an
 // `Isa` traits type whose dot_u8s8 is maddubs + madd (simd_isa_avx2.h) or AVX-VNNI's ymm vpdpbusd.
-// Include only after `#pragma GCC target` and simd_isa_avx2.h (everything is a template on the
+// Include only after `#pragma GCC target` (everything is a template on the
 // TU-local Isa, as simd_impl.h).
 //
 // A ymm holds half of a 64-byte line: 4 columns of 8 rows. One token (decode) takes both halves of

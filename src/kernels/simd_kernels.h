@@ -77,7 +77,8 @@ struct KernelTable {
   Op<bool(const MatArgs&)> matmul;
   // n (a multiple of 32) floats -> n/32 ActBlocks; the same bytes on every level.
   Op<void(const float* x, int64_t n, ActBlock* out)> quantize_activations;
-  // packed::matmul_vnni over the packed 16-row q8_0/q4_0/q4_k/q5_k/q6_k layouts (packed.h); null on levels without it.
+  // A matmul over the packed 16-row layouts (packed.h): packed::matmul_vnni on avx512,
+  // packed_impl_avx2.h's on avx2 (the same bits); null on scalar.
   Op<void(core::DType dt, const uint8_t* packed, int64_t nb, int64_t g0, int64_t g1, const ActBlock* x,
           int64_t x_stride, int64_t T, float* y, int64_t y_stride)>
       matmul_packed;

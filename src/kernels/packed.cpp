@@ -299,9 +299,7 @@ void group_legacy(const uint8_t* g, int64_t nb, const ActBlock* const* x, float*
   __m512 acc[NT];
   WHALE_TOKENS for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
-  alignas(16) int8_t lut[16];
-  for (int i = 0; i < 16; ++i) lut[i] = static_cast<int8_t>(core::kIQ4NLValues[i] + 128);
-  const __m512i table = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(lut)));
+  const __m512i table = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(kIQ4NLUnsigned.v)));
   for (int64_t k = 0; k < nb; ++k) {
     const uint8_t* p = g + k * kGb;
     for (int l = 0; l < (kGb + 63) / 64; ++l)
@@ -491,9 +489,7 @@ void group_iq4_xs(const uint8_t* g, int64_t nb, const ActBlock* const* x, float*
   __m512 acc[NT];
   WHALE_TOKENS for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0F);
-  alignas(16) int8_t lut[16];
-  for (int i = 0; i < 16; ++i) lut[i] = static_cast<int8_t>(core::kIQ4NLValues[i] + 128);
-  const __m512i table = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(lut)));
+  const __m512i table = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(kIQ4NLUnsigned.v)));
   for (int64_t bk = 0; bk < nb / 8; ++bk) {
     const uint8_t* p = g + bk * 2240;
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));

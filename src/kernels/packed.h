@@ -52,12 +52,23 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/quant_legacy.h"
 #include "kernels/activation_quant.h"
 #include "kernels/weight.h"
 
 namespace whale::kernels::packed {
 
 inline constexpr int64_t kRows = 16;
+
+// iq4_nl's levels + 128 (1..241): the unsigned bytes vpdpbusd takes, looked up by vpshufb.
+struct alignas(16) Iq4Unsigned {
+  uint8_t v[16];
+};
+inline constexpr Iq4Unsigned kIQ4NLUnsigned = [] {
+  Iq4Unsigned t{};
+  for (int i = 0; i < 16; ++i) t.v[i] = static_cast<uint8_t>(core::kIQ4NLValues[i] + 128);
+  return t;
+}();
 
 // One of the types above, two dimensions, rows a multiple of 16 (columns of the block size), and
 // a best SIMD level with a packed kernel (avx512, avx2). WHALE_PACK=0 turns packing off.

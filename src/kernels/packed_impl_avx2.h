@@ -51,9 +51,8 @@ inline void pk_prefetch(const uint8_t* p, int lines) {
 // iq4_nl's levels for vpshufb: + 128 as unsigned bytes where dot_u8s8 takes them (kWideU8), else signed.
 template <class Isa>
 inline __m256i pk_iq4_table() {
-  alignas(16) int8_t lut[16];
-  for (int i = 0; i < 16; ++i) lut[i] = static_cast<int8_t>(core::kIQ4NLValues[i] + (Isa::kWideU8 ? 128 : 0));
-  return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(lut)));
+  const void* levels = Isa::kWideU8 ? static_cast<const void*>(packed::kIQ4NLUnsigned.v) : core::kIQ4NLValues;
+  return _mm256_broadcastsi128_si256(_mm_loadu_si128(static_cast<const __m128i*>(levels)));
 }
 
 // Σ w x for signed w and x (|x| <= 127): |w| (<= 128 as unsigned) times x with w's sign.

@@ -23,7 +23,7 @@ Matcher::Matcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const V
 
 int32_t Matcher::node(int32_t pos, int32_t parent) {
   const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(pos)) << 32) | static_cast<uint32_t>(parent);
-  auto [it, fresh] = node_ids_.emplace(key, static_cast<int32_t>(nodes_.size()));
+  auto [it, fresh] = node_ids_.try_emplace(key, static_cast<int32_t>(nodes_.size()));  // no allocation on a hit
   if (fresh) nodes_.push_back({pos, parent});
   return it->second;
 }
@@ -58,13 +58,17 @@ int32_t Matcher::intern(std::vector<int32_t>& stacks) {
   std::sort(stacks.begin(), stacks.end());
   stacks.erase(std::unique(stacks.begin(), stacks.end()), stacks.end());
   if (stacks.empty()) return kDead;
-  std::string key(reinterpret_cast<const char*>(stacks.data()), stacks.size() * sizeof(int32_t));
-  auto [it, fresh] = state_ids_.emplace(std::move(key), static_cast<int32_t>(states_.size()));
-  if (fresh) {
-    states_.push_back(stacks);
-    trans_.resize(trans_.size() + 256, kUnknown);
+  uint64_t h = stacks.size();
+  for (const int32_t x : stacks) h = (h ^ static_cast<uint32_t>(x)) * 0x100000001b3ull;  // FNV-1a over the ids
+  const auto [first, last] = state_ids_.equal_range(h);
+  for (auto it = first; it != last; ++it) {
+    if (states_[static_cast<size_t>(it->second)] == stacks) return it->second;
   }
-  return it->second;
+  const int32_t id = static_cast<int32_t>(states_.size());
+  states_.push_back(stacks);
+  state_ids_.emplace(h, id);
+  trans_.resize(trans_.size() + 256, kUnknown);
+  return id;
 }
 
 void Matcher::too_ambiguous() const {
@@ -74,7 +78,8 @@ void Matcher::too_ambiguous() const {
 }
 
 int32_t Matcher::compute_step(int32_t state, uint8_t b) {
-  std::vector<int32_t> out;
+  std::vector<int32_t>& out = scratch_;  // not reentrant: expand() never steps
+  out.clear();
   charge(static_cast<int64_t>(states_[static_cast<size_t>(state)].size()));
   for (int32_t s : states_[static_cast<size_t>(state)]) {
     if (s == 0) continue;

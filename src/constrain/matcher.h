@@ -38,6 +38,8 @@ class Matcher {
   Matcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const Vocabulary> vocab, int64_t max_work = 0);
 
   int64_t max_work() const { return max_work_; }
+  // Stack operations spent over the matcher's life (every call's, up to its bound).
+  int64_t total_work() const { return total_work_; }
 
   // Bit id set: token id may come next (EOS only when the grammar is complete). The reference is
   // valid until the next call to a non-const method.
@@ -59,6 +61,7 @@ class Matcher {
   static constexpr int32_t kUnknown = -2;
 
   void charge(int64_t n) {
+    total_work_ += n;
     if ((work_ += n) > max_work_) too_ambiguous();
   }
   [[noreturn]] void too_ambiguous() const;
@@ -85,13 +88,14 @@ class Matcher {
   std::vector<Node> nodes_;  // nodes_[0] is the empty stack (a complete parse)
   std::unordered_map<uint64_t, int32_t> node_ids_;
   std::vector<std::vector<int32_t>> states_;  // sorted stack ids
-  std::unordered_map<std::string, int32_t> state_ids_;  // the stack ids' bytes -> state
+  std::unordered_multimap<uint64_t, int32_t> state_ids_;  // a hash of the sorted stack ids -> states
   std::vector<int32_t> trans_;  // state * 256 + byte -> state, kDead or kUnknown
   std::unordered_map<int32_t, std::vector<uint64_t>> masks_;  // per state, bounded
   std::vector<int32_t> scratch_;
   std::vector<int32_t> walk_;   // state per trie depth during a mask walk
   int32_t state_ = 0;
   int64_t work_ = 0;  // stack operations in the current call (charge())
+  int64_t total_work_ = 0;  // and over the matcher's life
   int64_t max_work_ = 0;
   bool ended_ = false;
   std::vector<uint64_t> eos_only_;

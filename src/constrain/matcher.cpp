@@ -78,16 +78,36 @@ void Matcher::too_ambiguous() const {
 }
 
 int32_t Matcher::compute_step(int32_t state, uint8_t b) {
-  std::vector<int32_t>& out = scratch_;  // not reentrant: expand() never steps
-  out.clear();
+  // The successor depends only on which of the state's stacks take b: bytes that select the same
+  // stacks (every byte of a `.` or `[^"\\]`, most of a mask walk's first level) share one expansion.
   charge(static_cast<int64_t>(states_[static_cast<size_t>(state)].size()));
-  for (int32_t s : states_[static_cast<size_t>(state)]) {
+  std::vector<uint64_t>& sig = sig_scratch_;
+  const size_t nstacks = states_[static_cast<size_t>(state)].size();
+  sig.assign((nstacks + 63) / 64, 0);
+  bool any = false;
+  for (size_t i = 0; i < nstacks; ++i) {
+    const int32_t s = states_[static_cast<size_t>(state)][i];
     if (s == 0) continue;
     const Node n = nodes_[static_cast<size_t>(s)];
     if (!g_->sets[static_cast<size_t>(g_->elements[static_cast<size_t>(n.pos)].arg)].has(b)) continue;
+    sig[i >> 6] |= uint64_t{1} << (i & 63);
+    any = true;
+  }
+  if (!any) return kDead;
+  if (static_cast<size_t>(state) >= successors_.size()) successors_.resize(states_.size());
+  for (const auto& [taken, next] : successors_[static_cast<size_t>(state)]) {
+    if (taken == sig) return next;
+  }
+  std::vector<int32_t>& out = scratch_;  // not reentrant: expand() never steps
+  out.clear();
+  for (size_t i = 0; i < nstacks; ++i) {
+    if (!((sig[i >> 6] >> (i & 63)) & 1u)) continue;
+    const Node n = nodes_[static_cast<size_t>(states_[static_cast<size_t>(state)][i])];
     expand(n.pos + 1, n.parent, out);
   }
-  return intern(out);
+  const int32_t next = intern(out);  // may grow states_ (and so successors_ later)
+  successors_[static_cast<size_t>(state)].emplace_back(sig, next);
+  return next;
 }
 
 bool Matcher::complete() const {

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "constrain/grammar.h"
@@ -92,6 +93,9 @@ class Matcher {
   std::vector<int32_t> trans_;  // state * 256 + byte -> state, kDead or kUnknown
   std::unordered_map<int32_t, std::vector<uint64_t>> masks_;  // per state, bounded
   std::vector<int32_t> scratch_;
+  // Per state, the successors computed so far, by which of its stacks took the byte (a bit each).
+  std::vector<std::vector<std::pair<std::vector<uint64_t>, int32_t>>> successors_;
+  std::vector<uint64_t> sig_scratch_;
   std::vector<int32_t> walk_;   // state per trie depth during a mask walk
   int32_t state_ = 0;
   int64_t work_ = 0;  // stack operations in the current call (charge())

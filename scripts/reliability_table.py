@@ -50,10 +50,17 @@ def findings(target):
 
 
 def merge_fuzz(runs):
+    """One row per target: its newest run (a later campaign of a target replaces the earlier one's row)."""
     results = dict(max(runs, key=lambda r: r["date"]))
-    results["targets"] = [dict(t, build_type=t.get("build_type", r.get("build_type", "Debug")), date=t.get("date", r["date"]))
-                          for r in runs for t in r["targets"]]
-    results["build_type"] = "/".join(sorted({r.get("build_type", "Debug") for r in runs}))
+    rows = {}
+    for r in runs:
+        for t in r["targets"]:
+            t = dict(t, build_type=t.get("build_type", r.get("build_type", "Debug")), date=t.get("date", r["date"]),
+                     machine=t.get("machine", r["machine"]), cores=r["cores"])
+            if t["target"] not in rows or t["date"] > rows[t["target"]]["date"]:
+                rows[t["target"]] = t
+    results["targets"] = list(rows.values())
+    results["build_type"] = "/".join(sorted({t["build_type"] for t in rows.values()}))
     if len({str(r["seconds_per_target"]) for r in runs}) > 1:
         results["seconds_per_target"] = "/".join(str(r["seconds_per_target"]) for r in runs)
     return results
@@ -73,17 +80,26 @@ def goal_met(t):
     return None if g is None else total(t) >= g
 
 
+def short(machine):
+    """The lscpu model name without its trademarks: "Intel Xeon Processor", "AMD EPYC"."""
+    return re.sub(r"\((R|TM)\)", "", machine).replace("  ", " ").strip()
+
+
 def fuzz_table(results, note=""):
-    dates = sorted({t["date"][:10] for t in results["targets"]})
+    where = {}
+    for t in results["targets"]:
+        where.setdefault((t["machine"], t["cores"]), set()).add(t["date"][:10])
+    runs = "; ".join(f"{', '.join(sorted(d))} on {m} ({c} cores)" for (m, c), d in sorted(where.items(), key=lambda x: min(x[1])))
     rows = [
-        f"Runs of {', '.join(dates)} on {results['machine']} ({results['cores']} cores), one target at a time per "
+        f"Runs of {runs} (the run column says which), one target at a time per "
         f"core, each built with ASan + UBSan (`scripts/fuzz.sh SECONDS TARGET...`; the build column: Debug as CI "
         f"builds, RelWithDebInfo as `FUZZ_BUILD_TYPE=RelWithDebInfo` builds){note}. A campaign kept its corpus "
         f"over several runs (`FUZZ_CORPUS_DIR`) where the seconds column says so: executions count every run, "
-        f"edges read \"at the run's start → end\", and the last run's coverage decides \"flat\".",
+        f"edges read \"at the run's start → end\", and the last run's coverage decides \"flat\". A target's "
+        f"row is its newest campaign.",
         "",
-        "| target | parses | build, seconds | executions | goal | exec/s | edges | features | last new edge | coverage flat | findings fixed |",
-        "|---|---|---|---:|---|---:|---:|---:|---:|---|---|",
+        "| target | parses | run | build, seconds | executions | goal | exec/s | edges | features | last new edge | coverage flat | findings fixed |",
+        "|---|---|---|---|---:|---|---:|---:|---:|---:|---|---|",
     ]
     for t in results["targets"]:
         g = GOALS.get(t["target"])
@@ -94,7 +110,7 @@ def fuzz_table(results, note=""):
                     if t["campaign_runs"] > 1 else f"{t['seconds']:,} s, kept corpus")
             edges = f"{t['edges_at_start']:,} → {t['edges']:,}"
         rows.append(
-            f"| `{t['target']}` | {what(t['target'])} | {t['build_type']}, {secs} | {total(t):,} | {goal} | "
+            f"| `{t['target']}` | {what(t['target'])} | {t['date'][:10]}, {short(t['machine'])} | {t['build_type']}, {secs} | {total(t):,} | {goal} | "
             f"{t['exec_per_sec']:,} | {edges} | {t['features']:,} | {t['last_new_edge_s']:.0f} s | "
             f"{'yes' if flat(t) else 'no'} | {findings(t['target'])} |")
     return "\n".join(rows)

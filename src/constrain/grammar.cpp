@@ -89,6 +89,11 @@ void append_utf8(uint32_t c, std::string& s) {
   }
 }
 
+// Bounds on the recursion a grammar can cause (parsing, the left-recursion walk, the matcher's
+// expansion), so that a hostile grammar gets an error rather than overflowing a thread's stack.
+constexpr int kMaxGroupDepth = 256;
+constexpr int kMaxRuleChain = 1024;
+
 class Parser {
  public:
   explicit Parser(std::string_view text) : t_(text) {}
@@ -391,10 +396,16 @@ class Parser {
         seq.push_back({true, rule_id(parse_name(), at)});
         have_last = true;
       } else if (c == '(') {
+        // Each group is a level of recursion here (and a rule the matcher descends into): a body of
+        // thousands of '(' would overflow the stack of whichever thread parses it.
+        if (++group_depth_ > kMaxGroupDepth) {
+          fail_at(i_, "groups nest deeper than " + std::to_string(kMaxGroupDepth) + " levels");
+        }
         ++i_;
         skip(true);
         const int32_t id = new_rule(name);
         rules_[static_cast<size_t>(id)] = parse_alternatives(name, true);
+        --group_depth_;
         if (peek() != ')') fail_at(i_, "expected ')'");
         ++i_;
         last_start = seq.size();
@@ -452,21 +463,35 @@ class Parser {
       }
     }
     std::vector<int> color(n, 0);
-    std::function<void(size_t)> dfs = [&](size_t r) {
+    // The walk also measures chains of leading rule references (r0 ::= r1 ..., r1 ::= r2 ...),
+    // which the matcher's expansion descends one stack frame per link: chain[r] is the longest such
+    // chain from r (a DAG once left recursion is ruled out), and one longer than kMaxRuleChain is
+    // refused. The walk's own depth stays within that bound too.
+    std::vector<int> chain(n, 0);
+    auto too_long = [&](size_t r) {
+      fail(ErrorKind::kInvalidArgument, "grammar: rule '", names_[r], "' starts a chain of more than ", kMaxRuleChain,
+           " rules each beginning with the next");
+    };
+    std::function<void(size_t, int)> dfs = [&](size_t r, int depth) {
+      if (depth > kMaxRuleChain) too_long(r);
       color[r] = 1;
+      int longest = 0;
       for (const Alt& a : rules_[r]) {
         for (const Item& it : a) {
           if (!it.is_rule) break;
           const size_t s = static_cast<size_t>(it.arg);
           if (color[s] == 1) fail(ErrorKind::kInvalidArgument, "grammar: rule '", names_[s], "' is left-recursive");
-          if (color[s] == 0) dfs(s);
+          if (color[s] == 0) dfs(s, depth + 1);
+          longest = std::max(longest, chain[s]);
           if (!nullable[s]) break;
         }
       }
+      chain[r] = longest + 1;
+      if (chain[r] > kMaxRuleChain) too_long(r);
       color[r] = 2;
     };
     for (size_t r = 0; r < n; ++r) {
-      if (color[r] == 0) dfs(r);
+      if (color[r] == 0) dfs(r, 0);
     }
   }
 
@@ -488,6 +513,7 @@ class Parser {
 
   std::string_view t_;
   size_t i_ = 0;
+  int group_depth_ = 0;
   std::map<std::string, int32_t> ids_;
   std::vector<std::vector<Alt>> rules_;
   std::vector<std::string> names_;

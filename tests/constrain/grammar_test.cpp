@@ -98,5 +98,30 @@ TEST(Gbnf, ErrorsNameLineAndColumn) {
   EXPECT_EQ(error_of("root ::= \"a\"\nroot ::= \"b\""), "grammar line 2 column 1: rule 'root' is defined twice");
 }
 
+// Hostile nesting is refused with a reason, not followed until a stack overflows (request_fuzz,
+// 2026-12-08: a request grammar of ~4,000 '(' overflowed the stack in the parser's recursion).
+TEST(Gbnf, DeepNestingIsRefusedNotAStackOverflow) {
+  const std::string deep = "root ::= " + std::string(100000, '(') + "\"a\"" + std::string(100000, ')');
+  EXPECT_NE(error_of(deep).find("groups nest deeper than 256"), std::string::npos) << error_of(deep);
+  // 200 levels still compile and match.
+  EXPECT_TRUE(accepts("root ::= " + std::string(200, '(') + "\"a\"" + std::string(200, ')'), "a"));
+  // A chain of rules each starting with the next: the matcher would descend one frame per link.
+  std::string chain;
+  for (int i = 0; i < 5000; ++i) chain += "r" + std::to_string(i) + " ::= r" + std::to_string(i + 1) + " \"x\"\n";
+  chain += "r5000 ::= \"y\"\nroot ::= r0\n";
+  EXPECT_NE(error_of(chain).find("chain of more than 1024"), std::string::npos) << error_of(chain).substr(0, 200);
+  // The same chain defined tail first, so that each walk from a new rule takes one step into rules
+  // already walked: the chain's length is still measured.
+  std::string reversed = "r5000 ::= \"y\"\n";
+  for (int i = 4999; i >= 0; --i) reversed += "r" + std::to_string(i) + " ::= r" + std::to_string(i + 1) + " \"x\"\n";
+  reversed += "root ::= r0\n";
+  EXPECT_NE(error_of(reversed).find("chain of more than 1024"), std::string::npos);
+  // 500 links are fine and followed.
+  std::string ok;
+  for (int i = 0; i < 500; ++i) ok += "r" + std::to_string(i) + " ::= r" + std::to_string(i + 1) + " \"x\"\n";
+  ok += "r500 ::= \"y\"\nroot ::= r0\n";
+  EXPECT_TRUE(accepts(ok, "y" + std::string(500, 'x')));
+}
+
 }  // namespace
 }  // namespace whale::constrain

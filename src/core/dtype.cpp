@@ -9,7 +9,7 @@
 namespace whale::core {
 namespace {
 
-constexpr std::array<DTypeInfo, 23> kInfos = {{
+constexpr std::array<DTypeInfo, 25> kInfos = {{
     {"f32", 1, 4, true, false},
     {"f16", 1, 2, true, false},
     {"bf16", 1, 2, true, false},
@@ -33,6 +33,8 @@ constexpr std::array<DTypeInfo, 23> kInfos = {{
     {"q5_1", 32, 24, true, true},
     {"iq4_nl", 32, 18, true, true},
     {"iq4_xs", 256, 136, true, true},
+    {"iq2_xxs", 256, 66, true, true},
+    {"iq1_s", 256, 50, true, true},
 }};
 
 }  // namespace

@@ -32,6 +32,8 @@ enum class DType : uint8_t {
   kQ5_1,    // GGUF: 32 elements = f16 scale + f16 min + 4 bytes of 5th bits + 16 bytes of nibbles
   kIQ4_NL,  // GGUF: 32 elements = f16 scale + 16 bytes of indices into a fixed 16-value table
   kIQ4_XS,  // GGUF: 256 elements = 136 bytes (iq4_nl's table, a 6-bit scale per 32)
+  kIQ2_XXS, // GGUF: 256 elements = 66 bytes (8-value rows of a 256-row grid, signs, a 4-bit scale per 32)
+  kIQ1_S,   // GGUF: 256 elements = 50 bytes (8-value rows of a 2048-row {-1,0,1} grid, a 3-bit scale per 32)
 };
 
 struct DTypeInfo {

@@ -9,6 +9,7 @@
 #include "core/convert.h"
 #include "core/error.h"
 #include "core/quant_k.h"
+#include "core/quant_iq.h"
 #include "core/quant_legacy.h"
 
 namespace whale::core {
@@ -378,9 +379,15 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
       return quantize_q5_k(src, static_cast<BlockQ5_K*>(dst), whole_blocks(t, n, kQK_K));
     default:
       if (is_legacy_quant(t)) return quantize_row_legacy(t, src, dst, n);
+      if (is_iq_codebook(t)) {
+        fail(ErrorKind::kUnsupported, "quantize_row: whale reads ", dtype_name(t),
+             " but does not write it (its codebook search needs an importance matrix, as in llama.cpp)");
+      }
       fail(ErrorKind::kUnsupported, "quantize_row: ", dtype_name(t), " is not a block type");
   }
 }
+
+bool can_quantize(DType t) { return dtype_info(t).is_block_quant && !is_iq_codebook(t); }
 
 void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
   switch (t) {
@@ -400,6 +407,7 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
       return dequantize_q5_k(static_cast<const BlockQ5_K*>(src), dst, whole_blocks(t, n, kQK_K));
     default:
       if (is_legacy_quant(t)) return dequantize_row_legacy(t, src, dst, n);
+      if (is_iq_codebook(t)) return dequantize_row_iq(t, src, dst, n);
       fail(ErrorKind::kUnsupported, "dequantize_row: ", dtype_name(t), " is not a block type");
   }
 }

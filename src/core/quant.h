@@ -61,6 +61,8 @@ void q4_k_scale_min(int j, const uint8_t* scales, uint8_t* sc, uint8_t* m);
 // (make_qkx2_quants / make_qx_quants) in its float operation order and give its bytes
 // (tests/core/quant_k_oracle.py).
 void quantize_row(DType t, const float* src, void* dst, int64_t n);
+// Whether quantize_row can write t (a block type other than the read-only iq2_xxs and iq1_s).
+bool can_quantize(DType t);
 void dequantize_row(DType t, const void* src, float* dst, int64_t n);
 
 // DeepSeek-V3 FP8 weights: `q` is [rows, cols] e4m3 bytes, `scale_inv` is f32

@@ -18,6 +18,7 @@
 #include "kernels/simd_impl.h"
 #include "kernels/simd_impl_k.h"
 #include "kernels/simd_impl_legacy.h"
+#include "kernels/simd_impl_iq.h"
 #include "kernels/simd_isa_avx2.h"
 
 namespace whale::kernels::simd {

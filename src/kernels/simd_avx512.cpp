@@ -19,6 +19,7 @@
 #include "kernels/simd_impl.h"
 #include "kernels/simd_impl_k.h"
 #include "kernels/simd_impl_legacy.h"
+#include "kernels/simd_impl_iq.h"
 #include "kernels/attention_impl.h"
 
 namespace whale::kernels::simd {

@@ -305,6 +305,9 @@ bool matmul_kquant(const MatArgs& a);
 // q4_1, q5_0, q5_1, iq4_nl, iq4_xs: defined in simd_impl_legacy.h, which each level includes next.
 template <class Isa, int NT>
 bool matmul_legacy(const MatArgs& a);
+// iq2_xxs, iq1_s: defined in simd_impl_iq.h, which each level includes next.
+template <class Isa, int NT>
+bool matmul_iq(const MatArgs& a);
 
 template <class Isa, int NT>
 bool matmul_nt(const MatArgs& a) {
@@ -320,6 +323,7 @@ bool matmul_nt(const MatArgs& a) {
     case DType::kQ2_K: case DType::kQ3_K: case DType::kQ5_K: return matmul_kquant<Isa, NT>(a);
     case DType::kQ4_1: case DType::kQ5_0: case DType::kQ5_1: case DType::kIQ4_NL: case DType::kIQ4_XS:
       return matmul_legacy<Isa, NT>(a);
+    case DType::kIQ2_XXS: case DType::kIQ1_S: return matmul_iq<Isa, NT>(a);
     default: return false;
   }
 }

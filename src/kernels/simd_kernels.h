@@ -53,7 +53,8 @@ inline bool uses_int8_activations(core::DType t) {
   return t == core::DType::kQ8_0 || t == core::DType::kQ4_0 || t == core::DType::kQ4_K ||
          t == core::DType::kQ6_K || t == core::DType::kQ2_K || t == core::DType::kQ3_K ||
          t == core::DType::kQ5_K || t == core::DType::kQ4_1 || t == core::DType::kQ5_0 ||
-         t == core::DType::kQ5_1 || t == core::DType::kIQ4_NL || t == core::DType::kIQ4_XS;
+         t == core::DType::kQ5_1 || t == core::DType::kIQ4_NL || t == core::DType::kIQ4_XS ||
+         t == core::DType::kIQ2_XXS || t == core::DType::kIQ1_S;
 }
 
 // A table entry: a function pointer with no default, so a level's table that leaves an op out

@@ -9,6 +9,7 @@
 #include "core/convert.h"
 #include "core/quant.h"
 #include "core/quant_k.h"
+#include "core/quant_iq.h"
 #include "core/quant_legacy.h"
 #include "kernels/attention_impl.h"
 #include "kernels/simd_kernels.h"
@@ -134,6 +135,11 @@ void decode_int_row(DType dt, const uint8_t* wr, int64_t cols, RowScratch& s) {
     decode_kquant_row(dt, wr, cols, s);
   } else if (core::is_legacy_quant(dt)) {
     decode_legacy_row(dt, wr, cols, q, sc, mn);
+  } else if (core::is_iq_codebook(dt)) {
+    const int64_t bytes = core::dtype_info(dt).block_bytes;
+    for (int64_t b = 0; b < cols / 32; ++b) {
+      sc[2 * b] = sc[2 * b + 1] = core::iq_group(dt, wr + (b / 8) * bytes, static_cast<int>(b % 8), q + 32 * b);
+    }
   } else if (dt == DType::kQ8_0 || dt == DType::kQ4_0) {
     for (int64_t b = 0; b < cols / 32; ++b) {
       float d;

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "core/progress.h"
+#include "core/quant.h"
 #include "core/thread_pool.h"
 #include "formats/checkpoint.h"
 #include "formats/gguf.h"
@@ -90,7 +91,7 @@ std::vector<Job> plan_all_jobs(const formats::ModelArgs& a, const ConvertOptions
 
 std::vector<Job> plan_jobs(const formats::ModelArgs& a, const ConvertOptions& o) {
   const DType target = o.type.value_or(default_type(a));
-  if (!is_plain(target) && !core::dtype_info(target).is_block_quant) {
+  if (!is_plain(target) && !core::can_quantize(target)) {
     fail(ErrorKind::kInvalidArgument, "GGUF weight type ", core::dtype_name(target),
          " (known: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, iq4_xs, q2_k, q3_k, q4_k, q5_k, q6_k)");
   }
@@ -437,7 +438,7 @@ std::vector<DType> mix_dtypes(const std::vector<MixTensor>& plan) {
     std::string lower = t.type;
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     const std::optional<DType> dt = core::dtype_from_name(lower);
-    if (dt && (core::dtype_info(*dt).is_block_quant || is_plain(*dt))) {
+    if (dt && (core::can_quantize(*dt) || is_plain(*dt))) {
       out.push_back(*dt);
     } else {
       missing.try_emplace(t.type, t.name);

@@ -29,6 +29,7 @@ bool computable(DType t) {
     case DType::kF32: case DType::kF16: case DType::kBF16: case DType::kQ8_0: case DType::kQ4_0:
     case DType::kQ4_K: case DType::kQ6_K: case DType::kQ2_K: case DType::kQ3_K: case DType::kQ5_K:
     case DType::kQ4_1: case DType::kQ5_0: case DType::kQ5_1: case DType::kIQ4_NL: case DType::kIQ4_XS:
+    case DType::kIQ2_XXS: case DType::kIQ1_S:
       return true;
     default:
       return false;

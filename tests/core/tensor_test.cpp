@@ -57,10 +57,11 @@ TEST(Tensor, BadShapesAreErrors) {
 
 TEST(DType, NamesRoundTrip) {
   for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kF8E4M3, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K,
-                  DType::kQ6_K, DType::kI64, DType::kBool, DType::kQ2_K, DType::kQ3_K, DType::kQ5_K}) {
+                  DType::kQ6_K, DType::kI64, DType::kBool, DType::kQ2_K, DType::kQ3_K, DType::kQ5_K,
+                  DType::kIQ2_XXS, DType::kIQ1_S}) {
     EXPECT_EQ(dtype_from_name(dtype_name(t)), t);
   }
-  EXPECT_FALSE(dtype_from_name("iq2_xxs").has_value());
+  EXPECT_FALSE(dtype_from_name("iq3_xxs").has_value());
 }
 
 }  // namespace

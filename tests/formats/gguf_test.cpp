@@ -316,17 +316,17 @@ TEST(Gguf, HandBuiltFileFromSpec) {
 
 TEST(Gguf, TypesWithoutDtypeParseButDoNotView) {
   Bytes b = head(1, 0);
-  b.tensor("blk.0.ffn_up_exps.weight", {256, 2}, 16, 0);  // iq2_xxs
-  b.pad(32).zeros(2 * 66);
-  const GgufFile f = parse_str(b.b, "iq2.gguf");
+  b.tensor("blk.0.ffn_up_exps.weight", {256, 2}, 18, 0);  // iq3_xxs: 98 bytes a block, no whale dtype
+  b.pad(32).zeros(2 * 98);
+  const GgufFile f = parse_str(b.b, "iq3.gguf");
   const GgufTensorInfo& t = f.tensors()[0];
   EXPECT_FALSE(t.dtype.has_value());
-  EXPECT_EQ(t.nbytes, 132u);
+  EXPECT_EQ(t.nbytes, 196u);
   EXPECT_EQ(t.shape, core::Shape({2, 256}));
-  EXPECT_EQ(f.tensor_bytes(t).size(), 132u);
-  expect_error([&] { f.view("blk.0.ffn_up_exps.weight"); }, ErrorKind::kUnsupported, {"iq2_xxs", "iq2.gguf"});
-  expect_error([&] { f.view("nope"); }, ErrorKind::kNotFound, {"nope", "iq2.gguf"});
-  expect_error([&] { f.get("general.name"); }, ErrorKind::kNotFound, {"general.name", "iq2.gguf"});
+  EXPECT_EQ(f.tensor_bytes(t).size(), 196u);
+  expect_error([&] { f.view("blk.0.ffn_up_exps.weight"); }, ErrorKind::kUnsupported, {"iq3_xxs", "iq3.gguf"});
+  expect_error([&] { f.view("nope"); }, ErrorKind::kNotFound, {"nope", "iq3.gguf"});
+  expect_error([&] { f.get("general.name"); }, ErrorKind::kNotFound, {"general.name", "iq3.gguf"});
 }
 
 TEST(Gguf, GgmlTypeTable) {

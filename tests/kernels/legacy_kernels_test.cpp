@@ -1,11 +1,14 @@
-// The q4_1 / q5_0 / q5_1 / iq4_nl / iq4_xs row kernels of every level (simd::table_for) against
+// The q4_1 / q5_0 / q5_1 / iq4_nl / iq4_xs / iq2_xxs / iq1_s row kernels of every level (simd::table_for) against
 // the exact dot of the dequantized weights with the int8 activations they are given, including
 // DeepSeek-V2-Lite's 1408-column expert rows and the largest products the int8 paths can see.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <random>
 #include <vector>
 
+#include "core/convert.h"
 #include "core/quant.h"
 #include "core/quant_legacy.h"
 #include "core/random.h"
@@ -44,8 +47,7 @@ std::vector<SimdLevel> levels() {
 // y of every level and token count against Σ_c deq[r][c] * qs[c] * d[c / 32] in double: the
 // kernels compute that sum exactly in int32 per block and round only in the float scaling, so the
 // bound is 1e-5 of the sum of magnitudes.
-void check(DType t, int64_t rows, int64_t cols, const std::vector<float>& wf, const std::vector<float>& xf) {
-  const Weights w = make(t, rows, cols, wf);
+void check_weights(DType t, int64_t rows, int64_t cols, const Weights& w, const std::vector<float>& xf) {
   const int64_t nb = cols / 32;
   const int T = simd::kMaxTokens;
   std::vector<ActBlock> act(static_cast<size_t>(T * nb));
@@ -75,6 +77,10 @@ void check(DType t, int64_t rows, int64_t cols, const std::vector<float>& wf, co
   }
 }
 
+void check(DType t, int64_t rows, int64_t cols, const std::vector<float>& wf, const std::vector<float>& xf) {
+  check_weights(t, rows, cols, make(t, rows, cols, wf), xf);
+}
+
 std::vector<float> randn(int64_t n, uint64_t seed, float mean = 0.0f) {
   std::vector<float> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = mean + core::normal01(seed, static_cast<uint64_t>(i));
@@ -95,6 +101,30 @@ TEST(LegacyKernels, EveryLevelMatchesTheExactDot) {
   for (int64_t cols : {256, 1536}) {
     seed += 2;
     check(DType::kIQ4_XS, 21, cols, randn(21 * cols, seed), randn(simd::kMaxTokens * cols, seed + 1));
+  }
+}
+
+// iq2_xxs and iq1_s (read-only types: no quantizer) from random blocks, whose every byte but the
+// f16 scale is a valid index, sign or scale; 2048 columns is 8 blocks a row.
+TEST(LegacyKernels, CodebookTypesMatchTheExactDotOnEveryLevel) {
+  uint32_t seed = 90;
+  for (DType t : {DType::kIQ2_XXS, DType::kIQ1_S}) {
+    for (int64_t cols : {256, 2048}) {
+      const int64_t rows = 13;
+      Weights w;
+      w.row_bytes = core::dtype_bytes(t, cols);
+      w.bytes.resize(static_cast<size_t>(rows * w.row_bytes));
+      std::mt19937 rng(seed++);
+      for (auto& b : w.bytes) b = static_cast<uint8_t>(rng() & 0xFF);
+      const int64_t bb = core::dtype_info(t).block_bytes;
+      for (size_t b = 0; b < w.bytes.size(); b += static_cast<size_t>(bb)) {
+        const uint16_t d = core::f32_to_f16(0.01f + 0.001f * static_cast<float>(rng() % 64));
+        std::memcpy(w.bytes.data() + b, &d, 2);
+      }
+      w.deq.resize(static_cast<size_t>(rows * cols));
+      core::dequantize_row(t, w.bytes.data(), w.deq.data(), rows * cols);
+      check_weights(t, rows, cols, w, randn(simd::kMaxTokens * cols, seed++));
+    }
   }
 }
 

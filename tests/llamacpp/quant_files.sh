@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Files written by llama.cpp's own llama-quantize run in whale with llama.cpp's greedy tokens, and
+# Files written by llama.cpp's own llama-quantize (and iq2_xxs/iq1_s files of random blocks, which
+# no tool here writes) run in whale with llama.cpp's greedy tokens, and
 # `whale quantize --type MIX` writes the same tensor types as llama-quantize, in files llama.cpp runs
 # with whale's tokens. Models: tiny-qwen2 and tiny-llama widened to rows of 256 (real q4_K/q6_K
 # blocks), tiny-deepseek-v3 at its size (rows of 16-64: the mixes fall back to q8_0/q4_0/f16), all
@@ -82,6 +83,30 @@ done
 check wide-qwen2 256,10,20,30 Q4_K_M Q6_K Q5_K_M
 check wide-qwen2 256,11,21,31 Q3_K_M
 check wide-llama 256,40,50,60 Q4_K_M Q4_0 Q2_K Q8_0 IQ4_XS
+# iq2_xxs and iq1_s (the 1.58- and 2-bit DeepSeek-R1 files' types): no tool here writes them
+# (llama-quantize wants an importance matrix), so iq_raw.py fills the attention weights with random
+# iq2_xxs blocks and the MLP's with random iq1_s blocks, and writes beside it the same model with
+# those weights decoded to f32 by gguf-py's dequantizer (the exact model). whale runs the codebook
+# file; llama.cpp runs it too and the exact model. Random codebook weights make flat logits, where
+# either engine's int8 rounding of activations can pick the other of two near tokens: over 18
+# seed/prompt pairs, whale's 8 tokens equalled llama.cpp's on the exact model in 11, llama.cpp's own
+# codebook path did in 9 (docs/gguf.md). Checked: three pairs whose top two logits stay >= 0.069
+# apart at every step.
+for case in 1:256,10,20,30 4:256,40,50,60 5:256,10,20,30; do
+  seed=${case%%:*} prompt=${case#*:}
+  "$python" "$here/tests/llamacpp/iq_raw.py" "$work/wide-llama.gguf" "$work/wide-llama-iq$seed.gguf" "$seed" \
+    "$work/wide-llama-iq$seed-exact.gguf" >/dev/null
+  agree "wide-llama iq2_xxs + iq1_s, random blocks (seed $seed)" "$work/wide-llama-iq$seed.gguf" "$prompt"
+  checks=$((checks + 1))
+  ours=$("$whale" run "$work/wide-llama-iq$seed.gguf" --prompt-ids "$prompt" -n 8 --greedy --kv-type f32 2>/dev/null) || ours=failed
+  theirs=$(node "$peer/greedy.mjs" "$work/wide-llama-iq$seed-exact.gguf" "$prompt" 8 2>/dev/null | tail -n 1)
+  if [ "$ours" == "$theirs" ]; then
+    echo "agree  wide-llama iq2_xxs + iq1_s (seed $seed) in whale, decoded to f32 by gguf-py in llama.cpp: $ours"
+  else
+    echo "DIFFER wide-llama iq2_xxs + iq1_s (seed $seed): whale [$ours] llama.cpp on gguf-py's f32 [$theirs]"
+    fails=$((fails + 1))
+  fi
+done
 # llama.cpp's AMX (sapphirerapids) CPU variant aborts on deepseek2 graphs (see agreement.sh).
 [ -f "$bins/libggml-cpu-sapphirerapids.so" ] && mv "$bins/libggml-cpu-sapphirerapids.so" "$bins/libggml-cpu-sapphirerapids.so.off"
 "$whale" init --preset tiny-deepseek-v3 --out "$work/tiny-deepseek-v3" >/dev/null 2>&1

@@ -44,7 +44,14 @@ const WeightView& weight(DType dt, int64_t rows, int64_t cols) {
     if (dt == DType::kF8E4M3) all.resize(static_cast<size_t>(rows * cols));
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t c = 0; c < cols; ++c) row[c] = 0.02f * whale::core::normal01(7, static_cast<uint64_t>(r * cols + c));
-      if (dt == DType::kF8E4M3) {
+      if (!whale::core::can_quantize(dt) && whale::core::dtype_info(dt).is_block_quant) {
+        // iq2_xxs / iq1_s (read-only types): random blocks, every byte valid but the f16 scale, set small.
+        auto* p = static_cast<uint8_t*>(v.w.raw()) + whale::core::dtype_bytes(dt, r * cols);
+        const int64_t n = whale::core::dtype_bytes(dt, cols), bb = whale::core::dtype_info(dt).block_bytes;
+        for (int64_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(whale::core::splitmix64(static_cast<uint64_t>(r * n + i)));
+        const uint16_t d = whale::core::f32_to_f16(0.002f);
+        for (int64_t b = 0; b < n; b += bb) std::memcpy(p + b, &d, 2);
+      } else if (dt == DType::kF8E4M3) {
         std::copy(row.begin(), row.end(), all.begin() + r * cols);
       } else {
         whale::core::convert_row(DType::kF32, row.data(), dt,
@@ -160,7 +167,7 @@ void attention(benchmark::State& state, int64_t sets, int64_t q_per_set, int64_t
 int main(int argc, char** argv) {
   const DType dtypes[] = {DType::kBF16, DType::kF8E4M3, DType::kQ8_0,  DType::kQ4_0,  DType::kQ4_K,  DType::kQ6_K,
                           DType::kQ2_K, DType::kQ3_K,   DType::kQ5_K,  DType::kQ4_1,  DType::kQ5_0,  DType::kQ5_1,
-                          DType::kIQ4_NL, DType::kIQ4_XS};
+                          DType::kIQ4_NL, DType::kIQ4_XS, DType::kIQ2_XXS, DType::kIQ1_S};
   // Qwen2-1.5B's MLP up-projection, a DeepSeek-V3 expert's up-projection and its dense layers'
   // (larger than any L3 here: decode speed from memory), as [out, in].
   const std::pair<int64_t, int64_t> shapes[] = {{8960, 1536}, {2048, 7168}, {18432, 7168}};

@@ -18,21 +18,20 @@ namespace {  // one copy per ISA translation unit, compiled with that unit's tar
 
 #define WHALE_UNROLL _Pragma("GCC unroll 8")
 
-// Byte j = 0xFF where bit j of `bits` is set, else 0 (AVX-512 BW+VL: a byte-masked move; AVX2:
-// byte j/8 of `bits` spread to byte j and bit j%8 tested, as q5_high_bytes).
-template <class Isa>
-inline __m256i iq_bit_bytes(uint32_t bits) {
-  if constexpr (Isa::kW == 16) {
-    return _mm256_movm_epi8(bits);
-  } else {
-    const __m256i spread = _mm256_shuffle_epi8(
-        _mm256_set1_epi32(static_cast<int>(bits)),
-        _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,  //
-                         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-    const __m256i sel = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
-    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, sel), sel);
+// iq2_xxs's sign rows: index i (7 bits) -> 8 bytes of +1 or -1, byte j -1 where bit j of
+// kIQ2XXSSigns[i] = i | parity(i) << 7 is set (the 8th sign keeps the count of minus signs even).
+struct IqSignRows {
+  uint64_t v[128];
+};
+constexpr IqSignRows make_iq_sign_rows() {
+  IqSignRows t{};
+  for (int i = 0; i < 128; ++i) {
+    const int bits = i | ((__builtin_popcount(static_cast<unsigned>(i)) & 1) << 7);
+    for (int j = 0; j < 8; ++j) t.v[i] |= static_cast<uint64_t>((bits >> j) & 1 ? 0xFF : 0x01) << (8 * j);
   }
+  return t;
 }
+inline constexpr IqSignRows kIqSignRows = make_iq_sign_rows();
 
 inline __m256i iq_rows(const uint64_t* grid, uint32_t i0, uint32_t i1, uint32_t i2, uint32_t i3) {
   return _mm256_setr_epi64x(static_cast<long long>(grid[i0]), static_cast<long long>(grid[i1]),
@@ -41,18 +40,16 @@ inline __m256i iq_rows(const uint64_t* grid, uint32_t i0, uint32_t i1, uint32_t 
 
 // Group g of a block: the magnitudes |w| (unsigned) and the signed weights w, and the f32 scale
 // (core::iq_group's values and scale).
-template <class Isa, DType K>
+template <DType K>
 inline float iq_weights(const uint8_t* blk, int g, __m256i* aw, __m256i* ws) {
   if constexpr (K == DType::kIQ2_XXS) {
     const auto& b = *reinterpret_cast<const core::BlockIQ2_XXS*>(blk);
     uint32_t aux[2];
     std::memcpy(aux, b.qs + 4 * g, 8);
     *aw = iq_rows(core::kIQ2XXSGrid, aux[0] & 0xFF, (aux[0] >> 8) & 0xFF, (aux[0] >> 16) & 0xFF, aux[0] >> 24);
-    const uint32_t signs = core::kIQ2XXSSigns[aux[1] & 127] | core::kIQ2XXSSigns[(aux[1] >> 7) & 127] << 8 |
-                           core::kIQ2XXSSigns[(aux[1] >> 14) & 127] << 16 |
-                           static_cast<uint32_t>(core::kIQ2XXSSigns[(aux[1] >> 21) & 127]) << 24;
-    const __m256i neg = iq_bit_bytes<Isa>(signs);
-    *ws = _mm256_sub_epi8(_mm256_xor_si256(*aw, neg), neg);  // -m where neg is all ones
+    // The signs as ±1 bytes straight from a 1 KiB table (the same bits as core::kIQ2XXSSigns).
+    const __m256i sign = iq_rows(kIqSignRows.v, aux[1] & 127, (aux[1] >> 7) & 127, (aux[1] >> 14) & 127, (aux[1] >> 21) & 127);
+    *ws = _mm256_sign_epi8(*aw, sign);
     return _cvtsh_ss(b.d) * (0.5f + static_cast<float>(aux[1] >> 28)) * 0.25f;
   } else {
     const auto& b = *reinterpret_cast<const core::BlockIQ1_S*>(blk);
@@ -81,7 +78,7 @@ void rows_iq(const MatArgs& a) {
       _mm_prefetch(reinterpret_cast<const char*>(w + bk * kBytes) + 1024, _MM_HINT_T0);  // see rows_q4_0
       WHALE_UNROLL for (int g = 0; g < 8; ++g) {
         __m256i aw, ws;
-        const float s = iq_weights<Isa, K>(w + bk * kBytes, g, &aw, &ws);
+        const float s = iq_weights<K>(w + bk * kBytes, g, &aw, &ws);
         WHALE_UNROLL for (int t = 0; t < NT; ++t) {
           const ActBlock& xb = x[t][8 * bk + g];
           const __m256i p = signed_dot<Isa>(aw, ws, loadu256(xb.qs));

@@ -104,6 +104,14 @@ TEST(QuantIQ, GroupFormIsTheDequantizedValue) {
   }
 }
 
+// The sign table (from gguf-py) is the 7-bit index plus a parity bit: the kernels build their
+// ±1 sign rows from that rule.
+TEST(QuantIQ, SignTableIsIndexPlusParity) {
+  for (int i = 0; i < 128; ++i) {
+    EXPECT_EQ(kIQ2XXSSigns[i], i | ((__builtin_popcount(static_cast<unsigned>(i)) & 1) << 7)) << i;
+  }
+}
+
 TEST(QuantIQ, WritingIsRefusedWithAReason) {
   std::vector<float> x(256, 1.0f);
   std::vector<uint8_t> q(66);

@@ -79,6 +79,14 @@ class Compiler {
   }
 
   std::string visit(const json& s, const std::string& path) {
+    // One level of recursion per nested schema: a request nesting thousands of them would overflow
+    // the stack of the thread compiling it.
+    struct Depth {
+      int& d;
+      explicit Depth(int& x) : d(++x) {}
+      ~Depth() { --d; }
+    } depth(depth_);
+    if (depth_ > kMaxSchemaDepth) invalid("schema", path, "schemas nest deeper than " + std::to_string(kMaxSchemaDepth) + " levels");
     if (s.is_boolean()) {
       if (s.get<bool>()) return "value-0";
       invalid("false", path, "a false schema matches nothing");
@@ -220,7 +228,9 @@ class Compiler {
     return add_rule("\"{\" ws " + (n ? rest[0][0] + " " : "") + "\"}\"");
   }
 
+  static constexpr int kMaxSchemaDepth = 128;
   json root_;
+  int depth_ = 0;
   std::string rules_;
   std::map<std::string, std::string> refs_;
   int counter_ = 0;

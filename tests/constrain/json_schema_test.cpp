@@ -169,5 +169,18 @@ TEST(JsonSchema, ANumberPastADoubleIsAnErrorNotACrash) {
   EXPECT_NE(error_of("{\"type\": ").find("not valid JSON"), std::string::npos);
 }
 
+// A schema nested thousands deep (one recursion a level) is refused, not a stack overflow
+// (grammar_fuzz/request_fuzz shape, 2026-12-08); 100 levels still compile.
+TEST(JsonSchema, DeepNestingIsRefusedNotAStackOverflow) {
+  auto nested = [](int n) {
+    std::string s;
+    for (int i = 0; i < n; ++i) s += R"({"type":"array","items":)";
+    s += R"({"type":"string"})";
+    return s + std::string(static_cast<size_t>(n), '}');
+  };
+  EXPECT_NE(error_of(nested(20000)).find("schemas nest deeper than 128 levels"), std::string::npos) << error_of(nested(20000)).substr(0, 200);
+  EXPECT_EQ(error_of(nested(100)), "");
+}
+
 }  // namespace
 }  // namespace whale::constrain

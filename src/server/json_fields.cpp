@@ -9,6 +9,23 @@ namespace whale::server {
 
 using json = nlohmann::json;
 
+json parse_body_object(std::string_view body) {
+  if (body.empty()) bad_request("", "the request body is empty; expected a JSON object");
+  // The parser itself keeps its own stack; the callback stops it at the first value too deep.
+  const json::parser_callback_t depth_limit = [](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth >= kMaxBodyNesting) {
+      bad_request("", "the request body nests arrays and objects deeper than " + std::to_string(kMaxBodyNesting) +
+                          " levels");
+    }
+    return true;
+  };
+  json j = json::parse(body, depth_limit, /*allow_exceptions=*/false);
+  if (j.is_discarded()) bad_request("", "the request body is not valid JSON");
+  if (!j.is_object()) bad_request("", "the request body must be a JSON object");
+  return j;
+}
+
 const json* field(const json& j, const char* name) {
   auto it = j.find(name);
   return it == j.end() || it->is_null() ? nullptr : &*it;

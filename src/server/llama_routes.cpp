@@ -23,13 +23,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kPoll = std::chrono::milliseconds(100);
 
-json parse_object(const std::string& body) {
-  if (body.empty()) bad_request("", "the request body is empty; expected a JSON object");
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) bad_request("", "the request body must be a JSON object");
-  return j;
-}
-
 // llama-server's boolean options with their defaults.
 bool flag(const json& j, const char* name, bool fallback) { return boolean(j, name).value_or(fallback); }
 
@@ -485,10 +478,10 @@ std::optional<std::vector<int32_t>> infill_prompt(const tokenizer::Tokenizer& to
 void add_llama_routes(Server::Impl& s) {
   const auto json_reply = [](httplib::Response& res, const json& j) { res.set_content(dump(j), "application/json"); };
   post_route(s, "/tokenize", [&s, json_reply](const httplib::Request& req, httplib::Response& res) {
-    json_reply(res, tokenize(parse_object(req.body), s.model));
+    json_reply(res, tokenize(parse_body_object(req.body), s.model));
   });
   post_route(s, "/detokenize", [&s, json_reply](const httplib::Request& req, httplib::Response& res) {
-    json_reply(res, detokenize(parse_object(req.body), s.model));
+    json_reply(res, detokenize(parse_body_object(req.body), s.model));
   });
   post_route(s, "/apply-template", [&s, json_reply](const httplib::Request& req, httplib::Response& res) {
     const RenderedChat rc = render_chat_template(req.body, s.model, search_access(s));
@@ -497,9 +490,9 @@ void add_llama_routes(Server::Impl& s) {
     json_reply(res, reply);
   });
   post_route(s, "/completion", [&s](const httplib::Request& req, httplib::Response& res) {
-    completion(s, parse_object(req.body), res);
+    completion(s, parse_body_object(req.body), res);
   });
-  post_route(s, "/infill", [&s](const httplib::Request& req, httplib::Response& res) { infill(s, parse_object(req.body), res); });
+  post_route(s, "/infill", [&s](const httplib::Request& req, httplib::Response& res) { infill(s, parse_body_object(req.body), res); });
   s.http.Get("/props", [&s, json_reply](const httplib::Request&, httplib::Response& res) { json_reply(res, props(s)); });
   s.http.Get("/slots", [&s, json_reply](const httplib::Request&, httplib::Response& res) { json_reply(res, slots(s)); });
 }

@@ -20,14 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-json parse_body(std::string_view body) {
-  if (body.empty()) bad_request("", "the request body is empty; expected a JSON object");
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) bad_request("", "the request body is not valid JSON");
-  if (!j.is_object()) bad_request("", "the request body must be a JSON object");
-  return j;
-}
-
 // Resolves the model name; returns the thinking default it implies.
 bool resolve_model(const json& j, const ServedModel& m, std::string& name) {
   const json* v = field(j, "model");
@@ -324,7 +316,7 @@ std::vector<int32_t> fim_prompt(const ServedModel& m, const std::string& prefix,
 }  // namespace
 
 GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m, const SearchAccess& search) {
-  const json j = parse_body(body);
+  const json j = parse_body_object(body);
   GenerationRequest g;
   const bool by_model = resolve_model(j, m, g.model);
   bool prefix = false;
@@ -373,7 +365,7 @@ GenerationRequest parse_chat_request(std::string_view body, const ServedModel& m
 }
 
 RenderedChat render_chat_template(std::string_view body, const ServedModel& m, const SearchAccess& search) {
-  const json j = parse_body(body);
+  const json j = parse_body_object(body);
   std::string name;
   const bool by_model = resolve_model(j, m, name);
   bool prefix = false;  // /apply-template renders the turns as given; a prefix flag changes nothing
@@ -397,7 +389,7 @@ RenderedChat render_chat_template(std::string_view body, const ServedModel& m, c
 }
 
 GenerationRequest parse_completion_request(std::string_view body, const ServedModel& m) {
-  const json j = parse_body(body);
+  const json j = parse_body_object(body);
   GenerationRequest g;
   resolve_model(j, m, g.model);
   for (const char* k : {"tools", "tool_choice"}) {

@@ -20,6 +20,7 @@
 #include "core/convert.h"
 #include "core/error.h"
 #include "core/quant.h"
+#include "quant_test_util.h"
 
 namespace whale::core {
 namespace {
@@ -126,12 +127,6 @@ TEST(QuantIQ, WritingIsRefusedWithAReason) {
             ErrorKind::kInvalidArgument);
 }
 
-bool write_file(const std::filesystem::path& p, const void* data, size_t n) {
-  std::ofstream f(p, std::ios::binary);
-  f.write(static_cast<const char*>(data), static_cast<std::streamsize>(n));
-  return static_cast<bool>(f);
-}
-
 TEST(QuantIQ, GgufPyAgrees) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("whale_gguf_py_iq_" + std::to_string(::getpid()));
@@ -140,30 +135,15 @@ TEST(QuantIQ, GgufPyAgrees) {
   std::ofstream shapes(dir / "shapes.txt");
   uint32_t seed = 11;
   for (DType t : {DType::kIQ2_XXS, DType::kIQ1_S}) {
-    const std::string name(dtype_name(t));
     const std::vector<uint8_t> q = random_blocks(t, rows * cols / 256, seed++);
     std::vector<float> x(static_cast<size_t>(rows * cols), 0.0f), y(x.size());
     dequantize_row(t, q.data(), y.data(), rows * cols);
-    ASSERT_TRUE(write_file(dir / (name + ".x.f32"), x.data(), x.size() * 4));
-    ASSERT_TRUE(write_file(dir / (name + ".q.u8"), q.data(), q.size()));
-    ASSERT_TRUE(write_file(dir / (name + ".y.f32"), y.data(), y.size() * 4));
-    shapes << name << " " << rows << " " << cols << "\n";
+    ASSERT_TRUE(testing::write_oracle_case(dir, shapes, t, rows, cols, x, q, y));
   }
   shapes.close();
-  const std::string root = std::string(WHALE_TEST_DATA) + "/../..";
-  const std::string cmd = "/usr/bin/python3 " + root + "/tests/core/gguf_py_dequant.py " + dir.string() + " " + root +
-                          "/bench/llamacpp/node_modules/node-llama-cpp/llama/gitRelease.bundle " + dir.string() +
-                          " 2>&1";
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  const int status = ::pclose(p);
-  fs::remove_all(dir);
-  const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const auto [rc, out] = testing::run_gguf_py_oracle(dir);
   if (rc == 77) GTEST_SKIP() << out;
-  EXPECT_EQ(rc, 0) << cmd << "\n" << out;
+  EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("ok   iq2_xxs"), std::string::npos) << out;  // the script really compared
   EXPECT_NE(out.find("ok   iq1_s"), std::string::npos) << out;
   std::printf("%s", out.c_str());

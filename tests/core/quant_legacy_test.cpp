@@ -201,12 +201,6 @@ std::vector<float> oracle_rows(int64_t rows, int64_t cols) {
   return x;
 }
 
-bool write_file(const std::filesystem::path& p, const void* data, size_t n) {
-  std::ofstream f(p, std::ios::binary);
-  f.write(static_cast<const char*>(data), static_cast<std::streamsize>(n));
-  return static_cast<bool>(f);
-}
-
 TEST(QuantLegacy, GgufPyAgrees) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("whale_gguf_py_" + std::to_string(::getpid()));
@@ -216,31 +210,16 @@ TEST(QuantLegacy, GgufPyAgrees) {
   std::ofstream shapes(dir / "shapes.txt");
   for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kIQ4_NL,
                   DType::kIQ4_XS}) {
-    const std::string name(dtype_name(t));
     std::vector<uint8_t> q(static_cast<size_t>(dtype_bytes(t, rows * cols)));
     std::vector<float> y(x.size());
     quantize_row(t, x.data(), q.data(), rows * cols);
     dequantize_row(t, q.data(), y.data(), rows * cols);
-    ASSERT_TRUE(write_file(dir / (name + ".x.f32"), x.data(), x.size() * 4));
-    ASSERT_TRUE(write_file(dir / (name + ".q.u8"), q.data(), q.size()));
-    ASSERT_TRUE(write_file(dir / (name + ".y.f32"), y.data(), y.size() * 4));
-    shapes << name << " " << rows << " " << cols << "\n";
+    ASSERT_TRUE(testing::write_oracle_case(dir, shapes, t, rows, cols, x, q, y));
   }
   shapes.close();
-  const std::string root = std::string(WHALE_TEST_DATA) + "/../..";
-  const std::string cmd = "/usr/bin/python3 " + root + "/tests/core/gguf_py_dequant.py " + dir.string() + " " + root +
-                          "/bench/llamacpp/node_modules/node-llama-cpp/llama/gitRelease.bundle " + dir.string() +
-                          " 2>&1";
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  const int status = ::pclose(p);
-  fs::remove_all(dir);
-  const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const auto [rc, out] = testing::run_gguf_py_oracle(dir);
   if (rc == 77) GTEST_SKIP() << out;
-  EXPECT_EQ(rc, 0) << cmd << "\n" << out;
+  EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("ok   iq4_xs"), std::string::npos) << out;  // the script really compared
   std::printf("%s", out.c_str());
 }

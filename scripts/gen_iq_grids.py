@@ -3,12 +3,18 @@
 constants: every file of those types indexes them), taken from the tables in llama.cpp's gguf-py
 (gguf/quants.py, which stores them as 2-bit packed hex strings), expanded to one byte per element.
 
-    python3 scripts/gen_iq_grids.py PATH/TO/gguf-py/gguf/quants.py
+    python3 scripts/gen_iq_grids.py QUANTS_PY            # rewrite the file
+    python3 scripts/gen_iq_grids.py QUANTS_PY --check    # exit 1 if the committed file differs
+    python3 scripts/gen_iq_grids.py --bundle BUNDLE CACHE [--check]
 
-(the llama.cpp source the tests build: build/tests/llama.cpp/gguf-py/gguf/quants.py).
+QUANTS_PY is gguf-py's gguf/quants.py (e.g. build/tests/llama.cpp/gguf-py/gguf/quants.py); with
+--bundle, gguf-py is checked out of node-llama-cpp's llama.cpp git bundle into CACHE first (exit 77
+when the bundle is absent). ctest's core.iq_grids_regenerate runs the --check form.
 """
 import ast
+import os
 import pathlib
+import subprocess
 import sys
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "src" / "core" / "quant_iq_grids.cpp"
@@ -50,8 +56,8 @@ def table(name, words):
     return "\n".join(lines)
 
 
-def main():
-    tree = ast.parse(pathlib.Path(sys.argv[1]).read_text())
+def render(quants_py):
+    tree = ast.parse(pathlib.Path(quants_py).read_text())
     iq2 = class_fields(tree, "IQ2_XXS")
     iq1 = class_fields(tree, "IQ1_S")
     signs = list(iq2["ksigns"])
@@ -77,9 +83,37 @@ def main():
     for i in range(0, 128, 16):
         body.append("    " + " ".join(f"0x{s:02x}," for s in signs[i:i + 16]))
     body += ["};", "", "}  // namespace whale::core", ""]
-    OUT.write_text("\n".join(body))
-    print(f"{OUT}: {len(g2)} + {len(g1)} grid entries, {len(signs)} sign masks")
+    return "\n".join(body)
+
+
+def main():
+    args = sys.argv[1:]
+    check = "--check" in args
+    args = [a for a in args if a != "--check"]
+    if args and args[0] == "--bundle":
+        bundle, cache = args[1], args[2]
+        if not os.path.isfile(bundle):
+            print(f"SKIP: {bundle} is absent (run scripts/npm_setup.sh)")
+            return 77
+        src = os.path.join(cache, "llama.cpp-iq-grids")
+        if not os.path.isfile(os.path.join(src, "gguf-py", "gguf", "quants.py")):
+            subprocess.run(["rm", "-rf", src], check=True)
+            subprocess.run(["git", "clone", "-q", "--no-checkout", bundle, src], check=True)
+            subprocess.run(["git", "-C", src, "checkout", "-q", "HEAD", "--", "gguf-py"], check=True)
+        quants_py = os.path.join(src, "gguf-py", "gguf", "quants.py")
+    else:
+        quants_py = args[0]
+    text = render(quants_py)
+    if check:
+        if OUT.read_text() != text:
+            print(f"{OUT} differs from what {quants_py} generates: rerun scripts/gen_iq_grids.py")
+            return 1
+        print(f"{OUT} is what {quants_py} generates")
+        return 0
+    OUT.write_text(text)
+    print(f"{OUT}: written from {quants_py}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,7 @@
 // GGUF's 2-bit and 1.58-bit codebook types iq2_xxs and iq1_s (the experts of the 1.58-bit and 2-bit
 // DeepSeek-R1/V3 files): ggml's byte layouts and fixed grids, so such files load as stored. whale
-// reads and computes them; it does not write them (llama.cpp too needs an importance matrix to).
+// reads and computes them; it does not write them (their codebook search needs an importance matrix,
+// which llama-quantize insists on too).
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Copies a GGUF file with its attention weights replaced by random iq2_xxs blocks and its MLP
-weights by random iq1_s blocks (tensors whose rows are whole 256-element blocks; the rest as they
-are), so that whale and llama.cpp can be compared on the codebook types no tool here writes
+weights (dense, shared and routed experts; not the router) by random iq1_s blocks (tensors whose
+rows are whole 256-element blocks; the rest as they are), so that whale and llama.cpp can be compared on the codebook types no tool here writes
 (llama-quantize wants an importance matrix for them). Every byte of such a block is a valid index,
 sign or scale; the f16 scales are drawn so that the weights' spread stays near the f32 model's.
 
@@ -26,7 +26,8 @@ KINDS = {"attn": (gguf.GGMLQuantizationType.IQ2_XXS, 66, (0.002, 0.004)),
 
 
 def kind(name, shape):
-    if len(shape) != 2 or shape[1] % 256 != 0 or not name.startswith("blk."):
+    # 2-D weights and 3-D stacked experts (ffn_*_exps) whose rows are whole blocks; not the router.
+    if len(shape) not in (2, 3) or shape[-1] % 256 != 0 or not name.startswith("blk.") or "gate_inp" in name:
         return None
     for k in KINDS:
         if f".{k}_" in name:
@@ -64,12 +65,12 @@ def main():
         k = kind(t.name, data.shape)
         if k is not None:
             qtype, block, (lo, hi) = KINDS[k]
-            rows, cols = data.shape
-            nb = rows * cols // 256
+            shape, cols = data.shape, data.shape[-1]
+            nb = data.size // 256
             blocks = rng.integers(0, 256, size=(nb, block), dtype=np.uint8)
             blocks[:, 0:2] = rng.uniform(lo, hi, size=nb).astype(np.float16).view(np.uint8).reshape(nb, 2)
-            data = blocks.reshape(rows, cols // 256 * block)
-            decoded.append((t.name, gguf.quants.dequantize(data, qtype).astype(np.float32).reshape(rows, cols),
+            data = blocks.reshape(*shape[:-1], cols // 256 * block)
+            decoded.append((t.name, gguf.quants.dequantize(data, qtype).astype(np.float32).reshape(shape),
                             gguf.GGMLQuantizationType.F32))
         else:
             decoded.append((t.name, data, qtype))

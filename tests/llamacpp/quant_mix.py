@@ -8,7 +8,9 @@
 #   regen DIR STD [wide]  new weights for a whale init checkpoint in place: N(0, STD^2), norms 1
 #                         (logits far enough apart that greedy tokens do not hinge on rounding); with
 #                         `wide`, a tiny-qwen2/tiny-llama one is made 4x wider (hidden 256, head_dim 64,
-#                         intermediate 512) so every row is whole K-quant blocks (real q4_K/q6_K).
+#                         intermediate 512) so every row is whole K-quant blocks (real q4_K/q6_K);
+#                         a tiny-deepseek-v3 one gets hidden 256 and experts of 256 (shared and
+#                         routed), the MLA dimensions as they are, so the experts are whole blocks.
 import json
 import os
 import re
@@ -76,12 +78,17 @@ def sparse(template, plan_path, out, overrides):
 def regen(d, std, wide):
     import numpy as np
     dims = {}
+    moe = None  # a deepseek checkpoint: (old hidden, old expert width, shared experts)
     if wide:
         cfg_path = os.path.join(d, "config.json")
         cfg = json.load(open(cfg_path))
-        dims = {cfg["hidden_size"]: 256, cfg["num_key_value_heads"] * cfg["head_dim"]: cfg["num_key_value_heads"] * 64,
-                cfg["intermediate_size"]: 512}
-        cfg.update(hidden_size=256, intermediate_size=512, head_dim=64)
+        if "kv_lora_rank" in cfg:
+            moe = (cfg["hidden_size"], cfg["moe_intermediate_size"], cfg["n_shared_experts"])
+            cfg.update(hidden_size=256, moe_intermediate_size=256)
+        else:
+            dims = {cfg["hidden_size"]: 256, cfg["num_key_value_heads"] * cfg["head_dim"]: cfg["num_key_value_heads"] * 64,
+                    cfg["intermediate_size"]: 512}
+            cfg.update(hidden_size=256, intermediate_size=512, head_dim=64)
         json.dump(cfg, open(cfg_path, "w"), indent=2)
     st = os.path.join(d, "model.safetensors")
     with open(st, "rb") as f:
@@ -93,7 +100,19 @@ def regen(d, std, wide):
         if name == "__metadata__":
             continue
         shape = [dims.get(x, x) for x in info["shape"]]
+        if moe:
+            hidden, width, shared = moe
+            # Every hidden-sized dimension but o_proj's input (heads x v_head_dim, which may equal it).
+            shape = [256 if x == hidden and not (name.endswith("o_proj.weight") and i == 1) else x
+                     for i, x in enumerate(shape)]
+            if ".experts." in name or "shared_experts" in name:
+                n = shared if "shared_experts" in name else 1
+                axis = 1 if name.endswith("down_proj.weight") else 0
+                if shape[axis] == width * n:
+                    shape[axis] = 256 * n
         a = np.ones(shape, np.float32) if "norm" in name else (rng.standard_normal(shape) * std).astype(np.float32)
+        if moe and name.endswith("e_score_correction_bias"):
+            a = np.zeros(shape, np.float32)  # no expert preferred
         out_header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + a.nbytes]}
         offset += a.nbytes
         arrays.append(a)
